@@ -1,0 +1,51 @@
+//! The one error type of the crate. Each variant is a failure class with a stable
+//! status number in the C API (see `ffi::status`), and carries the context a user needs.
+
+use std::fmt;
+
+/// What went wrong, with enough context to fix the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// An argument is invalid in itself (k = 0, M < 2, an unknown metric...).
+    InvalidArgument(String),
+    /// A vector's length does not match the index's dimensions.
+    DimensionMismatch { expected: usize, got: usize },
+    /// A vector holds NaN or an infinity (record `index` of the batch, component `component`).
+    NonFiniteValue { index: usize, component: usize },
+    /// A zero vector was given to a cosine index, where its direction is undefined.
+    ZeroVector { index: usize },
+    /// A key is empty, too long, or of the other kind than the index's keys.
+    InvalidKey(String),
+    /// The key is already stored (add does not overwrite; use upsert).
+    DuplicateKey(String),
+    /// The key is not stored.
+    KeyNotFound(String),
+    /// A bug: a panic caught at the C boundary, or an invariant that did not hold.
+    Internal(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::DimensionMismatch { expected, got } => {
+                write!(f, "dimension mismatch: the index has {expected} dimensions, the input has {got}")
+            }
+            Error::NonFiniteValue { index, component } => {
+                write!(f, "vector {index} has a NaN or infinite value at component {component}")
+            }
+            Error::ZeroVector { index } => {
+                write!(f, "vector {index} is all zeros, which has no direction under the cosine metric")
+            }
+            Error::InvalidKey(m) => write!(f, "invalid key: {m}"),
+            Error::DuplicateKey(k) => write!(f, "duplicate key: {k} is already in the index (use upsert to replace it)"),
+            Error::KeyNotFound(k) => write!(f, "key not found: {k}"),
+            Error::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result with the crate's error.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,165 @@
+//! The graph state shared by search, insert and repair.
+//!
+//! Invariants:
+//! - every id stored in a link list or in the entry point names an allocated slot whose
+//!   vector is written (links are published with Release, read with Acquire);
+//! - a slot is reused only after it has been unlinked and a grace period has passed: the
+//!   repair pass takes the `gate` exclusively once, which waits for every operation that
+//!   might still hold the old id (each operation holds a [`Pin`], a shared hold on the gate);
+//! - layer l of a node holds at most `m` links (`m0` on layer 0).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+
+use crate::metric::Space;
+use crate::storage::arena::{NodeStore, STATE_LIVE};
+
+/// Construction parameters, with the paper's names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    /// Links per node on the upper layers.
+    pub m: usize,
+    /// Links per node on layer 0 (2 * m by default).
+    pub m0: usize,
+    /// Beam width while inserting.
+    pub ef_construction: usize,
+    /// Level normalisation, 1 / ln(m).
+    pub ml: f64,
+}
+
+impl Params {
+    /// Parameters for a given `m` and `ef_construction`, with `m0 = 2m` and `mL = 1/ln m`.
+    pub fn new(m: usize, ef_construction: usize) -> Params {
+        Params { m, m0: 2 * m, ef_construction, ml: 1.0 / (m as f64).ln() }
+    }
+}
+
+/// Highest layer a node may get; the level distribution makes anything above it vanishingly rare.
+pub const MAX_LEVEL: u8 = 16;
+
+const NO_ENTRY: u64 = u64::MAX;
+
+/// A shared hold on the graph that keeps every slot id seen during an operation valid.
+pub struct Pin<'a>(#[allow(dead_code)] RwLockReadGuard<'a, ()>);
+
+/// The HNSW graph over an arena of records.
+pub struct Graph {
+    /// Records: vectors and layer-0 links.
+    pub store: NodeStore,
+    /// Construction parameters.
+    pub params: Params,
+    /// The metric and its kernels.
+    pub space: Space,
+    /// Entry point: `(level << 32) | id`, or `NO_ENTRY`.
+    entry: AtomicU64,
+    /// Held while the entry point may change.
+    pub(crate) entry_lock: Mutex<()>,
+    /// Shared by every operation, taken exclusively to wait out a grace period.
+    gate: RwLock<()>,
+    /// Serialises repair passes.
+    pub(crate) maintenance: Mutex<()>,
+    /// Slots marked deleted and not yet repaired around.
+    pub(crate) deleted: Mutex<Vec<u32>>,
+    /// One past the highest slot id handed out (a hint for sizing visited sets).
+    pub(crate) capacity_hint: AtomicU32,
+}
+
+impl Graph {
+    /// An empty graph of `dim`-dimensional vectors.
+    pub fn new(dim: usize, params: Params, space: Space) -> Graph {
+        Graph {
+            store: NodeStore::new(dim, params.m0),
+            params,
+            space,
+            entry: AtomicU64::new(NO_ENTRY),
+            entry_lock: Mutex::new(()),
+            gate: RwLock::new(()),
+            maintenance: Mutex::new(()),
+            deleted: Mutex::new(Vec::new()),
+            capacity_hint: AtomicU32::new(0),
+        }
+    }
+
+    /// Takes a shared hold for the length of one operation. Do not take two on one thread.
+    pub fn pin(&self) -> Pin<'_> {
+        Pin(self.gate.read())
+    }
+
+    /// Waits until every operation that was running has finished.
+    pub(crate) fn wait_grace_period(&self) {
+        drop(self.gate.write());
+    }
+
+    /// The entry point and its level, or None for an empty graph.
+    #[inline]
+    pub fn entry(&self) -> Option<(u32, u8)> {
+        let e = self.entry.load(Ordering::Acquire);
+        (e != NO_ENTRY).then(|| (e as u32, (e >> 32) as u8))
+    }
+
+    pub(crate) fn set_entry(&self, e: Option<(u32, u8)>) {
+        let v = e.map_or(NO_ENTRY, |(id, level)| ((level as u64) << 32) | id as u64);
+        self.entry.store(v, Ordering::Release);
+    }
+
+    /// Distance between the vectors of two slots.
+    #[inline]
+    pub fn dist_ids(&self, a: u32, b: u32) -> f32 {
+        self.space.distance(self.store.vector(a), self.store.vector(b))
+    }
+
+    /// Whether a slot holds a live (not deleted) record.
+    #[inline]
+    pub fn is_live(&self, id: u32) -> bool {
+        self.store.meta(id).state.load(Ordering::Acquire) == STATE_LIVE
+    }
+
+    /// Max links on `level`.
+    #[inline]
+    pub fn max_links(&self, level: usize) -> usize {
+        if level == 0 {
+            self.params.m0
+        } else {
+            self.params.m
+        }
+    }
+
+    /// Copies the links of `id` on `level` into `out` (replacing its contents).
+    #[inline]
+    pub fn copy_links(&self, id: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        if level == 0 {
+            let list = self.store.links0(id);
+            let n = (list[0].load(Ordering::Acquire) as usize).min(self.params.m0);
+            out.extend(list[1..=n].iter().map(|l| l.load(Ordering::Acquire)));
+        } else {
+            let upper = self.store.meta(id).links.lock();
+            if let Some(l) = upper.get(level - 1) {
+                out.extend_from_slice(l);
+            }
+        }
+    }
+
+    /// Replaces the links of `id` on `level`. The caller holds `meta(id).links` locked and
+    /// passes its contents as `upper`.
+    pub(crate) fn write_links(&self, id: u32, level: usize, upper: &mut [Vec<u32>], links: &[u32]) {
+        debug_assert!(links.len() <= self.max_links(level));
+        if level == 0 {
+            let list = self.store.links0(id);
+            for (slot, &l) in list[1..].iter().zip(links) {
+                slot.store(l, Ordering::Release);
+            }
+            list[0].store(links.len() as u32, Ordering::Release);
+        } else if let Some(l) = upper.get_mut(level - 1) {
+            l.clear();
+            l.extend_from_slice(links);
+        }
+    }
+
+    /// Bytes used by the graph: arena, metadata and upper-layer lists (approximate).
+    pub fn memory_bytes(&self) -> usize {
+        let upper_nodes = self.capacity_hint.load(Ordering::Relaxed) as usize / self.params.m.max(2);
+        self.store.memory_bytes() + upper_nodes * self.params.m * 4
+    }
+}

@@ -1,0 +1,16 @@
+//! HNSW (Malkov & Yashunin): a layered proximity graph.
+//!
+//! - `graph`: the graph state (arena, entry point, grace-period gate) and link access;
+//! - `search`: greedy descent through the upper layers and the `ef` beam on each layer;
+//! - `insert`: level sampling, neighbour selection by the diversity heuristic, linking;
+//! - `repair`: removal of deleted nodes from the graph and reuse of their slots;
+//! - `scratch`: per-thread search state.
+
+pub mod graph;
+pub mod insert;
+pub mod repair;
+pub mod scratch;
+pub mod search;
+
+pub use graph::{Graph, Params, Pin};
+pub use scratch::Candidate;

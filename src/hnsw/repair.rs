@@ -1,0 +1,131 @@
+//! Removal: a deleted node stays in the graph as a stepping stone (searches never return it)
+//! until a repair pass relinks its neighbourhood around it and recycles its slot.
+//!
+//! A pass, one at a time:
+//! 1. take the list of deleted slots D;
+//! 2. wait a grace period: every insert that might still link to a node of D has finished,
+//!    and every later insert sees them deleted and does not link to them;
+//! 3. move the entry point off D if needed;
+//! 4. for every live node that links to a node of D, replace those links by the heuristic's
+//!    choice among its other links and the deleted nodes' own links (as in FreshDiskANN);
+//! 5. wait a second grace period: no search still holds an id of D;
+//! 6. return D's slots to the allocator.
+
+use std::sync::atomic::Ordering;
+
+use rayon::prelude::*;
+
+use super::graph::Graph;
+use super::scratch::Candidate;
+use crate::storage::arena::{STATE_DELETED, STATE_LIVE};
+
+impl Graph {
+    /// Marks a live slot deleted; searches stop returning it at once. Returns false if the
+    /// slot was not live.
+    pub fn mark_deleted(&self, id: u32) -> bool {
+        let ok = self
+            .store
+            .meta(id)
+            .state
+            .compare_exchange(STATE_LIVE, STATE_DELETED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if ok {
+            self.deleted.lock().push(id);
+        }
+        ok
+    }
+
+    /// Number of deleted slots awaiting repair.
+    pub fn pending_deletes(&self) -> usize {
+        self.deleted.lock().len()
+    }
+
+    /// Runs one repair pass (see the module doc). Must not be called while holding a `Pin`.
+    pub fn repair(&self) {
+        let _one_at_a_time = self.maintenance.lock();
+        let dead: Vec<u32> = std::mem::take(&mut *self.deleted.lock());
+        if dead.is_empty() {
+            return;
+        }
+        self.wait_grace_period();
+
+        let high = self.store.high_water() as usize;
+        let mut is_dead = vec![false; high];
+        for &d in &dead {
+            is_dead[d as usize] = true;
+        }
+
+        {
+            let _entry = self.entry_lock.lock();
+            if let Some((e, _)) = self.entry() {
+                if is_dead[e as usize] {
+                    self.set_entry(self.highest_live_node(high));
+                }
+            }
+        }
+
+        (0..high as u32).into_par_iter().for_each(|id| {
+            if is_dead[id as usize] || !self.is_live(id) {
+                return;
+            }
+            let top = self.store.meta(id).level.load(Ordering::Relaxed) as usize;
+            for level in 0..=top {
+                self.relink(id, level, &is_dead);
+            }
+        });
+
+        self.wait_grace_period();
+        self.store.reclaim(&dead);
+    }
+
+    fn highest_live_node(&self, high: usize) -> Option<(u32, u8)> {
+        let mut best: Option<(u32, u8)> = None;
+        for id in 0..high as u32 {
+            if self.is_live(id) {
+                let l = self.store.meta(id).level.load(Ordering::Relaxed);
+                if best.is_none_or(|(_, bl)| l > bl) {
+                    best = Some((id, l));
+                }
+            }
+        }
+        best
+    }
+
+    /// Replaces links of `id` on `level` that point into the dead set.
+    fn relink(&self, id: u32, level: usize, is_dead: &[bool]) {
+        let dead = |n: u32| is_dead.get(n as usize).copied().unwrap_or(false);
+        let mut upper = self.store.meta(id).links.lock();
+        let mut links = Vec::new();
+        if level == 0 {
+            self.copy_links(id, 0, &mut links);
+        } else if let Some(l) = upper.get(level - 1) {
+            links.extend_from_slice(l);
+        }
+        if !links.iter().any(|&n| dead(n)) {
+            return;
+        }
+        let mut pool: Vec<u32> = links.iter().copied().filter(|&n| !dead(n)).collect();
+        let mut second = Vec::new();
+        for &d in links.iter().filter(|&&n| dead(n)) {
+            // The dead node's own lists are not written any more (nobody links it), so
+            // reading them without its lock is safe; its upper lists sit behind its lock.
+            if level == 0 {
+                self.copy_links(d, 0, &mut second);
+            } else {
+                self.copy_links(d, level, &mut second);
+            }
+            pool.extend(second.iter().copied().filter(|&n| n != id && !dead(n) && self.is_live(n)));
+        }
+        pool.sort_unstable();
+        pool.dedup();
+        let base = self.store.vector(id);
+        let mut cands: Vec<Candidate> = pool
+            .iter()
+            .map(|&n| Candidate { dist: self.space.distance(base, self.store.vector(n)), id: n })
+            .collect();
+        cands.sort_unstable();
+        let mut kept = Vec::with_capacity(self.max_links(level));
+        self.select_neighbors(&cands, self.max_links(level), &mut kept);
+        self.write_links(id, level, &mut upper, &kept);
+    }
+}

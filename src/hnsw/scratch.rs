@@ -1,0 +1,109 @@
+//! Per-thread search scratch: a visited set with a generation counter and the two heaps of
+//! the beam search. Kept in a thread-local so a search allocates nothing after warm-up.
+
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// A node and its distance to the query, ordered by distance (ties by id, for determinism).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    /// Distance to the query.
+    pub dist: f32,
+    /// Slot id.
+    pub id: u32,
+}
+
+impl Eq for Candidate {}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist.total_cmp(&other.dist).then(self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// "Seen" marks for slot ids: a slot is visited when its mark equals the current generation,
+/// so clearing the set is one increment instead of a pass over memory.
+#[derive(Default)]
+pub struct VisitedSet {
+    marks: Vec<u16>,
+    generation: u16,
+}
+
+impl VisitedSet {
+    /// Starts a new search over slots `0..capacity`.
+    pub fn reset(&mut self, capacity: usize) {
+        if self.marks.len() < capacity {
+            self.marks.resize(capacity.next_power_of_two(), 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.marks.fill(0);
+            self.generation = 1;
+        }
+    }
+
+    /// Marks `id`; returns true if it was not marked yet in this generation.
+    #[inline]
+    pub fn insert(&mut self, id: u32) -> bool {
+        let m = &mut self.marks[id as usize];
+        if *m == self.generation {
+            false
+        } else {
+            *m = self.generation;
+            true
+        }
+    }
+}
+
+/// Everything one search needs besides the graph.
+#[derive(Default)]
+pub struct Scratch {
+    /// Visited slots.
+    pub visited: VisitedSet,
+    /// Frontier, nearest first.
+    pub candidates: BinaryHeap<Reverse<Candidate>>,
+    /// Best results so far, farthest on top.
+    pub results: BinaryHeap<Candidate>,
+    /// A copy of one node's neighbour list.
+    pub neighbors: Vec<u32>,
+    /// The query after normalisation (cosine).
+    pub query: Vec<f32>,
+    /// Sorted output of a layer search.
+    pub found: Vec<Candidate>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch (a fresh one if it is already in use, e.g. re-entrantly).
+pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visited_set_clears_by_generation_and_survives_wraparound() {
+        let mut v = VisitedSet::default();
+        v.reset(10);
+        assert!(v.insert(3));
+        assert!(!v.insert(3));
+        for _ in 0..70_000 {
+            v.reset(10);
+            assert!(v.insert(3));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Search: greedy descent through the upper layers, then a beam of width `ef` on layer 0.
+
+use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
+
+use super::graph::{Graph, Pin};
+use super::scratch::{Candidate, Scratch};
+
+impl Graph {
+    /// Moves greedily toward `query` on `level`, starting at `cur`, until no neighbour is closer.
+    pub(crate) fn greedy_step(&self, query: &[f32], mut cur: Candidate, level: usize, buf: &mut Vec<u32>) -> Candidate {
+        loop {
+            let mut moved = false;
+            self.copy_links(cur.id, level, buf);
+            for &n in buf.iter() {
+                let d = self.space.distance(query, self.store.vector(n));
+                if d < cur.dist {
+                    cur = Candidate { dist: d, id: n };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return cur;
+            }
+        }
+    }
+
+    /// Beam search on one layer from `entries`. Every node reached is a stepping stone; only
+    /// nodes for which `accept` holds enter the results. On return `scratch.found` holds up to
+    /// `ef` accepted nodes, nearest first.
+    pub(crate) fn search_layer(
+        &self,
+        _pin: &Pin<'_>,
+        query: &[f32],
+        entries: &[Candidate],
+        ef: usize,
+        level: usize,
+        scratch: &mut Scratch,
+        accept: &dyn Fn(u32) -> bool,
+    ) {
+        let Scratch { visited, candidates, results, neighbors, found, .. } = scratch;
+        visited.reset(self.capacity_hint.load(Ordering::Acquire) as usize);
+        candidates.clear();
+        results.clear();
+        for &e in entries {
+            if visited.insert(e.id) {
+                candidates.push(Reverse(e));
+                if accept(e.id) {
+                    results.push(e);
+                }
+            }
+        }
+        while results.len() > ef {
+            results.pop();
+        }
+        let mut bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+        while let Some(Reverse(c)) = candidates.pop() {
+            if c.dist > bound && results.len() >= ef {
+                break;
+            }
+            self.copy_links(c.id, level, neighbors);
+            neighbors.retain(|&n| visited.insert(n));
+            for &n in neighbors.iter() {
+                self.store.prefetch(n);
+            }
+            for &n in neighbors.iter() {
+                let d = self.space.distance(query, self.store.vector(n));
+                if results.len() < ef || d < bound {
+                    let cand = Candidate { dist: d, id: n };
+                    candidates.push(Reverse(cand));
+                    if accept(n) {
+                        results.push(cand);
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                        bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+                    }
+                }
+            }
+        }
+        found.clear();
+        found.extend(results.drain());
+        found.sort_unstable();
+    }
+
+    /// The `k` nearest live nodes to `query` for which `accept` holds, nearest first, left in
+    /// `scratch.found`. `query` is already prepared (normalised under cosine).
+    pub fn knn(
+        &self,
+        pin: &Pin<'_>,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        scratch: &mut Scratch,
+        accept: &dyn Fn(u32) -> bool,
+    ) {
+        scratch.found.clear();
+        let Some((entry, top)) = self.entry() else { return };
+        let mut cur = Candidate { dist: self.space.distance(query, self.store.vector(entry)), id: entry };
+        let mut buf = std::mem::take(&mut scratch.neighbors);
+        for level in (1..=top as usize).rev() {
+            cur = self.greedy_step(query, cur, level, &mut buf);
+        }
+        scratch.neighbors = buf;
+        let accept_live = |id: u32| self.is_live(id) && accept(id);
+        self.search_layer(pin, query, &[cur], ef.max(k), 0, scratch, &accept_live);
+        scratch.found.truncate(k);
+    }
+}

@@ -1,0 +1,523 @@
+//! `Index`: the public face of the engine. Validates input, owns the key map, and drives the
+//! HNSW graph. Every method takes `&self`; an `Index` may be shared by many threads.
+//!
+//! Failure contract: a call that returns an error has changed nothing (batches are
+//! all-or-nothing: every record is checked before the first one is stored).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::RwLock;
+use rayon::prelude::*;
+
+use crate::distance::scalar;
+use crate::error::{Error, Result};
+use crate::hnsw::insert::{level_for, uniform};
+use crate::hnsw::scratch::with_scratch;
+use crate::hnsw::{Graph, Params, Pin};
+use crate::keys::{KeyKind, KeyMap, KeyRef};
+use crate::metric::{Metric, Space};
+use crate::storage::arena::STATE_LIVE;
+
+/// Settings fixed when an index is created.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexOptions {
+    /// Vector dimensions; 0 = taken from the first batch added.
+    pub dim: usize,
+    /// Distance metric.
+    pub metric: Metric,
+    /// Links per node on the upper layers (layer 0 gets 2 * m).
+    pub m: usize,
+    /// Beam width while inserting.
+    pub ef_construction: usize,
+    /// Default beam width while searching (raised to k when smaller).
+    pub ef_search: usize,
+    /// Seed of the level sampler; a single-threaded build with the same seed is reproducible.
+    pub seed: u64,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions { dim: 0, metric: Metric::L2, m: 16, ef_construction: 200, ef_search: 64, seed: 0x0E_4E_4D_B0 }
+    }
+}
+
+/// Largest accepted `m`, `ef` and dimension count: far above any useful value, low enough
+/// that sizes computed from them cannot overflow.
+pub const MAX_M: usize = 512;
+/// See [`MAX_M`].
+pub const MAX_EF: usize = 1 << 20;
+/// See [`MAX_M`].
+pub const MAX_DIM: usize = 1 << 16;
+
+impl IndexOptions {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        if self.dim > MAX_DIM {
+            return Err(Error::InvalidArgument(format!("dim {} is above the limit of {MAX_DIM}", self.dim)));
+        }
+        if !(2..=MAX_M).contains(&self.m) {
+            return Err(Error::InvalidArgument(format!("m must be in 2..={MAX_M}, got {}", self.m)));
+        }
+        if !(1..=MAX_EF).contains(&self.ef_construction) {
+            return Err(Error::InvalidArgument(format!(
+                "ef_construction must be in 1..={MAX_EF}, got {}",
+                self.ef_construction
+            )));
+        }
+        if !(1..=MAX_EF).contains(&self.ef_search) {
+            return Err(Error::InvalidArgument(format!("ef_search must be in 1..={MAX_EF}, got {}", self.ef_search)));
+        }
+        Ok(())
+    }
+}
+
+/// One search result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit<K> {
+    /// The record's key.
+    pub key: K,
+    /// Its distance to the query (see `metric` for the units).
+    pub distance: f32,
+}
+
+/// Keys of a batch, one per vector.
+#[derive(Clone, Copy, Debug)]
+pub enum Keys<'a> {
+    /// Numeric keys.
+    U64(&'a [u64]),
+    /// String keys.
+    Str(&'a [&'a str]),
+}
+
+impl<'a> Keys<'a> {
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        match self {
+            Keys::U64(k) => k.len(),
+            Keys::Str(k) => k.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Key `i`.
+    pub fn get(&self, i: usize) -> KeyRef<'a> {
+        match self {
+            Keys::U64(k) => KeyRef::U64(k[i]),
+            Keys::Str(k) => KeyRef::Str(k[i]),
+        }
+    }
+}
+
+/// An HNSW vector index with string or u64 keys.
+pub struct Index {
+    options: IndexOptions,
+    graph: OnceLock<Graph>,
+    keys: RwLock<KeyMap>,
+    /// Records inserted so far (drives the level sampler).
+    inserted: AtomicU64,
+    /// Next key handed out by `add_auto`.
+    next_auto_key: AtomicU64,
+}
+
+/// Repair runs once this many deletes are pending, or more than an eighth of the records.
+const REPAIR_MIN_PENDING: usize = 64;
+
+impl Index {
+    /// A new, empty index.
+    pub fn new(options: IndexOptions) -> Result<Index> {
+        options.validate()?;
+        let index = Index {
+            options,
+            graph: OnceLock::new(),
+            keys: RwLock::new(KeyMap::default()),
+            inserted: AtomicU64::new(0),
+            next_auto_key: AtomicU64::new(0),
+        };
+        if index.options.dim > 0 {
+            index.graph_for(index.options.dim)?;
+        }
+        Ok(index)
+    }
+
+    /// The options the index was created with (`dim` as created, see [`Index::dim`]).
+    pub fn options(&self) -> &IndexOptions {
+        &self.options
+    }
+
+    /// Dimensions, or 0 while they are still to be taken from the first batch.
+    pub fn dim(&self) -> usize {
+        self.graph.get().map_or(self.options.dim, |g| g.store.dim())
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.options.metric
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.keys.read().len()
+    }
+
+    /// Whether the index holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The kind of key the index holds, once a record was added.
+    pub fn key_kind(&self) -> Option<KeyKind> {
+        self.keys.read().kind()
+    }
+
+    /// Whether `key` is stored.
+    pub fn contains(&self, key: KeyRef<'_>) -> bool {
+        self.keys.read().slot_of(key).is_some()
+    }
+
+    /// Approximate bytes of memory held by the index.
+    pub fn memory_bytes(&self) -> usize {
+        self.graph.get().map_or(0, |g| g.memory_bytes()) + self.keys.read().memory_bytes()
+    }
+
+    fn graph_for(&self, dim: usize) -> Result<&Graph> {
+        if dim == 0 {
+            return Err(Error::InvalidArgument("vectors must have at least one dimension".into()));
+        }
+        if dim > MAX_DIM {
+            return Err(Error::InvalidArgument(format!("dim {dim} is above the limit of {MAX_DIM}")));
+        }
+        let g = self.graph.get_or_init(|| {
+            Graph::new(
+                dim,
+                Params::new(self.options.m, self.options.ef_construction),
+                Space::new(self.options.metric),
+            )
+        });
+        if g.store.dim() != dim {
+            return Err(Error::DimensionMismatch { expected: g.store.dim(), got: dim });
+        }
+        Ok(g)
+    }
+
+    /// Works out the row length of a batch of `n` rows held in `flat`, and checks it.
+    fn batch_dim(&self, n: usize, flat: &[f32]) -> Result<usize> {
+        let dim = self.dim();
+        if n == 0 {
+            return Ok(dim);
+        }
+        if dim == 0 {
+            if flat.len() % n != 0 || flat.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} floats do not split into {n} vectors of equal length",
+                    flat.len()
+                )));
+            }
+            return Ok(flat.len() / n);
+        }
+        if flat.len() != n * dim {
+            return Err(Error::DimensionMismatch { expected: dim, got: flat.len() / n.max(1) });
+        }
+        Ok(dim)
+    }
+
+    /// Checks vectors for NaN, infinities and (under cosine) zero length.
+    fn check_vectors(&self, flat: &[f32], dim: usize) -> Result<()> {
+        for (i, row) in flat.chunks_exact(dim).enumerate() {
+            if let Some(c) = row.iter().position(|x| !x.is_finite()) {
+                return Err(Error::NonFiniteValue { index: i, component: c });
+            }
+            if self.options.metric == Metric::Cosine && row.iter().all(|&x| x == 0.0) {
+                return Err(Error::ZeroVector { index: i });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_batch_keys(&self, keys: Keys<'_>, map: &KeyMap, allow_existing: bool) -> Result<()> {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        for i in 0..keys.len() {
+            let k = keys.get(i);
+            map.check_kind(k)?;
+            if i > 0 && k.kind() != keys.get(0).kind() {
+                return Err(Error::InvalidKey("a batch mixes key kinds".into()));
+            }
+            if !seen.insert(k) {
+                return Err(Error::DuplicateKey(format!("{k} (twice in one batch)")));
+            }
+            if !allow_existing && map.slot_of(k).is_some() {
+                return Err(Error::DuplicateKey(k.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `keys.len()` vectors stored row-major in `vectors`. Fails, adding nothing, if a
+    /// key is already stored or repeats within the batch, or a vector is invalid.
+    /// Uses every core for large batches.
+    pub fn add(&self, keys: Keys<'_>, vectors: &[f32]) -> Result<()> {
+        self.put(keys, vectors, false)
+    }
+
+    /// Like [`Index::add`], but a key already stored gets the new vector (its old record is
+    /// removed in the same step).
+    pub fn upsert(&self, keys: Keys<'_>, vectors: &[f32]) -> Result<()> {
+        self.put(keys, vectors, true)
+    }
+
+    /// Adds vectors under the next free automatic u64 keys; returns the first key used.
+    /// Automatic keys count up from 0, one per record added this way.
+    pub fn add_auto(&self, vectors: &[f32], n: usize) -> Result<u64> {
+        // Reserve a range; give it back if the add fails, so keys stay dense.
+        let first = self.next_auto_key.fetch_add(n as u64, Ordering::SeqCst);
+        let keys: Vec<u64> = (first..first + n as u64).collect();
+        match self.add(Keys::U64(&keys), vectors) {
+            Ok(()) => Ok(first),
+            Err(e) => {
+                let _ = self.next_auto_key.compare_exchange(
+                    first + n as u64,
+                    first,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn put(&self, keys: Keys<'_>, vectors: &[f32], upsert: bool) -> Result<()> {
+        let n = keys.len();
+        let dim = self.batch_dim(n, vectors)?;
+        if n == 0 {
+            return Ok(());
+        }
+        self.check_vectors(vectors, dim)?;
+        let graph = self.graph_for(dim)?;
+        // Checked once here for a clear early error, and again under the write lock below.
+        self.check_batch_keys(keys, &self.keys.read(), upsert)?;
+
+        let first = self.inserted.fetch_add(n as u64, Ordering::Relaxed);
+        let levels: Vec<u8> =
+            (0..n as u64).map(|i| level_for(uniform(self.options.seed, first + i), graph.params.ml)).collect();
+        let slots = graph.store.take_fresh(&levels);
+        let ids: Vec<u32> = slots.iter().map(|s| s.id()).collect();
+        let mut normalized = Vec::new();
+        for (slot, row) in slots.iter().zip(vectors.chunks_exact(dim)) {
+            if self.options.metric == Metric::Cosine {
+                normalized.clear();
+                normalized.extend_from_slice(row);
+                scalar::normalize(&mut normalized);
+                graph.store.write_vector(slot, &normalized);
+            } else {
+                graph.store.write_vector(slot, row);
+            }
+            graph.store.meta(slot.id()).state.store(STATE_LIVE, Ordering::Release);
+        }
+        graph.capacity_hint.fetch_max(graph.store.high_water(), Ordering::AcqRel);
+
+        // Publish the keys (all or nothing), then link the nodes.
+        let replaced = {
+            let mut map = self.keys.write();
+            if let Err(e) = self.check_batch_keys(keys, &map, upsert) {
+                drop(map);
+                for &id in &ids {
+                    graph.mark_deleted(id);
+                }
+                return Err(e);
+            }
+            let mut replaced = Vec::new();
+            for (i, &id) in ids.iter().enumerate() {
+                if let Some(old) = map.set(keys.get(i), id) {
+                    replaced.push(old);
+                }
+            }
+            replaced
+        };
+        self.link(graph, &ids);
+        for old in replaced {
+            graph.mark_deleted(old);
+        }
+        self.maybe_repair(graph);
+        Ok(())
+    }
+
+    fn link(&self, graph: &Graph, ids: &[u32]) {
+        let insert_one = |id: u32| {
+            let pin = graph.pin();
+            with_scratch(|s| graph.insert(&pin, id, s));
+        };
+        // The first node of an empty graph goes in alone, so the others find an entry point.
+        let (head, rest) = match graph.entry() {
+            None => ids.split_at(1),
+            Some(_) => ids.split_at(0),
+        };
+        head.iter().for_each(|&id| insert_one(id));
+        if rest.len() >= 32 {
+            rest.par_iter().for_each(|&id| insert_one(id));
+        } else {
+            rest.iter().for_each(|&id| insert_one(id));
+        }
+    }
+
+    /// Removes the record with `key`. It never appears in results after this returns; its
+    /// slot is reused once the graph has been repaired around it.
+    pub fn remove(&self, key: KeyRef<'_>) -> Result<()> {
+        let slot = {
+            let mut map = self.keys.write();
+            map.check_kind(key)?;
+            map.remove(key).ok_or_else(|| Error::KeyNotFound(key.to_string()))?
+        };
+        let graph = self.graph.get().ok_or_else(|| Error::Internal("key mapped without a graph".into()))?;
+        graph.mark_deleted(slot);
+        self.maybe_repair(graph);
+        Ok(())
+    }
+
+    fn maybe_repair(&self, graph: &Graph) {
+        let pending = graph.pending_deletes();
+        if pending >= REPAIR_MIN_PENDING.max(self.len() / 8) {
+            graph.repair();
+        }
+    }
+
+    /// Repairs the graph around every pending delete now and frees their slots.
+    pub fn compact(&self) {
+        if let Some(g) = self.graph.get() {
+            g.repair();
+        }
+    }
+
+    /// Checks a query and k; returns the graph to search, or None for an empty index.
+    fn prepare_search(&self, query_len: usize, k: usize) -> Result<Option<&Graph>> {
+        if k == 0 {
+            return Err(Error::InvalidArgument("k must be at least 1".into()));
+        }
+        let Some(graph) = self.graph.get() else {
+            return Ok(None);
+        };
+        if query_len != graph.store.dim() {
+            return Err(Error::DimensionMismatch { expected: graph.store.dim(), got: query_len });
+        }
+        Ok(Some(graph))
+    }
+
+    /// Runs one search and hands each hit (slot key, distance) to `emit`, nearest first.
+    /// `filter` sees slot ids (the hook for metadata filters).
+    fn search_with(
+        &self,
+        graph: &Graph,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&dyn Fn(u32) -> bool>,
+        mut emit: impl FnMut(KeyRef<'_>, f32),
+    ) -> Result<()> {
+        if let Some(c) = query.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteValue { index: 0, component: c });
+        }
+        let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k);
+        let pin: Pin<'_> = graph.pin();
+        with_scratch(|s| {
+            let mut q = std::mem::take(&mut s.query);
+            q.clear();
+            q.extend_from_slice(query);
+            if self.options.metric == Metric::Cosine && scalar::normalize(&mut q) == 0.0 {
+                s.query = q;
+                return Err(Error::ZeroVector { index: 0 });
+            }
+            let accept_all = |_: u32| true;
+            graph.knn(&pin, &q, k, ef, s, filter.unwrap_or(&accept_all));
+            s.query = q;
+            let map = self.keys.read();
+            for c in &s.found {
+                if let Some(key) = map.key_of(c.id) {
+                    emit(key, c.dist);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The `k` nearest records to `query`, nearest first (fewer if the index holds fewer).
+    /// `ef` defaults to the index's `ef_search`; a value below `k` is raised to `k`.
+    pub fn search(&self, query: &[f32], k: usize, ef: Option<usize>) -> Result<Vec<Hit<String>>> {
+        self.search_filtered(query, k, ef, None)
+    }
+
+    /// As [`Index::search`], keeping only slots for which `filter` holds.
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&dyn Fn(u32) -> bool>,
+    ) -> Result<Vec<Hit<String>>> {
+        let Some(graph) = self.prepare_search(query.len(), k)? else { return Ok(Vec::new()) };
+        let mut hits = Vec::with_capacity(k);
+        self.search_with(graph, query, k, ef, filter, |key, d| {
+            hits.push(Hit { key: key.to_string_plain(), distance: d })
+        })?;
+        Ok(hits)
+    }
+
+    /// Searches `n` queries (row-major in `queries`) in parallel and writes, for query i,
+    /// its hits to `visit(i, rank, key, distance)`. Returns the hit count of each query.
+    pub fn search_batch_with<F>(
+        &self,
+        queries: &[f32],
+        n: usize,
+        k: usize,
+        ef: Option<usize>,
+        visit: F,
+    ) -> Result<Vec<usize>>
+    where
+        F: Fn(usize, usize, KeyRef<'_>, f32) + Sync,
+    {
+        if k == 0 {
+            return Err(Error::InvalidArgument("k must be at least 1".into()));
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if queries.len() % n != 0 {
+            return Err(Error::InvalidArgument(format!("{} floats do not split into {n} queries", queries.len())));
+        }
+        let dim = queries.len() / n;
+        let Some(graph) = self.prepare_search(dim, k)? else { return Ok(vec![0; n]) };
+        if let Some(pos) = queries.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteValue { index: pos / dim, component: pos % dim });
+        }
+        if self.options.metric == Metric::Cosine {
+            if let Some(i) = queries.chunks_exact(dim).position(|q| q.iter().all(|&x| x == 0.0)) {
+                return Err(Error::ZeroVector { index: i });
+            }
+        }
+        let one = |i: usize| -> Result<usize> {
+            let mut rank = 0;
+            self.search_with(graph, &queries[i * dim..(i + 1) * dim], k, ef, None, |key, d| {
+                visit(i, rank, key, d);
+                rank += 1;
+            })?;
+            Ok(rank)
+        };
+        if n >= 4 {
+            (0..n).into_par_iter().map(one).collect()
+        } else {
+            (0..n).map(one).collect()
+        }
+    }
+}
+
+impl KeyRef<'_> {
+    /// The key as text without quotes: the number, or the string itself.
+    pub fn to_string_plain(&self) -> String {
+        match self {
+            KeyRef::U64(k) => k.to_string(),
+            KeyRef::Str(s) => s.to_string(),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! OmenDB: an embedded vector database behind a C ABI.
+//!
+//! Architecture, from the bottom up:
+//! - [`distance`]: SIMD kernels (squared L2, dot) picked once at run time; scalar oracle.
+//! - [`metric`]: L2, inner product and cosine on top of the kernels.
+//! - [`storage`]: the node arena (vectors and layer-0 links side by side, growing in chunks).
+//! - [`hnsw`]: the graph: search, insert, repair after removal.
+//! - [`keys`]: u64 / string keys <-> dense slot ids.
+//! - [`index`]: the public `Index`: validation, batches, keys, parallelism.
+//! - `ffi`: the C ABI (`include/omendb.h`), the only place with `extern "C"`.
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod distance;
+pub mod error;
+pub mod hnsw;
+pub mod index;
+pub mod keys;
+pub mod metric;
+#[allow(unsafe_code)]
+pub mod storage;
+
+pub use error::{Error, Result};
+pub use index::{Hit, Index, IndexOptions, Keys};
+pub use keys::{KeyKind, KeyRef};
+pub use metric::Metric;

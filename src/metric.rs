@@ -1,0 +1,83 @@
+//! Metrics and how each maps onto the two distance primitives.
+//!
+//! All metrics are "smaller is closer":
+//! - `L2`: squared Euclidean distance;
+//! - `InnerProduct`: 1 - a.b;
+//! - `Cosine`: 1 - cos(a, b), computed as 1 - a.b on vectors normalised once at insert
+//!   (the index keeps the normalised vector) and queries normalised once per search.
+
+use crate::distance::{self, Kernels};
+use crate::error::{Error, Result};
+
+/// How distance between two vectors is measured. The numbers are the C API's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Metric {
+    /// Squared Euclidean distance.
+    L2 = 0,
+    /// 1 - dot product.
+    InnerProduct = 1,
+    /// 1 - cosine similarity.
+    Cosine = 2,
+}
+
+impl Metric {
+    /// The metric for a C enum value.
+    pub fn from_u32(v: u32) -> Result<Metric> {
+        match v {
+            0 => Ok(Metric::L2),
+            1 => Ok(Metric::InnerProduct),
+            2 => Ok(Metric::Cosine),
+            _ => Err(Error::InvalidArgument(format!(
+                "metric {v} is not one of 0 (l2), 1 (inner product), 2 (cosine)"
+            ))),
+        }
+    }
+
+    /// Short name: "l2", "ip" or "cosine".
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::L2 => "l2",
+            Metric::InnerProduct => "ip",
+            Metric::Cosine => "cosine",
+        }
+    }
+
+    /// The metric named `s` ("l2", "ip", "cosine"; a few aliases).
+    pub fn from_name(s: &str) -> Result<Metric> {
+        match s.to_ascii_lowercase().as_str() {
+            "l2" | "l2sq" | "euclidean" => Ok(Metric::L2),
+            "ip" | "dot" | "inner_product" => Ok(Metric::InnerProduct),
+            "cos" | "cosine" | "angular" => Ok(Metric::Cosine),
+            _ => Err(Error::InvalidArgument(format!("unknown metric {s:?}: expected l2, ip or cosine"))),
+        }
+    }
+}
+
+/// A metric bound to the kernels picked for this CPU.
+#[derive(Clone, Copy)]
+pub struct Space {
+    metric: Metric,
+    kernels: Kernels,
+}
+
+impl Space {
+    /// The metric with the fastest kernels this CPU runs.
+    pub fn new(metric: Metric) -> Space {
+        Space { metric, kernels: distance::detect() }
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// Distance between two vectors as stored (normalised already under cosine).
+    #[inline]
+    pub fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        match self.metric {
+            Metric::L2 => (self.kernels.l2sq)(a, b),
+            Metric::InnerProduct | Metric::Cosine => 1.0 - (self.kernels.dot)(a, b),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Shared helpers for integration tests: TEXMEX readers, brute-force ground truth, recall.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// `../shared/data` beside the repository, or `$OMENDB_DATA`.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("OMENDB_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}
+
+/// Reads up to `limit` records of a `.fvecs` / `.bvecs` file as f32 rows; returns (flat, dim).
+pub fn read_vecs(path: &std::path::Path, limit: usize) -> (Vec<f32>, usize) {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let dim = i32::from_le_bytes(raw[0..4].try_into().unwrap()) as usize;
+    let bytes_per = if path.extension().is_some_and(|e| e == "bvecs") { 1 } else { 4 };
+    let rec = 4 + dim * bytes_per;
+    let n = (raw.len() / rec).min(limit);
+    let mut out = Vec::with_capacity(n * dim);
+    for r in 0..n {
+        let body = &raw[r * rec + 4..(r + 1) * rec];
+        if bytes_per == 1 {
+            out.extend(body.iter().map(|&b| b as f32));
+        } else {
+            out.extend(body.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+        }
+    }
+    (out, dim)
+}
+
+/// Exact top-k ids by brute force (cosine when `cosine`, else L2), ties by lower id.
+pub fn brute_force(base: &[f32], queries: &[f32], dim: usize, k: usize, cosine: bool) -> Vec<Vec<u64>> {
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt();
+    let base_norms: Vec<f64> = base.chunks_exact(dim).map(norm).collect();
+    queries
+        .chunks_exact(dim)
+        .map(|q| {
+            let qn = norm(q);
+            let mut d: Vec<(f64, u64)> = base
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(i, x)| {
+                    let v = if cosine {
+                        let dot: f64 = q.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum();
+                        1.0 - dot / (qn * base_norms[i])
+                    } else {
+                        q.iter().zip(x).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum()
+                    };
+                    (v, i as u64)
+                })
+                .collect();
+            d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            d.truncate(k);
+            d.into_iter().map(|p| p.1).collect()
+        })
+        .collect()
+}
+
+/// Fraction of true top-k ids found.
+pub fn recall(found: &[Vec<u64>], truth: &[Vec<u64>], k: usize) -> f64 {
+    let mut hits = 0usize;
+    for (f, t) in found.iter().zip(truth) {
+        let t: std::collections::HashSet<_> = t.iter().take(k).collect();
+        hits += f.iter().take(k).filter(|x| t.contains(x)).count();
+    }
+    hits as f64 / (k * truth.len()) as f64
+}
+
+/// Deterministic pseudo-random floats in [-0.5, 0.5).
+pub fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n * dim)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
