@@ -184,6 +184,12 @@ impl Index {
         self.graph.get().map_or(0, |g| g.memory_bytes()) + self.keys.read().memory_bytes()
     }
 
+    /// One past the highest slot the index has ever used: with slot reuse it stays near the
+    /// largest number of records held at once (plus deletes awaiting repair).
+    pub fn slot_high_water(&self) -> usize {
+        self.graph.get().map_or(0, |g| g.store.high_water() as usize)
+    }
+
     fn graph_for(&self, dim: usize) -> Result<&Graph> {
         if dim == 0 {
             return Err(Error::InvalidArgument("vectors must have at least one dimension".into()));
@@ -405,17 +411,17 @@ impl Index {
         Ok(Some(graph))
     }
 
-    /// Runs one search and hands each hit (slot key, distance) to `emit`, nearest first.
-    /// `filter` sees slot ids (the hook for metadata filters).
-    fn search_with(
+    /// Runs one search and hands each hit (key, distance) to `emit`, nearest first; returns
+    /// the number of hits. `filter` sees slot ids (the hook for metadata filters).
+    pub fn search_visit(
         &self,
-        graph: &Graph,
         query: &[f32],
         k: usize,
         ef: Option<usize>,
         filter: Option<&dyn Fn(u32) -> bool>,
         mut emit: impl FnMut(KeyRef<'_>, f32),
-    ) -> Result<()> {
+    ) -> Result<usize> {
+        let Some(graph) = self.prepare_search(query.len(), k)? else { return Ok(0) };
         if let Some(c) = query.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFiniteValue { index: 0, component: c });
         }
@@ -433,12 +439,14 @@ impl Index {
             graph.knn(&pin, &q, k, ef, s, filter.unwrap_or(&accept_all));
             s.query = q;
             let map = self.keys.read();
+            let mut count = 0;
             for c in &s.found {
                 if let Some(key) = map.key_of(c.id) {
                     emit(key, c.dist);
+                    count += 1;
                 }
             }
-            Ok(())
+            Ok(count)
         })
     }
 
@@ -456,38 +464,27 @@ impl Index {
         ef: Option<usize>,
         filter: Option<&dyn Fn(u32) -> bool>,
     ) -> Result<Vec<Hit<String>>> {
-        let Some(graph) = self.prepare_search(query.len(), k)? else { return Ok(Vec::new()) };
-        let mut hits = Vec::with_capacity(k);
-        self.search_with(graph, query, k, ef, filter, |key, d| {
-            hits.push(Hit { key: key.to_string_plain(), distance: d })
-        })?;
+        let mut hits = Vec::with_capacity(k.min(1024));
+        self.search_visit(query, k, ef, filter, |key, d| hits.push(Hit { key: key.to_string_plain(), distance: d }))?;
         Ok(hits)
     }
 
-    /// Searches `n` queries (row-major in `queries`) in parallel and writes, for query i,
-    /// its hits to `visit(i, rank, key, distance)`. Returns the hit count of each query.
-    pub fn search_batch_with<F>(
-        &self,
-        queries: &[f32],
-        n: usize,
-        k: usize,
-        ef: Option<usize>,
-        visit: F,
-    ) -> Result<Vec<usize>>
-    where
-        F: Fn(usize, usize, KeyRef<'_>, f32) + Sync,
-    {
+    /// Checks a batch of `n` queries stored row-major in `queries` before any is searched, so
+    /// that a batch fails as a whole or not at all. Returns the row length.
+    pub fn check_queries(&self, queries: &[f32], n: usize, k: usize) -> Result<usize> {
         if k == 0 {
             return Err(Error::InvalidArgument("k must be at least 1".into()));
         }
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok(self.dim());
         }
-        if queries.len() % n != 0 {
+        if queries.len() % n != 0 || queries.is_empty() {
             return Err(Error::InvalidArgument(format!("{} floats do not split into {n} queries", queries.len())));
         }
         let dim = queries.len() / n;
-        let Some(graph) = self.prepare_search(dim, k)? else { return Ok(vec![0; n]) };
+        if self.prepare_search(dim, k)?.is_none() {
+            return Ok(dim);
+        }
         if let Some(pos) = queries.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFiniteValue { index: pos / dim, component: pos % dim });
         }
@@ -496,18 +493,33 @@ impl Index {
                 return Err(Error::ZeroVector { index: i });
             }
         }
-        let one = |i: usize| -> Result<usize> {
+        Ok(dim)
+    }
+
+    /// Searches `n` queries in parallel; `sinks[i]` receives the hits of query i through `emit`.
+    /// The batch is checked as a whole first (see [`Index::check_queries`]).
+    pub fn search_batch<S, F>(&self, queries: &[f32], k: usize, ef: Option<usize>, sinks: &mut [S], emit: F) -> Result<()>
+    where
+        S: Send,
+        F: Fn(&mut S, usize, KeyRef<'_>, f32) + Sync,
+    {
+        let n = sinks.len();
+        let dim = self.check_queries(queries, n, k)?;
+        if n == 0 || dim == 0 {
+            return Ok(());
+        }
+        let one = |(q, sink): (&[f32], &mut S)| -> Result<()> {
             let mut rank = 0;
-            self.search_with(graph, &queries[i * dim..(i + 1) * dim], k, ef, None, |key, d| {
-                visit(i, rank, key, d);
+            self.search_visit(q, k, ef, None, |key, d| {
+                emit(sink, rank, key, d);
                 rank += 1;
             })?;
-            Ok(rank)
+            Ok(())
         };
         if n >= 4 {
-            (0..n).into_par_iter().map(one).collect()
+            queries.par_chunks_exact(dim).zip(sinks.par_iter_mut()).try_for_each(one)
         } else {
-            (0..n).map(one).collect()
+            queries.chunks_exact(dim).zip(sinks.iter_mut()).try_for_each(one)
         }
     }
 }

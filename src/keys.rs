@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 /// Longest string key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 64 * 1024;
 
+/// The u64 key value that marks "no result" in output arrays; never a valid key.
+pub const NO_KEY: u64 = u64::MAX;
+
 /// Which kind of key an index holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyKind {
@@ -41,6 +44,9 @@ impl KeyRef<'_> {
 
     /// Checks the rules every key must follow (non-empty, not too long).
     pub fn validate(&self) -> Result<()> {
+        if let KeyRef::U64(NO_KEY) = self {
+            return Err(Error::InvalidKey(format!("{NO_KEY} (u64::MAX) is reserved to mark an empty result")));
+        }
         if let KeyRef::Str(s) = self {
             if s.is_empty() {
                 return Err(Error::InvalidKey("a string key must not be empty".into()));

@@ -13,6 +13,8 @@
 #[allow(unsafe_code)]
 pub mod distance;
 pub mod error;
+#[allow(unsafe_code)]
+pub mod ffi;
 pub mod hnsw;
 pub mod index;
 pub mod keys;

@@ -79,3 +79,48 @@ pub fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// The index's distance between `a` and `b`, computed exactly in f64: squared L2,
+/// 1 - a.b (inner product), or 1 - cos(a, b).
+pub fn exact_distance(metric: omendb::Metric, a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    match metric {
+        omendb::Metric::L2 => a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum(),
+        omendb::Metric::InnerProduct => 1.0 - dot,
+        omendb::Metric::Cosine => {
+            let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+            let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+            1.0 - dot / (na * nb)
+        }
+    }
+}
+
+/// Exact top-k keys of `query` among `(key, vector)` records, ties by lower key.
+pub fn brute_force_keyed<'a>(
+    records: impl IntoIterator<Item = (u64, &'a [f32])>,
+    query: &[f32],
+    k: usize,
+    metric: omendb::Metric,
+) -> Vec<u64> {
+    let mut d: Vec<(f64, u64)> = records.into_iter().map(|(key, v)| (exact_distance(metric, query, v), key)).collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    d.truncate(k);
+    d.into_iter().map(|p| p.1).collect()
+}
+
+/// Panics unless `hits` are sorted by distance (non-decreasing) and hold no key twice.
+pub fn assert_sorted_unique(hits: &[omendb::Hit<String>]) {
+    for w in hits.windows(2) {
+        assert!(w[0].distance <= w[1].distance, "hits out of order: {:?} then {:?}", w[0], w[1]);
+    }
+    let mut keys: Vec<&str> = hits.iter().map(|h| h.key.as_str()).collect();
+    keys.sort_unstable();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a key appears twice in one result list");
+}
+
+/// Whether `got` is within the float error of an f32 kernel of the exact distance `want`.
+pub fn distance_close(got: f32, want: f64) -> bool {
+    (got as f64 - want).abs() <= 1e-4 + 1e-4 * want.abs()
+}

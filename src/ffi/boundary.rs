@@ -1,0 +1,170 @@
+//! Everything that crosses the C boundary goes through here: the panic guard, and the
+//! conversions of raw pointers into slices, strings and handles (each checked for NULL).
+
+use std::any::Any;
+use std::ffi::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::status::{omendb_error, omendb_status};
+
+/// What an export body returns.
+pub(crate) type FfiResult = Result<(), omendb_error>;
+
+/// Runs `body` and turns its outcome into a status, writing an owned error to `err_out`
+/// (when non-NULL) on failure and NULL on success. A panic becomes OMENDB_STATUS_INTERNAL
+/// and never unwinds into the caller.
+pub(crate) fn guard(err_out: *mut *mut omendb_error, body: impl FnOnce() -> FfiResult) -> omendb_status {
+    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        Err(omendb_error::new(omendb_status::OMENDB_STATUS_INTERNAL, format!("panic: {}", panic_message(&panic))))
+    });
+    let (status, error) = match outcome {
+        Ok(()) => (omendb_status::OMENDB_STATUS_OK, std::ptr::null_mut()),
+        Err(e) => (e.code, Box::into_raw(Box::new(e))),
+    };
+    if err_out.is_null() {
+        if !error.is_null() {
+            // SAFETY: made by Box::into_raw just above and not shared.
+            drop(unsafe { Box::from_raw(error) });
+        }
+    } else {
+        // SAFETY: a non-NULL `err_out` points to writable storage for one pointer, per the
+        // contract of every export.
+        unsafe { *err_out = error };
+    }
+    status
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".into()
+    }
+}
+
+/// An error for a NULL `name`.
+pub(crate) fn null(name: &str) -> omendb_error {
+    omendb_error::new(omendb_status::OMENDB_STATUS_NULL_POINTER, format!("{name} is NULL"))
+}
+
+/// An INVALID_ARGUMENT error.
+pub(crate) fn invalid(message: impl Into<String>) -> omendb_error {
+    omendb_error::new(omendb_status::OMENDB_STATUS_INVALID_ARGUMENT, message)
+}
+
+/// `&T` behind a handle, or NULL_POINTER.
+pub(crate) fn handle<'a, T>(ptr: *const T, name: &str) -> Result<&'a T, omendb_error> {
+    // SAFETY: a non-NULL handle was made by this library's `_create` and not yet freed, per
+    // the caller's contract; handles are only ever shared (`&T`).
+    unsafe { ptr.as_ref() }.ok_or_else(|| null(name))
+}
+
+/// A place to write one output value, or NULL_POINTER.
+pub(crate) fn out<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, omendb_error> {
+    if !ptr.is_aligned() {
+        return Err(invalid(format!("{name} is not aligned for its type")));
+    }
+    // SAFETY: non-NULL (checked by as_mut) and aligned; the caller provides writable storage.
+    unsafe { ptr.as_mut() }.ok_or_else(|| null(name))
+}
+
+/// `len` elements at `ptr` as a slice. (NULL, 0) is the empty slice; (NULL, n > 0) is an error.
+pub(crate) fn slice<'a, T>(ptr: *const T, len: usize, name: &str) -> Result<&'a [T], omendb_error> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(null(name));
+    }
+    if !ptr.is_aligned() {
+        return Err(invalid(format!("{name} is not aligned for its element type")));
+    }
+    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+        return Err(invalid(format!("{name}: length {len} is too large")));
+    }
+    // SAFETY: non-NULL, aligned, and the caller guarantees `len` readable elements that stay
+    // unchanged for the duration of the call.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// As [`slice`], for an output buffer.
+pub(crate) fn slice_mut<'a, T>(ptr: *mut T, len: usize, name: &str) -> Result<&'a mut [T], omendb_error> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(null(name));
+    }
+    if !ptr.is_aligned() {
+        return Err(invalid(format!("{name} is not aligned for its element type")));
+    }
+    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+        return Err(invalid(format!("{name}: length {len} is too large")));
+    }
+    // SAFETY: as in `slice`; the caller guarantees exclusive, writable storage.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// `rows * dim` floats, checking the product for overflow.
+pub(crate) fn matrix<'a>(ptr: *const f32, rows: usize, dim: usize, name: &str) -> Result<&'a [f32], omendb_error> {
+    let len = rows.checked_mul(dim).ok_or_else(|| invalid(format!("{name}: {rows} x {dim} overflows")))?;
+    slice(ptr, len, name)
+}
+
+/// A UTF-8 string of `len` bytes at `ptr`.
+pub(crate) fn utf8<'a>(ptr: *const c_char, len: usize, name: &str) -> Result<&'a str, omendb_error> {
+    let bytes = slice(ptr as *const u8, len, name)?;
+    std::str::from_utf8(bytes).map_err(|e| {
+        omendb_error::new(
+            omendb_status::OMENDB_STATUS_INVALID_UTF8,
+            format!("{name} is not valid UTF-8 (bad byte at offset {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// `n` strings given as pointers and byte lengths; with `lens` NULL each string is
+/// NUL-terminated instead.
+pub(crate) fn utf8_array<'a>(
+    ptrs: *const *const c_char,
+    lens: *const usize,
+    n: usize,
+    name: &str,
+) -> Result<Vec<&'a str>, omendb_error> {
+    let ptrs = slice(ptrs, n, name)?;
+    let lens: Option<&[usize]> = if lens.is_null() { None } else { Some(slice(lens, n, "key_lens")?) };
+    ptrs.iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            let what = format!("{name}[{i}]");
+            match lens {
+                Some(l) => utf8(p, l[i], &what),
+                None => {
+                    if p.is_null() {
+                        return Err(null(&what));
+                    }
+                    // SAFETY: non-NULL; the caller guarantees a NUL-terminated string when
+                    // `lens` is NULL.
+                    let bytes = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
+                    utf8(bytes.as_ptr() as *const c_char, bytes.len(), &what)
+                }
+            }
+        })
+        .collect()
+}
+
+/// `&mut T` behind a handle that the caller uses from one thread at a time (builders).
+pub(crate) fn handle_mut<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, omendb_error> {
+    // SAFETY: a non-NULL handle was made by this library and not yet freed; the caller's
+    // contract for builder handles is exclusive use during the call.
+    unsafe { ptr.as_mut() }.ok_or_else(|| null(name))
+}
+
+/// Frees a handle made by `Box::into_raw`. NULL is a no-op.
+pub(crate) fn free_handle<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        // SAFETY: made by Box::into_raw in a `_create` function and freed once, per contract.
+        drop(unsafe { Box::from_raw(ptr) });
+    }
+}

@@ -1,0 +1,27 @@
+//! The C ABI: the only `extern "C"` code of the crate. Its doc comments become
+//! `include/omendb.h` (cbindgen), so every item here is documented for C users.
+//!
+//! Conventions (see README.md): every fallible function returns `omendb_status` and takes an
+//! optional `omendb_error **err_out` last; outputs are written only on success; handles are
+//! opaque and freed by their `_free` function, which accepts NULL; every export runs inside
+//! `boundary::guard`, so no panic crosses into C.
+#![allow(non_camel_case_types)]
+#![deny(missing_docs)]
+
+pub(crate) mod boundary;
+pub mod index;
+pub mod options;
+pub mod results;
+pub mod status;
+
+use std::ffi::c_char;
+
+/// The library version, "MAJOR.MINOR.PATCH", as a static NUL-terminated string (the same as
+/// the OMENDB_VERSION macro of the header the caller compiled against, if the library is the
+/// matching build). Do not free it.
+///
+/// Thread safety: safe to call from any thread.
+#[no_mangle]
+pub extern "C" fn omendb_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
