@@ -71,52 +71,6 @@
 #define OMENDB_METRIC_COSINE 2
 
 /**
- * Highest layer a node may get; the level distribution makes anything above it vanishingly rare.
- */
-#define MAX_LEVEL 16
-
-/**
- * Largest accepted `m`, `ef` and dimension count: far above any useful value, low enough
- * that sizes computed from them cannot overflow.
- */
-#define MAX_M 512
-
-/**
- * See [`MAX_M`].
- */
-#define MAX_EF (1 << 20)
-
-/**
- * See [`MAX_M`].
- */
-#define MAX_DIM (1 << 16)
-
-/**
- * Longest string key accepted, in bytes.
- */
-#define MAX_KEY_BYTES (64 * 1024)
-
-/**
- * The u64 key value that marks "no result" in output arrays; never a valid key.
- */
-#define NO_KEY UINT64_MAX
-
-/**
- * Slot states (in `NodeMeta::state`).
- */
-#define STATE_FREE 0
-
-/**
- * The slot holds a record that searches may return.
- */
-#define STATE_LIVE 1
-
-/**
- * The record was removed: searches skip it, links to it await repair.
- */
-#define STATE_DELETED 2
-
-/**
  * The result of every fallible call. Numbers are stable and never reused; new codes are
  * only ever appended.
  */
@@ -210,6 +164,367 @@ typedef struct omendb_results omendb_results;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates an empty index.
+ *
+ * `options` may be NULL for the defaults (see `omendb_options_create`); the index copies
+ * them, so they may be freed right after. On success writes a new handle to `*index_out`;
+ * the caller owns it and frees it with `omendb_index_free`. On failure `*index_out` is
+ * unchanged.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index_out` is NULL) or
+ * OMENDB_STATUS_INVALID_ARGUMENT.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_index_create(const omendb_options *options, omendb_index **index_out, omendb_error **err_out);
+
+/**
+ * Frees an index and everything it holds. NULL is a no-op.
+ *
+ * Thread safety: no other call on this index may be running or start afterwards.
+ */
+void omendb_index_free(omendb_index *index);
+
+/**
+ * Adds `n` records with u64 keys: `keys[i]` names the vector at `vectors[i * dim ..
+ * (i + 1) * dim]` (row-major, read in place, not retained). The first batch added to an index
+ * created with dimensions 0 sets them. Large batches are inserted on all cores.
+ *
+ * All or nothing: on any error no record of the batch is stored.
+ *
+ * Returns OMENDB_STATUS_OK, or: OMENDB_STATUS_NULL_POINTER (index NULL, or keys/vectors NULL
+ * with n > 0), OMENDB_STATUS_DIMENSION_MISMATCH, OMENDB_STATUS_NON_FINITE (NaN or infinity),
+ * OMENDB_STATUS_ZERO_VECTOR (cosine), OMENDB_STATUS_INVALID_KEY (the index holds string keys,
+ * or a key is OMENDB_NO_KEY), OMENDB_STATUS_DUPLICATE_KEY (already stored, or twice in the
+ * batch), OMENDB_STATUS_INVALID_ARGUMENT (dim 0 or too large).
+ *
+ * Thread safety: safe to call concurrently with any other call on the index except
+ * `omendb_index_free`.
+ */
+omendb_status omendb_index_add_batch(const omendb_index *index, const uint64_t *keys, size_t n, const float *vectors, size_t dim, omendb_error **err_out);
+
+/**
+ * As `omendb_index_add_batch`, but a key already stored gets the new vector: its old record
+ * is removed and the new one inserted, in one step as seen by searches.
+ *
+ * Returns the statuses of `omendb_index_add_batch`, except that a stored key is not an error
+ * (a key twice in the batch still is: OMENDB_STATUS_DUPLICATE_KEY).
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_upsert_batch(const omendb_index *index, const uint64_t *keys, size_t n, const float *vectors, size_t dim, omendb_error **err_out);
+
+/**
+ * Adds `n` records with string keys. `keys[i]` points to the UTF-8 bytes of key i and
+ * `key_lens[i]` gives their length (keys may then hold any bytes of valid UTF-8, NUL
+ * included); if `key_lens` is NULL each key is a NUL-terminated string instead. Keys are
+ * copied; vectors are as in `omendb_index_add_batch`. A key holds 1..=65536 bytes.
+ *
+ * All or nothing: on any error no record of the batch is stored.
+ *
+ * Returns the statuses of `omendb_index_add_batch`, plus OMENDB_STATUS_INVALID_UTF8, and
+ * OMENDB_STATUS_INVALID_KEY for an empty or too long key or an index of u64 keys.
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_add_batch_str(const omendb_index *index, const char *const *keys, const size_t *key_lens, size_t n, const float *vectors, size_t dim, omendb_error **err_out);
+
+/**
+ * As `omendb_index_add_batch_str`, replacing the records of keys already stored (see
+ * `omendb_index_upsert_batch`).
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_upsert_batch_str(const omendb_index *index, const char *const *keys, const size_t *key_lens, size_t n, const float *vectors, size_t dim, omendb_error **err_out);
+
+/**
+ * Adds `n` records under automatic u64 keys: consecutive numbers counting up from 0 across
+ * all such calls on this index. Writes the first key used to `*first_key_out` (the batch
+ * holds `first .. first + n - 1`).
+ *
+ * Returns the statuses of `omendb_index_add_batch`; OMENDB_STATUS_DUPLICATE_KEY if one of
+ * those numbers was already added by hand.
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_add_auto(const omendb_index *index, const float *vectors, size_t n, size_t dim, uint64_t *first_key_out, omendb_error **err_out);
+
+/**
+ * Removes the record with u64 key `key`. It is never returned by a search that starts after
+ * this call returns; its memory is reused by later inserts.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_KEY_NOT_FOUND, or
+ * OMENDB_STATUS_INVALID_KEY (the index holds string keys).
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_remove(const omendb_index *index, uint64_t key, omendb_error **err_out);
+
+/**
+ * Removes the record with string key `key` (`len` bytes of UTF-8). See `omendb_index_remove`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8,
+ * OMENDB_STATUS_KEY_NOT_FOUND, or OMENDB_STATUS_INVALID_KEY.
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_remove_str(const omendb_index *index, const char *key, size_t len, omendb_error **err_out);
+
+/**
+ * Writes whether u64 key `key` is stored to `*found_out`.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: safe to call concurrently with any other call except `omendb_index_free`.
+ */
+omendb_status omendb_index_contains(const omendb_index *index, uint64_t key, bool *found_out, omendb_error **err_out);
+
+/**
+ * Writes whether string key `key` (`len` bytes of UTF-8) is stored to `*found_out`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_UTF8.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_contains_str(const omendb_index *index, const char *key, size_t len, bool *found_out, omendb_error **err_out);
+
+/**
+ * Writes the number of records to `*len_out`.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_len(const omendb_index *index, size_t *len_out, omendb_error **err_out);
+
+/**
+ * Writes the dimensions to `*dim_out`: 0 while an index created with dimensions 0 has had no
+ * record added.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_dim(const omendb_index *index, size_t *dim_out, omendb_error **err_out);
+
+/**
+ * Writes the metric (an OMENDB_METRIC_* value) to `*metric_out`.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_metric(const omendb_index *index, uint32_t *metric_out, omendb_error **err_out);
+
+/**
+ * Writes the kind of key the index holds (an OMENDB_KEY_KIND_* value) to `*kind_out`;
+ * OMENDB_KEY_KIND_NONE until the first record is added.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_key_kind(const omendb_index *index, uint32_t *kind_out, omendb_error **err_out);
+
+/**
+ * Writes the approximate number of bytes of memory the index holds to `*bytes_out`.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_memory_bytes(const omendb_index *index, size_t *bytes_out, omendb_error **err_out);
+
+/**
+ * Repairs the graph around every removed record now and makes their memory reusable
+ * (removal does this on its own from time to time).
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_compact(const omendb_index *index, omendb_error **err_out);
+
+/**
+ * Searches `n` queries (row-major `n x dim` floats at `queries`, read in place) for their `k`
+ * nearest records each, in parallel on all cores. `ef` is the beam width (0 = the index's
+ * ef_search; raised to k when smaller).
+ *
+ * On success, for query i, writes its hits nearest first to `keys_out[i * k ..]` and
+ * `distances_out[i * k ..]`; when a query has fewer than k hits (a small index) the rest of
+ * its row holds OMENDB_NO_KEY and INFINITY. Both arrays are the caller's and must hold
+ * `out_len >= n * k` elements. Distances are in the metric's units (squared L2; 1 - dot;
+ * 1 - cosine). An empty index gives rows of OMENDB_NO_KEY. Nothing is written on failure.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_ARGUMENT (k = 0),
+ * OMENDB_STATUS_BUFFER_TOO_SMALL, OMENDB_STATUS_DIMENSION_MISMATCH, OMENDB_STATUS_NON_FINITE,
+ * OMENDB_STATUS_ZERO_VECTOR (cosine), or OMENDB_STATUS_INVALID_KEY when the index holds string
+ * keys (use `omendb_index_search_results`).
+ *
+ * Thread safety: safe to call concurrently with any other call except `omendb_index_free`.
+ */
+omendb_status omendb_index_search(const omendb_index *index, const float *queries, size_t n, size_t dim, size_t k, size_t ef, uint64_t *keys_out, float *distances_out, size_t out_len, omendb_error **err_out);
+
+/**
+ * Searches like `omendb_index_search`, for indexes with either kind of key, and returns the
+ * hits in a new results object written to `*results_out`; the caller owns it and frees it with
+ * `omendb_results_free`. On failure `*results_out` is unchanged.
+ *
+ * Returns the statuses of `omendb_index_search` except OMENDB_STATUS_BUFFER_TOO_SMALL and
+ * OMENDB_STATUS_INVALID_KEY.
+ *
+ * Thread safety: as `omendb_index_search`.
+ */
+omendb_status omendb_index_search_results(const omendb_index *index, const float *queries, size_t n, size_t dim, size_t k, size_t ef, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * Frees a results object. NULL is a no-op. Pointers obtained from it become invalid.
+ *
+ * Thread safety: no other thread may be reading the results.
+ */
+void omendb_results_free(omendb_results *results);
+
+/**
+ * Writes the number of queries to `*n_out`.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: safe from any thread.
+ */
+omendb_status omendb_results_num_queries(const omendb_results *results, size_t *n_out, omendb_error **err_out);
+
+/**
+ * Writes the number of hits of query `query` (0..=k) to `*count_out`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_OUT_OF_RANGE when
+ * `query` is not below the number of queries.
+ *
+ * Thread safety: safe from any thread.
+ */
+omendb_status omendb_results_count(const omendb_results *results, size_t query, size_t *count_out, omendb_error **err_out);
+
+/**
+ * Writes the distance of hit `rank` (0 = nearest) of query `query` to `*distance_out`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_OUT_OF_RANGE.
+ *
+ * Thread safety: safe from any thread.
+ */
+omendb_status omendb_results_distance(const omendb_results *results, size_t query, size_t rank, float *distance_out, omendb_error **err_out);
+
+/**
+ * Writes the u64 key of hit `rank` of query `query` to `*key_out`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_OUT_OF_RANGE, or
+ * OMENDB_STATUS_INVALID_KEY when the index holds string keys.
+ *
+ * Thread safety: safe from any thread.
+ */
+omendb_status omendb_results_key(const omendb_results *results, size_t query, size_t rank, uint64_t *key_out, omendb_error **err_out);
+
+/**
+ * Writes the string key of hit `rank` of query `query`: a pointer to its UTF-8 bytes,
+ * NUL-terminated, to `*key_out`, and its length in bytes (without the NUL) to `*len_out`
+ * (`len_out` may be NULL). The string is owned by the results and valid until
+ * `omendb_results_free`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_OUT_OF_RANGE, or
+ * OMENDB_STATUS_INVALID_KEY when the index holds u64 keys.
+ *
+ * Thread safety: safe from any thread.
+ */
+omendb_status omendb_results_key_str(const omendb_results *results, size_t query, size_t rank, const char **key_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * Writes a pointer to all distances, `n_queries * k` floats row by row (query i's hits at
+ * `[i * k, i * k + count_i)`, the rest INFINITY), to `*distances_out` and their number to
+ * `*len_out`. Owned by the results; valid until `omendb_results_free`.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: safe from any thread.
+ */
+omendb_status omendb_results_distances(const omendb_results *results, const float **distances_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * Creates options with the defaults: dimensions 0 (taken from the first batch added),
+ * metric OMENDB_METRIC_L2, m 16, ef_construction 200, ef_search 64, a fixed seed.
+ *
+ * On success writes a new handle to `*options_out`; the caller owns it and frees it with
+ * `omendb_options_free`. On failure `*options_out` is unchanged.
+ *
+ * Returns OMENDB_STATUS_OK, or OMENDB_STATUS_NULL_POINTER if `options_out` is NULL.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_options_create(omendb_options **options_out, omendb_error **err_out);
+
+/**
+ * Frees options. NULL is a no-op. Indexes created from them are not affected.
+ *
+ * Thread safety: the options must not be in use by another thread.
+ */
+void omendb_options_free(omendb_options *options);
+
+/**
+ * Sets the vector dimensions (1..=65536), or 0 to take them from the first batch added.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (options is NULL), or
+ * OMENDB_STATUS_INVALID_ARGUMENT (out of range; the options are unchanged).
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_dim(omendb_options *options, uint64_t dim, omendb_error **err_out);
+
+/**
+ * Sets the metric: OMENDB_METRIC_L2, OMENDB_METRIC_IP or OMENDB_METRIC_COSINE.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
+ * any other number (the options are unchanged).
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_metric(omendb_options *options, uint32_t metric, omendb_error **err_out);
+
+/**
+ * Sets M, the links per node on the upper layers (2..=512; layer 0 gets 2 * M). Default 16.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_m(omendb_options *options, uint64_t m, omendb_error **err_out);
+
+/**
+ * Sets ef_construction, the beam width while inserting (1..=1048576). Default 200.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_ef_construction(omendb_options *options, uint64_t ef_construction, omendb_error **err_out);
+
+/**
+ * Sets the default ef_search, the beam width of a search that passes ef = 0
+ * (1..=1048576). Default 64. A search always uses at least k.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_ef_search(omendb_options *options, uint64_t ef_search, omendb_error **err_out);
+
+/**
+ * Sets the seed of the level sampler. With the same seed, inserting the same records one
+ * batch of fewer than 32 at a time builds the same graph.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_seed(omendb_options *options, uint64_t seed, omendb_error **err_out);
 
 /**
  * The library version, "MAJOR.MINOR.PATCH", as a static NUL-terminated string (the same as
@@ -580,6 +895,38 @@ omendb_status omendb_results_key_str(const omendb_results *results, size_t query
  * Thread safety: safe from any thread.
  */
 omendb_status omendb_results_distances(const omendb_results *results, const float **distances_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * The name of a status code, such as "OMENDB_STATUS_NULL_POINTER", as a static NUL-terminated
+ * string; "OMENDB_STATUS_UNKNOWN" for a number that is not a status.
+ *
+ * Never fails. The string is static: do not free it.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+const char *omendb_status_name(uint32_t status);
+
+/**
+ * The status code carried by `error`; OMENDB_STATUS_OK when `error` is NULL.
+ *
+ * Thread safety: safe from any thread while `error` is not being freed.
+ */
+omendb_status omendb_error_code(const omendb_error *error);
+
+/**
+ * The message carried by `error`, a NUL-terminated UTF-8 string owned by the error and valid
+ * until `omendb_error_free(error)`; "" when `error` is NULL.
+ *
+ * Thread safety: safe from any thread while `error` is not being freed.
+ */
+const char *omendb_error_message(const omendb_error *error);
+
+/**
+ * Frees an error returned through an `err_out` parameter. NULL is a no-op.
+ *
+ * Thread safety: the error must not be in use by another thread.
+ */
+void omendb_error_free(omendb_error *error);
 
 /**
  * The name of a status code, such as "OMENDB_STATUS_NULL_POINTER", as a static NUL-terminated

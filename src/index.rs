@@ -390,6 +390,36 @@ impl Index {
         }
     }
 
+    /// Checks the index's internal consistency; call it while no other operation runs on the
+    /// index. The key map and the slots agree (every key names a distinct live slot, and no
+    /// other slot is live), and the graph's structure holds (see `Graph::check_invariants`).
+    /// Returns the first violation found. For tests and debugging: it visits every link.
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        let map = self.keys.read();
+        let Some(graph) = self.graph.get() else {
+            return if map.is_empty() { Ok(()) } else { Err("keys stored without a graph".into()) };
+        };
+        let high = graph.store.high_water();
+        let mut seen = std::collections::HashSet::with_capacity(map.len());
+        for slot in map.slots() {
+            if slot >= high || !graph.is_live(slot) {
+                return Err(format!("a key maps to slot {slot}, which is not live"));
+            }
+            if !seen.insert(slot) {
+                return Err(format!("two keys map to slot {slot}"));
+            }
+            match map.key_of(slot) {
+                Some(key) if map.slot_of(key) == Some(slot) => {}
+                other => return Err(format!("slot {slot} maps back to {other:?}")),
+            }
+        }
+        if let Some(id) = (0..high).find(|&id| graph.is_live(id) && !seen.contains(&id)) {
+            return Err(format!("slot {id} is live but no key maps to it"));
+        }
+        drop(map);
+        graph.check_invariants()
+    }
+
     /// Repairs the graph around every pending delete now and frees their slots.
     pub fn compact(&self) {
         if let Some(g) = self.graph.get() {
@@ -435,8 +465,7 @@ impl Index {
                 s.query = q;
                 return Err(Error::ZeroVector { index: 0 });
             }
-            let accept_all = |_: u32| true;
-            graph.knn(&pin, &q, k, ef, s, filter.unwrap_or(&accept_all));
+            graph.knn(&pin, &q, k, ef, s, filter);
             s.query = q;
             let map = self.keys.read();
             let mut count = 0;

@@ -178,6 +178,11 @@ impl KeyMap {
         old
     }
 
+    /// The slot of every stored key, in no particular order.
+    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.by_u64.values().chain(self.by_str.values()).copied()
+    }
+
     /// Forgets `key`; returns the slot it was in.
     pub fn remove(&mut self, key: KeyRef<'_>) -> Option<u32> {
         let slot = match key {

@@ -8,7 +8,7 @@
 //!   might still hold the old id (each operation holds a [`Pin`], a shared hold on the gate);
 //! - layer l of a node holds at most `m` links (`m0` on layer 0).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
@@ -63,6 +63,8 @@ pub struct Graph {
     pub(crate) deleted: Mutex<Vec<u32>>,
     /// One past the highest slot id handed out (a hint for sizing visited sets).
     pub(crate) capacity_hint: AtomicU32,
+    /// Slots marked deleted and not yet reclaimed (searches skip the liveness check at 0).
+    pub(crate) deleted_count: AtomicUsize,
 }
 
 impl Graph {
@@ -78,6 +80,7 @@ impl Graph {
             maintenance: Mutex::new(()),
             deleted: Mutex::new(Vec::new()),
             capacity_hint: AtomicU32::new(0),
+            deleted_count: AtomicUsize::new(0),
         }
     }
 
@@ -113,6 +116,12 @@ impl Graph {
     #[inline]
     pub fn is_live(&self, id: u32) -> bool {
         self.store.meta(id).state.load(Ordering::Acquire) == STATE_LIVE
+    }
+
+    /// Whether some reachable slot may be deleted. When false every reachable node is live.
+    #[inline]
+    pub fn has_deleted(&self) -> bool {
+        self.deleted_count.load(Ordering::Acquire) != 0
     }
 
     /// Max links on `level`.

@@ -77,9 +77,10 @@ impl Graph {
 
         let mut entries = vec![cur];
         let mut selected = Vec::with_capacity(self.params.m0);
-        let accept = |n: u32| n != id && self.is_live(n);
+        let check_live = self.has_deleted();
+        let accept = |n: u32| n != id && (!check_live || self.is_live(n));
         for l in (0..=level.min(top)).rev() {
-            self.search_layer(pin, q, &entries, self.params.ef_construction, l, scratch, &accept);
+            self.search_layer(pin, q, &entries, self.params.ef_construction, l, scratch, accept);
             if scratch.found.is_empty() {
                 // Every node reached is deleted; keep descending from where we are.
                 continue;

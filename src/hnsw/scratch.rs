@@ -37,6 +37,12 @@ pub struct VisitedSet {
 }
 
 impl VisitedSet {
+    #[cold]
+    fn grow(&mut self, capacity: usize) {
+        // New marks are 0, never a live generation (generations start at 1).
+        self.marks.resize(capacity.next_power_of_two(), 0);
+    }
+
     /// Starts a new search over slots `0..capacity`.
     pub fn reset(&mut self, capacity: usize) {
         if self.marks.len() < capacity {
@@ -49,9 +55,14 @@ impl VisitedSet {
         }
     }
 
-    /// Marks `id`; returns true if it was not marked yet in this generation.
+    /// Marks `id`; returns true if it was not marked yet in this generation. An id past the
+    /// capacity given to `reset` grows the set: a node inserted by another thread after the
+    /// search read the capacity hint can be reached through a link published meanwhile.
     #[inline]
     pub fn insert(&mut self, id: u32) -> bool {
+        if id as usize >= self.marks.len() {
+            self.grow(id as usize + 1);
+        }
         let m = &mut self.marks[id as usize];
         if *m == self.generation {
             false
@@ -105,5 +116,16 @@ mod tests {
             v.reset(10);
             assert!(v.insert(3));
         }
+    }
+
+    #[test]
+    fn visited_set_grows_for_ids_past_its_capacity() {
+        let mut v = VisitedSet::default();
+        v.reset(10);
+        assert!(v.insert(3));
+        // A slot allocated after the search read its capacity hint.
+        assert!(v.insert(5000));
+        assert!(!v.insert(5000));
+        assert!(!v.insert(3));
     }
 }

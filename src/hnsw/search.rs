@@ -28,7 +28,7 @@ impl Graph {
     /// Beam search on one layer from `entries`. Every node reached is a stepping stone; only
     /// nodes for which `accept` holds enter the results. On return `scratch.found` holds up to
     /// `ef` accepted nodes, nearest first.
-    pub(crate) fn search_layer(
+    pub(crate) fn search_layer<F: Fn(u32) -> bool>(
         &self,
         _pin: &Pin<'_>,
         query: &[f32],
@@ -36,7 +36,7 @@ impl Graph {
         ef: usize,
         level: usize,
         scratch: &mut Scratch,
-        accept: &dyn Fn(u32) -> bool,
+        accept: F,
     ) {
         let Scratch { visited, candidates, results, neighbors, found, .. } = scratch;
         visited.reset(self.capacity_hint.load(Ordering::Acquire) as usize);
@@ -92,7 +92,7 @@ impl Graph {
         k: usize,
         ef: usize,
         scratch: &mut Scratch,
-        accept: &dyn Fn(u32) -> bool,
+        filter: Option<&dyn Fn(u32) -> bool>,
     ) {
         scratch.found.clear();
         let Some((entry, top)) = self.entry() else { return };
@@ -102,8 +102,13 @@ impl Graph {
             cur = self.greedy_step(query, cur, level, &mut buf);
         }
         scratch.neighbors = buf;
-        let accept_live = |id: u32| self.is_live(id) && accept(id);
-        self.search_layer(pin, query, &[cur], ef.max(k), 0, scratch, &accept_live);
+        // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
+        let ef = ef.max(k);
+        match (filter, self.has_deleted()) {
+            (None, false) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |_| true),
+            (None, true) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |id| self.is_live(id)),
+            (Some(f), _) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |id| self.is_live(id) && f(id)),
+        }
         scratch.found.truncate(k);
     }
 }

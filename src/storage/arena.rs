@@ -1,7 +1,8 @@
 //! The node arena: one fixed-size record per slot holding the vector and its layer-0
 //! neighbour list side by side, so a visit to a node touches adjacent cache lines.
 //!
-//! Record layout (`stride` bytes, a multiple of 16; chunks are 64-byte aligned):
+//! Record layout (`stride` bytes, a multiple of 64, so every vector starts on a cache line:
+//! SIMD loads never straddle two lines and a vector touches the fewest lines possible):
 //! ```text
 //! [ vector: dim x f32 ][ link count: u32 ][ links: m0 x u32 ][ padding ]
 //! ```
@@ -106,7 +107,7 @@ impl NodeStore {
     /// An empty store for vectors of `dim` floats and base-layer lists of up to `m0` links.
     pub fn new(dim: usize, m0: usize) -> Self {
         let bytes = (dim + 1 + m0) * 4;
-        let stride = bytes.div_ceil(16) * 16;
+        let stride = bytes.div_ceil(64) * 64;
         NodeStore {
             dim,
             m0,
@@ -226,7 +227,7 @@ impl NodeStore {
     #[inline]
     pub fn vector(&self, id: u32) -> &[f32] {
         let p = self.record(id) as *const f32;
-        // SAFETY: the record starts 16-byte aligned and holds `dim` initialised f32s (zeroed
+        // SAFETY: the record starts 64-byte aligned and holds `dim` initialised f32s (zeroed
         // at allocation, then written once through a FreshSlot before publication). Per the
         // sharing protocol no write to them runs while a published id can be read.
         unsafe { std::slice::from_raw_parts(p, self.dim) }
@@ -253,19 +254,20 @@ impl NodeStore {
         }
     }
 
-    /// Asks the CPU to start loading the record of `id` (vector first).
+    /// Asks the CPU to start loading the vector of `id` (its first 8 cache lines; past that
+    /// the hardware prefetcher follows the sequential reads on its own).
     #[inline]
     pub fn prefetch(&self, id: u32) {
         #[cfg(target_arch = "x86_64")]
         {
             let p = self.record(id) as *const i8;
-            // SAFETY: prefetch is a hint; it never faults, even on an invalid address, and the
-            // address is inside the record anyway.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch(p, _MM_HINT_T0);
-                if self.dim > 16 {
-                    _mm_prefetch(p.add(64), _MM_HINT_T0);
+            let lines = (self.dim * 4).div_ceil(64).min(8);
+            for line in 0..lines {
+                // SAFETY: prefetch is a hint that never faults; the address lies inside the
+                // record (line < dim * 4 / 64 rounded up, and the record is at least that long).
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch(p.add(line * 64), _MM_HINT_T0);
                 }
             }
         }

@@ -1,0 +1,92 @@
+//! Recall / QPS sweep of the Rust engine on a TEXMEX data folder, for profiling without
+//! the Python layer (the side-by-side comparison with peers lives in benches/compare).
+//!
+//!   cargo bench --bench ann -- ../shared/data/glove-50-angular [n_base] [n_query] [threads]
+use std::time::Instant;
+
+use omendb::{Index, IndexOptions, Keys, Metric};
+
+fn read_vecs(path: &std::path::Path, limit: usize) -> (Vec<f32>, usize) {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let dim = i32::from_le_bytes(raw[0..4].try_into().unwrap()) as usize;
+    let bpv = if path.extension().is_some_and(|e| e == "bvecs") { 1 } else { 4 };
+    let rec = 4 + dim * bpv;
+    let n = (raw.len() / rec).min(limit);
+    let mut out = Vec::with_capacity(n * dim);
+    for r in 0..n {
+        let body = &raw[r * rec + 4..(r + 1) * rec];
+        if bpv == 1 {
+            out.extend(body.iter().map(|&b| b as f32));
+        } else {
+            out.extend(body.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+        }
+    }
+    (out, dim)
+}
+
+fn read_ivecs(path: &std::path::Path, limit: usize) -> Vec<Vec<u64>> {
+    let raw = std::fs::read(path).unwrap();
+    let dim = i32::from_le_bytes(raw[0..4].try_into().unwrap()) as usize;
+    raw.chunks_exact(4 * (dim + 1))
+        .take(limit)
+        .map(|r| r[4..].chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as u64).collect())
+        .collect()
+}
+
+fn find(dir: &std::path::Path, stem: &str) -> std::path::PathBuf {
+    let f = dir.join(format!("{stem}.fvecs"));
+    if f.exists() { f } else { dir.join(format!("{stem}.bvecs")) }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let Some(dir) = args.first() else {
+        eprintln!("usage: cargo bench --bench ann -- DATA_DIR [n_base] [n_query] [threads]");
+        return;
+    };
+    let dir = std::path::Path::new(dir);
+    let n_base: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+    let n_query: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let threads: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2);
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
+    let (base, dim) = read_vecs(&find(dir, "base"), n_base);
+    let (queries, _) = read_vecs(&find(dir, "query"), n_query);
+    let n = base.len() / dim;
+    let metric = if dir.to_string_lossy().contains("angular") { Metric::Cosine } else { Metric::L2 };
+    let truth = if n_base == usize::MAX { Some(read_ivecs(&dir.join("groundtruth.ivecs"), n_query)) } else { None };
+    let Some(truth) = truth else {
+        eprintln!("subsets need recomputed ground truth; run on the full set");
+        return;
+    };
+    let index = Index::new(IndexOptions { metric, ..Default::default() }).unwrap();
+    let keys: Vec<u64> = (0..n as u64).collect();
+    let t = Instant::now();
+    index.add(Keys::U64(&keys), &base).unwrap();
+    let build = t.elapsed().as_secs_f64();
+    println!(
+        "{}: n={n} dim={dim} build {build:.2}s on {threads} threads ({:.0} vec/s), {:.0} bytes/vector",
+        dir.display(),
+        n as f64 / build,
+        index.memory_bytes() as f64 / n as f64
+    );
+    for ef in [10usize, 16, 24, 32, 48, 64, 96, 128, 256] {
+        let t = Instant::now();
+        let mut hits = 0;
+        for (q, tr) in queries.chunks_exact(dim).zip(&truth) {
+            let mut found = [0u64; 10];
+            let mut i = 0;
+            index
+                .search_visit(q, 10, Some(ef), None, |k, _| {
+                    if let omendb::KeyRef::U64(k) = k {
+                        found[i] = k;
+                        i += 1;
+                    }
+                })
+                .unwrap();
+            hits += found[..i].iter().filter(|f| tr[..10].contains(f)).count();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let nq = queries.len() / dim;
+        println!("ef={ef:4} recall@10={:.4} single-thread QPS={:.0}", hits as f64 / (10 * nq) as f64, nq as f64 / secs);
+    }
+}
