@@ -19,14 +19,9 @@ fn main() {
          /** Minor version: new functions, compatible. */\n#define OMENDB_VERSION_MINOR {minor}\n\
          /** Patch version. */\n#define OMENDB_VERSION_PATCH {patch}\n"
     ));
-    // Only the ffi module is parsed, so nothing but the C API reaches the header.
-    let mut builder = cbindgen::Builder::new().with_config(config);
-    for entry in std::fs::read_dir(root.join("src/ffi")).expect("list src/ffi") {
-        let path = entry.expect("list src/ffi").path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            builder = builder.with_src(path);
-        }
-    }
+    // Only the ffi module (mod.rs and the files it declares) is parsed, so nothing but the
+    // C API reaches the header.
+    let builder = cbindgen::Builder::new().with_config(config).with_src(root.join("src/ffi/mod.rs"));
     let generated = match builder.generate() {
         Ok(g) => g,
         Err(e) => {

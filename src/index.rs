@@ -214,6 +214,9 @@ impl Index {
     fn batch_dim(&self, n: usize, flat: &[f32]) -> Result<usize> {
         let dim = self.dim();
         if n == 0 {
+            if !flat.is_empty() {
+                return Err(Error::InvalidArgument(format!("{} floats given for 0 keys", flat.len())));
+            }
             return Ok(dim);
         }
         if dim == 0 {
@@ -302,9 +305,10 @@ impl Index {
             return Ok(());
         }
         self.check_vectors(vectors, dim)?;
-        let graph = self.graph_for(dim)?;
         // Checked once here for a clear early error, and again under the write lock below.
+        // Before `graph_for`: a refused first batch must not fix the index's dimensions.
         self.check_batch_keys(keys, &self.keys.read(), upsert)?;
+        let graph = self.graph_for(dim)?;
 
         let first = self.inserted.fetch_add(n as u64, Ordering::Relaxed);
         let levels: Vec<u8> =

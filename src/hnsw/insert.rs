@@ -75,8 +75,11 @@ impl Graph {
             cur = self.greedy_step(q, cur, l, &mut buf);
         }
 
+        // First choose and write this node's own links on every layer, top down; only then
+        // link back to it, layer 0 first. A search can reach the node only through those back
+        // links, so it never lands on a node whose layer-0 list is still empty.
         let mut entries = vec![cur];
-        let mut selected = Vec::with_capacity(self.params.m0);
+        let mut chosen: Vec<(usize, Vec<u32>)> = Vec::with_capacity(level.min(top) + 1);
         let check_live = self.has_deleted();
         let accept = |n: u32| n != id && (!check_live || self.is_live(n));
         for l in (0..=level.min(top)).rev() {
@@ -85,16 +88,20 @@ impl Graph {
                 // Every node reached is deleted; keep descending from where we are.
                 continue;
             }
+            let mut selected = Vec::with_capacity(self.params.m);
             self.select_neighbors(&scratch.found, self.params.m, &mut selected);
             {
                 let mut upper = self.store.meta(id).links.lock();
                 self.write_links(id, l, &mut upper, &selected);
             }
-            for &n in &selected {
-                self.add_link(n, id, l, scratch);
-            }
+            chosen.push((l, selected));
             entries.clear();
             entries.extend_from_slice(&scratch.found);
+        }
+        for (l, selected) in chosen.iter().rev() {
+            for &n in selected {
+                self.add_link(n, id, *l, scratch);
+            }
         }
 
         if entry_guard.is_some() {

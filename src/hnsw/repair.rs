@@ -6,8 +6,9 @@
 //! 2. wait a grace period: every insert that might still link to a node of D has finished,
 //!    and every later insert sees them deleted and does not link to them;
 //! 3. move the entry point off D if needed;
-//! 4. for every live node that links to a node of D, replace those links by the heuristic's
-//!    choice among its other links and the deleted nodes' own links (as in FreshDiskANN);
+//! 4. for every node (live, or deleted after D was taken) that links to a node of D, replace
+//!    those links by the heuristic's choice among its other links and the deleted nodes' own
+//!    links (as in FreshDiskANN);
 //! 5. wait a second grace period: no search still holds an id of D;
 //! 6. return D's slots to the allocator.
 
@@ -60,14 +61,18 @@ impl Graph {
         {
             let _entry = self.entry_lock.lock();
             if let Some((e, _)) = self.entry() {
-                if is_dead[e as usize] {
+                // The entry may be a node inserted after `high` was read.
+                if is_dead.get(e as usize).copied().unwrap_or(false) {
                     self.set_entry(self.highest_live_node(high));
                 }
             }
         }
 
+        // Deleted nodes outside D are relinked too: they stay reachable as stepping stones
+        // until their own pass, and a link of theirs left pointing into D would lead searches
+        // into a slot that is reclaimed below and may be rewritten by an insert meanwhile.
         (0..high as u32).into_par_iter().for_each(|id| {
-            if is_dead[id as usize] || !self.is_live(id) {
+            if is_dead[id as usize] || self.store.meta(id).state.load(Ordering::Acquire) == STATE_FREE {
                 return;
             }
             let top = self.store.meta(id).level.load(Ordering::Relaxed) as usize;

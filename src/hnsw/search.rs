@@ -6,7 +6,33 @@ use std::sync::atomic::Ordering;
 use super::graph::{Graph, Pin};
 use super::scratch::{Candidate, Scratch};
 
+/// Up to this many slots (or twice ef), a search scans every record instead of the graph:
+/// as fast at that size, and exact.
+const BRUTE_FORCE_SLOTS: usize = 256;
+
 impl Graph {
+    /// Exact k nearest by a scan of slots `0..slots`.
+    fn exact_knn(&self, query: &[f32], k: usize, slots: usize, scratch: &mut Scratch, filter: Option<&dyn Fn(u32) -> bool>) {
+        let results = &mut scratch.results;
+        results.clear();
+        for id in 0..slots as u32 {
+            // Live implies the vector is written (state is stored with Release after it).
+            if !self.is_live(id) || filter.is_some_and(|f| !f(id)) {
+                continue;
+            }
+            let dist = self.space.distance(query, self.store.vector(id));
+            if results.len() < k {
+                results.push(Candidate { dist, id });
+            } else if results.peek().is_some_and(|w| dist < w.dist) {
+                results.pop();
+                results.push(Candidate { dist, id });
+            }
+        }
+        scratch.found.clear();
+        scratch.found.extend(results.drain());
+        scratch.found.sort_unstable();
+    }
+
     /// Moves greedily toward `query` on `level`, starting at `cur`, until no neighbour is closer.
     pub(crate) fn greedy_step(&self, query: &[f32], mut cur: Candidate, level: usize, buf: &mut Vec<u32>) -> Candidate {
         loop {
@@ -58,6 +84,12 @@ impl Graph {
             if c.dist > bound && results.len() >= ef {
                 break;
             }
+            if level == 0 {
+                if let Some(Reverse(next)) = candidates.peek() {
+                    // Likely the next node to expand: start loading its list now.
+                    self.store.prefetch_links(next.id);
+                }
+            }
             self.copy_links(c.id, level, neighbors);
             neighbors.retain(|&n| visited.insert(n));
             for &n in neighbors.iter() {
@@ -96,6 +128,11 @@ impl Graph {
     ) {
         scratch.found.clear();
         let Some((entry, top)) = self.entry() else { return };
+        let slots = self.capacity_hint.load(Ordering::Acquire) as usize;
+        if slots <= BRUTE_FORCE_SLOTS.max(2 * ef.max(k)) {
+            self.exact_knn(query, k, slots, scratch, filter);
+            return;
+        }
         let mut cur = Candidate { dist: self.space.distance(query, self.store.vector(entry)), id: entry };
         let mut buf = std::mem::take(&mut scratch.neighbors);
         for level in (1..=top as usize).rev() {

@@ -274,6 +274,28 @@ impl NodeStore {
         #[cfg(not(target_arch = "x86_64"))]
         let _ = id;
     }
+
+    /// Asks the CPU to start loading the layer-0 list of `id`.
+    #[inline]
+    pub fn prefetch_links(&self, id: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let start = self.dim * 4;
+            let end = start + (1 + self.m0) * 4;
+            let p = self.record(id) as *const i8;
+            let mut line = start & !63;
+            while line < end {
+                // SAFETY: prefetch is a hint that never faults; `line` lies inside the record.
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch(p.add(line), _MM_HINT_T0);
+                }
+                line += 64;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = id;
+    }
 }
 
 #[cfg(test)]

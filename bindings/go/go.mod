@@ -1,0 +1,3 @@
+module github.com/omendb/omendb/bindings/go
+
+go 1.24

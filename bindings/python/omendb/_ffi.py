@@ -1,0 +1,267 @@
+"""The C ABI of ``libomendb`` through ctypes: library loading, one signature per function of
+``include/omendb.h``, the header's constants, and ``check`` (status + error -> exception).
+
+This module has no logic beyond that. ``tests/test_ffi.py`` parses the header and checks that
+every ``omendb_*`` function is declared in ``SIGNATURES`` with matching types.
+
+Where the library comes from (first match wins):
+
+1. the ``OMENDB_LIB`` environment variable (a path to the shared library);
+2. the copy shipped inside this package (``pip install`` builds it with cargo);
+3. ``<repo>/target/release/`` of the source checkout this file lives in
+   (``bindings/python/omendb/_ffi.py`` -> three folders up).
+
+ctypes releases the GIL around every call (``CDLL``), so C work runs in parallel with Python
+threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from ctypes import POINTER, c_bool, c_char, c_char_p, c_float, c_size_t, c_uint32, c_uint64
+from pathlib import Path
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
+
+import numpy as np
+
+from .errors import for_status
+
+# ---- constants of include/omendb.h (checked against the header by tests/test_ffi.py) ----
+
+#: The header version this binding was written against (``OMENDB_VERSION``).
+OMENDB_VERSION = "0.1.0"
+OMENDB_VERSION_MAJOR = 0
+OMENDB_VERSION_MINOR = 1
+OMENDB_VERSION_PATCH = 0
+
+#: Written in place of a key where a search found fewer than k hits (UINT64_MAX).
+OMENDB_NO_KEY = 2**64 - 1
+
+OMENDB_KEY_KIND_NONE = 0
+OMENDB_KEY_KIND_U64 = 1
+OMENDB_KEY_KIND_STRING = 2
+
+OMENDB_METRIC_L2 = 0
+OMENDB_METRIC_IP = 1
+OMENDB_METRIC_COSINE = 2
+
+OMENDB_STATUS_OK = 0
+OMENDB_STATUS_INTERNAL = 1
+OMENDB_STATUS_NULL_POINTER = 2
+OMENDB_STATUS_INVALID_ARGUMENT = 3
+OMENDB_STATUS_DIMENSION_MISMATCH = 4
+OMENDB_STATUS_NON_FINITE = 5
+OMENDB_STATUS_ZERO_VECTOR = 6
+OMENDB_STATUS_INVALID_KEY = 7
+OMENDB_STATUS_INVALID_UTF8 = 8
+OMENDB_STATUS_DUPLICATE_KEY = 9
+OMENDB_STATUS_KEY_NOT_FOUND = 10
+OMENDB_STATUS_BUFFER_TOO_SMALL = 11
+OMENDB_STATUS_OUT_OF_RANGE = 12
+
+# ---- types ----
+
+#: ``omendb_status``: a ``uint32_t`` in C.
+omendb_status = c_uint32
+
+
+class omendb_error(ctypes.Structure):
+    """Opaque ``omendb_error`` (only ever used through a pointer)."""
+
+
+class omendb_index(ctypes.Structure):
+    """Opaque ``omendb_index``."""
+
+
+class omendb_options(ctypes.Structure):
+    """Opaque ``omendb_options``."""
+
+
+class omendb_results(ctypes.Structure):
+    """Opaque ``omendb_results``."""
+
+
+ErrorPtr = POINTER(omendb_error)
+IndexPtr = POINTER(omendb_index)
+OptionsPtr = POINTER(omendb_options)
+ResultsPtr = POINTER(omendb_results)
+
+_ERR = POINTER(ErrorPtr)  # omendb_error **err_out
+
+#: name -> (restype, argtypes), in header order. Pointer parameters are typed as in C:
+#: ``const float *`` -> POINTER(c_float), ``const char *const *`` -> POINTER(c_char_p),
+#: ``const char **`` (an output) -> POINTER(POINTER(c_char)) so that keys holding NUL bytes
+#: come back whole.
+SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
+    "omendb_version": (c_char_p, []),
+    # index.rs
+    "omendb_index_create": (omendb_status, [OptionsPtr, POINTER(IndexPtr), _ERR]),
+    "omendb_index_free": (None, [IndexPtr]),
+    "omendb_index_add_batch": (omendb_status, [IndexPtr, POINTER(c_uint64), c_size_t, POINTER(c_float), c_size_t, _ERR]),
+    "omendb_index_upsert_batch": (omendb_status, [IndexPtr, POINTER(c_uint64), c_size_t, POINTER(c_float), c_size_t, _ERR]),
+    "omendb_index_add_batch_str": (
+        omendb_status,
+        [IndexPtr, POINTER(c_char_p), POINTER(c_size_t), c_size_t, POINTER(c_float), c_size_t, _ERR],
+    ),
+    "omendb_index_upsert_batch_str": (
+        omendb_status,
+        [IndexPtr, POINTER(c_char_p), POINTER(c_size_t), c_size_t, POINTER(c_float), c_size_t, _ERR],
+    ),
+    "omendb_index_add_auto": (omendb_status, [IndexPtr, POINTER(c_float), c_size_t, c_size_t, POINTER(c_uint64), _ERR]),
+    "omendb_index_remove": (omendb_status, [IndexPtr, c_uint64, _ERR]),
+    "omendb_index_remove_str": (omendb_status, [IndexPtr, c_char_p, c_size_t, _ERR]),
+    "omendb_index_contains": (omendb_status, [IndexPtr, c_uint64, POINTER(c_bool), _ERR]),
+    "omendb_index_contains_str": (omendb_status, [IndexPtr, c_char_p, c_size_t, POINTER(c_bool), _ERR]),
+    "omendb_index_len": (omendb_status, [IndexPtr, POINTER(c_size_t), _ERR]),
+    "omendb_index_dim": (omendb_status, [IndexPtr, POINTER(c_size_t), _ERR]),
+    "omendb_index_metric": (omendb_status, [IndexPtr, POINTER(c_uint32), _ERR]),
+    "omendb_index_key_kind": (omendb_status, [IndexPtr, POINTER(c_uint32), _ERR]),
+    "omendb_index_memory_bytes": (omendb_status, [IndexPtr, POINTER(c_size_t), _ERR]),
+    "omendb_index_compact": (omendb_status, [IndexPtr, _ERR]),
+    "omendb_index_search": (
+        omendb_status,
+        [IndexPtr, POINTER(c_float), c_size_t, c_size_t, c_size_t, c_size_t, POINTER(c_uint64), POINTER(c_float), c_size_t, _ERR],
+    ),
+    "omendb_index_search_results": (
+        omendb_status,
+        [IndexPtr, POINTER(c_float), c_size_t, c_size_t, c_size_t, c_size_t, POINTER(ResultsPtr), _ERR],
+    ),
+    # options.rs
+    "omendb_options_create": (omendb_status, [POINTER(OptionsPtr), _ERR]),
+    "omendb_options_free": (None, [OptionsPtr]),
+    "omendb_options_set_dim": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_metric": (omendb_status, [OptionsPtr, c_uint32, _ERR]),
+    "omendb_options_set_m": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_ef_construction": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_ef_search": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_seed": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    # results.rs
+    "omendb_results_free": (None, [ResultsPtr]),
+    "omendb_results_num_queries": (omendb_status, [ResultsPtr, POINTER(c_size_t), _ERR]),
+    "omendb_results_count": (omendb_status, [ResultsPtr, c_size_t, POINTER(c_size_t), _ERR]),
+    "omendb_results_distance": (omendb_status, [ResultsPtr, c_size_t, c_size_t, POINTER(c_float), _ERR]),
+    "omendb_results_key": (omendb_status, [ResultsPtr, c_size_t, c_size_t, POINTER(c_uint64), _ERR]),
+    "omendb_results_key_str": (
+        omendb_status,
+        [ResultsPtr, c_size_t, c_size_t, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR],
+    ),
+    "omendb_results_distances": (omendb_status, [ResultsPtr, POINTER(POINTER(c_float)), POINTER(c_size_t), _ERR]),
+    # status.rs
+    "omendb_status_name": (c_char_p, [c_uint32]),
+    "omendb_error_code": (omendb_status, [ErrorPtr]),
+    "omendb_error_message": (c_char_p, [ErrorPtr]),
+    "omendb_error_free": (None, [ErrorPtr]),
+}
+
+# ---- loading ----
+
+if sys.platform == "darwin":
+    LIBRARY_NAME = "libomendb.dylib"
+elif sys.platform == "win32":
+    LIBRARY_NAME = "omendb.dll"
+else:
+    LIBRARY_NAME = "libomendb.so"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The repository root when this file sits in a source checkout (bindings/python/omendb/).
+SOURCE_ROOT = PACKAGE_DIR.parents[2]
+
+
+def candidate_paths() -> List[Path]:
+    """Where the library is looked for, in order (see the module docstring)."""
+    paths = []
+    env = os.environ.get("OMENDB_LIB")
+    if env:
+        paths.append(Path(env))
+    paths.append(PACKAGE_DIR / LIBRARY_NAME)
+    paths.append(SOURCE_ROOT / "target" / "release" / LIBRARY_NAME)
+    return paths
+
+
+def _load() -> Tuple[ctypes.CDLL, Path]:
+    env = os.environ.get("OMENDB_LIB")
+    if env:
+        # An explicit choice is never silently replaced by another copy.
+        return ctypes.CDLL(env), Path(env)
+    for path in candidate_paths():
+        if path.is_file():
+            return ctypes.CDLL(str(path)), path
+    tried = "\n  ".join(str(p) for p in candidate_paths())
+    raise ImportError(
+        f"omendb: cannot find {LIBRARY_NAME}; tried:\n  {tried}\n"
+        "Set OMENDB_LIB to its path, install the package with pip (which builds it), "
+        "or run `cargo build --release` in the repository."
+    )
+
+
+def _declare(library: ctypes.CDLL) -> None:
+    for name, (restype, argtypes) in SIGNATURES.items():
+        function = getattr(library, name)
+        function.restype = restype
+        function.argtypes = argtypes
+
+
+lib, LIBRARY_PATH = _load()
+_declare(lib)
+
+# ---- errors ----
+
+
+def check(status: int, err: Any, context: Optional[str] = None) -> None:
+    """Raises the exception for ``status`` unless it is OMENDB_STATUS_OK.
+
+    ``err`` is the ``ErrorPtr`` filled through ``err_out``; it is freed here (on success C
+    leaves it NULL). ``context`` is put in front of the C message.
+    """
+    if status == OMENDB_STATUS_OK:
+        return
+    raise_status(status, err, context)
+
+
+def raise_status(status: int, err: Any, context: Optional[str] = None) -> NoReturn:
+    """Frees ``err`` and raises the exception for the non-zero ``status``."""
+    try:
+        raw = lib.omendb_error_message(err) if err else b""
+        message = raw.decode("utf-8", "replace")
+    finally:
+        lib.omendb_error_free(err)
+    if context:
+        message = f"{context}: {message}" if message else context
+    name = lib.omendb_status_name(status).decode("ascii")
+    raise for_status(status)(message, status, name)
+
+
+def status_name(status: int) -> str:
+    """``omendb_status_name``: the name of a status number."""
+    return str(lib.omendb_status_name(status).decode("ascii"))
+
+
+def version() -> str:
+    """``omendb_version``: the version of the loaded library."""
+    return str(lib.omendb_version().decode("ascii"))
+
+
+# ---- buffers ----
+# `np.ndarray.ctypes.data_as` costs about 2 us; taking the address through the buffer
+# protocol (`c_float.from_buffer`) costs about 0.3 us and likewise keeps the array alive for
+# the call. It needs a writable buffer, so read-only arrays take the slow path.
+
+
+def float_ptr(array: np.ndarray) -> Any:
+    """A ``const float *`` to the first element of a C-contiguous float32 array (no copy);
+    None (NULL) for an empty array."""
+    try:
+        return ctypes.byref(c_float.from_buffer(array))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return array.ctypes.data_as(POINTER(c_float)) if array.size else None
+
+
+def u64_ptr(array: np.ndarray) -> Any:
+    """A ``uint64_t *`` to the first element of a C-contiguous uint64 array (no copy); None
+    (NULL) for an empty array."""
+    try:
+        return ctypes.byref(c_uint64.from_buffer(array))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return array.ctypes.data_as(POINTER(c_uint64)) if array.size else None
