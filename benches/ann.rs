@@ -33,6 +33,33 @@ fn read_ivecs(path: &std::path::Path, limit: usize) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// Exact top-10 by brute force, for subsets (whose shipped ground truth no longer holds).
+fn brute_force(base: &[f32], queries: &[f32], dim: usize, metric: Metric) -> Vec<Vec<u64>> {
+    use rayon::prelude::*;
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    queries
+        .par_chunks_exact(dim)
+        .map(|q| {
+            let qn = norm(q);
+            let mut d: Vec<(f32, u64)> = base
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(i, x)| {
+                    let v = match metric {
+                        Metric::Cosine => 1.0 - q.iter().zip(x).map(|(a, b)| a * b).sum::<f32>() / (qn * norm(x)),
+                        _ => q.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+                    };
+                    (v, i as u64)
+                })
+                .collect();
+            d.select_nth_unstable_by(10, |a, b| a.0.total_cmp(&b.0));
+            d.truncate(10);
+            d.sort_by(|a, b| a.0.total_cmp(&b.0));
+            d.into_iter().map(|p| p.1).collect()
+        })
+        .collect()
+}
+
 fn find(dir: &std::path::Path, stem: &str) -> std::path::PathBuf {
     let f = dir.join(format!("{stem}.fvecs"));
     if f.exists() { f } else { dir.join(format!("{stem}.bvecs")) }
@@ -53,10 +80,10 @@ fn main() {
     let (queries, _) = read_vecs(&find(dir, "query"), n_query);
     let n = base.len() / dim;
     let metric = if dir.to_string_lossy().contains("angular") { Metric::Cosine } else { Metric::L2 };
-    let truth = if n_base == usize::MAX { Some(read_ivecs(&dir.join("groundtruth.ivecs"), n_query)) } else { None };
-    let Some(truth) = truth else {
-        eprintln!("subsets need recomputed ground truth; run on the full set");
-        return;
+    let truth = if n_base == usize::MAX {
+        read_ivecs(&dir.join("groundtruth.ivecs"), n_query)
+    } else {
+        brute_force(&base, &queries, dim, metric)
     };
     let index = Index::new(IndexOptions { metric, ..Default::default() }).unwrap();
     let keys: Vec<u64> = (0..n as u64).collect();
@@ -69,7 +96,11 @@ fn main() {
         n as f64 / build,
         index.memory_bytes() as f64 / n as f64
     );
-    for ef in [10usize, 16, 24, 32, 48, 64, 96, 128, 256] {
+    let efs: Vec<usize> = std::env::var("EFS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![10, 16, 24, 32, 48, 64, 96, 128, 256]);
+    for ef in efs {
         let t = Instant::now();
         let mut hits = 0;
         for (q, tr) in queries.chunks_exact(dim).zip(&truth) {

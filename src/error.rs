@@ -16,7 +16,7 @@ pub enum Error {
     ZeroVector { index: usize },
     /// A key is empty, too long, or of the other kind than the index's keys.
     InvalidKey(String),
-    /// The key is already stored (add does not overwrite; use upsert).
+    /// The key is already stored (add does not overwrite; use upsert), or repeats in a batch.
     DuplicateKey(String),
     /// The key is not stored.
     KeyNotFound(String),
@@ -38,7 +38,7 @@ impl fmt::Display for Error {
                 write!(f, "vector {index} is all zeros, which has no direction under the cosine metric")
             }
             Error::InvalidKey(m) => write!(f, "invalid key: {m}"),
-            Error::DuplicateKey(k) => write!(f, "duplicate key: {k} is already in the index (use upsert to replace it)"),
+            Error::DuplicateKey(m) => write!(f, "duplicate key: {m}"),
             Error::KeyNotFound(k) => write!(f, "key not found: {k}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
         }

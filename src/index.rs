@@ -256,10 +256,10 @@ impl Index {
                 return Err(Error::InvalidKey("a batch mixes key kinds".into()));
             }
             if !seen.insert(k) {
-                return Err(Error::DuplicateKey(format!("{k} (twice in one batch)")));
+                return Err(Error::DuplicateKey(format!("{k} appears twice in one batch")));
             }
             if !allow_existing && map.slot_of(k).is_some() {
-                return Err(Error::DuplicateKey(k.to_string()));
+                return Err(Error::DuplicateKey(format!("{k} is already in the index (use upsert to replace it)")));
             }
         }
         Ok(())
@@ -455,25 +455,33 @@ impl Index {
         filter: Option<&dyn Fn(u32) -> bool>,
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> Result<usize> {
-        let Some(graph) = self.prepare_search(query.len(), k)? else { return Ok(0) };
+        let graph = self.prepare_search(query.len(), k)?;
         if let Some(c) = query.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFiniteValue { index: 0, component: c });
         }
+        if self.options.metric == Metric::Cosine && query.iter().all(|&x| x == 0.0) {
+            return Err(Error::ZeroVector { index: 0 });
+        }
+        let Some(graph) = graph else { return Ok(0) };
         let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k);
         let pin: Pin<'_> = graph.pin();
         with_scratch(|s| {
             let mut q = std::mem::take(&mut s.query);
             q.clear();
             q.extend_from_slice(query);
-            if self.options.metric == Metric::Cosine && scalar::normalize(&mut q) == 0.0 {
-                s.query = q;
-                return Err(Error::ZeroVector { index: 0 });
+            if self.options.metric == Metric::Cosine {
+                scalar::normalize(&mut q);
             }
             graph.knn(&pin, &q, k, ef, s, filter);
             s.query = q;
+            // `found` holds up to ef nodes: a record removed since the graph search (its key
+            // gone) is skipped and the next one takes its place, so k hits still come back.
             let map = self.keys.read();
             let mut count = 0;
             for c in &s.found {
+                if count == k {
+                    break;
+                }
                 if let Some(key) = map.key_of(c.id) {
                     emit(key, c.dist);
                     count += 1;
@@ -515,9 +523,7 @@ impl Index {
             return Err(Error::InvalidArgument(format!("{} floats do not split into {n} queries", queries.len())));
         }
         let dim = queries.len() / n;
-        if self.prepare_search(dim, k)?.is_none() {
-            return Ok(dim);
-        }
+        self.prepare_search(dim, k)?;
         if let Some(pos) = queries.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFiniteValue { index: pos / dim, component: pos % dim });
         }

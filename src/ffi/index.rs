@@ -401,7 +401,8 @@ pub extern "C" fn omendb_index_search_results(index: *const omendb_index, querie
         }
         n.checked_mul(k).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
         check_query_dim(idx, n, dim)?;
-        let mut results = omendb_results::new(n, k, idx.key_kind() == Some(KeyKind::Str));
+        idx.check_queries(queries, n, k)?;
+        let mut results = omendb_results::new(n, k, idx.key_kind() == Some(KeyKind::Str))?;
         {
             let mut sinks = results.sinks();
             idx.search_batch(queries, k, ef_opt(ef), &mut sinks, omendb_results::record)?;

@@ -27,14 +27,24 @@ pub(crate) struct Sink<'a> {
 }
 
 impl omendb_results {
-    pub(crate) fn new(n: usize, k: usize, strings: bool) -> omendb_results {
-        omendb_results {
-            k,
-            counts: vec![0; n],
-            distances: vec![f32::INFINITY; n * k],
-            keys: vec![NO_KEY; n * k],
-            str_keys: strings.then(|| vec![Vec::new(); n * k]),
+    /// Room for `n` rows of `k` hits. An allocation that fails (an absurd k) is an error,
+    /// not an abort of the host process.
+    pub(crate) fn new(n: usize, k: usize, strings: bool) -> Result<omendb_results, omendb_error> {
+        let cells = n.checked_mul(k).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
+        let too_big = |_| super::boundary::invalid(format!("cannot allocate results for {n} queries x k = {k}"));
+        fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, std::collections::TryReserveError> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len)?;
+            v.resize(len, value);
+            Ok(v)
         }
+        Ok(omendb_results {
+            k,
+            counts: filled(n, 0).map_err(too_big)?,
+            distances: filled(cells, f32::INFINITY).map_err(too_big)?,
+            keys: filled(cells, NO_KEY).map_err(too_big)?,
+            str_keys: if strings { Some(filled(cells, Vec::new()).map_err(too_big)?) } else { None },
+        })
     }
 
     pub(crate) fn sinks(&mut self) -> Vec<Sink<'_>> {
@@ -53,6 +63,10 @@ impl omendb_results {
     }
 
     pub(crate) fn record(sink: &mut Sink<'_>, rank: usize, key: KeyRef<'_>, distance: f32) {
+        if rank >= sink.distances.len() {
+            // Records added while the search ran can exceed the row size chosen before it.
+            return;
+        }
         sink.distances[rank] = distance;
         match key {
             KeyRef::U64(k) => sink.keys[rank] = k,

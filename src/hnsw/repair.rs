@@ -99,7 +99,11 @@ impl Graph {
         best
     }
 
-    /// Replaces links of `id` on `level` that point into the dead set.
+    /// Replaces links of `id` on `level` that point into the dead set. Live links stay; each
+    /// dead one is replaced by the nearest node, not yet linked, among the dead nodes' own
+    /// links, so the list keeps its length (as insertion fills lists: nearest first, pruned
+    /// only when full). Re-pruning the whole list with the diversity heuristic instead thins
+    /// it: on 16-d uniform data that cost 0.06 of recall@10 at ef 16 after a pass.
     fn relink(&self, id: u32, level: usize, is_dead: &[bool]) {
         let dead = |n: u32| is_dead.get(n as usize).copied().unwrap_or(false);
         let mut upper = self.store.meta(id).links.lock();
@@ -112,17 +116,14 @@ impl Graph {
         if !links.iter().any(|&n| dead(n)) {
             return;
         }
-        let mut pool: Vec<u32> = links.iter().copied().filter(|&n| !dead(n)).collect();
+        let mut kept: Vec<u32> = links.iter().copied().filter(|&n| !dead(n)).collect();
+        let mut pool: Vec<u32> = Vec::new();
         let mut second = Vec::new();
         for &d in links.iter().filter(|&&n| dead(n)) {
             // The dead node's own lists are not written any more (nobody links it), so
             // reading them without its lock is safe; its upper lists sit behind its lock.
-            if level == 0 {
-                self.copy_links(d, 0, &mut second);
-            } else {
-                self.copy_links(d, level, &mut second);
-            }
-            pool.extend(second.iter().copied().filter(|&n| n != id && !dead(n) && self.is_live(n)));
+            self.copy_links(d, level, &mut second);
+            pool.extend(second.iter().copied().filter(|&n| n != id && !dead(n) && self.is_live(n) && !kept.contains(&n)));
         }
         pool.sort_unstable();
         pool.dedup();
@@ -132,8 +133,8 @@ impl Graph {
             .map(|&n| Candidate { dist: self.space.distance(base, self.store.vector(n)), id: n })
             .collect();
         cands.sort_unstable();
-        let mut kept = Vec::with_capacity(self.max_links(level));
-        self.select_neighbors(&cands, self.max_links(level), &mut kept);
+        let room = links.len().min(self.max_links(level)).saturating_sub(kept.len());
+        kept.extend(cands.iter().take(room).map(|c| c.id));
         self.write_links(id, level, &mut upper, &kept);
     }
 }

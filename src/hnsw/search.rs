@@ -115,8 +115,9 @@ impl Graph {
         found.sort_unstable();
     }
 
-    /// The `k` nearest live nodes to `query` for which `accept` holds, nearest first, left in
-    /// `scratch.found`. `query` is already prepared (normalised under cosine).
+    /// The nearest live nodes to `query` for which `filter` holds, nearest first, left in
+    /// `scratch.found`: at least the `k` nearest (when that many exist) and up to `ef`, so a
+    /// caller that must drop some (removed meanwhile) still has k to give. `query` is already prepared (normalised under cosine).
     pub fn knn(
         &self,
         pin: &Pin<'_>,
@@ -130,7 +131,7 @@ impl Graph {
         let Some((entry, top)) = self.entry() else { return };
         let slots = self.capacity_hint.load(Ordering::Acquire) as usize;
         if slots <= BRUTE_FORCE_SLOTS.max(2 * ef.max(k)) {
-            self.exact_knn(query, k, slots, scratch, filter);
+            self.exact_knn(query, ef.max(k), slots, scratch, filter);
             return;
         }
         let mut cur = Candidate { dist: self.space.distance(query, self.store.vector(entry)), id: entry };
@@ -146,6 +147,5 @@ impl Graph {
             (None, true) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |id| self.is_live(id)),
             (Some(f), _) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |id| self.is_live(id) && f(id)),
         }
-        scratch.found.truncate(k);
     }
 }

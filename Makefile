@@ -1,0 +1,159 @@
+# The C side of OmenDB: build the library, check the committed header, compile and run the C
+# contract tests (also under valgrind), run the demo, install with a pkg-config file.
+#
+#   make lib              cargo build --release (target/release/libomendb.{so,a})
+#   make header-check     regenerate include/omendb.h and fail if it differs from the commit
+#   make ctests           compile ctests/test_*.c and demo.c (C11), ctests/test_cxx.cpp (C++17)
+#   make ctest-run        run every test binary
+#   make valgrind         run every test binary under valgrind
+#   make demo             the sample-data demo from C, Go and Python (ctests/data)
+#   make install PREFIX=/usr/local   (DESTDIR honoured)
+#   make pkgconfig-check  install into a temporary prefix and build the demo with pkg-config
+#   make test             every test: Rust, header check, C under valgrind, pkg-config, pytest, go test -race
+#
+# Build outputs go to ctests/build/ (gitignored).
+
+CC       ?= cc
+CXX      ?= g++
+CARGO    ?= cargo
+VALGRIND ?= valgrind
+PREFIX   ?= /usr/local
+PYTHON   ?= .venv/bin/python
+
+LIBDIR   := target/release
+SO       := $(LIBDIR)/libomendb.so
+STATIC   := $(LIBDIR)/libomendb.a
+HEADER   := include/omendb.h
+BUILD    := ctests/build
+VERSION  := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+
+WARN     := -Wall -Wextra -Werror
+CFLAGS_T := -std=c11 $(WARN) -pedantic -g -O1 -Iinclude
+CXXFLAGS_T := -std=c++17 $(WARN) -pedantic -g -O1 -Iinclude
+# An absolute rpath, so the test binaries find the library wherever they are run from.
+LDFLAGS_T := -L$(LIBDIR) -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lomendb -lpthread -lm
+
+C_TESTS  := $(patsubst ctests/%.c,$(BUILD)/%,$(wildcard ctests/test_*.c))
+CXX_TEST := $(BUILD)/test_cxx
+TESTS    := $(C_TESTS) $(CXX_TEST)
+
+# Rust's runtime keeps some memory until exit (thread-locals, the rayon pool, whose threads
+# are never joined): valgrind lists it as "still reachable" or, for the threads' own blocks,
+# "possibly lost". Only definite and indirect leaks, and memory errors, fail; nothing is
+# suppressed.
+VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+	--track-origins=yes --quiet
+
+DEMO_ARGS := ctests/data/sample.fvecs ctests/data/sample_words.txt
+
+.PHONY: all lib header-check ctests ctest-run valgrind demo install pkgconfig-check test setup setup-python check-aarch64 clean
+
+all: ctests
+
+lib:
+	$(CARGO) build --release
+
+# build.rs rewrites the header only when src/ffi or cbindgen.toml changed; touching the
+# latter makes cargo run it, so a hand-edited header is caught too.
+header-check:
+	touch cbindgen.toml
+	$(CARGO) build --release
+	git diff --exit-code -- $(HEADER)
+
+# For a fresh checkout, where a rule below needs the library before `lib` ran.
+$(SO):
+	$(CARGO) build --release
+
+# The demo is compiled here too, with the same warnings: it is documentation that must build.
+ctests: lib
+	@$(MAKE) --no-print-directory $(TESTS) $(BUILD)/demo
+
+$(BUILD):
+	mkdir -p $@
+
+$(BUILD)/test_%: ctests/test_%.c ctests/check.h $(HEADER) $(SO) | $(BUILD)
+	$(CC) $(CFLAGS_T) $< -o $@ $(LDFLAGS_T)
+
+$(CXX_TEST): ctests/test_cxx.cpp $(HEADER) $(SO) | $(BUILD)
+	$(CXX) $(CXXFLAGS_T) $< -o $@ $(LDFLAGS_T)
+
+$(BUILD)/demo: ctests/demo.c $(HEADER) $(SO) | $(BUILD)
+	$(CC) $(CFLAGS_T) $< -o $@ $(LDFLAGS_T)
+
+ctest-run: ctests
+	@status=0; for t in $(TESTS); do \
+		echo "== $$t"; $$t || { echo "FAILED: $$t"; status=1; }; \
+	done; exit $$status
+
+valgrind: ctests
+	@status=0; for t in $(TESTS) "$(BUILD)/demo $(DEMO_ARGS)"; do \
+		echo "== valgrind $$t"; \
+		OMENDB_UNDER_VALGRIND=1 $(VALGRIND) $(VALGRIND_FLAGS) $$t >$(BUILD)/valgrind.out 2>&1; rc=$$?; \
+		if [ $$rc -eq 0 ]; then echo "   valgrind clean; last line: $$(tail -n 1 $(BUILD)/valgrind.out)"; \
+		else cat $(BUILD)/valgrind.out; echo "FAILED (exit $$rc): $$t"; status=1; fi; \
+	done; exit $$status
+
+# The main job on the bundled sample: the same index built and searched from C, Go and Python.
+demo: lib setup-python
+	@$(MAKE) --no-print-directory $(BUILD)/demo
+	@echo "== C (ctests/demo.c)"
+	$(BUILD)/demo $(DEMO_ARGS)
+	@echo "== Go (bindings/go/examples/demo)"
+	cd bindings/go && go run ./examples/demo -vectors ../../ctests/data/sample.fvecs -words ../../ctests/data/sample_words.txt
+	@echo "== Python (bindings/python/examples/demo.py)"
+	PYTHONPATH=bindings/python $(PYTHON) bindings/python/examples/demo.py
+
+$(BUILD)/omendb.pc: omendb.pc.in Cargo.toml | $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' omendb.pc.in >$@
+
+install: lib
+	@rm -f $(BUILD)/omendb.pc
+	@$(MAKE) --no-print-directory $(BUILD)/omendb.pc PREFIX='$(PREFIX)'
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/libomendb.so
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libomendb.a
+	install -m 644 $(HEADER) $(DESTDIR)$(PREFIX)/include/omendb.h
+	install -m 644 $(BUILD)/omendb.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/omendb.pc
+
+# The demo built the way a user would: cc demo.c $(pkg-config --cflags --libs omendb).
+pkgconfig-check: lib
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(MAKE) --no-print-directory install PREFIX="$$tmp"; \
+	flags=$$(PKG_CONFIG_PATH="$$tmp/lib/pkgconfig" pkg-config --cflags --libs omendb); \
+	echo "pkg-config --cflags --libs omendb: $$flags"; \
+	test "$$(PKG_CONFIG_PATH="$$tmp/lib/pkgconfig" pkg-config --modversion omendb)" = "$(VERSION)"; \
+	$(CC) -std=c11 $(WARN) -pedantic ctests/demo.c -o "$$tmp/demo" $$flags; \
+	LD_LIBRARY_PATH="$$tmp/lib" "$$tmp/demo" $(DEMO_ARGS); \
+	echo "pkgconfig-check: ok"
+
+# The Rust and C parts of the test suite (valgrind runs every C test binary, so they are not
+# run a second time without it).
+# Every test. The Rust tests read ../shared/data (or $$OMENDB_DATA) for the recall checks.
+test: setup header-check
+	$(CARGO) test --release
+	@$(MAKE) --no-print-directory valgrind
+	@$(MAKE) --no-print-directory pkgconfig-check
+	@echo "== Python: pytest"
+	PYTHONPATH=bindings/python $(PYTHON) -m pytest bindings/python/tests -q
+	@echo "== Go: vet and test -race"
+	cd bindings/go && go vet ./... && go test -race -count=1 ./...
+	@$(MAKE) --no-print-directory check-aarch64
+
+# Installs valgrind and the Python venv when missing (see .ci/setup).
+setup:
+	bash .ci/setup
+
+setup-python:
+	bash .ci/setup python
+
+# The aarch64 build (NEON kernels) must at least type-check; skipped with a notice where
+# rustup cannot add the target (it is not a package registry).
+check-aarch64:
+	@if rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then \
+		echo "== cargo check --target aarch64-unknown-linux-gnu"; \
+		$(CARGO) check --release --lib --target aarch64-unknown-linux-gnu; \
+	else echo "== aarch64 target not installable here: type-check skipped"; fi
+
+clean:
+	rm -rf $(BUILD)

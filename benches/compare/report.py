@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Turns the newest results of benches/compare/run.py into BENCHMARKS.md (tables) and
+benches/compare/plots/<dataset>-single.png / -batch.png (recall against QPS per library).
+
+    python benches/compare/report.py [--results DIR] [--out BENCHMARKS.md] [--files F.json ...]
+
+Per dataset it takes the newest full run (no --nbase / --nq), or the newest subsampled one when no
+full run exists (marked as such); for insert throughput the newest insert-*.json. The section
+"## Engine notes" of an existing BENCHMARKS.md, and everything after it, is kept as it is.
+
+Headline numbers are ratios to hnswlib inside one run: each library's QPS at recall@10 = 0.95 is
+read off its QPS-against-recall curve by linear interpolation between the two ef points around
+0.95 (ef in sweep order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+NOTES_HEADING = "## Engine notes"
+BASELINE = "hnswlib"
+LIB_ORDER = ["omendb", "hnswlib", "usearch", "faiss"]
+STYLE = {"omendb": ("tab:red", "o"), "hnswlib": ("tab:blue", "s"), "usearch": ("tab:green", "^"), "faiss": ("tab:purple", "D")}
+
+
+# ---------------------------------------------------------------------------------------------
+# choosing files
+
+
+def load(path: Path) -> Dict[str, Any]:
+    doc = json.loads(path.read_text())
+    doc["_file"] = path
+    return doc
+
+
+def newest(results: Path) -> Tuple[Dict[str, Dict[str, Any]], Optional[Dict[str, Any]]]:
+    """Newest full run per dataset (else newest subsampled), and the newest insert run."""
+    by_ds: Dict[str, List[Dict[str, Any]]] = {}
+    inserts: List[Dict[str, Any]] = []
+    for p in sorted(results.glob("*.json")):
+        try:
+            doc = load(p)
+        except (OSError, ValueError):
+            continue
+        if doc.get("kind") == "insert":
+            inserts.append(doc)
+        elif doc.get("kind") == "ann":
+            by_ds.setdefault(doc["dataset"], []).append(doc)
+    chosen = {}
+    for ds, docs in by_ds.items():
+        docs.sort(key=lambda d: d["timestamp"])
+        full = [d for d in docs if not d["config"].get("subsampled")]
+        chosen[ds] = (full or docs)[-1]
+    inserts.sort(key=lambda d: d["timestamp"])
+    return chosen, (inserts[-1] if inserts else None)
+
+
+def ordered(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    rank = {n: i for i, n in enumerate(LIB_ORDER)}
+    return sorted(results, key=lambda r: rank.get(r["lib"], 99))
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers
+
+
+def at_recall(sweep: List[Dict[str, Any]], key: str, target: float) -> Tuple[Optional[float], str]:
+    """QPS (``key``) at recall ``target`` by linear interpolation along the ef sweep.
+
+    Returns (value, flag): flag "" when interpolated; ">=" when even the smallest ef is above the
+    target (the value at the smallest ef, a lower bound); "max<" when no ef reaches it (None)."""
+    pts = sorted(sweep, key=lambda p: p["ef"])
+    if not pts:
+        return None, "max<"
+    if pts[0]["recall"] >= target:
+        return pts[0][key], ">="
+    for a, b in zip(pts, pts[1:]):
+        if a["recall"] < target <= b["recall"]:
+            t = (target - a["recall"]) / (b["recall"] - a["recall"])
+            return a[key] + t * (b[key] - a[key]), ""
+    return None, "max<"
+
+
+def fmt_qps(v: Optional[float], flag: str = "") -> str:
+    if v is None:
+        return "n/a"
+    return f"{'≥' if flag == '>=' else ''}{v:,.0f}"
+
+
+def fmt_ratio(a: Optional[float], b: Optional[float], fa: str = "", fb: str = "") -> str:
+    if a is None or b is None or b == 0:
+        return "n/a"
+    mark = "*" if (fa or fb) else ""
+    return f"{a / b:.2f}x{mark}"
+
+
+def mib(b: Optional[float]) -> str:
+    return "n/a" if b is None else f"{b / 2**20:,.1f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# plots
+
+
+def plot(doc: Dict[str, Any], plots: Path, target: float) -> List[Tuple[str, Path]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots.mkdir(parents=True, exist_ok=True)
+    cfg = doc["config"]
+    out = []
+    for key, label in (("single_qps", "single-thread QPS (one query per call)"),
+                       ("batch_qps", f"batched QPS ({cfg['threads']} threads, all queries in one call)")):
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        for r in ordered(doc["results"]):
+            if not r.get("sweep"):
+                continue
+            pts = sorted(r["sweep"], key=lambda p: p["ef"])
+            color, marker = STYLE.get(r["lib"], (None, "x"))
+            ax.plot([p["recall"] for p in pts], [p[key] for p in pts], marker=marker, color=color,
+                    label=r["lib"], linewidth=2 if r["lib"] == "omendb" else 1.3, markersize=4)
+        ax.axvline(target, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_xlabel(f"recall@{cfg['k']}")
+        ax.set_ylabel(label)
+        sub = " (subsampled)" if cfg.get("subsampled") else ""
+        ax.set_title(f"{doc['dataset']}{sub}: n={cfg['n']:,}, d={cfg['dim']}, {cfg['metric']}, "
+                     f"M={cfg['M']}, efc={cfg['ef_construction']}\nrun {doc['timestamp']}, up and to the right is better",
+                     fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        kind = "single" if key == "single_qps" else "batch"
+        path = plots / f"{doc['dataset']}-{kind}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        out.append((kind, path))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# markdown
+
+
+def rel(path: Path, out: Path) -> str:
+    return os.path.relpath(path, out.parent)
+
+
+def run_line(doc: Dict[str, Any], out: Path) -> List[str]:
+    m, v = doc["machine"], doc["versions"]
+    la = lambda x: "/".join(f"{y:.2f}" for y in x) if x else "?"  # noqa: E731
+    vers = ", ".join(f"{k} {v[k]}" for k in ("omendb", "hnswlib", "usearch", "faiss", "numpy") if k in v)
+    git = v.get("omendb_git") or "?"
+    if v.get("omendb_git_dirty_src"):
+        git += " + uncommitted changes"
+    return [
+        f"Run `{rel(doc['_file'], out)}` ({doc['timestamp']}): {m['cpu_model']}, {m['cores']} cores "
+        f"({', '.join(m.get('simd', []))}), load average (1/5/15 min) {la(m.get('loadavg_before'))} before, "
+        f"{la(m.get('loadavg_after'))} after. Versions: {vers}; omendb at commit {git}.",
+    ]
+
+
+def ann_section(doc: Dict[str, Any], out: Path, plots: Path, targets: List[float]) -> List[str]:
+    cfg = doc["config"]
+    target = targets[0]
+    res = {r["lib"]: r for r in doc["results"]}
+    ok = [r for r in ordered(doc["results"]) if r.get("sweep")]
+    L: List[str] = []
+    sub = ""
+    if cfg.get("subsampled"):
+        sub = (f" — **subsampled run**: first {cfg['n']:,} of {cfg.get('full_n', '?'):,} base vectors, "
+               f"{cfg['nq']:,} of {cfg.get('full_nq', '?'):,} queries, ground truth {cfg['ground_truth']}")
+    L.append(f"## {doc['dataset']}{sub}")
+    L.append("")
+    L.append(f"n = {cfg['n']:,} base vectors, d = {cfg['dim']}, metric {cfg['metric']}, {cfg['nq']:,} queries, "
+             f"k = {cfg['k']}, M = {cfg['M']}, ef_construction = {cfg['ef_construction']}, {cfg['threads']} threads "
+             f"for build and batched search; single-thread QPS over the first {cfg['single_queries']:,} queries; "
+             f"each timing best of {cfg.get('repeat', 1)}.")
+    L.append("")
+    L += run_line(doc, out)
+    L.append("")
+    for r in doc["results"]:
+        if r.get("error"):
+            L.append(f"- **{r['lib']} failed**: `{r['error']}`")
+    base = res.get(BASELINE)
+
+    # headline ratios
+    L.append(f"### Ratios to {BASELINE} at recall@{cfg['k']} = {target}")
+    L.append("")
+    if base is None or not base.get("sweep"):
+        L.append(f"({BASELINE} missing from this run: no ratios.)")
+    else:
+        bs, fbs = at_recall(base["sweep"], "single_qps", target)
+        bb, fbb = at_recall(base["sweep"], "batch_qps", target)
+        bbuild = base["build"]["wall_s"]
+        bmem = base["build"]["bytes_per_vector"]
+        L.append(f"| library | single-thread QPS | / {BASELINE} | batched QPS | / {BASELINE} | build s | / {BASELINE} "
+                 f"| bytes / vector | / {BASELINE} |")
+        L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for r in ok:
+            s, fs = at_recall(r["sweep"], "single_qps", target)
+            b, fb = at_recall(r["sweep"], "batch_qps", target)
+            bd = r["build"]
+            L.append(f"| {r['lib']} | {fmt_qps(s, fs)} | {fmt_ratio(s, bs, fs, fbs)} | {fmt_qps(b, fb)} | "
+                     f"{fmt_ratio(b, bb, fb, fbb)} | {bd['wall_s']:.2f} | {fmt_ratio(bd['wall_s'], bbuild)} | "
+                     f"{bd['bytes_per_vector']:,.0f} | {fmt_ratio(bd['bytes_per_vector'], bmem)} |")
+        L.append("")
+        om = res.get("omendb")
+        if om and om.get("sweep"):
+            s, fs = at_recall(om["sweep"], "single_qps", target)
+            b, fb = at_recall(om["sweep"], "batch_qps", target)
+            L.append(f"- **omendb / {BASELINE} single-thread QPS at recall {target} = {fmt_ratio(s, bs, fs, fbs)}**")
+            L.append(f"- **omendb / {BASELINE} batched QPS at recall {target} = {fmt_ratio(b, bb, fb, fbb)}**")
+            L.append(f"- omendb / {BASELINE} build time = {fmt_ratio(om['build']['wall_s'], bbuild)} (lower is faster; "
+                     f"build CPU time ratio {fmt_ratio(om['build']['cpu_s'], base['build']['cpu_s'])}, which other work "
+                     f"on the machine disturbs less)")
+            L.append(f"- omendb / {BASELINE} memory (RSS growth per vector) = "
+                     f"{fmt_ratio(om['build']['bytes_per_vector'], bmem)} (lower is smaller)")
+            others = [r for r in ok if r["lib"] not in ("omendb", BASELINE)]
+            if others:
+                parts = []
+                for r in others:
+                    rs, frs = at_recall(r["sweep"], "single_qps", target)
+                    rb, frb = at_recall(r["sweep"], "batch_qps", target)
+                    parts.append(f"{r['lib']}: single {fmt_ratio(s, rs, fs, frs)}, batched {fmt_ratio(b, rb, fb, frb)}, "
+                                 f"build {fmt_ratio(om['build']['wall_s'], r['build']['wall_s'])}, "
+                                 f"memory {fmt_ratio(om['build']['bytes_per_vector'], r['build']['bytes_per_vector'])}")
+                L.append(f"- omendb / other peers: " + "; ".join(parts))
+            L.append("")
+        L.append("QPS ratios above 1 favour the first library; build and memory ratios below 1 favour it. "
+                 "`≥` / `*`: even the smallest ef is above the target recall, so the QPS is the one at the "
+                 "smallest ef (a lower bound) and the ratio is approximate; n/a: no ef reaches the target.")
+        L.append("")
+
+    if len(targets) > 1:
+        L.append("### QPS at other recall levels (interpolated)")
+        L.append("")
+        L.append("| library | " + " | ".join(f"single @ {t}" for t in targets) + " | "
+                 + " | ".join(f"batched @ {t}" for t in targets) + " |")
+        L.append("|---|" + "--:|" * (2 * len(targets)))
+        for r in ok:
+            cells = [fmt_qps(*at_recall(r["sweep"], "single_qps", t)) for t in targets]
+            cells += [fmt_qps(*at_recall(r["sweep"], "batch_qps", t)) for t in targets]
+            L.append(f"| {r['lib']} | " + " | ".join(cells) + " |")
+        L.append("")
+
+    # build and memory
+    L.append("### Build and memory")
+    L.append("")
+    L.append("| library | build s (wall) | build CPU s | vectors / s | RSS growth MiB | peak RSS growth MiB "
+             "| bytes / vector | x raw vectors | index's own count MiB |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for r in ok:
+        b = r["build"]
+        L.append(f"| {r['lib']} | {b['wall_s']:.2f} | {b['cpu_s']:.1f} | {b['vectors_per_s']:,.0f} | "
+                 f"{mib(b['rss_growth_bytes'])} | {mib(b['rss_peak_growth_bytes'])} | {b['bytes_per_vector']:,.0f} | "
+                 f"{b['overhead_ratio']:.2f} | {mib(b.get('index_memory_bytes'))} |")
+    L.append("")
+    L.append(f"Raw vectors are {cfg['dim'] * 4} bytes each (float32). RSS growth = resident set after the build "
+             "minus before it (`/proc/self/statm`, after `malloc_trim`), so it includes allocator slack; the last "
+             "column is what the library itself reports, where it has such a call.")
+    L.append("")
+
+    # plots
+    for kind, path in plot(doc, plots, target):
+        L.append(f"![{doc['dataset']} {kind}]({rel(path, out)})")
+    L.append("")
+
+    # sweep
+    L.append("<details><summary>Full ef sweep</summary>")
+    L.append("")
+    L.append(f"| library | ef | recall@{cfg['k']} | single-thread QPS | latency µs | batched QPS |")
+    L.append("|---|--:|--:|--:|--:|--:|")
+    for r in ok:
+        for p in sorted(r["sweep"], key=lambda p: p["ef"]):
+            L.append(f"| {r['lib']} | {p['ef']} | {p['recall']:.4f} | {p['single_qps']:,.0f} | "
+                     f"{p['single_latency_us']:.1f} | {p['batch_qps']:,.0f} |")
+    L.append("")
+    L.append("</details>")
+    L.append("")
+    return L
+
+
+def insert_section(doc: Dict[str, Any], out: Path) -> List[str]:
+    cfg = doc["config"]
+    L = ["## Insert throughput", ""]
+    L.append(f"Generated data ({cfg['data']}), metric {cfg['metric']}, M = {cfg['M']}, ef_construction = "
+             f"{cfg['ef_construction']}. **One at a time**: the first {cfg['single_adds']:,} adds into an empty "
+             f"index, one call (one vector) each. **Batch**: one call adding all {cfg['n']:,} vectors to a fresh "
+             f"index on {cfg['threads']} threads. Vectors per second; higher is better.")
+    L.append("")
+    L += run_line(doc, out)
+    L.append("")
+    libs = [l for l in LIB_ORDER if any(r["lib"] == l for r in doc["results"])]
+    libs += sorted({r["lib"] for r in doc["results"]} - set(libs))
+    rows = {(r["dim"], r["lib"]): r for r in doc["results"]}
+    for key, title in (("single_vps", "one at a time"), ("batch_vps", "batch")):
+        L.append(f"| dim ({title}) | " + " | ".join(libs) + f" | omendb / {BASELINE} |")
+        L.append("|--:|" + "--:|" * (len(libs) + 1))
+        for dim in cfg["dims"]:
+            cells = []
+            for l in libs:
+                r = rows.get((dim, l))
+                cells.append("failed" if r is None or r.get("error") else f"{r[key]:,.0f}")
+            o, b = rows.get((dim, "omendb")), rows.get((dim, BASELINE))
+            ratio = fmt_ratio(o.get(key) if o else None, b.get(key) if b else None)
+            L.append(f"| {dim} | " + " | ".join(cells) + f" | {ratio} |")
+        L.append("")
+    return L
+
+
+HEADER = """# Benchmarks: OmenDB against hnswlib, USearch and FAISS
+
+<!-- Generated by benches/compare/report.py from benches/compare/results/*.json. Edit the script, not
+this text; only the "Engine notes" section at the end is kept across regenerations. -->
+
+**Method.** `benches/compare/run.py` runs the four HNSW libraries on the same machine, in the same
+process, one after another, on the same float32 data with the same graph parameters (M = 16, so 32
+links on layer 0 for all four; ef_construction = 200): OmenDB through its Python package
+(`bindings/python`, ctypes), hnswlib, USearch (f32 storage) and FAISS `IndexHNSWFlat` (cosine in
+FAISS = inner product on vectors normalised by the harness, with that normalisation inside the
+timings). For each library it measures:
+
+- **build**: one batch add of all base vectors on all cores (wall time, process CPU time), and
+  memory as the growth of the resident set (`/proc/self/statm`) across the build, per vector;
+- over an **ef sweep** (10 ... 256): **recall@10** on all queries, **single-thread QPS** (one query
+  per Python call, first 2,000 queries, one thread) and **batched QPS** (all queries in one call, all
+  cores); each search timing is the best of 3 repetitions. All calls go through each library's
+  Python binding, so per-call binding overhead is part of the single-query numbers for every
+  library alike;
+- **insert throughput** on generated data at d = 128, 256, 512, 1536: one-at-a-time adds and one
+  batch add.
+
+**Recall** is computed against the exact ground truth shipped with the data sets
+(`../shared/data/*/`, brute force in float64), tie-safe: a returned id counts as a hit when its exact
+distance to the query (recomputed in float64 from the vectors) is at most the 10th ground-truth
+distance plus 1e-4 relative, so any of several equidistant 10th neighbours counts. Missing or repeated
+ids are misses.
+
+**Ratios, not absolute numbers.** The benchmark machine has 2 cores shared with other work, so
+absolute QPS moves from run to run (the load average before and after each run is recorded). Only
+**ratios between libraries within one run** are meaningful. The headline compares each library to
+hnswlib at **recall@10 = 0.95**: each library's QPS-against-recall curve is interpolated linearly
+between the two ef points around 0.95, and the two QPS values are divided. Build time and memory
+ratios are plain ratios of the build measurements.
+
+**Rerun everything** (builds the library, installs the peers into `.venv` if missing, runs both data
+sets and the insert mode, regenerates this file and the plots):
+
+```sh
+benches/compare/run_all.sh
+```
+
+Pieces: `python benches/compare/run.py glove-50-angular [--nbase 20000 --nq 500]` (quick subsampled
+run, exact ground truth recomputed), `python benches/compare/run.py --insert`, then
+`python benches/compare/report.py`. `run.py --help` lists every option.
+"""
+
+NOTES_DEFAULT = f"""{NOTES_HEADING}
+
+(To be written: what the numbers above say about OmenDB's engine, and what to change.)
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default=str(HERE / "results"))
+    ap.add_argument("--files", nargs="*", help="use these result files instead of the newest ones")
+    ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
+    ap.add_argument("--plots", default=str(HERE / "plots"))
+    ap.add_argument("--targets", default="0.95,0.90,0.99", help="recall levels; the first is the headline")
+    a = ap.parse_args()
+    out, plots = Path(a.out).resolve(), Path(a.plots).resolve()
+    targets = [float(t) for t in a.targets.split(",")]
+
+    if a.files:
+        chosen: Dict[str, Dict[str, Any]] = {}
+        insert = None
+        for f in a.files:
+            doc = load(Path(f).resolve())
+            if doc["kind"] == "insert":
+                insert = doc
+            else:
+                chosen[doc["dataset"]] = doc
+    else:
+        chosen, insert = newest(Path(a.results))
+
+    notes = NOTES_DEFAULT
+    if out.exists():
+        text = out.read_text()
+        i = text.find(NOTES_HEADING)
+        if i >= 0:
+            notes = text[i:]
+
+    L = [HEADER]
+    if not chosen and insert is None:
+        L.append("(No results yet: run `benches/compare/run_all.sh`.)\n")
+    for ds in sorted(chosen):
+        L += ann_section(chosen[ds], out, plots, targets)
+    if insert is not None:
+        L += insert_section(insert, out)
+    text = "\n".join(L).rstrip() + "\n\n" + notes.rstrip() + "\n"
+    out.write_text(text)
+    print(f"wrote {out} ({', '.join(sorted(chosen)) or 'no ANN runs'}{', insert' if insert else ''}); plots in {plots}")
+
+
+if __name__ == "__main__":
+    main()
