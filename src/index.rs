@@ -122,6 +122,9 @@ pub struct Index {
     inserted: AtomicU64,
     /// Next key handed out by `add_auto`.
     next_auto_key: AtomicU64,
+    /// Shared by every call that changes the index (add, upsert, add_auto, remove, compact);
+    /// taken exclusively by `save` for a consistent snapshot. Searches do not take it.
+    persist_gate: RwLock<()>,
 }
 
 /// Repair runs once this many deletes are pending, or more than an eighth of the records.
@@ -137,6 +140,7 @@ impl Index {
             keys: RwLock::new(KeyMap::default()),
             inserted: AtomicU64::new(0),
             next_auto_key: AtomicU64::new(0),
+            persist_gate: RwLock::new(()),
         };
         if index.options.dim > 0 {
             index.graph_for(index.options.dim)?;
@@ -269,22 +273,25 @@ impl Index {
     /// key is already stored or repeats within the batch, or a vector is invalid.
     /// Uses every core for large batches.
     pub fn add(&self, keys: Keys<'_>, vectors: &[f32]) -> Result<()> {
+        let _writer = self.persist_gate.read();
         self.put(keys, vectors, false)
     }
 
     /// Like [`Index::add`], but a key already stored gets the new vector (its old record is
     /// removed in the same step).
     pub fn upsert(&self, keys: Keys<'_>, vectors: &[f32]) -> Result<()> {
+        let _writer = self.persist_gate.read();
         self.put(keys, vectors, true)
     }
 
     /// Adds vectors under the next free automatic u64 keys; returns the first key used.
     /// Automatic keys count up from 0, one per record added this way.
     pub fn add_auto(&self, vectors: &[f32], n: usize) -> Result<u64> {
+        let _writer = self.persist_gate.read();
         // Reserve a range; give it back if the add fails, so keys stay dense.
         let first = self.next_auto_key.fetch_add(n as u64, Ordering::SeqCst);
         let keys: Vec<u64> = (first..first + n as u64).collect();
-        match self.add(Keys::U64(&keys), vectors) {
+        match self.put(Keys::U64(&keys), vectors, false) {
             Ok(()) => Ok(first),
             Err(e) => {
                 let _ = self.next_auto_key.compare_exchange(
@@ -325,7 +332,7 @@ impl Index {
             } else {
                 graph.store.write_vector(slot, row);
             }
-            graph.store.meta(slot.id()).state.store(STATE_LIVE, Ordering::Release);
+            graph.store.set_state(slot.id(), STATE_LIVE);
         }
         graph.capacity_hint.fetch_max(graph.store.high_water(), Ordering::AcqRel);
 
@@ -376,6 +383,7 @@ impl Index {
     /// Removes the record with `key`. It never appears in results after this returns; its
     /// slot is reused once the graph has been repaired around it.
     pub fn remove(&self, key: KeyRef<'_>) -> Result<()> {
+        let _writer = self.persist_gate.read();
         let slot = {
             let mut map = self.keys.write();
             map.check_kind(key)?;
@@ -424,8 +432,15 @@ impl Index {
         graph.check_invariants()
     }
 
+    /// Number of live records that no search can reach (see
+    /// `Graph::unreachable_live_nodes`); call it while no other operation runs. For tests.
+    pub fn unreachable_count(&self) -> usize {
+        self.graph.get().map_or(0, |g| g.unreachable_live_nodes().len())
+    }
+
     /// Repairs the graph around every pending delete now and frees their slots.
     pub fn compact(&self) {
+        let _writer = self.persist_gate.read();
         if let Some(g) = self.graph.get() {
             g.repair();
         }
@@ -569,6 +584,74 @@ impl KeyRef<'_> {
         match self {
             KeyRef::U64(k) => k.to_string(),
             KeyRef::Str(s) => s.to_string(),
+        }
+    }
+}
+
+// ---- persistence ----
+impl Index {
+    /// Saves the index to `path` in the file format of `docs/format.md`, atomically: the bytes
+    /// go to a temporary file in the same directory, which is fsynced and renamed over `path`,
+    /// then the directory is fsynced. A crash at any moment leaves the previous file (or
+    /// none) or the new one, whole.
+    ///
+    /// Concurrency: the index is saved as it stands at one moment. Calls that change it (add,
+    /// upsert, add_auto, remove, compact) wait while the bytes are written (not during the
+    /// fsync); searches keep running.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        crate::storage::atomic::write_atomically(path.as_ref(), |out| self.write_snapshot(out).map(|_| ()))
+    }
+
+    /// The bytes [`Index::save`] would write.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_snapshot(&mut out)?;
+        Ok(out)
+    }
+
+    fn write_snapshot(&self, out: &mut dyn std::io::Write) -> Result<u64> {
+        let _no_writers = self.persist_gate.write();
+        let graph = self.graph.get();
+        let _no_repair = graph.map(|g| g.maintenance.lock());
+        let keys = self.keys.read();
+        let snapshot = crate::storage::format::Snapshot {
+            options: &self.options,
+            graph,
+            keys: &keys,
+            inserted: self.inserted.load(Ordering::Acquire),
+            next_auto_key: self.next_auto_key.load(Ordering::Acquire),
+        };
+        crate::storage::format::write_index(&snapshot, out)
+    }
+
+    /// Loads an index saved by [`Index::save`] into memory. It answers every call exactly as
+    /// the saved index did, and further adds behave as they would have there.
+    ///
+    /// Fails with `Error::Io` if the file cannot be read, `Error::Corrupt` if it is not an
+    /// index file or is damaged (truncated, a checksum or a structural check fails), and
+    /// `Error::UnsupportedVersion` if a newer format version wrote it.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Index> {
+        let source = crate::storage::format::FileSource::open(path.as_ref())?;
+        Ok(Index::from_restored(crate::storage::format::read_index(&source)?))
+    }
+
+    /// Loads an index from the bytes of a saved file (see [`Index::load`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Index> {
+        Ok(Index::from_restored(crate::storage::format::read_index(bytes)?))
+    }
+
+    fn from_restored(r: crate::storage::format::Restored) -> Index {
+        let graph = OnceLock::new();
+        if let Some(g) = r.graph {
+            let _ = graph.set(g);
+        }
+        Index {
+            options: r.options,
+            graph,
+            keys: RwLock::new(r.keys),
+            inserted: AtomicU64::new(r.inserted),
+            next_auto_key: AtomicU64::new(r.next_auto_key),
+            persist_gate: RwLock::new(()),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::metric::Space;
-use crate::storage::arena::{NodeStore, STATE_LIVE};
+use crate::storage::arena::{NodeGuard, NodeStore, STATE_LIVE};
 
 /// Construction parameters, with the paper's names.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,7 +71,7 @@ impl Graph {
     /// An empty graph of `dim`-dimensional vectors.
     pub fn new(dim: usize, params: Params, space: Space) -> Graph {
         Graph {
-            store: NodeStore::new(dim, params.m0),
+            store: NodeStore::new(dim, params.m0, params.m),
             params,
             space,
             entry: AtomicU64::new(NO_ENTRY),
@@ -115,7 +115,7 @@ impl Graph {
     /// Whether a slot holds a live (not deleted) record.
     #[inline]
     pub fn is_live(&self, id: u32) -> bool {
-        self.store.meta(id).state.load(Ordering::Acquire) == STATE_LIVE
+        self.store.state(id) == STATE_LIVE
     }
 
     /// Whether some reachable slot may be deleted. When false every reachable node is live.
@@ -134,41 +134,65 @@ impl Graph {
         }
     }
 
+    /// The list of `id` on `level`: element 0 is the count, then the link slots.
+    #[inline]
+    fn list(&self, id: u32, level: usize) -> &[std::sync::atomic::AtomicU32] {
+        if level == 0 {
+            self.store.links0(id)
+        } else {
+            self.store.upper_links(id, level)
+        }
+    }
+
     /// Copies the links of `id` on `level` into `out` (replacing its contents).
     #[inline]
     pub fn copy_links(&self, id: u32, level: usize, out: &mut Vec<u32>) {
         out.clear();
-        if level == 0 {
-            let list = self.store.links0(id);
-            let n = (list[0].load(Ordering::Acquire) as usize).min(self.params.m0);
-            out.extend(list[1..=n].iter().map(|l| l.load(Ordering::Acquire)));
-        } else {
-            let upper = self.store.meta(id).links.lock();
-            if let Some(l) = upper.get(level - 1) {
-                out.extend_from_slice(l);
-            }
+        let list = self.list(id, level);
+        if let Some((count, links)) = list.split_first() {
+            let n = (count.load(Ordering::Acquire) as usize).min(links.len());
+            out.extend(links[..n].iter().map(|l| l.load(Ordering::Acquire)));
         }
     }
 
-    /// Replaces the links of `id` on `level`. The caller holds `meta(id).links` locked and
-    /// passes its contents as `upper`.
-    pub(crate) fn write_links(&self, id: u32, level: usize, upper: &mut [Vec<u32>], links: &[u32]) {
+    /// Replaces the links of `id` on `level`; `_guard` proves the caller holds the node's lock.
+    pub(crate) fn write_links(&self, _guard: &NodeGuard<'_>, id: u32, level: usize, links: &[u32]) {
         debug_assert!(links.len() <= self.max_links(level));
-        if level == 0 {
-            let list = self.store.links0(id);
-            for (slot, &l) in list[1..].iter().zip(links) {
+        let list = self.list(id, level);
+        if let Some((count, slots)) = list.split_first() {
+            for (slot, &l) in slots.iter().zip(links) {
                 slot.store(l, Ordering::Release);
             }
-            list[0].store(links.len() as u32, Ordering::Release);
-        } else if let Some(l) = upper.get_mut(level - 1) {
-            l.clear();
-            l.extend_from_slice(links);
+            count.store(links.len().min(slots.len()) as u32, Ordering::Release);
         }
     }
 
-    /// Bytes used by the graph: arena, metadata and upper-layer lists (approximate).
+    /// Bytes used by the graph: records and upper-layer lists.
     pub fn memory_bytes(&self) -> usize {
-        let upper_nodes = self.capacity_hint.load(Ordering::Relaxed) as usize / self.params.m.max(2);
-        self.store.memory_bytes() + upper_nodes * self.params.m * 4
+        self.store.memory_bytes()
+    }
+}
+
+// ---- persistence ----
+impl Graph {
+    /// Slots marked deleted and awaiting repair, in the order they were marked. For saving.
+    pub fn pending_delete_list(&self) -> Vec<u32> {
+        self.deleted.lock().clone()
+    }
+
+    /// Writes the links of `id` on `level` in a graph being rebuilt from a file (no reader
+    /// can reach it yet).
+    pub(crate) fn restore_links(&self, id: u32, level: usize, links: &[u32]) {
+        let guard = self.store.lock(id);
+        self.write_links(&guard, id, level, links);
+    }
+
+    /// Sets the entry point and the pending deletes of a graph rebuilt from a file, once every
+    /// slot has been restored.
+    pub(crate) fn restore_state(&self, entry: Option<(u32, u8)>, pending: Vec<u32>) {
+        self.set_entry(entry);
+        self.deleted_count.store(pending.len(), Ordering::Release);
+        *self.deleted.lock() = pending;
+        self.capacity_hint.store(self.store.high_water(), Ordering::Release);
     }
 }

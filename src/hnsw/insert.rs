@@ -1,7 +1,6 @@
 //! Insert: descend to the new node's level, beam-search each layer below it with
 //! `ef_construction`, choose neighbours by the diversity heuristic, link both ways.
 
-use std::sync::atomic::Ordering;
 
 use super::graph::{Graph, Pin, MAX_LEVEL};
 use super::scratch::{Candidate, Scratch};
@@ -44,7 +43,7 @@ impl Graph {
 
     /// Links the node in slot `id` (vector written, state LIVE, `level` set) into the graph.
     pub fn insert(&self, pin: &Pin<'_>, id: u32, scratch: &mut Scratch) {
-        let level = self.store.meta(id).level.load(Ordering::Relaxed) as usize;
+        let level = self.store.level(id) as usize;
         let q = self.store.vector(id);
 
         // The first node becomes the entry point; a node above the current top holds the
@@ -91,8 +90,8 @@ impl Graph {
             let mut selected = Vec::with_capacity(self.params.m);
             self.select_neighbors(&scratch.found, self.params.m, &mut selected);
             {
-                let mut upper = self.store.meta(id).links.lock();
-                self.write_links(id, l, &mut upper, &selected);
+                let guard = self.store.lock(id);
+                self.write_links(&guard, id, l, &selected);
             }
             chosen.push((l, selected));
             entries.clear();
@@ -112,23 +111,16 @@ impl Graph {
     /// Adds `new` to the links of `node` on `level`, pruning by the heuristic when full.
     pub(crate) fn add_link(&self, node: u32, new: u32, level: usize, scratch: &mut Scratch) {
         let max = self.max_links(level);
-        let mut upper = self.store.meta(node).links.lock();
+        let guard = self.store.lock(node);
         // Read under the lock: writers of this list all hold it.
-        if level == 0 {
-            self.copy_links(node, 0, &mut scratch.neighbors);
-        } else {
-            scratch.neighbors.clear();
-            if let Some(l) = upper.get(level - 1) {
-                scratch.neighbors.extend_from_slice(l);
-            }
-        }
+        self.copy_links(node, level, &mut scratch.neighbors);
         if scratch.neighbors.contains(&new) {
             return;
         }
         if scratch.neighbors.len() < max {
             scratch.neighbors.push(new);
             let links = std::mem::take(&mut scratch.neighbors);
-            self.write_links(node, level, &mut upper, &links);
+            self.write_links(&guard, node, level, &links);
             scratch.neighbors = links;
             return;
         }
@@ -143,7 +135,7 @@ impl Graph {
         cands.sort_unstable();
         let mut kept = Vec::with_capacity(max);
         self.select_neighbors(&cands, max, &mut kept);
-        self.write_links(node, level, &mut upper, &kept);
+        self.write_links(&guard, node, level, &kept);
     }
 }
 

@@ -1,28 +1,35 @@
-//! The node arena: one fixed-size record per slot holding the vector and its layer-0
-//! neighbour list side by side, so a visit to a node touches adjacent cache lines.
+//! The node arena: one fixed-size record per slot holding the vector, its layer-0 neighbour
+//! list and its bookkeeping side by side, so a visit to a node touches adjacent cache lines
+//! and nothing else.
 //!
 //! Record layout (`stride` bytes, a multiple of 64, so every vector starts on a cache line:
 //! SIMD loads never straddle two lines and a vector touches the fewest lines possible):
 //! ```text
-//! [ vector: dim x f32 ][ link count: u32 ][ links: m0 x u32 ][ padding ]
+//! [ vector: dim x f32 ][ count: u32 ][ links: m0 x u32 ][ pad to 8 ][ upper: u64 pointer ]
+//! [ lock: u8 ][ level: u8 ][ state: u8 ][ padding to the stride ]
 //! ```
-//! Storage grows by chunks that double in size (chunk c holds `FIRST_CHUNK << c` slots), so
-//! growing never moves a record: readers keep running while a writer adds a chunk, and a
-//! slot's address is fixed for the life of the index. There is no capacity limit short of
-//! u32 slot ids.
+//! `upper` points to the node's upper-layer lists (`level` lists of `1 + m` u32: count, then
+//! links), allocated only for the one node in m that has upper layers; null otherwise.
+//!
+//! Storage grows by chunks that double in size (chunk c holds `FIRST_CHUNK << c` slots), each
+//! an anonymous memory mapping: zero pages cost nothing until a record is written, growing
+//! never moves a record (readers keep running while a writer adds a chunk) and a slot's
+//! address is fixed for the life of the index. There is no capacity limit short of u32 ids.
+//! An all-zero record is a valid free slot.
 //!
 //! Sharing protocol (what makes the raw accesses below sound):
 //! - a vector is written only through a [`FreshSlot`], which the allocator hands out for a
 //!   slot no other thread can reach (never used, or reclaimed after a grace period, see
-//!   `hnsw::graph`); it is published to readers by a Release store of a link or of the entry
-//!   point, which readers load with Acquire;
-//! - links are atomics, written under the node's lock, read without it.
+//!   `hnsw::graph`); it is published to readers by a Release store of a link, of the entry
+//!   point or of the state, which readers load with Acquire;
+//! - links, counts, level, state, the lock and the upper pointer are atomics; link lists are
+//!   written under the node's lock and read without it;
+//! - upper lists are freed only by `reclaim` (after the grace period) or when the store drops.
 
-use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
+use memmap2::MmapMut;
 use parking_lot::Mutex;
 
 /// Slots in the first chunk; chunk c holds `FIRST_CHUNK << c`.
@@ -30,42 +37,24 @@ const FIRST_CHUNK: usize = 1024;
 /// Enough chunks for every u32 slot id.
 const MAX_CHUNKS: usize = 23;
 
-/// Slot states (in `NodeMeta::state`).
+/// Slot states.
 pub const STATE_FREE: u8 = 0;
 /// The slot holds a record that searches may return.
 pub const STATE_LIVE: u8 = 1;
 /// The record was removed: searches skip it, links to it await repair.
 pub const STATE_DELETED: u8 = 2;
 
-/// Per-slot bookkeeping kept beside the arena records.
-pub struct NodeMeta {
-    /// Top layer of this node (0 = only the base layer).
-    pub level: AtomicU8,
-    /// One of `STATE_FREE`, `STATE_LIVE`, `STATE_DELETED`.
-    pub state: AtomicU8,
-    /// Guards writes to this node's links on every layer, and holds its upper-layer lists
-    /// (`upper[l - 1]` for layer l >= 1).
-    pub links: Mutex<Vec<Vec<u32>>>,
-}
-
 struct Chunk {
-    base: NonNull<u8>,
-    layout: Layout,
-    meta: Box<[NodeMeta]>,
+    /// Keeps the mapping alive; all access goes through `base`.
+    _map: MmapMut,
+    base: *mut u8,
 }
 
 // SAFETY: the chunk's memory is only reached through `NodeStore`, whose accesses follow the
-// sharing protocol in the module doc (atomics for links, FreshSlot-exclusive vector writes).
+// sharing protocol in the module doc (atomics, FreshSlot-exclusive vector writes).
 unsafe impl Send for Chunk {}
 // SAFETY: as above.
 unsafe impl Sync for Chunk {}
-
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        // SAFETY: `base` was returned by `alloc_zeroed(self.layout)` and is freed once, here.
-        unsafe { dealloc(self.base.as_ptr(), self.layout) }
-    }
-}
 
 /// Proof that the holder has exclusive use of a slot that no reader can reach yet.
 /// Made only by [`NodeStore::take_fresh`]; not `Clone`.
@@ -78,11 +67,24 @@ impl FreshSlot {
     }
 }
 
+/// Holds a node's lock; writers of its link lists hold one. Released on drop.
+pub struct NodeGuard<'a>(&'a AtomicU8);
+
+impl Drop for NodeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
 /// Fixed-stride records in doubling chunks, plus the slot allocator.
 pub struct NodeStore {
     dim: usize,
     m0: usize,
+    m: usize,
     stride: usize,
+    /// Byte offsets inside a record.
+    off_upper: usize,
+    off_lock: usize,
     chunks: [OnceLock<Chunk>; MAX_CHUNKS],
     alloc: Mutex<Allocator>,
 }
@@ -104,14 +106,19 @@ fn locate(id: u32) -> (usize, usize) {
 }
 
 impl NodeStore {
-    /// An empty store for vectors of `dim` floats and base-layer lists of up to `m0` links.
-    pub fn new(dim: usize, m0: usize) -> Self {
-        let bytes = (dim + 1 + m0) * 4;
-        let stride = bytes.div_ceil(64) * 64;
+    /// An empty store for vectors of `dim` floats, layer-0 lists of up to `m0` links and
+    /// upper-layer lists of up to `m`.
+    pub fn new(dim: usize, m0: usize, m: usize) -> Self {
+        let off_upper = ((dim + 1 + m0) * 4).div_ceil(8) * 8;
+        let off_lock = off_upper + 8;
+        let stride = (off_lock + 3).div_ceil(64) * 64;
         NodeStore {
             dim,
             m0,
+            m,
             stride,
+            off_upper,
+            off_lock,
             chunks: std::array::from_fn(|_| OnceLock::new()),
             alloc: Mutex::new(Allocator::default()),
         }
@@ -132,18 +139,17 @@ impl NodeStore {
         self.alloc.lock().high_water
     }
 
-    /// Bytes held by the arena and its metadata (not counting upper-layer lists).
+    /// Bytes of records in use (slots handed out times the stride) plus upper-layer lists.
+    /// Chunk space not yet written costs no memory (the mapping is lazily backed).
     pub fn memory_bytes(&self) -> usize {
-        self.chunks
-            .iter()
-            .filter_map(|c| c.get())
-            .map(|c| c.layout.size() + c.meta.len() * std::mem::size_of::<NodeMeta>())
-            .sum()
+        let high = self.high_water();
+        let upper: usize = (0..high).map(|id| self.level(id) as usize * (1 + self.m) * 4).sum();
+        high as usize * self.stride + upper
     }
 
-    /// Hands out `n` slots, reusing reclaimed ones first, with their records zeroed of links.
-    /// The slots' meta is set to `level` from `levels` (one per slot) and state FREE; the
-    /// caller marks them LIVE once they are linked.
+    /// Hands out one slot per entry of `levels`, reusing reclaimed ones first, each with the
+    /// given level, empty link lists and state FREE; the caller writes the vector and marks
+    /// the slot LIVE.
     pub fn take_fresh(&self, levels: &[u8]) -> Vec<FreshSlot> {
         let mut slots = Vec::with_capacity(levels.len());
         {
@@ -162,10 +168,13 @@ impl NodeStore {
         }
         for (slot, &level) in slots.iter().zip(levels) {
             self.ensure_chunk(slot.0);
-            let meta = self.meta(slot.0);
-            meta.level.store(level, Ordering::Relaxed);
-            *meta.links.lock() = vec![Vec::new(); level as usize];
+            self.level_cell(slot.0).store(level, Ordering::Release);
             self.links0(slot.0)[0].store(0, Ordering::Release);
+            if level > 0 {
+                let lists: Box<[AtomicU32]> = (0..level as usize * (1 + self.m)).map(|_| AtomicU32::new(0)).collect();
+                let ptr = Box::into_raw(lists) as *mut AtomicU32;
+                self.upper_cell(slot.0).store(ptr, Ordering::Release);
+            }
         }
         slots
     }
@@ -174,12 +183,23 @@ impl NodeStore {
     /// any more: no link points to them and a grace period has passed since the last did.
     pub fn reclaim(&self, ids: &[u32]) {
         for &id in ids {
-            let meta = self.meta(id);
-            meta.links.lock().clear();
+            self.free_upper(id);
             self.links0(id)[0].store(0, Ordering::Release);
-            meta.state.store(STATE_FREE, Ordering::Release);
+            self.level_cell(id).store(0, Ordering::Release);
+            self.state_cell(id).store(STATE_FREE, Ordering::Release);
         }
         self.alloc.lock().free.extend_from_slice(ids);
+    }
+
+    fn free_upper(&self, id: u32) {
+        let ptr = self.upper_cell(id).swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !ptr.is_null() {
+            let len = self.level(id) as usize * (1 + self.m);
+            // SAFETY: `ptr` came from Box::into_raw of a boxed slice of exactly `len` atomics
+            // (the level is unchanged since `take_fresh`), it was swapped out so it is freed
+            // once, and no reader can still hold it (grace period, or the store is dropping).
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
+        }
     }
 
     /// Number of slots waiting on the free list.
@@ -190,19 +210,11 @@ impl NodeStore {
     fn ensure_chunk(&self, id: u32) {
         let (c, _) = locate(id);
         self.chunks[c].get_or_init(|| {
-            let slots = FIRST_CHUNK << c;
-            let layout = Layout::from_size_align(slots * self.stride, 64).expect("chunk layout");
-            // SAFETY: the layout has non-zero size (stride >= 16, slots >= 1024).
-            let raw = unsafe { alloc_zeroed(layout) };
-            let base = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-            let meta = (0..slots)
-                .map(|_| NodeMeta {
-                    level: AtomicU8::new(0),
-                    state: AtomicU8::new(STATE_FREE),
-                    links: Mutex::new(Vec::new()),
-                })
-                .collect();
-            Chunk { base, layout, meta }
+            let bytes = (FIRST_CHUNK << c) * self.stride;
+            let mut map = MmapMut::map_anon(bytes)
+                .unwrap_or_else(|e| panic!("cannot map {bytes} bytes for the node arena: {e}"));
+            let base = map.as_mut_ptr();
+            Chunk { _map: map, base }
         });
     }
 
@@ -211,24 +223,83 @@ impl NodeStore {
         let (c, off) = locate(id);
         let chunk = self.chunks[c].get().expect("slot id beyond the allocated chunks");
         // SAFETY: `off < FIRST_CHUNK << c` by construction of `locate`, so the offset lies
-        // inside the chunk's allocation of `(FIRST_CHUNK << c) * stride` bytes.
-        unsafe { chunk.base.as_ptr().add(off * self.stride) }
+        // inside the chunk's mapping of `(FIRST_CHUNK << c) * stride` bytes.
+        unsafe { chunk.base.add(off * self.stride) }
     }
 
-    /// Bookkeeping of slot `id`.
     #[inline]
-    pub fn meta(&self, id: u32) -> &NodeMeta {
-        let (c, off) = locate(id);
-        &self.chunks[c].get().expect("slot id beyond the allocated chunks").meta[off]
+    fn byte_cell(&self, id: u32, offset: usize) -> &AtomicU8 {
+        // SAFETY: `offset < stride`, inside the record; AtomicU8 has no alignment needs and
+        // zeroed memory is a valid AtomicU8; every access to these bytes is atomic.
+        unsafe { &*(self.record(id).add(offset) as *const AtomicU8) }
+    }
+
+    #[inline]
+    fn lock_cell(&self, id: u32) -> &AtomicU8 {
+        self.byte_cell(id, self.off_lock)
+    }
+
+    #[inline]
+    fn level_cell(&self, id: u32) -> &AtomicU8 {
+        self.byte_cell(id, self.off_lock + 1)
+    }
+
+    #[inline]
+    fn state_cell(&self, id: u32) -> &AtomicU8 {
+        self.byte_cell(id, self.off_lock + 2)
+    }
+
+    #[inline]
+    fn upper_cell(&self, id: u32) -> &AtomicPtr<AtomicU32> {
+        // SAFETY: `off_upper` is 8-aligned inside a 64-aligned record and holds 8 bytes; a
+        // zeroed pointer is null, a valid AtomicPtr; every access is atomic.
+        unsafe { &*(self.record(id).add(self.off_upper) as *const AtomicPtr<AtomicU32>) }
+    }
+
+    /// Top layer of slot `id` (0 = only the base layer).
+    #[inline]
+    pub fn level(&self, id: u32) -> u8 {
+        self.level_cell(id).load(Ordering::Acquire)
+    }
+
+    /// State of slot `id`: `STATE_FREE`, `STATE_LIVE` or `STATE_DELETED`.
+    #[inline]
+    pub fn state(&self, id: u32) -> u8 {
+        self.state_cell(id).load(Ordering::Acquire)
+    }
+
+    /// Sets the state of slot `id` (Release: publishes the vector written before).
+    pub fn set_state(&self, id: u32, state: u8) {
+        self.state_cell(id).store(state, Ordering::Release);
+    }
+
+    /// Moves slot `id` from state `from` to `to`; false if it was not in `from`.
+    pub fn change_state(&self, id: u32, from: u8, to: u8) -> bool {
+        self.state_cell(id).compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Takes the lock of node `id` (a spin lock: holders only rewrite one short list).
+    pub fn lock(&self, id: u32) -> NodeGuard<'_> {
+        let cell = self.lock_cell(id);
+        let mut spins = 0u32;
+        while cell.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        NodeGuard(cell)
     }
 
     /// The vector in slot `id`. Call only with ids reached through a link, the entry point or
-    /// the key map (that is, published records).
+    /// the key map, or after seeing the slot LIVE or DELETED (that is, published records).
     #[inline]
     pub fn vector(&self, id: u32) -> &[f32] {
         let p = self.record(id) as *const f32;
         // SAFETY: the record starts 64-byte aligned and holds `dim` initialised f32s (zeroed
-        // at allocation, then written once through a FreshSlot before publication). Per the
+        // by the mapping, then written once through a FreshSlot before publication). Per the
         // sharing protocol no write to them runs while a published id can be read.
         unsafe { std::slice::from_raw_parts(p, self.dim) }
     }
@@ -242,7 +313,7 @@ impl NodeStore {
         unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p, self.dim) }
     }
 
-    /// The base-layer list of slot `id`: element 0 is the count, then `m0` link slots.
+    /// The layer-0 list of slot `id`: element 0 is the count, then `m0` link slots.
     #[inline]
     pub fn links0(&self, id: u32) -> &[AtomicU32] {
         // SAFETY: the list starts `dim * 4` bytes into the record (4-byte aligned) and holds
@@ -252,6 +323,21 @@ impl NodeStore {
             let p = self.record(id).add(self.dim * 4) as *const AtomicU32;
             std::slice::from_raw_parts(p, 1 + self.m0)
         }
+    }
+
+    /// The list of slot `id` on upper layer `level` (1..=its level): element 0 is the count,
+    /// then `m` link slots. Empty if the node has no such layer.
+    #[inline]
+    pub fn upper_links(&self, id: u32, level: usize) -> &[AtomicU32] {
+        let ptr = self.upper_cell(id).load(Ordering::Acquire);
+        if ptr.is_null() || level == 0 || level > self.level(id) as usize {
+            return &[];
+        }
+        let width = 1 + self.m;
+        // SAFETY: a non-null pointer addresses `level(id) * width` atomics allocated in
+        // `take_fresh` and freed only after a grace period (no pinned reader can hold it);
+        // the list for `level` lies inside that allocation.
+        unsafe { std::slice::from_raw_parts(ptr.add((level - 1) * width), width) }
     }
 
     /// Asks the CPU to start loading the vector of `id` (its first 8 cache lines; past that
@@ -298,6 +384,14 @@ impl NodeStore {
     }
 }
 
+impl Drop for NodeStore {
+    fn drop(&mut self) {
+        for id in 0..self.alloc.get_mut().high_water {
+            self.free_upper(id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,7 +412,7 @@ mod tests {
 
     #[test]
     fn records_keep_their_vectors_across_growth_and_reuse() {
-        let store = NodeStore::new(3, 4);
+        let store = NodeStore::new(3, 4, 2);
         let slots = store.take_fresh(&vec![0u8; 5000]);
         for s in &slots {
             let x = s.id() as f32;
@@ -333,5 +427,13 @@ mod tests {
         let ids: Vec<u32> = again.iter().map(|s| s.id()).collect();
         assert_eq!(ids, vec![9, 7, 5000]);
         assert_eq!(store.high_water(), 5001);
+    }
+}
+
+// ---- persistence ----
+impl NodeStore {
+    /// The free list, in order (`take_fresh` reuses slots from its end). For saving.
+    pub fn free_list(&self) -> Vec<u32> {
+        self.alloc.lock().free.clone()
     }
 }
