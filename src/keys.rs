@@ -78,26 +78,14 @@ impl fmt::Display for KeyRef<'_> {
     }
 }
 
-/// The key stored in one slot.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SlotKey {
-    /// No record lives here (never used, or removed).
-    Empty,
-    /// A numeric key.
-    U64(u64),
-    /// A string key.
-    Str(Box<str>),
-}
-
-impl SlotKey {
-    /// Borrow as a `KeyRef`, or `None` for an empty slot.
-    pub fn as_ref(&self) -> Option<KeyRef<'_>> {
-        match self {
-            SlotKey::Empty => None,
-            SlotKey::U64(k) => Some(KeyRef::U64(*k)),
-            SlotKey::Str(s) => Some(KeyRef::Str(s)),
-        }
-    }
+/// Slot -> key, stored compactly for each kind: 8 bytes a slot for u64 keys (NO_KEY = empty),
+/// one boxed string pointer for string keys.
+#[derive(Default)]
+enum SlotKeys {
+    #[default]
+    Unset,
+    U64(Vec<u64>),
+    Str(Vec<Option<Box<str>>>),
 }
 
 /// Two-way map between keys and slots. Not synchronised: the index wraps it in a lock.
@@ -106,7 +94,7 @@ pub struct KeyMap {
     kind: Option<KeyKind>,
     by_u64: HashMap<u64, u32>,
     by_str: HashMap<Box<str>, u32>,
-    by_slot: Vec<SlotKey>,
+    by_slot: SlotKeys,
 }
 
 impl KeyMap {
@@ -134,8 +122,13 @@ impl KeyMap {
     }
 
     /// The key in `slot`, if any.
+    #[inline]
     pub fn key_of(&self, slot: u32) -> Option<KeyRef<'_>> {
-        self.by_slot.get(slot as usize).and_then(SlotKey::as_ref)
+        match &self.by_slot {
+            SlotKeys::Unset => None,
+            SlotKeys::U64(v) => v.get(slot as usize).copied().filter(|&k| k != NO_KEY).map(KeyRef::U64),
+            SlotKeys::Str(v) => v.get(slot as usize).and_then(|k| k.as_deref()).map(KeyRef::Str),
+        }
     }
 
     /// Fails unless `key` may be stored here: valid, and of this map's kind.
@@ -156,29 +149,48 @@ impl KeyMap {
     pub fn set(&mut self, key: KeyRef<'_>, slot: u32) -> Option<u32> {
         self.kind.get_or_insert(key.kind());
         let idx = slot as usize;
-        if self.by_slot.len() <= idx {
-            self.by_slot.resize(idx + 1, SlotKey::Empty);
-        }
         let old = match key {
             KeyRef::U64(k) => {
-                self.by_slot[idx] = SlotKey::U64(k);
+                if matches!(self.by_slot, SlotKeys::Unset) {
+                    self.by_slot = SlotKeys::U64(Vec::new());
+                }
+                let SlotKeys::U64(v) = &mut self.by_slot else { unreachable!("checked kind") };
+                if v.len() <= idx {
+                    v.resize(idx + 1, NO_KEY);
+                }
+                v[idx] = k;
                 self.by_u64.insert(k, slot)
             }
             KeyRef::Str(s) => {
+                if matches!(self.by_slot, SlotKeys::Unset) {
+                    self.by_slot = SlotKeys::Str(Vec::new());
+                }
+                let SlotKeys::Str(v) = &mut self.by_slot else { unreachable!("checked kind") };
+                if v.len() <= idx {
+                    v.resize(idx + 1, None);
+                }
                 let boxed: Box<str> = s.into();
-                self.by_slot[idx] = SlotKey::Str(boxed.clone());
+                v[idx] = Some(boxed.clone());
                 self.by_str.insert(boxed, slot)
             }
         };
         if let Some(old_slot) = old {
             if old_slot != slot {
-                self.by_slot[old_slot as usize] = SlotKey::Empty;
+                self.clear_slot(old_slot);
             }
         }
         old
     }
 
-    /// The slot of every stored key, in no particular order.
+    fn clear_slot(&mut self, slot: u32) {
+        match &mut self.by_slot {
+            SlotKeys::Unset => {}
+            SlotKeys::U64(v) => v[slot as usize] = NO_KEY,
+            SlotKeys::Str(v) => v[slot as usize] = None,
+        }
+    }
+
+    /// The slots that hold a key, in no particular order.
     pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.by_u64.values().chain(self.by_str.values()).copied()
     }
@@ -189,14 +201,19 @@ impl KeyMap {
             KeyRef::U64(k) => self.by_u64.remove(&k),
             KeyRef::Str(s) => self.by_str.remove(s),
         }?;
-        self.by_slot[slot as usize] = SlotKey::Empty;
+        self.clear_slot(slot);
         Some(slot)
     }
 
     /// Bytes used by the map, approximately (for memory reports).
     pub fn memory_bytes(&self) -> usize {
         let str_bytes: usize = self.by_str.keys().map(|k| k.len() * 2).sum();
-        self.by_slot.capacity() * std::mem::size_of::<SlotKey>()
+        let slots = match &self.by_slot {
+            SlotKeys::Unset => 0,
+            SlotKeys::U64(v) => v.capacity() * 8,
+            SlotKeys::Str(v) => v.capacity() * std::mem::size_of::<Option<Box<str>>>(),
+        };
+        slots
             + self.by_u64.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
             + self.by_str.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1)
             + str_bytes
@@ -240,5 +257,24 @@ mod tests {
         let long = "x".repeat(MAX_KEY_BYTES + 1);
         assert!(KeyRef::Str(&long).validate().is_err());
         assert!(KeyRef::Str(&long[..MAX_KEY_BYTES]).validate().is_ok());
+    }
+}
+
+// ---- persistence ----
+impl KeyMap {
+    /// Every stored (slot, key), in slot order. For saving.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, KeyRef<'_>)> + '_ {
+        let slots = match &self.by_slot {
+            SlotKeys::Unset => 0,
+            SlotKeys::U64(v) => v.len(),
+            SlotKeys::Str(v) => v.len(),
+        };
+        (0..slots as u32).filter_map(move |slot| self.key_of(slot).map(|k| (slot, k)))
+    }
+
+    /// Sets the kind of key of a map being rebuilt from a file, before its first `set` (a map
+    /// whose keys were all removed keeps its kind).
+    pub(crate) fn restore_kind(&mut self, kind: Option<KeyKind>) {
+        self.kind = kind;
     }
 }
