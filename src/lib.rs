@@ -16,11 +16,13 @@ pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod hnsw;
+pub mod hybrid;
 pub mod index;
 pub mod keys;
 pub mod metric;
 #[allow(unsafe_code)]
 pub mod storage;
+pub mod text;
 
 pub use error::{Error, Result};
 pub use index::{Hit, Index, IndexOptions, Keys};

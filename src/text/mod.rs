@@ -1,0 +1,273 @@
+//! Full-text search: BM25 over an inverted index keyed by record slot.
+//!
+//! - [`tokenizer`]: text -> terms (NFKC, lower case, alphanumeric runs, stop words, stemming).
+//! - [`postings`]: term -> (slot, tf) postings, document lengths, corpus statistics.
+//! - [`bm25`]: Lucene's BM25 with named `K1`, `B`; top-k with an optional slot filter.
+//!
+//! [`TextIndex`] ties the three together: `set(slot, text)`, `remove(slot)`,
+//! `search(query, k, filter)`. It is not synchronised: its owner keeps it behind a lock
+//! (searches take `&self`, changes `&mut self`).
+
+pub mod bm25;
+pub mod postings;
+pub mod tokenizer;
+
+pub use bm25::{Bm25Params, B, K1};
+pub use postings::{Posting, Postings};
+pub use tokenizer::{StopWords, Tokenizer, TokenizerOptions, ENGLISH_STOP_WORDS};
+
+use crate::error::Result;
+
+/// Texts of records, by slot, searchable with BM25.
+#[derive(Debug, Default)]
+pub struct TextIndex {
+    tokenizer: Tokenizer,
+    postings: Postings,
+    params: Bm25Params,
+}
+
+impl TextIndex {
+    /// An empty index with these tokenizer options and BM25 parameters; fails with
+    /// `InvalidArgument` when either is out of range.
+    pub fn new(options: TokenizerOptions, params: Bm25Params) -> Result<TextIndex> {
+        params.validate()?;
+        Ok(TextIndex { tokenizer: Tokenizer::new(options)?, postings: Postings::new(), params })
+    }
+
+    /// Stores `text` as the document of `slot`, replacing the text it had. A text with no
+    /// token (empty, only stop words...) still counts as a document, of length 0.
+    pub fn set(&mut self, slot: u32, text: &str) {
+        let tokens = self.tokenizer.tokenize(text);
+        self.postings.set(slot, &tokens);
+    }
+
+    /// Drops the text of `slot`; returns whether it had one.
+    pub fn remove(&mut self, slot: u32) -> bool {
+        self.postings.remove(slot)
+    }
+
+    /// The `k` best documents for `query`, best first, as `(slot, BM25 score)`; ties by lower
+    /// slot. `filter`, when given, keeps only the slots for which it returns true (it is
+    /// asked only about matching documents). Nothing comes back for `k == 0`, a query with
+    /// no token, or no match. See [`bm25`] for the formula.
+    pub fn search(&self, query: &str, k: usize, filter: Option<&dyn Fn(u32) -> bool>) -> Vec<(u32, f32)> {
+        let terms = self.tokenizer.tokenize(query);
+        bm25::search(&self.postings, &self.params, &terms, k, filter)
+    }
+
+    /// Whether `slot` has a text.
+    pub fn contains(&self, slot: u32) -> bool {
+        self.postings.contains(slot)
+    }
+
+    /// Number of documents.
+    pub fn len(&self) -> usize {
+        self.postings.doc_count()
+    }
+
+    /// Whether there is no document.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The BM25 parameters.
+    pub fn params(&self) -> Bm25Params {
+        self.params
+    }
+
+    /// Changes the BM25 parameters (they apply at search time: nothing is rebuilt).
+    pub fn set_params(&mut self, params: Bm25Params) -> Result<()> {
+        params.validate()?;
+        self.params = params;
+        Ok(())
+    }
+
+    /// The tokenizer (documents and queries go through the same one).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The inverted index, for statistics and checks.
+    pub fn postings(&self) -> &Postings {
+        &self.postings
+    }
+
+    /// Approximate heap bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.postings.memory_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(got: f32, want: f64) -> bool {
+        (f64::from(got) - want).abs() <= 1e-6 * want.abs().max(1.0)
+    }
+
+    fn tiny() -> TextIndex {
+        let mut t = TextIndex::default();
+        t.set(0, "The cat sat on the mat"); // cat sat mat        (dl 3)
+        t.set(1, "The dog sat"); //            dog sat            (dl 2)
+        t.set(2, "Cat, cat and dog!"); //      cat cat dog        (dl 3)
+        t
+    }
+
+    /// BM25 by hand on the tiny corpus: N = 3, total length 8, avgdl = 8/3, k1 = 1.5, b = 0.75.
+    /// df(cat) = 2, df(dog) = 2, df(sat) = 2, df(mat) = 1.
+    /// idf(df=2) = ln(1 + (3 - 2 + 0.5) / (2 + 0.5)) = ln(1.6)
+    /// idf(df=1) = ln(1 + (3 - 1 + 0.5) / (1 + 0.5)) = ln(1 + 2.5/1.5) = ln(8/3)
+    /// norm(dl) = k1 * (1 - b + b * dl / avgdl):
+    ///   norm(3) = 1.5 * (0.25 + 0.75 * 3 / (8/3)) = 1.5 * (0.25 + 0.84375) = 1.640625
+    ///   norm(2) = 1.5 * (0.25 + 0.75 * 2 / (8/3)) = 1.5 * (0.25 + 0.5625)  = 1.21875
+    #[test]
+    fn scores_match_bm25_by_hand() {
+        let t = tiny();
+        let idf2 = 1.6f64.ln();
+        let idf1 = (8.0f64 / 3.0).ln();
+        let (n3, n2) = (1.640625, 1.21875);
+
+        // "cat": d2 (tf 2, dl 3) = ln1.6 * 2 / (2 + 1.640625) = 0.470004 * 0.549356 = 0.258200
+        //        d0 (tf 1, dl 3) = ln1.6 * 1 / (1 + 1.640625) = 0.470004 * 0.378698 = 0.177990
+        let hits = t.search("cat", 10, None);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [2, 0]);
+        assert!(close(hits[0].1, idf2 * 2.0 / (2.0 + n3)), "{hits:?}");
+        assert!(close(hits[1].1, idf2 * 1.0 / (1.0 + n3)), "{hits:?}");
+        assert!(close(hits[0].1, 0.258_200), "{hits:?}");
+
+        // "cat dog": d2 = cat part + ln1.6 * 1 / (1 + 1.640625)        = 0.436190
+        //            d1 = ln1.6 * 1 / (1 + 1.21875) = 0.470004 * 0.450704 = 0.211833
+        //            d0 = the "cat" score above                          = 0.177990
+        let hits = t.search("cat dog", 10, None);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [2, 1, 0]);
+        assert!(close(hits[0].1, idf2 * (2.0 / (2.0 + n3) + 1.0 / (1.0 + n3))));
+        assert!(close(hits[1].1, idf2 / (1.0 + n2)));
+        assert!(close(hits[2].1, idf2 / (1.0 + n3)));
+
+        // "mat sat": d0 = ln(8/3)/(1 + n3) + ln1.6/(1 + n3) = (0.980829 + 0.470004) * 0.378698
+        //           d1 = ln1.6 / (1 + n2)
+        let hits = t.search("MAT, sat", 10, None);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [0, 1]);
+        assert!(close(hits[0].1, (idf1 + idf2) / (1.0 + n3)));
+        assert!(close(hits[0].1, 0.549_428), "{}", hits[0].1);
+        assert!(close(hits[1].1, idf2 / (1.0 + n2)));
+
+        // A repeated query word counts twice.
+        let twice = t.search("cat cat", 10, None);
+        assert!(close(twice[0].1, 2.0 * idf2 * 2.0 / (2.0 + n3)));
+    }
+
+    #[test]
+    fn other_parameters_and_the_k1_zero_limit() {
+        let mut t = tiny();
+        t.set_params(Bm25Params { k1: 1.2, b: 0.0 }).unwrap();
+        // b = 0: no length normalisation, norm = k1 = 1.2 everywhere.
+        let hits = t.search("cat", 10, None);
+        assert!(close(hits[0].1, 1.6f64.ln() * 2.0 / 3.2));
+        assert!(close(hits[1].1, 1.6f64.ln() * 1.0 / 2.2));
+        // k1 = 0: tf / tf = 1, the score is the sum of idfs.
+        t.set_params(Bm25Params { k1: 0.0, b: 0.75 }).unwrap();
+        let hits = t.search("cat", 10, None);
+        assert_eq!(hits, [(0, 1.6f64.ln() as f32), (2, 1.6f64.ln() as f32)], "equal scores: lower slot first");
+        assert!(t.set_params(Bm25Params { k1: -1.0, b: 0.5 }).is_err());
+        assert_eq!(t.params(), Bm25Params { k1: 0.0, b: 0.75 });
+        assert!(TextIndex::new(TokenizerOptions::default(), Bm25Params { k1: 1.0, b: 2.0 }).is_err());
+    }
+
+    #[test]
+    fn k_filter_and_ties() {
+        let mut t = TextIndex::default();
+        for slot in [7, 3, 5, 1] {
+            t.set(slot, "same words here");
+        }
+        t.set(4, "other text");
+        let hits = t.search("words", 10, None);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 3, 5, 7], "ties by lower slot");
+        assert_eq!(t.search("words", 2, None).iter().map(|h| h.0).collect::<Vec<_>>(), [1, 3]);
+        assert!(t.search("words", 0, None).is_empty());
+        let above_3 = |s: u32| s > 3;
+        assert_eq!(t.search("words", 10, Some(&above_3)).iter().map(|h| h.0).collect::<Vec<_>>(), [5, 7]);
+        assert_eq!(t.search("words", 1, Some(&above_3)).iter().map(|h| h.0).collect::<Vec<_>>(), [5]);
+        let none = |_: u32| false;
+        assert!(t.search("words", 10, Some(&none)).is_empty());
+        // A filter that searches the same index on the same thread.
+        let nested = |s: u32| t.search("other", 1, None).first().map(|h| h.0) != Some(s);
+        assert_eq!(t.search("words other", 10, Some(&nested)).len(), 4);
+    }
+
+    #[test]
+    fn empty_queries_and_empty_index() {
+        let t = tiny();
+        for q in ["", "   ", "!!!", "the of and", "a", "zebra", "🙂"] {
+            assert!(t.search(q, 10, None).is_empty(), "{q:?}");
+        }
+        let empty = TextIndex::default();
+        assert!(empty.search("cat", 10, None).is_empty());
+        assert!(empty.is_empty());
+        // Documents without any token: counted, never matched.
+        let mut blank = TextIndex::default();
+        blank.set(0, "");
+        blank.set(1, "the");
+        assert_eq!(blank.len(), 2);
+        assert!(blank.search("the", 10, None).is_empty());
+    }
+
+    #[test]
+    fn non_ascii_queries() {
+        let mut t = TextIndex::default();
+        t.set(0, "Un éclair au chocolat");
+        t.set(1, "Tokyo 東京 Osaka 大阪");
+        t.set(2, "E\u{301}CLAIR decomposed"); // NFKC composes it to "éclair"
+        t.set(3, "ΟΔΟΣ street");
+        // Slot 2 is shorter (2 tokens against 4), so it ranks first.
+        assert_eq!(t.search("Éclair", 10, None).iter().map(|h| h.0).collect::<Vec<_>>(), [2, 0]);
+        assert_eq!(t.search("éclair", 10, None).len(), 2);
+        assert_eq!(t.search("東京", 10, None).iter().map(|h| h.0).collect::<Vec<_>>(), [1]);
+        assert!(t.search("京", 10, None).is_empty(), "no CJK segmentation: single ideographs are too short");
+        assert_eq!(t.search("οδος", 10, None).iter().map(|h| h.0).collect::<Vec<_>>(), [3]);
+        assert!(t.search("eclair", 10, None).is_empty(), "accents are kept");
+    }
+
+    #[test]
+    fn set_replace_remove_keep_statistics_exact() {
+        let mut t = TextIndex::default();
+        t.set(0, "alpha beta gamma");
+        t.set(1, "beta beta delta");
+        t.set(2, "gamma epsilon");
+        t.set(3, "alpha alpha alpha zeta");
+        t.set(1, "epsilon only"); // replace
+        t.remove(0);
+        t.set(4, "beta gamma");
+        t.set(0, "theta"); // reuse slot 0
+        t.remove(9); // absent
+        t.set(2, "gamma epsilon"); // same text again
+        t.postings().check_invariants().unwrap();
+
+        let mut fresh = TextIndex::default();
+        fresh.set(0, "theta");
+        fresh.set(1, "epsilon only");
+        fresh.set(2, "gamma epsilon");
+        fresh.set(3, "alpha alpha alpha zeta");
+        fresh.set(4, "beta gamma");
+        let (p, f) = (t.postings(), fresh.postings());
+        assert_eq!((p.doc_count(), p.total_len()), (f.doc_count(), f.total_len()));
+        assert_eq!(p.avg_doc_len(), f.avg_doc_len());
+        let mut dp: Vec<_> = p.doc_freqs().collect();
+        let mut df: Vec<_> = f.doc_freqs().collect();
+        dp.sort();
+        df.sort();
+        assert_eq!(dp, df);
+        for q in ["alpha", "beta", "gamma epsilon", "theta zeta beta", "delta"] {
+            assert_eq!(t.search(q, 10, None), fresh.search(q, 10, None), "{q}");
+        }
+        assert!(t.search("delta", 10, None).is_empty());
+        assert!(t.contains(0) && !t.contains(9));
+    }
+
+    #[test]
+    fn text_index_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<TextIndex>();
+    }
+}
