@@ -13,6 +13,7 @@
 #[allow(unsafe_code)]
 pub mod distance;
 pub mod error;
+pub mod filter;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod hnsw;
