@@ -18,7 +18,7 @@ impl Eq for Candidate {}
 
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.dist.total_cmp(&other.dist).then(self.id.cmp(&other.id))
+        self.dist.total_cmp(&other.dist).then_with(|| self.id.cmp(&other.id))
     }
 }
 

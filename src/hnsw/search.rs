@@ -23,9 +23,8 @@ impl Graph {
             let dist = self.space.distance(query, self.store.vector(id));
             if results.len() < k {
                 results.push(Candidate { dist, id });
-            } else if results.peek().is_some_and(|w| dist < w.dist) {
-                results.pop();
-                results.push(Candidate { dist, id });
+            } else if let Some(mut worst) = results.peek_mut().filter(|w| dist < w.dist) {
+                *worst = Candidate { dist, id };
             }
         }
         scratch.found.clear();
@@ -101,9 +100,11 @@ impl Graph {
                     let cand = Candidate { dist: d, id: n };
                     candidates.push(Reverse(cand));
                     if accept(n) {
-                        results.push(cand);
-                        if results.len() > ef {
-                            results.pop();
+                        if results.len() < ef {
+                            results.push(cand);
+                        } else if let Some(mut worst) = results.peek_mut() {
+                            // Replace the farthest in place: one sift instead of a push and a pop.
+                            *worst = cand;
                         }
                         bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
                     }
