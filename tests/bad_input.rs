@@ -59,7 +59,12 @@ fn snapshot(index: &Index) -> Snapshot {
 
 /// Runs `bad`, checks its error with `expected`, and checks that the index did not change.
 #[track_caller]
-fn refused<T: std::fmt::Debug>(index: &Index, what: &str, expected: impl Fn(&Error) -> bool, bad: impl FnOnce(&Index) -> omendb::Result<T>) {
+fn refused<T: std::fmt::Debug>(
+    index: &Index,
+    what: &str,
+    expected: impl Fn(&Error) -> bool,
+    bad: impl FnOnce(&Index) -> omendb::Result<T>,
+) {
     let before = snapshot(index);
     match bad(index) {
         Ok(v) => panic!("{what}: accepted, returned {v:?}"),
@@ -89,20 +94,29 @@ fn vecs(n: usize, seed: u64) -> Vec<f32> {
 #[test]
 fn wrong_dimensions() {
     let index = u64_index(Metric::L2);
-    refused(&index, "add, one long vector", |e| *e == Error::DimensionMismatch { expected: DIM, got: DIM + 1 }, |i| {
-        i.add(Keys::U64(&[1000]), &random_vectors(1, DIM + 1, 3))
-    });
-    refused(&index, "add, one short vector", |e| *e == Error::DimensionMismatch { expected: DIM, got: DIM - 1 }, |i| {
-        i.add(Keys::U64(&[1000]), &random_vectors(1, DIM - 1, 3))
-    });
+    refused(
+        &index,
+        "add, one long vector",
+        |e| *e == Error::DimensionMismatch { expected: DIM, got: DIM + 1 },
+        |i| i.add(Keys::U64(&[1000]), &random_vectors(1, DIM + 1, 3)),
+    );
+    refused(
+        &index,
+        "add, one short vector",
+        |e| *e == Error::DimensionMismatch { expected: DIM, got: DIM - 1 },
+        |i| i.add(Keys::U64(&[1000]), &random_vectors(1, DIM - 1, 3)),
+    );
     refused(&index, "add, floats not matching the key count", is_dim, |i| {
         i.add(Keys::U64(&[1000, 1001, 1002]), &vecs(2, 3))
     });
     refused(&index, "upsert, wrong length", is_dim, |i| i.upsert(Keys::U64(&[5]), &random_vectors(1, DIM * 2, 3)));
     refused(&index, "add, empty vector", is_dim, |i| i.add(Keys::U64(&[1000]), &[]));
-    refused(&index, "search, long query", |e| *e == Error::DimensionMismatch { expected: DIM, got: DIM + 3 }, |i| {
-        i.search(&random_vectors(1, DIM + 3, 3), 10, None)
-    });
+    refused(
+        &index,
+        "search, long query",
+        |e| *e == Error::DimensionMismatch { expected: DIM, got: DIM + 3 },
+        |i| i.search(&random_vectors(1, DIM + 3, 3), 10, None),
+    );
     refused(&index, "search, empty query", is_dim, |i| i.search(&[], 10, None));
 }
 
@@ -124,16 +138,27 @@ fn non_finite_components() {
             // In the third record of a batch of four: nothing of the batch is added.
             let mut batch = vecs(4, 9);
             batch[2 * DIM + 5] = bad;
-            refused(&index, label, |e| *e == Error::NonFiniteValue { index: 2, component: 5 }, |i| {
-                i.add(Keys::U64(&[1000, 1001, 1002, 1003]), &batch)
-            });
+            refused(
+                &index,
+                label,
+                |e| *e == Error::NonFiniteValue { index: 2, component: 5 },
+                |i| i.add(Keys::U64(&[1000, 1001, 1002, 1003]), &batch),
+            );
             assert!(!index.contains(KeyRef::U64(1000)));
-            refused(&index, label, |e| *e == Error::NonFiniteValue { index: 2, component: 5 }, |i| {
-                i.upsert(Keys::U64(&[1, 2, 3, 1004]), &batch)
-            });
+            refused(
+                &index,
+                label,
+                |e| *e == Error::NonFiniteValue { index: 2, component: 5 },
+                |i| i.upsert(Keys::U64(&[1, 2, 3, 1004]), &batch),
+            );
             let mut q = vecs(1, 10);
             q[3] = bad;
-            refused(&index, label, |e| *e == Error::NonFiniteValue { index: 0, component: 3 }, |i| i.search(&q, 5, None));
+            refused(
+                &index,
+                label,
+                |e| *e == Error::NonFiniteValue { index: 0, component: 3 },
+                |i| i.search(&q, 5, None),
+            );
         }
     }
 }
@@ -255,11 +280,13 @@ fn key_kinds_do_not_mix() {
     refused(&index, "string key into an emptied u64 index", is_key, |i| i.add(Keys::Str(&["a"]), &vecs(1, 3)));
 }
 
+type Call = Box<dyn Fn(&Index) -> omendb::Result<()>>;
+
 #[test]
 fn a_refused_first_batch_leaves_the_dimensions_open() {
     // dim = 0: the first successful batch fixes the dimensions; a refused one must not.
     let fresh = || Index::new(IndexOptions::default()).unwrap();
-    let bad: Vec<(&str, Box<dyn Fn(&Index) -> omendb::Result<()>>)> = vec![
+    let bad: Vec<(&str, Call)> = vec![
         ("empty key", Box::new(|i: &Index| i.add(Keys::Str(&[""]), &vecs(1, 3)))),
         ("repeated key", Box::new(|i: &Index| i.add(Keys::U64(&[1, 1]), &vecs(2, 3)))),
         ("NaN", Box::new(|i: &Index| i.add(Keys::U64(&[1]), &[f32::NAN; DIM]))),

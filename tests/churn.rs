@@ -87,7 +87,11 @@ fn remove_half_and_readd_keeps_recall_and_memory() {
     let keys: Vec<u64> = (0..n as u64).collect();
     index.add(Keys::U64(&keys), &base).unwrap();
     let fresh = recall(&search_all(&index, &base, &queries, dim, K, EF, &none), &truth, K);
-    eprintln!("fresh build: recall@{K} = {fresh:.4}, {} bytes, high water {}", index.memory_bytes(), index.slot_high_water());
+    eprintln!(
+        "fresh build: recall@{K} = {fresh:.4}, {} bytes, high water {}",
+        index.memory_bytes(),
+        index.slot_high_water()
+    );
 
     let mut after_first = (0usize, 0usize);
     let t0 = std::time::Instant::now();
@@ -206,7 +210,11 @@ fn upsert_replaces_the_vector() {
         for h in hits {
             let key: usize = h.key.parse().unwrap();
             let want = exact_distance(Metric::Cosine, q, &model[key]);
-            assert!(distance_close(h.distance, want), "key {key}: distance {} != exact {want} (stale vector?)", h.distance);
+            assert!(
+                distance_close(h.distance, want),
+                "key {key}: distance {} != exact {want} (stale vector?)",
+                h.distance
+            );
         }
     };
     for &k in &changed {
