@@ -68,6 +68,9 @@ static void test_status_names(void) {
         NAMED(OMENDB_STATUS_KEY_NOT_FOUND),
         NAMED(OMENDB_STATUS_BUFFER_TOO_SMALL),
         NAMED(OMENDB_STATUS_OUT_OF_RANGE),
+        NAMED(OMENDB_STATUS_IO),
+        NAMED(OMENDB_STATUS_CORRUPT),
+        NAMED(OMENDB_STATUS_UNSUPPORTED_VERSION),
     };
 #undef NAMED
     size_t n = sizeof statuses / sizeof statuses[0];

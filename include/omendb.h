@@ -131,6 +131,20 @@ enum omendb_status
    * A position is past the end (of a results object, for example).
    */
   OMENDB_STATUS_OUT_OF_RANGE = 12,
+  /**
+   * The operating system refused a file operation (open, read, write, fsync, rename); the
+   * message names the path and the OS error.
+   */
+  OMENDB_STATUS_IO = 13,
+  /**
+   * A file is not a valid OmenDB index: a foreign file, truncated, or damaged (a checksum
+   * or a structural check failed).
+   */
+  OMENDB_STATUS_CORRUPT = 14,
+  /**
+   * The file was written in a newer format version than this library reads.
+   */
+  OMENDB_STATUS_UNSUPPORTED_VERSION = 15,
 };
 #ifndef __cplusplus
 typedef uint32_t omendb_status;
@@ -465,6 +479,45 @@ omendb_status omendb_options_set_ef_search(omendb_options *options, uint64_t ef_
  * Thread safety: the options must not be used by another thread during the call.
  */
 omendb_status omendb_options_set_seed(omendb_options *options, uint64_t seed, omendb_error **err_out);
+
+/**
+ * Saves `index` to the file at `path` (`path_len` bytes of UTF-8, no NUL needed), in the
+ * versioned format of docs/format.md, atomically: the bytes go to a temporary file in the
+ * same directory, which is flushed to disk (fsync) and renamed over `path`, and the directory
+ * is fsynced. A crash or power loss at any moment leaves the previous file (or none) or the
+ * new one, whole; at worst a stray temporary file `.<name>.tmp-<pid>-<n>` remains beside it.
+ *
+ * The file holds everything: options, vectors, graph, keys, removed slots and counters, so an
+ * index loaded from it answers every call exactly as `index` did at the time of the save.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index` NULL, or `path` NULL with
+ * `path_len` > 0), OMENDB_STATUS_INVALID_UTF8, or OMENDB_STATUS_IO (the file cannot be
+ * created, written, synced or renamed: the message names the path and the OS error; an empty
+ * path gives this too). On failure the file at `path` is unchanged.
+ *
+ * Thread safety: safe to call concurrently with any other call except `omendb_index_free`.
+ * The index is saved as it stands at one moment: calls that change it (add, upsert, remove,
+ * compact) wait while the bytes are written; searches keep running.
+ */
+omendb_status omendb_index_save(const omendb_index *index, const char *path, size_t path_len, omendb_error **err_out);
+
+/**
+ * Loads an index from the file at `path` (`path_len` bytes of UTF-8, no NUL needed), written
+ * by `omendb_index_save`, into memory. Every checksum and structural rule of the file is
+ * checked first: a damaged or foreign file is refused, never trusted.
+ *
+ * On success writes a new handle to `*index_out`; the caller owns it and frees it with
+ * `omendb_index_free`. On failure `*index_out` is unchanged.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index_out` NULL, or `path` NULL with
+ * `path_len` > 0), OMENDB_STATUS_INVALID_UTF8, OMENDB_STATUS_IO (the file cannot be opened or
+ * read), OMENDB_STATUS_CORRUPT (not an OmenDB index file, truncated, or damaged: the message
+ * says which part), or OMENDB_STATUS_UNSUPPORTED_VERSION (written by a newer OmenDB in a format
+ * version this library cannot read).
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_index_load(const char *path, size_t path_len, omendb_index **index_out, omendb_error **err_out);
 
 /**
  * Frees a results object. NULL is a no-op. Pointers obtained from it become invalid.

@@ -22,6 +22,14 @@ pub enum Error {
     KeyNotFound(String),
     /// A bug: a panic caught at the C boundary, or an invariant that did not hold.
     Internal(String),
+    /// The operating system refused a file operation (open, read, write, fsync, rename...);
+    /// the message names the path and the OS error.
+    Io(String),
+    /// A file is not a valid OmenDB index: a foreign file, truncated, or damaged (a checksum
+    /// or a structural check failed); the message says which part.
+    Corrupt(String),
+    /// The file was written in a format version this build cannot read.
+    UnsupportedVersion { found: u32, supported: u32 },
 }
 
 impl fmt::Display for Error {
@@ -41,6 +49,12 @@ impl fmt::Display for Error {
             Error::DuplicateKey(m) => write!(f, "duplicate key: {m}"),
             Error::KeyNotFound(k) => write!(f, "key not found: {k}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::Io(m) => write!(f, "I/O error: {m}"),
+            Error::Corrupt(m) => write!(f, "corrupt index file: {m}"),
+            Error::UnsupportedVersion { found, supported } => write!(
+                f,
+                "unsupported file format version {found}: this build of OmenDB reads version {supported} (a newer OmenDB wrote the file)"
+            ),
         }
     }
 }

@@ -413,17 +413,17 @@ impl Index {
         };
         let high = graph.store.high_water();
         let mut seen = std::collections::HashSet::with_capacity(map.len());
-        for slot in map.slots() {
+        for (slot, key) in map.entries() {
             if slot >= high || !graph.is_live(slot) {
-                return Err(format!("a key maps to slot {slot}, which is not live"));
+                return Err(format!("key {key} is in slot {slot}, which is not live"));
             }
-            if !seen.insert(slot) {
-                return Err(format!("two keys map to slot {slot}"));
+            if map.slot_of(key) != Some(slot) {
+                return Err(format!("slot {slot} holds key {key}, which maps to {:?}", map.slot_of(key)));
             }
-            match map.key_of(slot) {
-                Some(key) if map.slot_of(key) == Some(slot) => {}
-                other => return Err(format!("slot {slot} maps back to {other:?}")),
-            }
+            seen.insert(slot);
+        }
+        if seen.len() != map.len() {
+            return Err(format!("{} keys but {} slots hold one", map.len(), seen.len()));
         }
         if let Some(id) = (0..high).find(|&id| graph.is_live(id) && !seen.contains(&id)) {
             return Err(format!("slot {id} is live but no key maps to it"));
@@ -588,3 +588,70 @@ impl KeyRef<'_> {
     }
 }
 
+// ---- persistence ----
+impl Index {
+    /// Saves the index to `path` in the file format of `docs/format.md`, atomically: the bytes
+    /// go to a temporary file in the same directory, which is fsynced and renamed over `path`,
+    /// then the directory is fsynced. A crash at any moment leaves the previous file (or
+    /// none) or the new one, whole.
+    ///
+    /// Concurrency: the index is saved as it stands at one moment. Calls that change it (add,
+    /// upsert, add_auto, remove, compact) wait while the bytes are written (not during the
+    /// fsync); searches keep running.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        crate::storage::atomic::write_atomically(path.as_ref(), |out| self.write_snapshot(out).map(|_| ()))
+    }
+
+    /// The bytes [`Index::save`] would write.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_snapshot(&mut out)?;
+        Ok(out)
+    }
+
+    fn write_snapshot(&self, out: &mut dyn std::io::Write) -> Result<u64> {
+        let _no_writers = self.persist_gate.write();
+        let graph = self.graph.get();
+        let _no_repair = graph.map(|g| g.maintenance.lock());
+        let keys = self.keys.read();
+        let snapshot = crate::storage::format::Snapshot {
+            options: &self.options,
+            graph,
+            keys: &keys,
+            inserted: self.inserted.load(Ordering::Acquire),
+            next_auto_key: self.next_auto_key.load(Ordering::Acquire),
+        };
+        crate::storage::format::write_index(&snapshot, out)
+    }
+
+    /// Loads an index saved by [`Index::save`] into memory. It answers every call exactly as
+    /// the saved index did, and further adds behave as they would have there.
+    ///
+    /// Fails with `Error::Io` if the file cannot be read, `Error::Corrupt` if it is not an
+    /// index file or is damaged (truncated, a checksum or a structural check fails), and
+    /// `Error::UnsupportedVersion` if a newer format version wrote it.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Index> {
+        let source = crate::storage::format::FileSource::open(path.as_ref())?;
+        Ok(Index::from_restored(crate::storage::format::read_index(&source)?))
+    }
+
+    /// Loads an index from the bytes of a saved file (see [`Index::load`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Index> {
+        Ok(Index::from_restored(crate::storage::format::read_index(bytes)?))
+    }
+
+    fn from_restored(r: crate::storage::format::Restored) -> Index {
+        let graph = OnceLock::new();
+        if let Some(g) = r.graph {
+            let _ = graph.set(g);
+        }
+        Index {
+            options: r.options,
+            graph,
+            keys: RwLock::new(r.keys),
+            inserted: AtomicU64::new(r.inserted),
+            next_auto_key: AtomicU64::new(r.next_auto_key),
+            persist_gate: RwLock::new(()),
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //! Architecture, from the bottom up:
 //! - [`distance`]: SIMD kernels (squared L2, dot) picked once at run time; scalar oracle.
 //! - [`metric`]: L2, inner product and cosine on top of the kernels.
-//! - [`storage`]: the node arena (vectors and layer-0 links side by side, growing in chunks).
+//! - [`storage`]: the node arena (vectors and layer-0 links side by side, growing in chunks),
+//!   and the index file (`storage::format`, `docs/format.md`) with its atomic write.
 //! - [`hnsw`]: the graph: search, insert, repair after removal.
 //! - [`keys`]: u64 / string keys <-> dense slot ids.
 //! - [`index`]: the public `Index`: validation, batches, keys, parallelism.

@@ -11,19 +11,22 @@ type Status uint32
 
 // The status codes of include/omendb.h (OMENDB_STATUS_*).
 const (
-	StatusOK                Status = C.OMENDB_STATUS_OK
-	StatusInternal          Status = C.OMENDB_STATUS_INTERNAL
-	StatusNullPointer       Status = C.OMENDB_STATUS_NULL_POINTER
-	StatusInvalidArgument   Status = C.OMENDB_STATUS_INVALID_ARGUMENT
-	StatusDimensionMismatch Status = C.OMENDB_STATUS_DIMENSION_MISMATCH
-	StatusNonFinite         Status = C.OMENDB_STATUS_NON_FINITE
-	StatusZeroVector        Status = C.OMENDB_STATUS_ZERO_VECTOR
-	StatusInvalidKey        Status = C.OMENDB_STATUS_INVALID_KEY
-	StatusInvalidUTF8       Status = C.OMENDB_STATUS_INVALID_UTF8
-	StatusDuplicateKey      Status = C.OMENDB_STATUS_DUPLICATE_KEY
-	StatusKeyNotFound       Status = C.OMENDB_STATUS_KEY_NOT_FOUND
-	StatusBufferTooSmall    Status = C.OMENDB_STATUS_BUFFER_TOO_SMALL
-	StatusOutOfRange        Status = C.OMENDB_STATUS_OUT_OF_RANGE
+	StatusOK                 Status = C.OMENDB_STATUS_OK
+	StatusInternal           Status = C.OMENDB_STATUS_INTERNAL
+	StatusNullPointer        Status = C.OMENDB_STATUS_NULL_POINTER
+	StatusInvalidArgument    Status = C.OMENDB_STATUS_INVALID_ARGUMENT
+	StatusDimensionMismatch  Status = C.OMENDB_STATUS_DIMENSION_MISMATCH
+	StatusNonFinite          Status = C.OMENDB_STATUS_NON_FINITE
+	StatusZeroVector         Status = C.OMENDB_STATUS_ZERO_VECTOR
+	StatusInvalidKey         Status = C.OMENDB_STATUS_INVALID_KEY
+	StatusInvalidUTF8        Status = C.OMENDB_STATUS_INVALID_UTF8
+	StatusDuplicateKey       Status = C.OMENDB_STATUS_DUPLICATE_KEY
+	StatusKeyNotFound        Status = C.OMENDB_STATUS_KEY_NOT_FOUND
+	StatusBufferTooSmall     Status = C.OMENDB_STATUS_BUFFER_TOO_SMALL
+	StatusOutOfRange         Status = C.OMENDB_STATUS_OUT_OF_RANGE
+	StatusIO                 Status = C.OMENDB_STATUS_IO
+	StatusCorrupt            Status = C.OMENDB_STATUS_CORRUPT
+	StatusUnsupportedVersion Status = C.OMENDB_STATUS_UNSUPPORTED_VERSION
 )
 
 // String returns the C name of the status, such as "OMENDB_STATUS_KEY_NOT_FOUND".
@@ -65,6 +68,12 @@ var (
 	ErrKeyNotFound       = &Error{Code: StatusKeyNotFound}
 	ErrBufferTooSmall    = &Error{Code: StatusBufferTooSmall}
 	ErrOutOfRange        = &Error{Code: StatusOutOfRange}
+	// ErrIO: a file operation failed (Save, Load).
+	ErrIO = &Error{Code: StatusIO}
+	// ErrCorrupt: Load found no valid OmenDB index in the file.
+	ErrCorrupt = &Error{Code: StatusCorrupt}
+	// ErrUnsupportedVersion: Load found a file of a newer format version.
+	ErrUnsupportedVersion = &Error{Code: StatusUnsupportedVersion}
 )
 
 // ErrClosed is returned by every method of an Index or Results after Close. It has no C

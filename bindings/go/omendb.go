@@ -78,6 +78,10 @@ package omendb
 #cgo nocallback omendb_options_set_ef_search
 #cgo noescape omendb_options_set_seed
 #cgo nocallback omendb_options_set_seed
+#cgo noescape omendb_index_save
+#cgo nocallback omendb_index_save
+#cgo noescape omendb_index_load
+#cgo nocallback omendb_index_load
 #cgo noescape omendb_results_num_queries
 #cgo nocallback omendb_results_num_queries
 #cgo noescape omendb_results_count
@@ -610,6 +614,40 @@ func (idx *Index) Compact() error {
 	defer idx.release()
 	var cerr *C.omendb_error
 	return check(C.omendb_index_compact(h, &cerr), &cerr)
+}
+
+// Save writes the index to the file at path (omendb_index_save), atomically: the bytes go
+// to a temporary file in the same directory, which is fsynced and renamed over path, so a
+// crash at any moment leaves the previous file or the new one, whole. Calls that change the
+// index wait while the bytes are written; searches keep running. Errors: ErrIO (the message
+// names the path and the OS error), ErrInvalidUTF8.
+func (idx *Index) Save(path string) error {
+	h, err := idx.acquire()
+	if err != nil {
+		return err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	st := C.omendb_index_save(h, strPtr(path), C.size_t(len(path)), &cerr)
+	runtime.KeepAlive(path)
+	return check(st, &cerr)
+}
+
+// Load reads an index saved by Save into memory (omendb_index_load); it answers exactly as
+// the saved index did. Close it like one made by New. Errors: ErrIO (cannot open or read),
+// ErrCorrupt (not an OmenDB index file, truncated or damaged), ErrUnsupportedVersion
+// (written by a newer OmenDB), ErrInvalidUTF8.
+func Load(path string) (*Index, error) {
+	var h *C.omendb_index
+	var cerr *C.omendb_error
+	st := C.omendb_index_load(strPtr(path), C.size_t(len(path)), &h, &cerr)
+	runtime.KeepAlive(path)
+	if err := check(st, &cerr); err != nil {
+		return nil, err
+	}
+	idx := &Index{h: h}
+	runtime.SetFinalizer(idx, (*Index).Close)
+	return idx, nil
 }
 
 // Result is one hit of a search. Key is set for an index of u64 keys, StrKey for an index

@@ -47,20 +47,23 @@ func TestVersionAndStatusNames(t *testing.T) {
 		t.Fatalf("Version() = %q", v)
 	}
 	names := map[Status]string{
-		StatusOK:                "OMENDB_STATUS_OK",
-		StatusInternal:          "OMENDB_STATUS_INTERNAL",
-		StatusNullPointer:       "OMENDB_STATUS_NULL_POINTER",
-		StatusInvalidArgument:   "OMENDB_STATUS_INVALID_ARGUMENT",
-		StatusDimensionMismatch: "OMENDB_STATUS_DIMENSION_MISMATCH",
-		StatusNonFinite:         "OMENDB_STATUS_NON_FINITE",
-		StatusZeroVector:        "OMENDB_STATUS_ZERO_VECTOR",
-		StatusInvalidKey:        "OMENDB_STATUS_INVALID_KEY",
-		StatusInvalidUTF8:       "OMENDB_STATUS_INVALID_UTF8",
-		StatusDuplicateKey:      "OMENDB_STATUS_DUPLICATE_KEY",
-		StatusKeyNotFound:       "OMENDB_STATUS_KEY_NOT_FOUND",
-		StatusBufferTooSmall:    "OMENDB_STATUS_BUFFER_TOO_SMALL",
-		StatusOutOfRange:        "OMENDB_STATUS_OUT_OF_RANGE",
-		Status(9999):            "OMENDB_STATUS_UNKNOWN",
+		StatusOK:                 "OMENDB_STATUS_OK",
+		StatusInternal:           "OMENDB_STATUS_INTERNAL",
+		StatusNullPointer:        "OMENDB_STATUS_NULL_POINTER",
+		StatusInvalidArgument:    "OMENDB_STATUS_INVALID_ARGUMENT",
+		StatusDimensionMismatch:  "OMENDB_STATUS_DIMENSION_MISMATCH",
+		StatusNonFinite:          "OMENDB_STATUS_NON_FINITE",
+		StatusZeroVector:         "OMENDB_STATUS_ZERO_VECTOR",
+		StatusInvalidKey:         "OMENDB_STATUS_INVALID_KEY",
+		StatusInvalidUTF8:        "OMENDB_STATUS_INVALID_UTF8",
+		StatusDuplicateKey:       "OMENDB_STATUS_DUPLICATE_KEY",
+		StatusKeyNotFound:        "OMENDB_STATUS_KEY_NOT_FOUND",
+		StatusBufferTooSmall:     "OMENDB_STATUS_BUFFER_TOO_SMALL",
+		StatusOutOfRange:         "OMENDB_STATUS_OUT_OF_RANGE",
+		StatusIO:                 "OMENDB_STATUS_IO",
+		StatusCorrupt:            "OMENDB_STATUS_CORRUPT",
+		StatusUnsupportedVersion: "OMENDB_STATUS_UNSUPPORTED_VERSION",
+		Status(9999):             "OMENDB_STATUS_UNKNOWN",
 	}
 	for code, want := range names {
 		if got := StatusName(code); got != want {
@@ -509,7 +512,7 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("error %#v lacks a code name or message", err)
 			}
 			for _, other := range []error{ErrInternal, ErrNullPointer, ErrInvalidArgument, ErrDimensionMismatch, ErrNonFinite,
-				ErrZeroVector, ErrInvalidKey, ErrInvalidUTF8, ErrDuplicateKey, ErrKeyNotFound, ErrBufferTooSmall, ErrOutOfRange, ErrClosed} {
+				ErrZeroVector, ErrInvalidKey, ErrInvalidUTF8, ErrDuplicateKey, ErrKeyNotFound, ErrBufferTooSmall, ErrOutOfRange, ErrIO, ErrCorrupt, ErrUnsupportedVersion, ErrClosed} {
 				if other != c.want && errors.Is(err, other) {
 					t.Fatalf("%v also matches %v", err, other)
 				}

@@ -14,6 +14,7 @@
 pub(crate) mod boundary;
 pub mod index;
 pub mod options;
+pub mod persist;
 pub mod results;
 pub mod status;
 

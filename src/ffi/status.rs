@@ -36,12 +36,20 @@ pub enum omendb_status {
     OMENDB_STATUS_BUFFER_TOO_SMALL = 11,
     /// A position is past the end (of a results object, for example).
     OMENDB_STATUS_OUT_OF_RANGE = 12,
+    /// The operating system refused a file operation (open, read, write, fsync, rename); the
+    /// message names the path and the OS error.
+    OMENDB_STATUS_IO = 13,
+    /// A file is not a valid OmenDB index: a foreign file, truncated, or damaged (a checksum
+    /// or a structural check failed).
+    OMENDB_STATUS_CORRUPT = 14,
+    /// The file was written in a newer format version than this library reads.
+    OMENDB_STATUS_UNSUPPORTED_VERSION = 15,
 }
 
 use omendb_status::*;
 
 /// Every status, for `omendb_status_name` and tests.
-pub const ALL_STATUSES: [omendb_status; 13] = [
+pub const ALL_STATUSES: [omendb_status; 16] = [
     OMENDB_STATUS_OK,
     OMENDB_STATUS_INTERNAL,
     OMENDB_STATUS_NULL_POINTER,
@@ -55,6 +63,9 @@ pub const ALL_STATUSES: [omendb_status; 13] = [
     OMENDB_STATUS_KEY_NOT_FOUND,
     OMENDB_STATUS_BUFFER_TOO_SMALL,
     OMENDB_STATUS_OUT_OF_RANGE,
+    OMENDB_STATUS_IO,
+    OMENDB_STATUS_CORRUPT,
+    OMENDB_STATUS_UNSUPPORTED_VERSION,
 ];
 
 impl omendb_status {
@@ -74,6 +85,9 @@ impl omendb_status {
             OMENDB_STATUS_KEY_NOT_FOUND => c"OMENDB_STATUS_KEY_NOT_FOUND",
             OMENDB_STATUS_BUFFER_TOO_SMALL => c"OMENDB_STATUS_BUFFER_TOO_SMALL",
             OMENDB_STATUS_OUT_OF_RANGE => c"OMENDB_STATUS_OUT_OF_RANGE",
+            OMENDB_STATUS_IO => c"OMENDB_STATUS_IO",
+            OMENDB_STATUS_CORRUPT => c"OMENDB_STATUS_CORRUPT",
+            OMENDB_STATUS_UNSUPPORTED_VERSION => c"OMENDB_STATUS_UNSUPPORTED_VERSION",
         }
     }
 }
@@ -104,6 +118,9 @@ impl From<Error> for omendb_error {
             Error::DuplicateKey(_) => OMENDB_STATUS_DUPLICATE_KEY,
             Error::KeyNotFound(_) => OMENDB_STATUS_KEY_NOT_FOUND,
             Error::Internal(_) => OMENDB_STATUS_INTERNAL,
+            Error::Io(_) => OMENDB_STATUS_IO,
+            Error::Corrupt(_) => OMENDB_STATUS_CORRUPT,
+            Error::UnsupportedVersion { .. } => OMENDB_STATUS_UNSUPPORTED_VERSION,
         };
         omendb_error::new(code, e.to_string())
     }

@@ -1,2 +1,5 @@
-//! Where records live in memory: the node arena (vectors and layer-0 links, grown in chunks).
+//! Where records live: the node arena in memory (vectors and layer-0 links, grown in chunks),
+//! and the index file on disk (its format, and the atomic write that replaces it).
 pub mod arena;
+pub mod atomic;
+pub mod format;

@@ -11,6 +11,7 @@ See ``omendb.Index``. Errors are ``omendb.OmenDBError`` subclasses, one per C st
 from . import _ffi
 from .errors import (
     BufferTooSmallError,
+    CorruptError,
     DimensionMismatchError,
     DuplicateKeyError,
     IndexClosedError,
@@ -18,11 +19,13 @@ from .errors import (
     InvalidArgumentError,
     InvalidKeyError,
     InvalidUtf8Error,
+    IoError,
     KeyNotFoundError,
     NonFiniteError,
     NullPointerError,
     OmenDBError,
     OutOfRangeError,
+    UnsupportedVersionError,
     ZeroVectorError,
 )
 from .index import NO_KEY, Index
@@ -54,4 +57,7 @@ __all__ = [
     "KeyNotFoundError",
     "BufferTooSmallError",
     "OutOfRangeError",
+    "IoError",
+    "CorruptError",
+    "UnsupportedVersionError",
 ]

@@ -60,6 +60,9 @@ OMENDB_STATUS_DUPLICATE_KEY = 9
 OMENDB_STATUS_KEY_NOT_FOUND = 10
 OMENDB_STATUS_BUFFER_TOO_SMALL = 11
 OMENDB_STATUS_OUT_OF_RANGE = 12
+OMENDB_STATUS_IO = 13
+OMENDB_STATUS_CORRUPT = 14
+OMENDB_STATUS_UNSUPPORTED_VERSION = 15
 
 # ---- types ----
 
@@ -137,6 +140,9 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_options_set_ef_construction": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_ef_search": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_seed": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    # persist.rs
+    "omendb_index_save": (omendb_status, [IndexPtr, c_char_p, c_size_t, _ERR]),
+    "omendb_index_load": (omendb_status, [c_char_p, c_size_t, POINTER(IndexPtr), _ERR]),
     # results.rs
     "omendb_results_free": (None, [ResultsPtr]),
     "omendb_results_num_queries": (omendb_status, [ResultsPtr, POINTER(c_size_t), _ERR]),

@@ -24,6 +24,9 @@ __all__ = [
     "KeyNotFoundError",
     "BufferTooSmallError",
     "OutOfRangeError",
+    "IoError",
+    "CorruptError",
+    "UnsupportedVersionError",
     "for_status",
 ]
 
@@ -142,6 +145,30 @@ class OutOfRangeError(OmenDBError, IndexError):
     status_name = "OMENDB_STATUS_OUT_OF_RANGE"
 
 
+class IoError(OmenDBError):
+    """OMENDB_STATUS_IO: the operating system refused a file operation (open, read, write,
+    fsync, rename); the message names the path and the OS error."""
+
+    status = 13
+    status_name = "OMENDB_STATUS_IO"
+
+
+class CorruptError(OmenDBError):
+    """OMENDB_STATUS_CORRUPT: the file is not a valid OmenDB index (a foreign file, truncated,
+    or damaged: a checksum or a structural check failed)."""
+
+    status = 14
+    status_name = "OMENDB_STATUS_CORRUPT"
+
+
+class UnsupportedVersionError(OmenDBError):
+    """OMENDB_STATUS_UNSUPPORTED_VERSION: the file was written by a newer OmenDB, in a format
+    version this library cannot read."""
+
+    status = 15
+    status_name = "OMENDB_STATUS_UNSUPPORTED_VERSION"
+
+
 _BY_STATUS: Dict[int, Type[OmenDBError]] = {
     cls.status: cls
     for cls in (
@@ -157,6 +184,9 @@ _BY_STATUS: Dict[int, Type[OmenDBError]] = {
         KeyNotFoundError,
         BufferTooSmallError,
         OutOfRangeError,
+        IoError,
+        CorruptError,
+        UnsupportedVersionError,
     )
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import operator
+import os
 from ctypes import byref, c_bool, c_char, c_float, c_size_t, c_uint32, c_uint64
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
@@ -328,6 +329,41 @@ class Index:
             return labels, distances
         finally:
             lib.omendb_results_free(results)
+
+    # ---- saving and loading ----
+
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Saves the index to ``path`` (``omendb_index_save``), atomically: a crash at any
+        moment leaves the previous file or the new one, whole. Changes from other threads
+        wait while the bytes are written; searches keep running.
+
+        Raises:
+            IoError: the file cannot be created, written, synced or renamed.
+            InvalidUtf8Error: the path is not valid UTF-8.
+        """
+        handle = self._h()
+        encoded = os.fsencode(path)
+        err = _ffi.ErrorPtr()
+        check(_ffi.lib.omendb_index_save(handle, encoded, len(encoded), byref(err)), err)
+
+    @classmethod
+    def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Index":
+        """Loads an index saved by ``save`` into memory (``omendb_index_load``). It answers
+        exactly as the saved index did.
+
+        Raises:
+            IoError: the file cannot be opened or read.
+            CorruptError: not an OmenDB index file, truncated, or damaged.
+            UnsupportedVersionError: written by a newer OmenDB in a format this one cannot read.
+        """
+        encoded = os.fsencode(path)
+        handle = _ffi.IndexPtr()
+        err = _ffi.ErrorPtr()
+        check(_ffi.lib.omendb_index_load(encoded, len(encoded), byref(handle), byref(err)), err)
+        index = cls.__new__(cls)
+        index._string_keys = False
+        index._handle = handle
+        return index
 
     # ---- inspecting ----
 

@@ -1,0 +1,402 @@
+//! `omendb`: build an index file from vectors, search it, describe it, benchmark it.
+//!
+//! ```text
+//! omendb build  --metric cosine --input base.fvecs -o index.omendb [--m 16 --ef-construction 200]
+//! omendb search index.omendb --queries q.fvecs -k 10 [--ef 64]
+//! omendb info   index.omendb
+//! omendb bench  index.omendb --queries q.fvecs --groundtruth gt.ivecs [-k 10 --ef 16,32,64,128,256]
+//! ```
+//! Vectors come from TEXMEX `.fvecs` / `.bvecs` files or NumPy `.npy` files (little-endian
+//! float32, 2-D, C order). `build` keys record i (0-based row) as the u64 key i, which is what
+//! `.ivecs` ground truth files list.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use omendb::storage::format::{self, FileSource};
+use omendb::{Index, IndexOptions, KeyRef, Keys, Metric};
+
+#[derive(Parser)]
+#[command(name = "omendb", version, about = "OmenDB index files: build, search, info, bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an index from a vector file and save it.
+    Build {
+        /// Distance: l2 (squared Euclidean), ip (1 - dot) or cosine (1 - cos).
+        #[arg(long, default_value = "l2")]
+        metric: String,
+        /// Vectors: .fvecs, .bvecs or .npy (float32, 2-D, C order).
+        #[arg(long)]
+        input: PathBuf,
+        /// The index file to write.
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        /// Links per node on the upper layers (layer 0 gets 2 * m).
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        /// Beam width while inserting.
+        #[arg(long, default_value_t = 200)]
+        ef_construction: usize,
+        /// Default beam width of searches, stored in the file.
+        #[arg(long, default_value_t = 64)]
+        ef_search: usize,
+        /// Records per batch (each batch is inserted on all cores).
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+        /// Read at most this many vectors.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Search an index for the nearest records of each query; prints one line per query:
+    /// its number, then key:distance pairs, nearest first.
+    Search {
+        /// The index file.
+        index: PathBuf,
+        /// Query vectors (.fvecs, .bvecs or .npy).
+        #[arg(long)]
+        queries: PathBuf,
+        /// Hits per query.
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+        /// Beam width (default: the index's ef_search).
+        #[arg(long)]
+        ef: Option<usize>,
+        /// Search at most this many queries.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Describe an index file: format version, options, counts and section sizes.
+    Info {
+        /// The index file.
+        index: PathBuf,
+    },
+    /// Measure recall@k and queries per second over a sweep of ef.
+    Bench {
+        /// The index file.
+        index: PathBuf,
+        /// Query vectors (.fvecs, .bvecs or .npy).
+        #[arg(long)]
+        queries: PathBuf,
+        /// Exact neighbours of each query (.ivecs of row numbers, as `build` keys them).
+        #[arg(long)]
+        groundtruth: PathBuf,
+        /// Neighbours counted for recall.
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+        /// The beam widths to try, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,128,256")]
+        ef: Vec<usize>,
+    },
+}
+
+type CliResult<T> = Result<T, String>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Build { metric, input, output, m, ef_construction, ef_search, batch, limit } => {
+            build(&metric, &input, &output, m, ef_construction, ef_search, batch, limit)
+        }
+        Command::Search { index, queries, k, ef, limit } => search(&index, &queries, k, ef, limit),
+        Command::Info { index } => info(&index),
+        Command::Bench { index, queries, groundtruth, k, ef } => bench(&index, &queries, &groundtruth, k, &ef),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("omendb: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    metric: &str,
+    input: &Path,
+    output: &Path,
+    m: usize,
+    ef_construction: usize,
+    ef_search: usize,
+    batch: usize,
+    limit: Option<usize>,
+) -> CliResult<()> {
+    let metric = Metric::from_name(metric).map_err(|e| e.to_string())?;
+    let (data, dim) = read_vectors(input, limit)?;
+    let n = data.len() / dim.max(1);
+    let options = IndexOptions { dim, metric, m, ef_construction, ef_search, ..IndexOptions::default() };
+    let index = Index::new(options).map_err(|e| e.to_string())?;
+    let batch = batch.max(1);
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("{spinner} inserting [{bar:40}] {pos}/{len} vectors, {per_sec}, eta {eta}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    let start = Instant::now();
+    for first in (0..n).step_by(batch) {
+        let end = (first + batch).min(n);
+        let keys: Vec<u64> = (first as u64..end as u64).collect();
+        index
+            .add(Keys::U64(&keys), &data[first * dim..end * dim])
+            .map_err(|e| format!("vectors {first}..{end}: {e}"))?;
+        bar.inc((end - first) as u64);
+    }
+    bar.finish_and_clear();
+    let built = start.elapsed();
+    index.save(output).map_err(|e| e.to_string())?;
+    let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "built {} vectors of dim {dim} ({}) in {:.1} s; saved {} ({:.1} MiB) in {:.1} s",
+        n,
+        metric.name(),
+        built.as_secs_f64(),
+        output.display(),
+        bytes as f64 / (1 << 20) as f64,
+        (start.elapsed() - built).as_secs_f64()
+    );
+    Ok(())
+}
+
+fn load(path: &Path) -> CliResult<Index> {
+    Index::load(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn key_text(k: KeyRef<'_>) -> String {
+    k.to_string_plain()
+}
+
+fn search(index: &Path, queries: &Path, k: usize, ef: Option<usize>, limit: Option<usize>) -> CliResult<()> {
+    let index = load(index)?;
+    let (queries, dim) = read_vectors(queries, limit)?;
+    if dim != index.dim() {
+        return Err(format!("the queries have {dim} dimensions, the index {}", index.dim()));
+    }
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (i, q) in queries.chunks_exact(dim).enumerate() {
+        let _ = write!(out, "{i}");
+        index
+            .search_visit(q, k, ef, None, |key, d| {
+                let _ = write!(out, "\t{}:{d}", key_text(key));
+            })
+            .map_err(|e| format!("query {i}: {e}"))?;
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn info(path: &Path) -> CliResult<()> {
+    let source = FileSource::open(path).map_err(|e| e.to_string())?;
+    let layout = format::read_layout(&source).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = &layout.meta;
+    let o = &meta.options;
+    println!("file            {}", path.display());
+    println!("format version  {}", layout.version);
+    println!("file size       {} bytes", layout.file_len);
+    println!("dim             {}", meta.dim);
+    println!("metric          {}", o.metric.name());
+    println!("records         {}", meta.records);
+    println!("slots           {} ({} free, {} removed awaiting repair)", meta.slots, layout.sections[4].len / 4, layout.sections[5].len / 4);
+    println!(
+        "key kind        {}",
+        match meta.key_kind {
+            None => "none (no record added yet)",
+            Some(omendb::KeyKind::U64) => "u64",
+            Some(omendb::KeyKind::Str) => "string",
+        }
+    );
+    println!("m / m0          {} / {}", o.m, meta.m0);
+    println!("ef_construction {}", o.ef_construction);
+    println!("ef_search       {}", o.ef_search);
+    println!("seed            {:#x}", o.seed);
+    println!("entry point     {}", meta.entry.map_or("none".into(), |(id, l)| format!("slot {id}, level {l}")));
+    println!("sections:");
+    for s in &layout.sections {
+        println!("  {}  offset {:>12}  {:>12} bytes  crc32c {:08x}", s.name(), s.offset, s.len, s.crc);
+    }
+    // Checks every checksum and structural rule, which the lines above do not.
+    match Index::load(path) {
+        Ok(_) => println!("check           ok: every checksum and structural rule holds"),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    Ok(())
+}
+
+fn bench(index: &Path, queries: &Path, groundtruth: &Path, k: usize, efs: &[usize]) -> CliResult<()> {
+    let index = load(index)?;
+    let (queries, dim) = read_vectors(queries, None)?;
+    if dim != index.dim() {
+        return Err(format!("the queries have {dim} dimensions, the index {}", index.dim()));
+    }
+    let nq = queries.len() / dim;
+    let truth = read_ivecs(groundtruth)?;
+    if truth.len() < nq {
+        return Err(format!("{} ground truth rows for {nq} queries", truth.len()));
+    }
+    if let Some(i) = truth[..nq].iter().position(|t| t.len() < k) {
+        return Err(format!("ground truth row {i} lists fewer than k = {k} neighbours"));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("{nq} queries, k = {k}, {} records, dim {dim}", index.len());
+    println!("{:>6}  {:>10}  {:>14}  {:>16}", "ef", "recall@k", "QPS 1 thread", format!("QPS {threads} threads"));
+    for &ef in efs {
+        // One thread, one query at a time.
+        let mut found: Vec<Vec<u64>> = Vec::with_capacity(nq);
+        let start = Instant::now();
+        for q in queries.chunks_exact(dim) {
+            let mut row = Vec::with_capacity(k);
+            index
+                .search_visit(q, k, Some(ef), None, |key, _| row.push(key_number(key)))
+                .map_err(|e| e.to_string())?;
+            found.push(row);
+        }
+        let single = nq as f64 / start.elapsed().as_secs_f64();
+        // All cores, one batch.
+        let mut sinks: Vec<Vec<u64>> = vec![Vec::new(); nq];
+        let start = Instant::now();
+        index
+            .search_batch(&queries, k, Some(ef), &mut sinks, |row, _, key, _| row.push(key_number(key)))
+            .map_err(|e| e.to_string())?;
+        let batch = nq as f64 / start.elapsed().as_secs_f64();
+        let mut hits = 0usize;
+        for (f, t) in found.iter().zip(&truth) {
+            let t = &t[..k];
+            hits += f.iter().filter(|x| t.contains(&(**x as u32 as i64))).count();
+        }
+        let recall = hits as f64 / (nq * k) as f64;
+        println!("{ef:>6}  {recall:>10.4}  {single:>14.0}  {batch:>16.0}");
+    }
+    Ok(())
+}
+
+/// A key as a row number (u64 keys as they are; a string key that spells a number).
+fn key_number(k: KeyRef<'_>) -> u64 {
+    match k {
+        KeyRef::U64(x) => x,
+        KeyRef::Str(s) => s.parse().unwrap_or(u64::MAX),
+    }
+}
+
+// ---- vector files ----
+
+/// Reads `.fvecs`, `.bvecs` or `.npy` (by extension); returns (row-major floats, dim).
+fn read_vectors(path: &Path, limit: Option<usize>) -> CliResult<(Vec<f32>, usize)> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let what = |e: String| format!("{}: {e}", path.display());
+    let (data, dim) = match ext.as_str() {
+        "fvecs" => parse_vecs(&bytes, 4, limit).map_err(what)?,
+        "bvecs" => parse_vecs(&bytes, 1, limit).map_err(what)?,
+        "npy" => parse_npy(&bytes, limit).map_err(what)?,
+        _ => return Err(format!("{}: unknown vector file type (expected .fvecs, .bvecs or .npy)", path.display())),
+    };
+    if dim == 0 || data.is_empty() {
+        return Err(format!("{}: no vectors", path.display()));
+    }
+    Ok((data, dim))
+}
+
+/// TEXMEX vectors: each record is its dimension (i32) and then `dim` components of
+/// `width` bytes (f32 or u8).
+fn parse_vecs(bytes: &[u8], width: usize, limit: Option<usize>) -> CliResult<(Vec<f32>, usize)> {
+    if bytes.len() < 4 {
+        return Err("too short for a .fvecs/.bvecs file".into());
+    }
+    let dim = i32::from_le_bytes(bytes[..4].try_into().unwrap());
+    if dim <= 0 || dim > 1 << 16 {
+        return Err(format!("bad dimension {dim} in the first record"));
+    }
+    let dim = dim as usize;
+    let record = 4 + dim * width;
+    if !bytes.len().is_multiple_of(record) {
+        return Err(format!("{} bytes is not a whole number of {record}-byte records", bytes.len()));
+    }
+    let n = (bytes.len() / record).min(limit.unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(n * dim);
+    for (i, rec) in bytes.chunks_exact(record).take(n).enumerate() {
+        if i32::from_le_bytes(rec[..4].try_into().unwrap()) as usize != dim {
+            return Err(format!("record {i} has another dimension than the first"));
+        }
+        if width == 1 {
+            out.extend(rec[4..].iter().map(|&b| b as f32));
+        } else {
+            out.extend(rec[4..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+        }
+    }
+    Ok((out, dim))
+}
+
+/// `.ivecs`: records of (dim: i32, dim x i32).
+fn read_ivecs(path: &Path) -> CliResult<Vec<Vec<i64>>> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut rows = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let head = bytes.get(at..at + 4).ok_or_else(|| format!("{}: truncated record", path.display()))?;
+        let dim = i32::from_le_bytes(head.try_into().unwrap());
+        let body = usize::try_from(dim)
+            .ok()
+            .and_then(|d| bytes.get(at + 4..at + 4 + d * 4))
+            .ok_or_else(|| format!("{}: bad or truncated record at byte {at}", path.display()))?;
+        rows.push(body.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect());
+        at += 4 + body.len();
+    }
+    Ok(rows)
+}
+
+/// NumPy `.npy`, version 1 to 3: little-endian float32, two dimensions, C order only.
+fn parse_npy(bytes: &[u8], limit: Option<usize>) -> CliResult<(Vec<f32>, usize)> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file (bad magic)".into());
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12),
+        v => return Err(format!("unsupported .npy version {v}")),
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or("truncated or non-text .npy header")?;
+    let field = |name: &str| -> CliResult<&str> {
+        let key = format!("'{name}':");
+        let at = header.find(&key).ok_or(format!("the .npy header has no '{name}'"))?;
+        Ok(header[at + key.len()..].trim_start())
+    };
+    let descr = field("descr")?;
+    if !(descr.starts_with("'<f4'") || descr.starts_with("'float32'")) {
+        return Err(format!("only little-endian float32 (<f4) is supported, this array is {}", descr.split(',').next().unwrap_or("")));
+    }
+    if !field("fortran_order")?.starts_with("False") {
+        return Err("only C-order arrays are supported (fortran_order is True)".into());
+    }
+    let shape = field("shape")?;
+    let shape = shape.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or("bad shape in the .npy header")?;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry {s:?}")))
+        .collect::<CliResult<_>>()?;
+    let [rows, dim] = dims[..] else {
+        return Err(format!("only 2-D arrays are supported, this one has shape ({shape})"));
+    };
+    let body = &bytes[start + header_len..];
+    let need = rows.checked_mul(dim).and_then(|x| x.checked_mul(4)).ok_or("the shape overflows")?;
+    if body.len() != need {
+        return Err(format!("shape ({rows}, {dim}) needs {need} bytes of data, the file has {}", body.len()));
+    }
+    let rows = rows.min(limit.unwrap_or(usize::MAX));
+    let data = body[..rows * dim * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    Ok((data, dim))
+}

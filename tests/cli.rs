@@ -1,0 +1,127 @@
+//! The `omendb` command-line tool end to end: build from .fvecs, .bvecs and .npy, info,
+//! search, bench against brute-force ground truth, and clear errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_omendb");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "omendb {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str], needle: &str) {
+    let out = run(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "omendb {args:?} should fail");
+    assert!(err.contains(needle), "omendb {args:?}: {err:?} lacks {needle:?}");
+}
+
+fn vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n * dim)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+fn write_fvecs(path: &Path, data: &[f32], dim: usize) {
+    let mut b = Vec::new();
+    for row in data.chunks_exact(dim) {
+        b.extend_from_slice(&(dim as i32).to_le_bytes());
+        row.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+fn write_npy(path: &Path, data: &[f32], dim: usize, descr: &str) {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {dim}), }}", data.len() / dim);
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    b.extend_from_slice(header.as_bytes());
+    data.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    std::fs::write(path, b).unwrap();
+}
+
+fn brute_force(base: &[f32], q: &[f32], dim: usize, k: usize) -> Vec<i32> {
+    let mut d: Vec<(f32, i32)> = base
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, v)| (v.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum(), i as i32))
+        .collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0));
+    d[..k].iter().map(|p| p.1).collect()
+}
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn build_info_search_bench() {
+    let dir = Dir(std::env::temp_dir().join(format!("omendb-cli-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let p = |name: &str| dir.0.join(name).to_str().unwrap().to_string();
+    let (n, dim, nq, k) = (500, 12, 20, 10);
+    let base = vectors(n, dim, 1);
+    let queries = vectors(nq, dim, 2);
+    write_fvecs(Path::new(&p("base.fvecs")), &base, dim);
+    write_npy(Path::new(&p("base.npy")), &base, dim, "<f4");
+    write_fvecs(Path::new(&p("q.fvecs")), &queries, dim);
+    let mut gt = Vec::new();
+    for q in queries.chunks_exact(dim) {
+        gt.extend_from_slice(&(k as i32).to_le_bytes());
+        brute_force(&base, q, dim, k).iter().for_each(|i| gt.extend_from_slice(&i.to_le_bytes()));
+    }
+    std::fs::write(p("gt.ivecs"), gt).unwrap();
+
+    let built = ok(&["build", "--metric", "l2", "--input", &p("base.fvecs"), "-o", &p("a.omendb"), "--m", "8", "--ef-construction", "100", "--batch", "128"]);
+    assert!(built.contains("built 500 vectors of dim 12"), "{built}");
+    ok(&["build", "--input", &p("base.npy"), "-o", &p("b.omendb"), "--m", "8"]);
+
+    let info = ok(&["info", &p("a.omendb")]);
+    for needle in ["format version  1", "dim             12", "metric          l2", "records         500", "VECS", "check           ok"] {
+        assert!(info.contains(needle), "info lacks {needle:?}:\n{info}");
+    }
+
+    let hits = ok(&["search", &p("b.omendb"), "--queries", &p("q.fvecs"), "-k", "3", "--ef", "200"]);
+    let lines: Vec<&str> = hits.lines().collect();
+    assert_eq!(lines.len(), nq);
+    let first: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(first.len(), 4, "{}", lines[0]);
+    let want = brute_force(&base, &queries[..dim], dim, 3);
+    let got: Vec<i32> = first[1..].iter().map(|h| h.split(':').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(got, want);
+
+    let bench = ok(&["bench", &p("a.omendb"), "--queries", &p("q.fvecs"), "--groundtruth", &p("gt.ivecs"), "--ef", "16,500"]);
+    let last = bench.lines().last().unwrap();
+    let cols: Vec<&str> = last.split_whitespace().collect();
+    assert_eq!(cols[0], "500");
+    assert!(cols[1].parse::<f64>().unwrap() >= 0.99, "{bench}");
+
+    // Bad input: clear errors, no panics.
+    write_npy(Path::new(&p("f64.npy")), &base, dim, "<f8");
+    fails(&["build", "--input", &p("f64.npy"), "-o", &p("c.omendb")], "float32");
+    fails(&["build", "--input", &p("gt.txt"), "-o", &p("c.omendb")], "cannot read");
+    std::fs::write(p("junk.omendb"), "junk").unwrap();
+    fails(&["info", &p("junk.omendb")], "not an OmenDB index file");
+    fails(&["search", &p("missing.omendb"), "--queries", &p("q.fvecs")], "cannot open");
+    fails(&["build", "--metric", "hamming", "--input", &p("base.fvecs"), "-o", &p("c.omendb")], "metric");
+}
