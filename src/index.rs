@@ -17,7 +17,10 @@ use crate::hnsw::scratch::with_scratch;
 use crate::hnsw::{Graph, Params, Pin};
 use crate::keys::{KeyKind, KeyMap, KeyRef};
 use crate::metric::{Metric, Space};
+use crate::filter::{self, Filter, Metadata, MetadataStore, SearchPlan};
+use crate::hybrid::{self, Fusion};
 use crate::storage::arena::STATE_LIVE;
+use crate::text::{Bm25Params, TextIndex, TokenizerOptions};
 
 /// Settings fixed when an index is created.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,11 +37,24 @@ pub struct IndexOptions {
     pub ef_search: usize,
     /// Seed of the level sampler; a single-threaded build with the same seed is reproducible.
     pub seed: u64,
+    /// How record texts and text queries are cut into terms.
+    pub text: TokenizerOptions,
+    /// BM25 parameters of text search.
+    pub bm25: Bm25Params,
 }
 
 impl Default for IndexOptions {
     fn default() -> Self {
-        IndexOptions { dim: 0, metric: Metric::L2, m: 16, ef_construction: 200, ef_search: 64, seed: 0x0E_4E_4D_B0 }
+        IndexOptions {
+            dim: 0,
+            metric: Metric::L2,
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+            seed: 0x0E_4E_4D_B0,
+            text: TokenizerOptions::default(),
+            bm25: Bm25Params::default(),
+        }
     }
 }
 
@@ -113,6 +129,15 @@ impl<'a> Keys<'a> {
     }
 }
 
+/// Optional payloads of a batch, one entry per record (`None` = this record has none).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Payloads<'a> {
+    /// Metadata as JSON objects (see `filter`): searchable with filters.
+    pub metadata: Option<&'a [Option<&'a str>]>,
+    /// Texts: searchable with BM25 (`text_search`, `hybrid_search`).
+    pub texts: Option<&'a [Option<&'a str>]>,
+}
+
 /// An HNSW vector index with string or u64 keys.
 pub struct Index {
     options: IndexOptions,
@@ -122,6 +147,10 @@ pub struct Index {
     inserted: AtomicU64,
     /// Next key handed out by `add_auto`.
     next_auto_key: AtomicU64,
+    /// Metadata of every record (records added without any have an empty object).
+    meta: RwLock<MetadataStore>,
+    /// Texts of the records that were given one, for BM25.
+    text: RwLock<TextIndex>,
     /// Shared by every call that changes the index (add, upsert, add_auto, remove, compact);
     /// taken exclusively by `save` for a consistent snapshot. Searches do not take it.
     persist_gate: RwLock<()>,
@@ -134,6 +163,7 @@ impl Index {
     /// A new, empty index.
     pub fn new(options: IndexOptions) -> Result<Index> {
         options.validate()?;
+        let text = TextIndex::new(options.text.clone(), options.bm25)?;
         let index = Index {
             options,
             graph: OnceLock::new(),
@@ -141,6 +171,8 @@ impl Index {
             inserted: AtomicU64::new(0),
             next_auto_key: AtomicU64::new(0),
             persist_gate: RwLock::new(()),
+            meta: RwLock::new(MetadataStore::new()),
+            text: RwLock::new(text),
         };
         if index.options.dim > 0 {
             index.graph_for(index.options.dim)?;
@@ -273,15 +305,25 @@ impl Index {
     /// key is already stored or repeats within the batch, or a vector is invalid.
     /// Uses every core for large batches.
     pub fn add(&self, keys: Keys<'_>, vectors: &[f32]) -> Result<()> {
+        self.add_with(keys, vectors, Payloads::default())
+    }
+
+    /// As [`Index::add`], with per-record metadata and texts.
+    pub fn add_with(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>) -> Result<()> {
         let _writer = self.persist_gate.read();
-        self.put(keys, vectors, false)
+        self.put(keys, vectors, payloads, false)
     }
 
     /// Like [`Index::add`], but a key already stored gets the new vector (its old record is
     /// removed in the same step).
     pub fn upsert(&self, keys: Keys<'_>, vectors: &[f32]) -> Result<()> {
+        self.upsert_with(keys, vectors, Payloads::default())
+    }
+
+    /// As [`Index::upsert`], with per-record metadata and texts (which replace the old ones).
+    pub fn upsert_with(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>) -> Result<()> {
         let _writer = self.persist_gate.read();
-        self.put(keys, vectors, true)
+        self.put(keys, vectors, payloads, true)
     }
 
     /// Adds vectors under the next free automatic u64 keys; returns the first key used.
@@ -291,7 +333,7 @@ impl Index {
         // Reserve a range; give it back if the add fails, so keys stay dense.
         let first = self.next_auto_key.fetch_add(n as u64, Ordering::SeqCst);
         let keys: Vec<u64> = (first..first + n as u64).collect();
-        match self.put(Keys::U64(&keys), vectors, false) {
+        match self.put(Keys::U64(&keys), vectors, Payloads::default(), false) {
             Ok(()) => Ok(first),
             Err(e) => {
                 let _ = self.next_auto_key.compare_exchange(
@@ -305,9 +347,10 @@ impl Index {
         }
     }
 
-    fn put(&self, keys: Keys<'_>, vectors: &[f32], upsert: bool) -> Result<()> {
+    fn put(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>, upsert: bool) -> Result<()> {
         let n = keys.len();
         let dim = self.batch_dim(n, vectors)?;
+        let metadata = parse_payloads(n, payloads)?;
         if n == 0 {
             return Ok(());
         }
@@ -354,6 +397,34 @@ impl Index {
             }
             replaced
         };
+        // Payloads go in before the nodes are linked, so a search that finds a node also
+        // sees its metadata and text.
+        {
+            let mut meta = self.meta.write();
+            for &old in &replaced {
+                meta.remove(old);
+            }
+            for (&id, m) in ids.iter().zip(metadata) {
+                match m {
+                    // Checked by parse_payloads; cannot fail here.
+                    Some(m) => meta.set_metadata(id, m)?,
+                    None => meta.set_empty(id),
+                }
+            }
+        }
+        {
+            let mut text = self.text.write();
+            for &old in &replaced {
+                text.remove(old);
+            }
+            if let Some(texts) = payloads.texts {
+                for (&id, t) in ids.iter().zip(texts) {
+                    if let Some(t) = t {
+                        text.set(id, t);
+                    }
+                }
+            }
+        }
         self.link(graph, &ids);
         for old in replaced {
             graph.mark_deleted(old);
@@ -389,6 +460,8 @@ impl Index {
             map.check_kind(key)?;
             map.remove(key).ok_or_else(|| Error::KeyNotFound(key.to_string()))?
         };
+        self.meta.write().remove(slot);
+        self.text.write().remove(slot);
         let graph = self.graph.get().ok_or_else(|| Error::Internal("key mapped without a graph".into()))?;
         graph.mark_deleted(slot);
         self.maybe_repair(graph);
@@ -578,6 +651,172 @@ impl Index {
     }
 }
 
+/// Checks the payload arrays of a batch of `n` records and parses the metadata, so that a bad
+/// payload fails the batch before anything is stored.
+fn parse_payloads(n: usize, payloads: Payloads<'_>) -> Result<Vec<Option<Metadata>>> {
+    if let Some(t) = payloads.texts {
+        if t.len() != n {
+            return Err(Error::InvalidArgument(format!("{} texts for {n} records", t.len())));
+        }
+    }
+    match payloads.metadata {
+        None => Ok(vec![None; n]),
+        Some(m) if m.len() != n => Err(Error::InvalidArgument(format!("{} metadata entries for {n} records", m.len()))),
+        Some(m) => m
+            .iter()
+            .enumerate()
+            .map(|(i, json)| {
+                json.map(|j| {
+                    filter::parse_metadata(j).map_err(|e| match e {
+                        Error::InvalidArgument(msg) => Error::InvalidArgument(format!("record {i}: {msg}")),
+                        other => other,
+                    })
+                })
+                .transpose()
+            })
+            .collect(),
+    }
+}
+
+/// Hits per side that hybrid search fuses (at least k).
+pub const HYBRID_DEPTH: usize = 100;
+
+// ---- filtered, text and hybrid search ----
+impl Index {
+    /// The metadata of `key` as a JSON object, or None if the key is not stored.
+    pub fn metadata(&self, key: KeyRef<'_>) -> Option<String> {
+        let slot = self.keys.read().slot_of(key)?;
+        self.meta.read().get_json(slot)
+    }
+
+    /// Checks a query vector; returns the graph (None for an empty index).
+    fn check_query(&self, query: &[f32], k: usize) -> Result<Option<&Graph>> {
+        let graph = self.prepare_search(query.len(), k)?;
+        if let Some(c) = query.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteValue { index: 0, component: c });
+        }
+        if self.options.metric == Metric::Cosine && query.iter().all(|&x| x == 0.0) {
+            return Err(Error::ZeroVector { index: 0 });
+        }
+        Ok(graph)
+    }
+
+    /// Fills `s.found` with the nearest live records among `bits` (all when None), nearest
+    /// first: an exact scan when few match, a graph search keeping only matches otherwise.
+    fn nearest_slots(&self, graph: &Graph, pin: &Pin<'_>, query: &[f32], k: usize, ef: usize, bits: Option<&roaring::RoaringBitmap>, s: &mut crate::hnsw::scratch::Scratch) {
+        let mut q = std::mem::take(&mut s.query);
+        q.clear();
+        q.extend_from_slice(query);
+        if self.options.metric == Metric::Cosine {
+            scalar::normalize(&mut q);
+        }
+        match bits {
+            None => graph.knn(pin, &q, k, ef, s, None),
+            Some(bits) => match filter::plan(bits.len(), self.len() as u64, ef) {
+                SearchPlan::Empty => s.found.clear(),
+                SearchPlan::BruteForce => graph.exact_knn_slots(&q, ef.max(k), bits.iter(), s),
+                SearchPlan::Graph => graph.knn(pin, &q, k, ef, s, Some(&|id| bits.contains(id))),
+            },
+        }
+        s.query = q;
+    }
+
+    /// The `k` nearest records to `query` among those whose metadata matches `filter`, nearest
+    /// first: always min(k, matches) hits. Few matches are scanned exactly; otherwise the graph
+    /// is searched with the filter applied during traversal.
+    pub fn search_where(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: &Filter,
+        mut emit: impl FnMut(KeyRef<'_>, f32),
+    ) -> Result<usize> {
+        let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
+        let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k);
+        // Pinned before the filter is evaluated: no slot in the bitmap can be reused meanwhile.
+        let pin = graph.pin();
+        let bits = self.meta.read().evaluate(filter);
+        with_scratch(|s| {
+            self.nearest_slots(graph, &pin, query, k, ef, Some(&bits), s);
+            let map = self.keys.read();
+            let mut count = 0;
+            for c in s.found.iter() {
+                if count == k {
+                    break;
+                }
+                if let Some(key) = map.key_of(c.id) {
+                    emit(key, c.dist);
+                    count += 1;
+                }
+            }
+            Ok(count)
+        })
+    }
+
+    /// BM25 search over record texts: the `k` best records for `query`, best first, with their
+    /// scores (higher is better), among those matching `filter` when given.
+    pub fn text_search(&self, query: &str, k: usize, filter: Option<&Filter>, mut emit: impl FnMut(KeyRef<'_>, f32)) -> Result<usize> {
+        if k == 0 {
+            return Err(Error::InvalidArgument("k must be at least 1".into()));
+        }
+        let Some(graph) = self.graph.get() else { return Ok(0) };
+        let _pin = graph.pin();
+        let bits = filter.map(|f| self.meta.read().evaluate(f));
+        let accept = |slot: u32| bits.as_ref().is_none_or(|b| b.contains(slot));
+        let hits = self.text.read().search(query, k, Some(&accept));
+        let map = self.keys.read();
+        let mut count = 0;
+        for (slot, score) in hits {
+            if let Some(key) = map.key_of(slot) {
+                emit(key, score);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Hybrid search: the vector search and the BM25 search (each `HYBRID_DEPTH` deep, at least
+    /// k, both restricted by `filter`) fused by `fusion` (see `hybrid`): the `k` best records,
+    /// best first, with their fused scores (higher is better).
+    #[allow(clippy::too_many_arguments)]
+    pub fn hybrid_search(
+        &self,
+        query: &[f32],
+        text_query: &str,
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&Filter>,
+        fusion: Fusion,
+        mut emit: impl FnMut(KeyRef<'_>, f32),
+    ) -> Result<usize> {
+        let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
+        let depth = k.max(HYBRID_DEPTH);
+        let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(depth);
+        let pin = graph.pin();
+        let bits = filter.map(|f| self.meta.read().evaluate(f));
+        let vector_hits: Vec<(u32, f32)> = with_scratch(|s| {
+            self.nearest_slots(graph, &pin, query, depth, ef, bits.as_ref(), s);
+            s.found.iter().take(depth).map(|c| (c.id, c.dist)).collect()
+        });
+        let accept = |slot: u32| bits.as_ref().is_none_or(|b| b.contains(slot));
+        let text_hits = self.text.read().search(text_query, depth, Some(&accept));
+        let fused = hybrid::fuse(&vector_hits, &text_hits, fusion, depth)?;
+        let map = self.keys.read();
+        let mut count = 0;
+        for (slot, score) in fused {
+            if count == k {
+                break;
+            }
+            if let Some(key) = map.key_of(slot) {
+                emit(key, score);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}
+
 impl KeyRef<'_> {
     /// The key as text without quotes: the number, or the string itself.
     pub fn to_string_plain(&self) -> String {
@@ -645,6 +884,13 @@ impl Index {
         if let Some(g) = r.graph {
             let _ = graph.set(g);
         }
+        // Format v1 holds no metadata or texts: every record comes back with an empty
+        // metadata object (so NOT filters see it) and no text.
+        let mut meta = MetadataStore::new();
+        for slot in r.keys.slots() {
+            meta.set_empty(slot);
+        }
+        let text = TextIndex::new(r.options.text.clone(), r.options.bm25).unwrap_or_default();
         Index {
             options: r.options,
             graph,
@@ -652,6 +898,8 @@ impl Index {
             inserted: AtomicU64::new(r.inserted),
             next_auto_key: AtomicU64::new(r.next_auto_key),
             persist_gate: RwLock::new(()),
+            meta: RwLock::new(meta),
+            text: RwLock::new(text),
         }
     }
 }

@@ -27,6 +27,6 @@ pub mod storage;
 pub mod text;
 
 pub use error::{Error, Result};
-pub use index::{Hit, Index, IndexOptions, Keys};
+pub use index::{Hit, Index, IndexOptions, Keys, Payloads};
 pub use keys::{KeyKind, KeyRef};
 pub use metric::Metric;

@@ -232,3 +232,61 @@ fn no_match_and_all_match() {
         assert_eq!(a, b, "a filter that matches everything changes nothing");
     }
 }
+
+/// The same filters through the public `Index` API (metadata given with `add_with`, filters
+/// planned inside `search_where`): recall@10 against brute force over the matching records,
+/// and always min(k, matches) hits.
+#[test]
+fn index_search_where_at_every_selectivity() {
+    let dir = data_dir().join("glove-50-angular");
+    let (base, dim) = read_vecs(&dir.join("base.fvecs"), N_BASE);
+    let (queries, _) = read_vecs(&dir.join("query.fvecs"), N_QUERY);
+    let n = base.len() / dim;
+    let index = Index::new(IndexOptions { metric: Metric::Cosine, ..Default::default() }).unwrap();
+    let keys: Vec<u64> = (0..n as u64).collect();
+    let texts: Vec<String> = base.chunks_exact(dim).enumerate().map(|(i, v)| metadata(i as u64, v[0])).collect();
+    let meta: Vec<Option<&str>> = texts.iter().map(|t| Some(t.as_str())).collect();
+    index.add_with(Keys::U64(&keys), &base, omendb::Payloads { metadata: Some(&meta), texts: None }).unwrap();
+
+    let mut store = MetadataStore::new();
+    for (i, t) in texts.iter().enumerate() {
+        store.set(i as u32, t).unwrap();
+    }
+    for (name, text) in [
+        ("50%", "in_stock = true"),
+        ("10%", r#"category = "c3""#),
+        ("1%", "bucket >= 100 AND bucket < 110"),
+        ("0.1%", "bucket = 7 OR bucket = 8 AND price < 10"),
+        ("none", "bucket > 5000"),
+    ] {
+        let filter = Filter::parse(text).unwrap();
+        let matching: Vec<u64> = store.evaluate(&filter).iter().map(u64::from).collect();
+        let mut hits_total = 0;
+        let mut found_total = 0;
+        for q in queries.chunks_exact(dim) {
+            let mut truth: Vec<(f64, u64)> =
+                matching.iter().map(|&key| (cosine_f64(q, &base[key as usize * dim..][..dim]), key)).collect();
+            truth.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let kth = truth.get(K.min(truth.len()).saturating_sub(1)).map_or(f64::INFINITY, |t| t.0);
+            let mut got = Vec::new();
+            let count = index
+                .search_where(q, K, Some(EF), &filter, |key, _| {
+                    let omendb::KeyRef::U64(key) = key else { panic!("u64 keys") };
+                    got.push(key);
+                })
+                .unwrap();
+            assert_eq!(count, K.min(matching.len()), "{name}: hit count");
+            assert_eq!(got.len(), count);
+            for &key in &got {
+                assert!(matching.binary_search(&key).is_ok(), "{name}: hit {key} does not match the filter");
+                if cosine_f64(q, &base[key as usize * dim..][..dim]) <= kth + 1e-6 {
+                    hits_total += 1;
+                }
+            }
+            found_total += K.min(matching.len());
+        }
+        let recall = if found_total == 0 { 1.0 } else { hits_total as f64 / found_total as f64 };
+        eprintln!("search_where {name} ({} matches): recall@10 = {recall:.4}", matching.len());
+        assert!(recall >= 0.95, "{name}: recall@10 = {recall}");
+    }
+}

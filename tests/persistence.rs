@@ -47,7 +47,7 @@ impl Drop for TempDir {
 }
 
 fn options(dim: usize, metric: Metric, m: usize) -> IndexOptions {
-    IndexOptions { dim, metric, m, ef_construction: 64, ef_search: 32, seed: 42 }
+    IndexOptions { dim, metric, m, ef_construction: 64, ef_search: 32, seed: 42, ..Default::default() }
 }
 
 /// Adds rows `range` of `data` in batches of 16 (below the parallel threshold, so the graph
@@ -359,7 +359,7 @@ const FIXTURE_DIM: usize = 8;
 fn build_fixture_index() -> (Index, Vec<f32>) {
     let dim = FIXTURE_DIM;
     let data = vectors(210, dim, 2024);
-    let index = Index::new(IndexOptions { dim, metric: Metric::L2, m: 8, ef_construction: 64, ef_search: 48, seed: 7 }).unwrap();
+    let index = Index::new(IndexOptions { dim, metric: Metric::L2, m: 8, ef_construction: 64, ef_search: 48, seed: 7, ..Default::default() }).unwrap();
     add_rows(&index, &data, dim, 0..200, true, |i| format!("doc-{i}"));
     for i in (0..200).step_by(7) {
         index.remove(KeyRef::Str(&format!("doc-{i}"))).unwrap();
@@ -409,7 +409,7 @@ fn v1_fixture_loads_with_known_answers() {
     assert_eq!(index.dim(), FIXTURE_DIM);
     assert_eq!(index.metric(), Metric::L2);
     assert_eq!(index.key_kind(), Some(KeyKind::Str));
-    assert_eq!(index.options(), &IndexOptions { dim: 8, metric: Metric::L2, m: 8, ef_construction: 64, ef_search: 48, seed: 7 });
+    assert_eq!(index.options(), &IndexOptions { dim: 8, metric: Metric::L2, m: 8, ef_construction: 64, ef_search: 48, seed: 7, ..Default::default() });
     assert_eq!(index.slot_high_water(), 200);
     for (key, v) in &records {
         assert!(index.contains(KeyRef::Str(key)), "{key}");

@@ -251,3 +251,45 @@ fn npl_bm25_dense_and_hybrid_ndcg() {
     assert!(stemmed_ndcg >= bm25_ndcg + 0.05, "stemmed BM25 nDCG@10 {stemmed_ndcg:.4}");
     assert!(rrf_stemmed >= best_single_stemmed, "RRF, stemmed: {rrf_stemmed:.4} < {best_single_stemmed:.4}");
 }
+
+/// The NPL collection through the public `Index` API: texts and MiniLM vectors given with
+/// `add_with` under string keys; BM25 via `text_search`, dense via HNSW search, and hybrid
+/// (weighted fusion, alpha 0.7) via `hybrid_search`.
+#[test]
+fn npl_through_the_index() {
+    let dir = common::data_dir().join("npl-ir");
+    let c = load(&dir);
+    let (docs, dim) = common::read_vecs(&dir.join("corpus_minilm.fvecs"), usize::MAX);
+    let (queries, _) = common::read_vecs(&dir.join("queries_minilm.fvecs"), usize::MAX);
+    let index = omendb::Index::new(omendb::IndexOptions { metric: omendb::Metric::Cosine, ..Default::default() }).unwrap();
+    let keys: Vec<&str> = c.doc_ids.iter().map(String::as_str).collect();
+    let texts: Vec<Option<&str>> = c.doc_texts.iter().map(|t| Some(t.as_str())).collect();
+    index
+        .add_with(omendb::Keys::Str(&keys), &docs, omendb::Payloads { metadata: None, texts: Some(&texts) })
+        .unwrap();
+    let position: HashMap<&str, u32> = c.doc_ids.iter().enumerate().map(|(i, d)| (d.as_str(), i as u32)).collect();
+    let to_slot = |key: omendb::KeyRef<'_>| match key {
+        omendb::KeyRef::Str(s) => position[s],
+        omendb::KeyRef::U64(_) => panic!("string keys"),
+    };
+    let mut bm25 = Vec::new();
+    let mut dense = Vec::new();
+    let mut fused = Vec::new();
+    for (qi, text) in c.query_texts.iter().enumerate() {
+        let q = &queries[qi * dim..(qi + 1) * dim];
+        let mut run = Vec::new();
+        index.text_search(text, 10, None, |k, _| run.push(to_slot(k))).unwrap();
+        bm25.push(run);
+        let mut run = Vec::new();
+        index.search_visit(q, 10, Some(128), None, |k, _| run.push(to_slot(k))).unwrap();
+        dense.push(run);
+        let mut run = Vec::new();
+        index.hybrid_search(q, text, 10, Some(128), None, Fusion::Weighted { alpha: 0.7 }, |k, _| run.push(to_slot(k))).unwrap();
+        fused.push(run);
+    }
+    let (b, d, h) = (c.ndcg(&bm25, 10), c.ndcg(&dense, 10), c.ndcg(&fused, 10));
+    eprintln!("through Index: BM25 {b:.4}, dense (HNSW ef 128) {d:.4}, hybrid weighted 0.7 {h:.4}");
+    assert!(b >= c.reference("bm25s_lucene_k1.5_b0.75_enstop") - 0.01, "BM25 nDCG@10 {b}");
+    assert!(d >= c.reference("minilm_exact_cosine") - 0.005, "dense nDCG@10 {d}");
+    assert!(h >= b.max(d), "hybrid nDCG@10 {h} below the better single run ({b}, {d})");
+}

@@ -13,11 +13,21 @@ const BRUTE_FORCE_SLOTS: usize = 256;
 impl Graph {
     /// Exact k nearest by a scan of slots `0..slots`.
     fn exact_knn(&self, query: &[f32], k: usize, slots: usize, scratch: &mut Scratch, filter: Option<&dyn Fn(u32) -> bool>) {
+        match filter {
+            None => self.exact_knn_slots(query, k, 0..slots as u32, scratch),
+            Some(f) => self.exact_knn_slots(query, k, (0..slots as u32).filter(|&id| f(id)), scratch),
+        }
+    }
+
+    /// Exact k nearest live records among `slots` (each an allocated slot id), nearest first,
+    /// left in `scratch.found`.
+    pub(crate) fn exact_knn_slots(&self, query: &[f32], k: usize, slots: impl Iterator<Item = u32>, scratch: &mut Scratch) {
         let results = &mut scratch.results;
         results.clear();
-        for id in 0..slots as u32 {
+        let high = self.capacity_hint.load(Ordering::Acquire);
+        for id in slots {
             // Live implies the vector is written (state is stored with Release after it).
-            if !self.is_live(id) || filter.is_some_and(|f| !f(id)) {
+            if id >= high || !self.is_live(id) {
                 continue;
             }
             let dist = self.space.distance(query, self.store.vector(id));

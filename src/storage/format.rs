@@ -604,7 +604,7 @@ fn parse_meta(b: &[u8]) -> Result<Meta> {
     let nstride = c.u32()? as usize;
     check_zero(c.take(META_LEN - c.pos)?, "META reserved bytes")?;
 
-    let options = IndexOptions { dim: options_dim, metric, m, ef_construction, ef_search, seed };
+    let options = IndexOptions { dim: options_dim, metric, m, ef_construction, ef_search, seed, ..Default::default() };
     options.validate().map_err(|e| corrupt(format!("META: {e}")))?;
     if dim > MAX_DIM {
         return Err(corrupt(format!("META: dim {dim} is above the limit of {MAX_DIM}")));
