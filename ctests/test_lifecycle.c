@@ -71,6 +71,7 @@ static void test_status_names(void) {
         NAMED(OMENDB_STATUS_IO),
         NAMED(OMENDB_STATUS_CORRUPT),
         NAMED(OMENDB_STATUS_UNSUPPORTED_VERSION),
+        NAMED(OMENDB_STATUS_FILTER_SYNTAX),
     };
 #undef NAMED
     size_t n = sizeof statuses / sizeof statuses[0];

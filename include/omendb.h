@@ -56,6 +56,21 @@
 #define OMENDB_KEY_KIND_STRING 2
 
 /**
+ * `omendb_index_hybrid_search`: reciprocal rank fusion. The score of a record is the sum,
+ * over the vector and text result lists holding it, of 1 / (param + rank), rank counted
+ * from 1; `param` is the RRF constant k (0 means 60, the usual value).
+ */
+#define OMENDB_FUSION_RRF 0
+
+/**
+ * `omendb_index_hybrid_search`: weighted sum of min-max normalised values. The score of a
+ * record is param * minmax(-distance) + (1 - param) * minmax(bm25), each normalised over its
+ * own result list (a record missing from a list gets 0 for it); `param` is alpha in [0, 1],
+ * the weight of the vector side.
+ */
+#define OMENDB_FUSION_WEIGHTED 1
+
+/**
  * Squared Euclidean distance (`omendb_options_set_metric`).
  */
 #define OMENDB_METRIC_L2 0
@@ -145,6 +160,11 @@ enum omendb_status
    * The file was written in a newer format version than this library reads.
    */
   OMENDB_STATUS_UNSUPPORTED_VERSION = 15,
+  /**
+   * Filter text does not parse; the message names the byte offset at fault and what was
+   * expected there.
+   */
+  OMENDB_STATUS_FILTER_SYNTAX = 16,
 };
 #ifndef __cplusplus
 typedef uint32_t omendb_status;
@@ -155,6 +175,12 @@ typedef uint32_t omendb_status;
  * `omendb_error_free`.
  */
 typedef struct omendb_error omendb_error;
+
+/**
+ * A parsed metadata filter. Made by `omendb_filter_parse`, freed by `omendb_filter_free`.
+ * Immutable: any number of threads may use one filter in searches at once.
+ */
+typedef struct omendb_filter omendb_filter;
 
 /**
  * An HNSW vector index. Made by `omendb_index_create`, freed by `omendb_index_free`.
@@ -401,6 +427,172 @@ omendb_status omendb_index_search(const omendb_index *index, const float *querie
  * Thread safety: as `omendb_index_search`.
  */
 omendb_status omendb_index_search_results(const omendb_index *index, const float *queries, size_t n, size_t dim, size_t k, size_t ef, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * Parses filter text (`len` bytes of UTF-8 at `text`; need not be NUL-terminated) into a
+ * filter handle.
+ *
+ * The grammar (keywords are case-insensitive):
+ * `field = | != | < | <= | > | >= literal`, `field IN (v1, v2, ...)`,
+ * `field CONTAINS "s"` (a list of strings holding s), `EXISTS field`, `NOT f`, `f AND f`,
+ * `f OR f`, parentheses. Literals: "double-quoted strings" (with \" and \\), integers, floats,
+ * TRUE, FALSE. Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects).
+ * Example: `genre = "jazz" AND year >= 1990 AND NOT tags CONTAINS "live"`.
+ *
+ * On success writes a new handle to `*filter_out`; the caller owns it and frees it with
+ * `omendb_filter_free`. On failure `*filter_out` is unchanged.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`filter_out` NULL, or `text` NULL
+ * with `len` > 0), OMENDB_STATUS_INVALID_UTF8, or OMENDB_STATUS_FILTER_SYNTAX, whose message
+ * reads "filter syntax error at byte N: what was expected".
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_filter_parse(const char *text, size_t len, omendb_filter **filter_out, omendb_error **err_out);
+
+/**
+ * Frees a filter. NULL is a no-op.
+ *
+ * Thread safety: no search may be using the filter.
+ */
+void omendb_filter_free(omendb_filter *filter);
+
+/**
+ * Adds `n` records with u64 keys, as `omendb_index_add_batch`, each with optional metadata
+ * and text.
+ *
+ * `metadata[i]` is record i's metadata: a JSON object whose fields filters test (strings,
+ * numbers, booleans, lists of strings, nested objects), `metadata_lens[i]` bytes of UTF-8.
+ * `texts[i]` is record i's text, searched by `omendb_index_text_search` and
+ * `omendb_index_hybrid_search`, `text_lens[i]` bytes of UTF-8. `metadata` (or `texts`) may
+ * be NULL: no record has metadata (text); an entry may be NULL: that record has none. With
+ * `metadata_lens` (`text_lens`) NULL, every non-NULL entry is a NUL-terminated string. All
+ * strings are read during the call and copied.
+ *
+ * All or nothing: on any error no record of the batch is stored.
+ *
+ * Returns the statuses of `omendb_index_add_batch`, plus OMENDB_STATUS_INVALID_UTF8, and
+ * OMENDB_STATUS_INVALID_ARGUMENT for metadata that is not a JSON object of supported values
+ * (the message names the record).
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_add_records(const omendb_index *index, const uint64_t *keys, size_t n, const float *vectors, size_t dim, const char *const *metadata, const size_t *metadata_lens, const char *const *texts, const size_t *text_lens, omendb_error **err_out);
+
+/**
+ * As `omendb_index_add_records`, but a key already stored gets the new vector, metadata and
+ * text (see `omendb_index_upsert_batch`; a record given no metadata or text has none after).
+ *
+ * Returns the statuses of `omendb_index_add_records`, except that a stored key is not an
+ * error.
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_upsert_records(const omendb_index *index, const uint64_t *keys, size_t n, const float *vectors, size_t dim, const char *const *metadata, const size_t *metadata_lens, const char *const *texts, const size_t *text_lens, omendb_error **err_out);
+
+/**
+ * As `omendb_index_add_records`, with string keys given as in `omendb_index_add_batch_str`
+ * (`key_lens` NULL: NUL-terminated keys).
+ *
+ * Returns the statuses of `omendb_index_add_records` and of `omendb_index_add_batch_str`.
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_add_records_str(const omendb_index *index, const char *const *keys, const size_t *key_lens, size_t n, const float *vectors, size_t dim, const char *const *metadata, const size_t *metadata_lens, const char *const *texts, const size_t *text_lens, omendb_error **err_out);
+
+/**
+ * As `omendb_index_upsert_records`, with string keys (see `omendb_index_add_records_str`).
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_upsert_records_str(const omendb_index *index, const char *const *keys, const size_t *key_lens, size_t n, const float *vectors, size_t dim, const char *const *metadata, const size_t *metadata_lens, const char *const *texts, const size_t *text_lens, omendb_error **err_out);
+
+/**
+ * Searches `n` queries (row-major `n x dim` floats, read in place) for their `k` nearest
+ * records among those whose metadata matches `filter`, in parallel on all cores. `ef` as in
+ * `omendb_index_search` (0 = the index's ef_search). Each query gets min(k, matching records)
+ * hits: few matches are scanned exactly, otherwise the graph is searched with the filter
+ * applied during traversal.
+ *
+ * On success writes a new results object to `*results_out`, laid out as by
+ * `omendb_index_search_results` (distances in the metric's units, nearest first); the caller
+ * owns it and frees it with `omendb_results_free`. On failure `*results_out` is unchanged.
+ *
+ * Returns the statuses of `omendb_index_search_results`; OMENDB_STATUS_NULL_POINTER also when
+ * `filter` is NULL.
+ *
+ * Thread safety: as `omendb_index_search`; `filter` may be shared by concurrent searches.
+ */
+omendb_status omendb_index_search_filtered(const omendb_index *index, const float *queries, size_t n, size_t dim, size_t k, size_t ef, const omendb_filter *filter, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * BM25 search over the records' texts (see `omendb_index_add_records`): the `k` best
+ * records for `query` (`len` bytes of UTF-8), best first, among those whose metadata matches
+ * `filter` (NULL: all records). Records without text never match.
+ *
+ * On success writes a new one-query results object to `*results_out`; the caller owns it and
+ * frees it with `omendb_results_free`. Its distances array holds BM25 scores, not distances:
+ * higher is better, and hits come in descending score order. A query with no indexed word,
+ * or an empty index, gives 0 hits. On failure `*results_out` is unchanged.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index` or `results_out` NULL, or
+ * `query` NULL with `len` > 0), OMENDB_STATUS_INVALID_UTF8, or
+ * OMENDB_STATUS_INVALID_ARGUMENT (k = 0).
+ *
+ * Thread safety: as `omendb_index_search`.
+ */
+omendb_status omendb_index_text_search(const omendb_index *index, const char *query, size_t len, size_t k, const omendb_filter *filter, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * Hybrid search: a vector search for `vector` (`dim` floats) and a BM25 search for `text`
+ * (`text_len` bytes of UTF-8), each 100 deep (at least k) and both restricted to records
+ * matching `filter` (NULL: all records), fused into the `k` best records, best first.
+ *
+ * `fusion` is OMENDB_FUSION_RRF (`param` = the RRF constant k, >= 0; 0 means 60) or
+ * OMENDB_FUSION_WEIGHTED (`param` = alpha in [0, 1], the weight of the vector side); see
+ * those constants for the formulas. `ef` as in `omendb_index_search` (0 = the index's
+ * ef_search; raised to the search depth).
+ *
+ * On success writes a new one-query results object to `*results_out`; the caller owns it and
+ * frees it with `omendb_results_free`. Its distances array holds fused scores, not
+ * distances: higher is better, in descending order. On failure `*results_out` is unchanged.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8,
+ * OMENDB_STATUS_INVALID_ARGUMENT (k = 0, an unknown `fusion`, `param` out of range),
+ * OMENDB_STATUS_DIMENSION_MISMATCH, OMENDB_STATUS_NON_FINITE or OMENDB_STATUS_ZERO_VECTOR
+ * (cosine).
+ *
+ * Thread safety: as `omendb_index_search`.
+ */
+omendb_status omendb_index_hybrid_search(const omendb_index *index, const float *vector, size_t dim, const char *text, size_t text_len, size_t k, size_t ef, const omendb_filter *filter, uint32_t fusion, float param, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * Writes the metadata of the record with u64 key `key`, as a JSON object (`{}` when it has
+ * none), to `*json_out`: a new NUL-terminated UTF-8 string that the caller owns and frees with
+ * `omendb_string_free`; its length in bytes (without the NUL) goes to `*len_out` (`len_out`
+ * may be NULL). On failure nothing is written.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_KEY_NOT_FOUND.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_metadata(const omendb_index *index, uint64_t key, char **json_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * As `omendb_index_metadata`, for the string key `key` (`len` bytes of UTF-8).
+ *
+ * Returns the statuses of `omendb_index_metadata`, plus OMENDB_STATUS_INVALID_UTF8.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_metadata_str(const omendb_index *index, const char *key, size_t len, char **json_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * Frees a string returned by this library (`omendb_index_metadata`). NULL is a no-op.
+ *
+ * Thread safety: the string must not be in use by another thread.
+ */
+void omendb_string_free(char *s);
 
 /**
  * Creates options with the defaults: dimensions 0 (taken from the first batch added),

@@ -30,6 +30,9 @@ pub enum Error {
     Corrupt(String),
     /// The file was written in a format version this build cannot read.
     UnsupportedVersion { found: u32, supported: u32 },
+    /// Filter text that does not parse: the byte offset of the token at fault (the text's
+    /// length when it ended too early) and what was expected there.
+    FilterSyntax { offset: usize, message: String },
 }
 
 impl fmt::Display for Error {
@@ -55,6 +58,7 @@ impl fmt::Display for Error {
                 f,
                 "unsupported file format version {found}: this build of OmenDB reads version {supported} (a newer OmenDB wrote the file)"
             ),
+            Error::FilterSyntax { offset, message } => write!(f, "filter syntax error at byte {offset}: {message}"),
         }
     }
 }

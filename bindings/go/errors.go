@@ -27,6 +27,7 @@ const (
 	StatusIO                 Status = C.OMENDB_STATUS_IO
 	StatusCorrupt            Status = C.OMENDB_STATUS_CORRUPT
 	StatusUnsupportedVersion Status = C.OMENDB_STATUS_UNSUPPORTED_VERSION
+	StatusFilterSyntax       Status = C.OMENDB_STATUS_FILTER_SYNTAX
 )
 
 // String returns the C name of the status, such as "OMENDB_STATUS_KEY_NOT_FOUND".
@@ -74,6 +75,9 @@ var (
 	ErrCorrupt = &Error{Code: StatusCorrupt}
 	// ErrUnsupportedVersion: Load found a file of a newer format version.
 	ErrUnsupportedVersion = &Error{Code: StatusUnsupportedVersion}
+	// ErrFilterSyntax: ParseFilter was given text that does not parse; the message names the
+	// byte offset at fault.
+	ErrFilterSyntax = &Error{Code: StatusFilterSyntax}
 )
 
 // ErrClosed is returned by every method of an Index or Results after Close. It has no C

@@ -94,6 +94,26 @@ package omendb
 #cgo nocallback omendb_results_key_str
 #cgo noescape omendb_results_distances
 #cgo nocallback omendb_results_distances
+#cgo noescape omendb_filter_parse
+#cgo nocallback omendb_filter_parse
+#cgo noescape omendb_index_add_records
+#cgo nocallback omendb_index_add_records
+#cgo noescape omendb_index_upsert_records
+#cgo nocallback omendb_index_upsert_records
+#cgo noescape omendb_index_add_records_str
+#cgo nocallback omendb_index_add_records_str
+#cgo noescape omendb_index_upsert_records_str
+#cgo nocallback omendb_index_upsert_records_str
+#cgo noescape omendb_index_search_filtered
+#cgo nocallback omendb_index_search_filtered
+#cgo noescape omendb_index_text_search
+#cgo nocallback omendb_index_text_search
+#cgo noescape omendb_index_hybrid_search
+#cgo nocallback omendb_index_hybrid_search
+#cgo noescape omendb_index_metadata
+#cgo nocallback omendb_index_metadata
+#cgo noescape omendb_index_metadata_str
+#cgo nocallback omendb_index_metadata_str
 
 #include <stdlib.h>
 #include "omendb.h"
@@ -971,4 +991,343 @@ func (r *Results) Distances() ([]float32, error) {
 		return []float32{}, nil
 	}
 	return append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(p)), int(n))...), nil
+}
+
+// ---- filters, records with metadata and texts, filtered / text / hybrid search ----
+
+// Filter is a parsed metadata filter (omendb_filter). Create it with ParseFilter and free it
+// with Close. A Filter may be used by many goroutines at once; Close waits for searches using
+// it to finish.
+type Filter struct {
+	mu sync.RWMutex
+	h  *C.omendb_filter
+}
+
+// ParseFilter parses filter text (omendb_filter_parse). Grammar (keywords case-insensitive):
+// `field = | != | < | <= | > | >= literal`, `field IN (v1, v2, ...)`, `field CONTAINS "s"`,
+// `EXISTS field`, `NOT f`, `f AND f`, `f OR f`, parentheses; literals are double-quoted
+// strings, integers, floats, TRUE and FALSE. Text that does not parse gives ErrFilterSyntax,
+// whose message names the byte offset at fault.
+func ParseFilter(text string) (*Filter, error) {
+	var h *C.omendb_filter
+	var cerr *C.omendb_error
+	st := C.omendb_filter_parse(strPtr(text), C.size_t(len(text)), &h, &cerr)
+	runtime.KeepAlive(text)
+	if err := check(st, &cerr); err != nil {
+		return nil, err
+	}
+	f := &Filter{h: h}
+	runtime.SetFinalizer(f, (*Filter).Close)
+	return f, nil
+}
+
+// Close frees the filter (omendb_filter_free). Closing twice is harmless.
+func (f *Filter) Close() error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.h != nil {
+		C.omendb_filter_free(f.h)
+		f.h = nil
+		runtime.SetFinalizer(f, nil)
+	}
+	return nil
+}
+
+// acquire read-locks the filter for one C call; a nil *Filter gives a NULL handle (allowed
+// where the C function takes an optional filter). release must follow when ok.
+func (f *Filter) acquire() (*C.omendb_filter, error) {
+	if f == nil {
+		return nil, nil
+	}
+	f.mu.RLock()
+	if f.h == nil {
+		f.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return f.h, nil
+}
+
+func (f *Filter) release() {
+	if f != nil {
+		f.mu.RUnlock()
+		runtime.KeepAlive(f)
+	}
+}
+
+// payloads is a C copy of optional per-record strings: nil items give NULL arrays (no
+// record has one), and an empty string gives a NULL entry (that record has none).
+func payloads(items []string, n int, what string) (cStrings, error) {
+	if items == nil {
+		return cStrings{}, nil
+	}
+	if len(items) != n {
+		return cStrings{}, argError(StatusInvalidArgument, fmt.Sprintf("%d %s for %d records", len(items), what, n))
+	}
+	c := newCStrings(items)
+	if n > 0 {
+		ptrs := unsafe.Slice(c.ptrs, n)
+		for i, s := range items {
+			if s == "" {
+				ptrs[i] = nil
+			}
+		}
+	}
+	return c, nil
+}
+
+// records marshals the common part of the four record calls and makes the call.
+func (idx *Index) records(n int, vectors []float32, metadata, texts []string,
+	call func(h *C.omendb_index, dim C.size_t, meta, text cStrings, cerr **C.omendb_error) C.omendb_status) error {
+	h, err := idx.acquire()
+	if err != nil {
+		return err
+	}
+	defer idx.release()
+	dim, err := rowDim(len(vectors), n, "records")
+	if err != nil {
+		return err
+	}
+	meta, err := payloads(metadata, n, "metadata entries")
+	if err != nil {
+		return err
+	}
+	defer meta.free()
+	text, err := payloads(texts, n, "texts")
+	if err != nil {
+		return err
+	}
+	defer text.free()
+	var cerr *C.omendb_error
+	st := call(h, dim, meta, text, &cerr)
+	runtime.KeepAlive(vectors)
+	return check(st, &cerr)
+}
+
+// AddRecords adds records with u64 keys, as AddBatch, each with optional metadata (a JSON
+// object whose fields filters test) and text (searched by TextSearch and HybridSearch). A nil
+// metadata or texts slice means none for every record; an empty string, none for that record.
+// All or nothing; bad metadata gives ErrInvalidArgument (omendb_index_add_records).
+func (idx *Index) AddRecords(keys []uint64, vectors []float32, metadata, texts []string) error {
+	err := idx.records(len(keys), vectors, metadata, texts, func(h *C.omendb_index, dim C.size_t, m, t cStrings, cerr **C.omendb_error) C.omendb_status {
+		return C.omendb_index_add_records(h, u64Ptr(keys), C.size_t(len(keys)), floatPtr(vectors), dim, m.ptrs, m.lens, t.ptrs, t.lens, cerr)
+	})
+	runtime.KeepAlive(keys)
+	return err
+}
+
+// UpsertRecords is AddRecords where a key already stored gets the new vector, metadata and
+// text (omendb_index_upsert_records).
+func (idx *Index) UpsertRecords(keys []uint64, vectors []float32, metadata, texts []string) error {
+	err := idx.records(len(keys), vectors, metadata, texts, func(h *C.omendb_index, dim C.size_t, m, t cStrings, cerr **C.omendb_error) C.omendb_status {
+		return C.omendb_index_upsert_records(h, u64Ptr(keys), C.size_t(len(keys)), floatPtr(vectors), dim, m.ptrs, m.lens, t.ptrs, t.lens, cerr)
+	})
+	runtime.KeepAlive(keys)
+	return err
+}
+
+// AddRecordStrings is AddRecords with string keys (omendb_index_add_records_str).
+func (idx *Index) AddRecordStrings(ids []string, vectors []float32, metadata, texts []string) error {
+	keys := newCStrings(ids)
+	defer keys.free()
+	return idx.records(len(ids), vectors, metadata, texts, func(h *C.omendb_index, dim C.size_t, m, t cStrings, cerr **C.omendb_error) C.omendb_status {
+		return C.omendb_index_add_records_str(h, keys.ptrs, keys.lens, C.size_t(len(ids)), floatPtr(vectors), dim, m.ptrs, m.lens, t.ptrs, t.lens, cerr)
+	})
+}
+
+// UpsertRecordStrings is UpsertRecords with string keys (omendb_index_upsert_records_str).
+func (idx *Index) UpsertRecordStrings(ids []string, vectors []float32, metadata, texts []string) error {
+	keys := newCStrings(ids)
+	defer keys.free()
+	return idx.records(len(ids), vectors, metadata, texts, func(h *C.omendb_index, dim C.size_t, m, t cStrings, cerr **C.omendb_error) C.omendb_status {
+		return C.omendb_index_upsert_records_str(h, keys.ptrs, keys.lens, C.size_t(len(ids)), floatPtr(vectors), dim, m.ptrs, m.lens, t.ptrs, t.lens, cerr)
+	})
+}
+
+// oneRow copies query 0 of a results object (u64 or string keys) into Go values and frees it.
+func oneRow(res *C.omendb_results, kind KeyKind) ([]Result, error) {
+	defer C.omendb_results_free(res)
+	var cerr *C.omendb_error
+	var count C.size_t
+	if err := check(C.omendb_results_count(res, 0, &count, &cerr), &cerr); err != nil {
+		return nil, err
+	}
+	row := make([]Result, int(count))
+	for r := range row {
+		var d C.float
+		if err := check(C.omendb_results_distance(res, 0, C.size_t(r), &d, &cerr), &cerr); err != nil {
+			return nil, err
+		}
+		row[r].Distance = float32(d)
+		if kind == KeyKindString {
+			var kptr *C.char
+			var klen C.size_t
+			if err := check(C.omendb_results_key_str(res, 0, C.size_t(r), &kptr, &klen, &cerr), &cerr); err != nil {
+				return nil, err
+			}
+			row[r].StrKey = C.GoStringN(kptr, C.int(klen))
+		} else {
+			var key C.uint64_t
+			if err := check(C.omendb_results_key(res, 0, C.size_t(r), &key, &cerr), &cerr); err != nil {
+				return nil, err
+			}
+			row[r].Key = uint64(key)
+		}
+	}
+	return row, nil
+}
+
+// SearchFiltered returns the k nearest records to query among those whose metadata matches
+// f, nearest first: min(k, matching records) hits (omendb_index_search_filtered). f must not
+// be nil (ErrNullPointer).
+func (idx *Index) SearchFiltered(query []float32, k int, f *Filter) ([]Result, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer idx.release()
+	if f == nil {
+		return nil, argError(StatusNullPointer, "filter is nil")
+	}
+	if k < 0 {
+		return nil, argError(StatusInvalidArgument, fmt.Sprintf("k = %d must not be negative", k))
+	}
+	fh, err := f.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer f.release()
+	kind, err := keyKind(h)
+	if err != nil {
+		return nil, err
+	}
+	var cerr *C.omendb_error
+	var res *C.omendb_results
+	st := C.omendb_index_search_filtered(h, floatPtr(query), 1, C.size_t(len(query)), C.size_t(k), 0, fh, &res, &cerr)
+	runtime.KeepAlive(query)
+	if err := check(st, &cerr); err != nil {
+		return nil, err
+	}
+	return oneRow(res, kind)
+}
+
+// TextSearch returns the k best records for query by BM25 over the records' texts, best
+// first, among those matching f (nil: all records) (omendb_index_text_search). Each
+// Result's Distance field holds the BM25 score: higher is better.
+func (idx *Index) TextSearch(query string, k int, f *Filter) ([]Result, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer idx.release()
+	if k < 0 {
+		return nil, argError(StatusInvalidArgument, fmt.Sprintf("k = %d must not be negative", k))
+	}
+	fh, err := f.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer f.release()
+	kind, err := keyKind(h)
+	if err != nil {
+		return nil, err
+	}
+	var cerr *C.omendb_error
+	var res *C.omendb_results
+	st := C.omendb_index_text_search(h, strPtr(query), C.size_t(len(query)), C.size_t(k), fh, &res, &cerr)
+	runtime.KeepAlive(query)
+	if err := check(st, &cerr); err != nil {
+		return nil, err
+	}
+	return oneRow(res, kind)
+}
+
+// Fusion selects how HybridSearch combines its vector and text result lists
+// (OMENDB_FUSION_*).
+type Fusion uint32
+
+// The fusions.
+const (
+	// FusionRRF: reciprocal rank fusion, score = sum over both lists of 1 / (param + rank),
+	// rank from 1; param is the RRF constant (0 means 60).
+	FusionRRF Fusion = C.OMENDB_FUSION_RRF
+	// FusionWeighted: param * minmax(-distance) + (1 - param) * minmax(bm25); param is alpha
+	// in [0, 1], the weight of the vector side.
+	FusionWeighted Fusion = C.OMENDB_FUSION_WEIGHTED
+)
+
+// HybridSearch fuses a vector search for vector and a BM25 search for text (both restricted
+// to records matching f; nil: all) into the k best records, best first
+// (omendb_index_hybrid_search). Each Result's Distance field holds the fused score: higher is
+// better. An unknown fusion or a param out of range gives ErrInvalidArgument.
+func (idx *Index) HybridSearch(vector []float32, text string, k int, f *Filter, fusion Fusion, param float32) ([]Result, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer idx.release()
+	if k < 0 {
+		return nil, argError(StatusInvalidArgument, fmt.Sprintf("k = %d must not be negative", k))
+	}
+	fh, err := f.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer f.release()
+	kind, err := keyKind(h)
+	if err != nil {
+		return nil, err
+	}
+	var cerr *C.omendb_error
+	var res *C.omendb_results
+	st := C.omendb_index_hybrid_search(h, floatPtr(vector), C.size_t(len(vector)), strPtr(text), C.size_t(len(text)),
+		C.size_t(k), 0, fh, C.uint32_t(fusion), C.float(param), &res, &cerr)
+	runtime.KeepAlive(vector)
+	runtime.KeepAlive(text)
+	if err := check(st, &cerr); err != nil {
+		return nil, err
+	}
+	return oneRow(res, kind)
+}
+
+func takeString(s *C.char, n C.size_t) string {
+	defer C.omendb_string_free(s)
+	return C.GoStringN(s, C.int(n))
+}
+
+// Metadata returns the metadata of the record with u64 key `key` as a JSON object ("{}" when
+// it has none) (omendb_index_metadata). ErrKeyNotFound if the key is not stored.
+func (idx *Index) Metadata(key uint64) (string, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return "", err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	var s *C.char
+	var n C.size_t
+	if err := check(C.omendb_index_metadata(h, C.uint64_t(key), &s, &n, &cerr), &cerr); err != nil {
+		return "", err
+	}
+	return takeString(s, n), nil
+}
+
+// MetadataString is Metadata for a string key (omendb_index_metadata_str).
+func (idx *Index) MetadataString(id string) (string, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return "", err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	var s *C.char
+	var n C.size_t
+	st := C.omendb_index_metadata_str(h, strPtr(id), C.size_t(len(id)), &s, &n, &cerr)
+	runtime.KeepAlive(id)
+	if err := check(st, &cerr); err != nil {
+		return "", err
+	}
+	return takeString(s, n), nil
 }

@@ -63,6 +63,7 @@ func TestVersionAndStatusNames(t *testing.T) {
 		StatusIO:                 "OMENDB_STATUS_IO",
 		StatusCorrupt:            "OMENDB_STATUS_CORRUPT",
 		StatusUnsupportedVersion: "OMENDB_STATUS_UNSUPPORTED_VERSION",
+		StatusFilterSyntax:       "OMENDB_STATUS_FILTER_SYNTAX",
 		Status(9999):             "OMENDB_STATUS_UNKNOWN",
 	}
 	for code, want := range names {
@@ -512,7 +513,7 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("error %#v lacks a code name or message", err)
 			}
 			for _, other := range []error{ErrInternal, ErrNullPointer, ErrInvalidArgument, ErrDimensionMismatch, ErrNonFinite,
-				ErrZeroVector, ErrInvalidKey, ErrInvalidUTF8, ErrDuplicateKey, ErrKeyNotFound, ErrBufferTooSmall, ErrOutOfRange, ErrIO, ErrCorrupt, ErrUnsupportedVersion, ErrClosed} {
+				ErrZeroVector, ErrInvalidKey, ErrInvalidUTF8, ErrDuplicateKey, ErrKeyNotFound, ErrBufferTooSmall, ErrOutOfRange, ErrIO, ErrCorrupt, ErrUnsupportedVersion, ErrFilterSyntax, ErrClosed} {
 				if other != c.want && errors.Is(err, other) {
 					t.Fatalf("%v also matches %v", err, other)
 				}

@@ -28,7 +28,7 @@ pub const OMENDB_KEY_KIND_STRING: u32 = 2;
 
 const _: () = assert!(OMENDB_NO_KEY == NO_KEY);
 
-fn ef_opt(ef: usize) -> Option<usize> {
+pub(crate) fn ef_opt(ef: usize) -> Option<usize> {
     (ef != 0).then_some(ef)
 }
 
@@ -103,7 +103,7 @@ fn put_u64(index: *const omendb_index, keys: *const u64, n: usize, vectors: *con
     Ok(())
 }
 
-fn check_row_dim(idx: &Index, n: usize, dim: usize) -> Result<(), omendb_error> {
+pub(crate) fn check_row_dim(idx: &Index, n: usize, dim: usize) -> Result<(), omendb_error> {
     if n > 0 && dim == 0 {
         return Err(super::boundary::invalid("dim must be at least 1"));
     }
@@ -371,7 +371,7 @@ pub extern "C" fn omendb_index_search(index: *const omendb_index, queries: *cons
     })
 }
 
-fn check_query_dim(idx: &Index, n: usize, dim: usize) -> Result<(), omendb_error> {
+pub(crate) fn check_query_dim(idx: &Index, n: usize, dim: usize) -> Result<(), omendb_error> {
     let have = idx.dim();
     if n > 0 && have != 0 && dim != have {
         return Err(crate::Error::DimensionMismatch { expected: have, got: dim }.into());

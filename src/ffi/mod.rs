@@ -13,6 +13,7 @@
 
 pub(crate) mod boundary;
 pub mod index;
+pub mod multimodal;
 pub mod options;
 pub mod persist;
 pub mod results;

@@ -44,12 +44,15 @@ pub enum omendb_status {
     OMENDB_STATUS_CORRUPT = 14,
     /// The file was written in a newer format version than this library reads.
     OMENDB_STATUS_UNSUPPORTED_VERSION = 15,
+    /// Filter text does not parse; the message names the byte offset at fault and what was
+    /// expected there.
+    OMENDB_STATUS_FILTER_SYNTAX = 16,
 }
 
 use omendb_status::*;
 
 /// Every status, for `omendb_status_name` and tests.
-pub const ALL_STATUSES: [omendb_status; 16] = [
+pub const ALL_STATUSES: [omendb_status; 17] = [
     OMENDB_STATUS_OK,
     OMENDB_STATUS_INTERNAL,
     OMENDB_STATUS_NULL_POINTER,
@@ -66,6 +69,7 @@ pub const ALL_STATUSES: [omendb_status; 16] = [
     OMENDB_STATUS_IO,
     OMENDB_STATUS_CORRUPT,
     OMENDB_STATUS_UNSUPPORTED_VERSION,
+    OMENDB_STATUS_FILTER_SYNTAX,
 ];
 
 impl omendb_status {
@@ -88,6 +92,7 @@ impl omendb_status {
             OMENDB_STATUS_IO => c"OMENDB_STATUS_IO",
             OMENDB_STATUS_CORRUPT => c"OMENDB_STATUS_CORRUPT",
             OMENDB_STATUS_UNSUPPORTED_VERSION => c"OMENDB_STATUS_UNSUPPORTED_VERSION",
+            OMENDB_STATUS_FILTER_SYNTAX => c"OMENDB_STATUS_FILTER_SYNTAX",
         }
     }
 }
@@ -121,6 +126,7 @@ impl From<Error> for omendb_error {
             Error::Io(_) => OMENDB_STATUS_IO,
             Error::Corrupt(_) => OMENDB_STATUS_CORRUPT,
             Error::UnsupportedVersion { .. } => OMENDB_STATUS_UNSUPPORTED_VERSION,
+            Error::FilterSyntax { .. } => OMENDB_STATUS_FILTER_SYNTAX,
         };
         omendb_error::new(code, e.to_string())
     }

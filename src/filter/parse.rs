@@ -149,7 +149,7 @@ impl std::error::Error for ParseError {}
 
 impl From<ParseError> for crate::Error {
     fn from(e: ParseError) -> Self {
-        crate::Error::InvalidArgument(format!("filter: {e}"))
+        crate::Error::FilterSyntax { offset: e.offset, message: e.message }
     }
 }
 
@@ -784,7 +784,8 @@ mod tests {
         }
         assert_eq!(e("price >= )").to_string(), "expected a value after '>=', found ')' at byte 9");
         let err: crate::Error = e("x").into();
-        assert!(matches!(err, crate::Error::InvalidArgument(ref m) if m.starts_with("filter: expected an operator")));
+        assert!(matches!(err, crate::Error::FilterSyntax { offset: 1, ref message } if message.starts_with("expected an operator")));
+        assert!(err.to_string().starts_with("filter syntax error at byte 1: expected an operator"));
     }
 
     #[test]

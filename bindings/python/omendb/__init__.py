@@ -14,6 +14,7 @@ from .errors import (
     CorruptError,
     DimensionMismatchError,
     DuplicateKeyError,
+    FilterSyntaxError,
     IndexClosedError,
     InternalError,
     InvalidArgumentError,
@@ -28,6 +29,7 @@ from .errors import (
     UnsupportedVersionError,
     ZeroVectorError,
 )
+from .filter import Filter
 from .index import NO_KEY, Index
 
 
@@ -40,6 +42,7 @@ __version__ = version()
 
 __all__ = [
     "Index",
+    "Filter",
     "NO_KEY",
     "version",
     "__version__",
@@ -60,4 +63,5 @@ __all__ = [
     "IoError",
     "CorruptError",
     "UnsupportedVersionError",
+    "FilterSyntaxError",
 ]

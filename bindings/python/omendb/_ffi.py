@@ -63,6 +63,10 @@ OMENDB_STATUS_OUT_OF_RANGE = 12
 OMENDB_STATUS_IO = 13
 OMENDB_STATUS_CORRUPT = 14
 OMENDB_STATUS_UNSUPPORTED_VERSION = 15
+OMENDB_STATUS_FILTER_SYNTAX = 16
+
+OMENDB_FUSION_RRF = 0
+OMENDB_FUSION_WEIGHTED = 1
 
 # ---- types ----
 
@@ -86,10 +90,15 @@ class omendb_results(ctypes.Structure):
     """Opaque ``omendb_results``."""
 
 
+class omendb_filter(ctypes.Structure):
+    """Opaque ``omendb_filter``."""
+
+
 ErrorPtr = POINTER(omendb_error)
 IndexPtr = POINTER(omendb_index)
 OptionsPtr = POINTER(omendb_options)
 ResultsPtr = POINTER(omendb_results)
+FilterPtr = POINTER(omendb_filter)
 
 _ERR = POINTER(ErrorPtr)  # omendb_error **err_out
 
@@ -131,6 +140,39 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
         omendb_status,
         [IndexPtr, POINTER(c_float), c_size_t, c_size_t, c_size_t, c_size_t, POINTER(ResultsPtr), _ERR],
     ),
+    # multimodal.rs
+    "omendb_filter_parse": (omendb_status, [c_char_p, c_size_t, POINTER(FilterPtr), _ERR]),
+    "omendb_filter_free": (None, [FilterPtr]),
+    **{
+        name: (
+            omendb_status,
+            [IndexPtr, *keys, c_size_t, POINTER(c_float), c_size_t, POINTER(c_char_p), POINTER(c_size_t), POINTER(c_char_p), POINTER(c_size_t), _ERR],
+        )
+        for name, keys in (
+            ("omendb_index_add_records", [POINTER(c_uint64)]),
+            ("omendb_index_upsert_records", [POINTER(c_uint64)]),
+            ("omendb_index_add_records_str", [POINTER(c_char_p), POINTER(c_size_t)]),
+            ("omendb_index_upsert_records_str", [POINTER(c_char_p), POINTER(c_size_t)]),
+        )
+    },
+    "omendb_index_search_filtered": (
+        omendb_status,
+        [IndexPtr, POINTER(c_float), c_size_t, c_size_t, c_size_t, c_size_t, FilterPtr, POINTER(ResultsPtr), _ERR],
+    ),
+    "omendb_index_text_search": (
+        omendb_status,
+        [IndexPtr, c_char_p, c_size_t, c_size_t, FilterPtr, POINTER(ResultsPtr), _ERR],
+    ),
+    "omendb_index_hybrid_search": (
+        omendb_status,
+        [IndexPtr, POINTER(c_float), c_size_t, c_char_p, c_size_t, c_size_t, c_size_t, FilterPtr, c_uint32, c_float, POINTER(ResultsPtr), _ERR],
+    ),
+    "omendb_index_metadata": (omendb_status, [IndexPtr, c_uint64, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR]),
+    "omendb_index_metadata_str": (
+        omendb_status,
+        [IndexPtr, c_char_p, c_size_t, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR],
+    ),
+    "omendb_string_free": (None, [POINTER(c_char)]),
     # options.rs
     "omendb_options_create": (omendb_status, [POINTER(OptionsPtr), _ERR]),
     "omendb_options_free": (None, [OptionsPtr]),

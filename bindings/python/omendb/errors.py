@@ -27,6 +27,7 @@ __all__ = [
     "IoError",
     "CorruptError",
     "UnsupportedVersionError",
+    "FilterSyntaxError",
     "for_status",
 ]
 
@@ -169,6 +170,14 @@ class UnsupportedVersionError(OmenDBError):
     status_name = "OMENDB_STATUS_UNSUPPORTED_VERSION"
 
 
+class FilterSyntaxError(InvalidArgumentError):
+    """OMENDB_STATUS_FILTER_SYNTAX: filter text does not parse. The message reads "filter
+    syntax error at byte N: what was expected"."""
+
+    status = 16
+    status_name = "OMENDB_STATUS_FILTER_SYNTAX"
+
+
 _BY_STATUS: Dict[int, Type[OmenDBError]] = {
     cls.status: cls
     for cls in (
@@ -187,6 +196,7 @@ _BY_STATUS: Dict[int, Type[OmenDBError]] = {
         IoError,
         CorruptError,
         UnsupportedVersionError,
+        FilterSyntaxError,
     )
 }
 

@@ -9,6 +9,7 @@ is converted into a new float32 array once per call. The same holds for uint64 k
 from __future__ import annotations
 
 import ctypes
+import json
 import operator
 import os
 from ctypes import byref, c_bool, c_char, c_float, c_size_t, c_uint32, c_uint64
@@ -19,6 +20,7 @@ import numpy as np
 from . import _ffi
 from ._ffi import check, float_ptr, u64_ptr
 from .errors import IndexClosedError
+from .filter import Filter
 
 __all__ = ["Index", "NO_KEY"]
 
@@ -39,6 +41,31 @@ _U64_LIMIT = 2**64
 ArrayLike = Any  # anything np.ascontiguousarray accepts
 Key = Union[str, bytes, int]
 Ids = Union[Sequence[str], Sequence[bytes], Sequence[int], np.ndarray]
+Metadata = Optional[Sequence[Union[dict, str, bytes, None]]]
+Texts = Optional[Sequence[Union[str, bytes, None]]]
+FilterLike = Union[str, Filter, None]
+_FUSIONS = {"rrf": _ffi.OMENDB_FUSION_RRF, "weighted": _ffi.OMENDB_FUSION_WEIGHTED}
+
+
+def _payload(entries: Optional[Sequence[Any]], n: int, name: str, as_json: bool) -> Tuple[Any, Any]:
+    """(pointers, lengths) for an optional per-record string array: (None, None) for no
+    array; a None entry stays NULL (no payload for that record). Dicts (metadata) go through
+    json.dumps."""
+    if entries is None:
+        return None, None
+    if len(entries) != n:
+        raise ValueError(f"{len(entries)} {name} entries for {n} vectors")
+    encoded: List[Optional[bytes]] = []
+    for entry in entries:
+        if entry is None:
+            encoded.append(None)
+        elif as_json and not isinstance(entry, (str, bytes)):
+            encoded.append(json.dumps(entry).encode("utf-8"))
+        else:
+            encoded.append(_encode(entry))
+    pointers = (ctypes.c_char_p * n)(*encoded)
+    lengths = (c_size_t * n)(*(0 if e is None else len(e) for e in encoded))
+    return pointers, lengths
 
 
 def _unsigned(value: Any, name: str) -> int:
@@ -88,6 +115,29 @@ def _is_string_ids(ids: Any) -> bool:
     if isinstance(ids, np.ndarray):
         return ids.dtype.kind in "USO" and ids.size > 0 and isinstance(ids.flat[0], (str, bytes))
     return len(ids) > 0 and isinstance(ids[0], (str, bytes))
+
+
+class _as_filter:
+    """``with _as_filter(f) as (filter_object, handle_or_None)``: a ``Filter`` is used as is,
+    filter text is parsed for the call and freed after it, None stays None (NULL)."""
+
+    def __init__(self, value: FilterLike) -> None:
+        self._owned: Optional[Filter] = None
+        if value is None:
+            self._filter: Optional[Filter] = None
+        elif isinstance(value, Filter):
+            self._filter = value
+        elif isinstance(value, str):
+            self._owned = self._filter = Filter(value)
+        else:
+            raise TypeError(f"filter must be a str or an omendb.Filter, got {type(value).__name__}")
+
+    def __enter__(self) -> Tuple[Any, Any]:
+        return self._filter, (self._filter._h() if self._filter is not None else None)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._owned is not None:
+            self._owned.close()
 
 
 class Index:
@@ -179,14 +229,21 @@ class Index:
 
     # ---- inserting ----
 
-    def add(self, vectors: ArrayLike, ids: Optional[Ids] = None) -> Union[List[Any], np.ndarray]:
+    def add(
+        self, vectors: ArrayLike, ids: Optional[Ids] = None, metadata: Metadata = None, texts: Texts = None
+    ) -> Union[List[Any], np.ndarray]:
         """Adds records, all or nothing.
 
         Args:
             vectors: an (n, d) matrix or one (d,) vector.
             ids: n str (or UTF-8 bytes) keys (``omendb_index_add_batch_str``), n ints or a
                 uint64 array (``omendb_index_add_batch``), or None for automatic u64 keys
-                counting up from 0 (``omendb_index_add_auto``).
+                counting up from 0 (``omendb_index_add_auto``; not with metadata or texts).
+            metadata: None, or n entries, each a dict (sent as ``json.dumps``), a JSON object
+                as str, or None (no metadata for that record); searched by filters.
+            texts: None, or n entries, each a str or None; searched by ``text_search`` and
+                ``hybrid_search``. With metadata or texts the call is
+                ``omendb_index_add_records`` (``_str``).
 
         Returns:
             The ids: the given string keys as a list, or a uint64 array.
@@ -195,24 +252,34 @@ class Index:
             DimensionMismatchError, NonFiniteError, ZeroVectorError (cosine), InvalidKeyError
             (empty or reserved key, or the other kind of key than the index holds),
             InvalidUtf8Error, DuplicateKeyError (already stored, or twice in the batch),
-            InvalidArgumentError. On any error nothing is added.
+            InvalidArgumentError (also: metadata that is not a JSON object of supported
+            values). On any error nothing is added.
         """
-        return self._put(vectors, ids, upsert=False)
+        return self._put(vectors, ids, upsert=False, metadata=metadata, texts=texts)
 
-    def upsert(self, vectors: ArrayLike, ids: Ids) -> Union[List[Any], np.ndarray]:
+    def upsert(self, vectors: ArrayLike, ids: Ids, metadata: Metadata = None, texts: Texts = None) -> Union[List[Any], np.ndarray]:
         """As ``add``, but a key already stored gets the new vector (its old record is
         replaced in one step as seen by searches). A key twice in the batch is still a
-        DuplicateKeyError. ``ids`` are required."""
+        DuplicateKeyError. ``ids`` are required. Metadata and texts replace the old ones (a
+        record given none has none after)."""
         if ids is None:
             raise TypeError("upsert needs ids")
-        return self._put(vectors, ids, upsert=True)
+        return self._put(vectors, ids, upsert=True, metadata=metadata, texts=texts)
 
-    def _put(self, vectors: ArrayLike, ids: Optional[Ids], upsert: bool) -> Union[List[Any], np.ndarray]:
+    def _put(
+        self, vectors: ArrayLike, ids: Optional[Ids], upsert: bool, metadata: Metadata = None, texts: Texts = None
+    ) -> Union[List[Any], np.ndarray]:
         handle = self._h()
         lib = _ffi.lib
         rows, _ = _rows(vectors)
         n, dim = rows.shape
         err = _ffi.ErrorPtr()
+        records = metadata is not None or texts is not None
+        if records:
+            if ids is None:
+                raise TypeError("metadata and texts need ids (automatic keys take vectors only)")
+            meta_p, meta_l = _payload(metadata, n, "metadata", as_json=True)
+            text_p, text_l = _payload(texts, n, "texts", as_json=False)
         if ids is None:
             first = c_uint64()
             check(lib.omendb_index_add_auto(handle, float_ptr(rows), n, dim, byref(first), byref(err)), err)
@@ -226,10 +293,20 @@ class Index:
             encoded = [_encode(k) for k in keys]
             pointers = (ctypes.c_char_p * n)(*encoded)
             lengths = (c_size_t * n)(*map(len, encoded))
+            if records:
+                put_rec = lib.omendb_index_upsert_records_str if upsert else lib.omendb_index_add_records_str
+                status = put_rec(handle, pointers, lengths, n, float_ptr(rows), dim, meta_p, meta_l, text_p, text_l, byref(err))
+                check(status, err)
+                return keys
             put_str = lib.omendb_index_upsert_batch_str if upsert else lib.omendb_index_add_batch_str
             check(put_str(handle, pointers, lengths, n, float_ptr(rows), dim, byref(err)), err)
             return keys
         keys_u64 = _u64_keys(ids)
+        if records:
+            put_rec = lib.omendb_index_upsert_records if upsert else lib.omendb_index_add_records
+            status = put_rec(handle, u64_ptr(keys_u64), n, float_ptr(rows), dim, meta_p, meta_l, text_p, text_l, byref(err))
+            check(status, err)
+            return keys_u64
         put = lib.omendb_index_upsert_batch if upsert else lib.omendb_index_add_batch
         check(put(handle, u64_ptr(keys_u64), n, float_ptr(rows), dim, byref(err)), err)
         return keys_u64
@@ -261,7 +338,7 @@ class Index:
     # ---- searching ----
 
     def search(
-        self, queries: ArrayLike, k: int = 10, ef: Optional[int] = None
+        self, queries: ArrayLike, k: int = 10, ef: Optional[int] = None, filter: FilterLike = None
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The k nearest records of each query, nearest first.
 
@@ -269,6 +346,8 @@ class Index:
             queries: one (d,) vector, or an (n, d) batch (searched in parallel by C).
             k: hits per query.
             ef: beam width; None for the index's ef_search (C raises it to k when smaller).
+            filter: None, or a ``Filter`` or filter text: only records whose metadata matches
+                are returned (``omendb_index_search_filtered``; min(k, matches) hits each).
 
         Returns:
             ``(labels, distances)``: shape (k,) for one query, (n, k) for a batch. Distances
@@ -279,13 +358,23 @@ class Index:
 
         Raises:
             InvalidArgumentError (k = 0), DimensionMismatchError, NonFiniteError,
-            ZeroVectorError (cosine).
+            ZeroVectorError (cosine), FilterSyntaxError (filter text that does not parse).
         """
         handle = self._h()
         rows, one = _rows(queries)
         n, dim = rows.shape
         k = _unsigned(k, "k")
         ef = 0 if ef is None else _unsigned(ef, "ef")
+        if filter is not None:
+            with _as_filter(filter) as (f, _):
+                results = _ffi.ResultsPtr()
+                err = _ffi.ErrorPtr()
+                status = _ffi.lib.omendb_index_search_filtered(
+                    handle, float_ptr(rows), n, dim, k, ef, f._h(), byref(results), byref(err)
+                )
+                check(status, err)
+            labels, distances = self._read_results(results, n, k)
+            return (labels[0], distances[0]) if one else (labels, distances)
         if not self._string_keys:
             labels = np.empty((n, k), dtype=np.uint64)
             distances = np.empty((n, k), dtype=np.float32)
@@ -309,6 +398,15 @@ class Index:
         err = _ffi.ErrorPtr()
         results = _ffi.ResultsPtr()
         check(lib.omendb_index_search_results(handle, float_ptr(rows), n, dim, k, ef, byref(results), byref(err)), err)
+        return self._read_results(results, n, k, strings=True)
+
+    def _read_results(self, results: Any, n: int, k: int, strings: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """(labels, distances) of shape (n, k) from a results object, which is freed here.
+        Missing hits: NO_KEY (u64) or None (strings), and inf."""
+        lib = _ffi.lib
+        err = _ffi.ErrorPtr()
+        if strings is None:
+            strings = self.key_kind == "string"
         try:
             pointer = ctypes.POINTER(c_float)()
             length = c_size_t()
@@ -316,19 +414,131 @@ class Index:
             distances = np.full((n, k), np.inf, dtype=np.float32)
             if length.value:
                 distances.reshape(-1)[:] = np.ctypeslib.as_array(pointer, shape=(length.value,))
-            labels = np.full((n, k), None, dtype=object)
+            labels = np.full((n, k), None, dtype=object) if strings else np.full((n, k), NO_KEY, dtype=np.uint64)
             count = c_size_t()
             key = ctypes.POINTER(c_char)()
             key_len = c_size_t()
+            key_u64 = c_uint64()
             for query in range(n):
                 check(lib.omendb_results_count(results, query, byref(count), byref(err)), err)
                 row = labels[query]
                 for rank in range(count.value):
-                    check(lib.omendb_results_key_str(results, query, rank, byref(key), byref(key_len), byref(err)), err)
-                    row[rank] = ctypes.string_at(key, key_len.value).decode("utf-8")
+                    if strings:
+                        check(lib.omendb_results_key_str(results, query, rank, byref(key), byref(key_len), byref(err)), err)
+                        row[rank] = ctypes.string_at(key, key_len.value).decode("utf-8")
+                    else:
+                        check(lib.omendb_results_key(results, query, rank, byref(key_u64), byref(err)), err)
+                        row[rank] = key_u64.value
             return labels, distances
         finally:
             lib.omendb_results_free(results)
+
+    def _one_query_results(self, results: Any, k: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(labels, scores) of a one-query results object, truncated to its hit count."""
+        count = c_size_t()
+        err = _ffi.ErrorPtr()
+        status = _ffi.lib.omendb_results_count(results, 0, byref(count), byref(err))
+        if status != _ffi.OMENDB_STATUS_OK:
+            _ffi.lib.omendb_results_free(results)
+            _ffi.raise_status(status, err)
+        labels, scores = self._read_results(results, 1, k)
+        return labels[0, : count.value], scores[0, : count.value]
+
+    def text_search(self, query: str, k: int = 10, filter: FilterLike = None) -> Tuple[np.ndarray, np.ndarray]:
+        """BM25 search over the records' texts (``omendb_index_text_search``).
+
+        Args:
+            query: the words looked for.
+            k: the most hits returned.
+            filter: None, or a ``Filter`` or filter text restricting the records searched.
+
+        Returns:
+            ``(labels, scores)``, best first, of length min(k, records holding a query word):
+            labels as in ``search`` (uint64 or str), scores float32 BM25 (higher is better).
+
+        Raises:
+            InvalidArgumentError (k = 0), FilterSyntaxError.
+        """
+        handle = self._h()
+        k = _unsigned(k, "k")
+        encoded = _encode(query)
+        with _as_filter(filter) as (_, f):
+            results = _ffi.ResultsPtr()
+            err = _ffi.ErrorPtr()
+            check(_ffi.lib.omendb_index_text_search(handle, encoded, len(encoded), k, f, byref(results), byref(err)), err)
+        return self._one_query_results(results, k)
+
+    def hybrid_search(
+        self,
+        vector: ArrayLike,
+        text: str,
+        k: int = 10,
+        ef: Optional[int] = None,
+        filter: FilterLike = None,
+        fusion: str = "rrf",
+        alpha: float = 0.5,
+        rrf_k: float = 60,
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Vector search and BM25 text search fused into one ranking
+        (``omendb_index_hybrid_search``); both sides restricted by ``filter`` when given.
+
+        Args:
+            vector: one (d,) query vector.
+            text: the text query.
+            k: the most hits returned.
+            ef: beam width of the vector side (None: the index's ef_search).
+            filter: None, or a ``Filter`` or filter text.
+            fusion: ``"rrf"``: score = sum over both lists of 1 / (rrf_k + rank), or
+                ``"weighted"``: alpha * minmax(-distance) + (1 - alpha) * minmax(bm25).
+            alpha: weight of the vector side for ``"weighted"``, in [0, 1].
+            rrf_k: the RRF constant for ``"rrf"``.
+
+        Returns:
+            ``(labels, scores)``, best first, at most k: fused scores (higher is better).
+
+        Raises:
+            InvalidArgumentError (k = 0, unknown fusion, alpha or rrf_k out of range),
+            DimensionMismatchError, NonFiniteError, ZeroVectorError, FilterSyntaxError.
+        """
+        handle = self._h()
+        rows, one = _rows(vector)
+        if not one and rows.shape[0] != 1:
+            raise ValueError(f"hybrid_search takes one vector, got shape {rows.shape}")
+        k = _unsigned(k, "k")
+        ef = 0 if ef is None else _unsigned(ef, "ef")
+        code = _FUSIONS.get(fusion, _UNKNOWN_ENUM)
+        param = float(rrf_k) if fusion == "rrf" else float(alpha)
+        encoded = _encode(text)
+        dim = rows.shape[1]
+        with _as_filter(filter) as (_, f):
+            results = _ffi.ResultsPtr()
+            err = _ffi.ErrorPtr()
+            status = _ffi.lib.omendb_index_hybrid_search(
+                handle, float_ptr(rows), dim, encoded, len(encoded), k, ef, f, code, param, byref(results), byref(err)
+            )
+            check(status, err, None if code != _UNKNOWN_ENUM else f"fusion {fusion!r} (expected 'rrf' or 'weighted')")
+        return self._one_query_results(results, k)
+
+    def metadata(self, id: Key) -> dict:
+        """The metadata of a record as a dict ({} when it has none) (``omendb_index_metadata``).
+
+        Raises:
+            KeyNotFoundError: the key is not stored.
+        """
+        handle = self._h()
+        err = _ffi.ErrorPtr()
+        out = ctypes.POINTER(c_char)()
+        length = c_size_t()
+        if isinstance(id, (str, bytes)):
+            key = _encode(id)
+            check(_ffi.lib.omendb_index_metadata_str(handle, key, len(key), byref(out), byref(length), byref(err)), err)
+        else:
+            check(_ffi.lib.omendb_index_metadata(handle, _unsigned(id, "id"), byref(out), byref(length), byref(err)), err)
+        try:
+            text = ctypes.string_at(out, length.value).decode("utf-8")
+        finally:
+            _ffi.lib.omendb_string_free(out)
+        return dict(json.loads(text))
 
     # ---- saving and loading ----
 

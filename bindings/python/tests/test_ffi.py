@@ -59,6 +59,7 @@ C_BASE = {
     "omendb_index": _ffi.omendb_index,
     "omendb_options": _ffi.omendb_options,
     "omendb_results": _ffi.omendb_results,
+    "omendb_filter": _ffi.omendb_filter,
 }
 
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Single-thread search speed of OmenDB against the peers, measured so that load from other
+processes on a shared machine cancels out.
+
+Both indexes live in one process; the same queries are sent to each library in turn, in small
+interleaved chunks, and each library's search time is its calling thread's CPU time
+(``time.thread_time``), which other processes cannot inflate. A single query runs in the calling
+thread in every library here (OmenDB searches batches of fewer than 4 queries in place; hnswlib
+with num_threads=1; USearch and FAISS with one thread). Builds are timed by process CPU time on
+all threads. Recall is tie-safe against the shipped ground truth (see run.py's ``Recall``).
+
+    python benches/compare/interleaved.py glove-50-angular [--libs omendb,hnswlib] [--nq 2000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (data readers, Recall, library adapters)
+
+
+def cpu_s() -> float:
+    return time.process_time()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dataset")
+    ap.add_argument("--libs", default="omendb,hnswlib")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--M", type=int, default=16)
+    ap.add_argument("--efc", type=int, default=200)
+    ap.add_argument("--efs", default="10,16,24,32,48,64,96,128,192")
+    ap.add_argument("--nq", type=int, default=2000)
+    ap.add_argument("--chunk", type=int, default=50)
+    ap.add_argument("--target", type=float, default=0.95)
+    a = ap.parse_args()
+    os.environ.setdefault("RAYON_NUM_THREADS", str(a.threads))
+    if str(run.REPO / "bindings" / "python") not in sys.path:
+        sys.path.insert(0, str(run.REPO / "bindings" / "python"))
+
+    folder = run.resolve_dataset(a.dataset, None)
+    metric = run.dataset_metric(folder)
+    X = run.load_vectors(folder, "base")
+    Q = run.load_vectors(folder, "query")[: a.nq]
+    gt_dist = run.read_vecs(folder / "groundtruth_dist.fvecs", "<f4")[: a.nq]
+    recall = run.Recall(X, Q, gt_dist, 10, metric)
+    libs = a.libs.split(",")
+    classes = {c.name: c for c in (run.OmenDB, run.Hnswlib, run.USearch, run.Faiss)}
+    impls, builds = {}, {}
+    for name in libs:
+        impl = classes[name](X.shape[1], metric, a.M, a.efc, a.threads, len(X))
+        wall, cpu = time.perf_counter(), cpu_s()
+        impl.build(X)
+        builds[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": cpu_s() - cpu}
+        impls[name] = impl
+        print(f"{name:8s} build {builds[name]['wall_s']:.1f}s wall, {builds[name]['cpu_s']:.1f}s CPU", flush=True)
+
+    rows = []
+    for ef in [int(e) for e in a.efs.split(",")]:
+        found = {n: np.full((len(Q), 10), -1, dtype=np.int64) for n in libs}
+        spent = {n: 0.0 for n in libs}
+        for impl in impls.values():
+            impl.set_ef(ef)
+            impl.search_one(Q[0], 10)  # warm
+        for start in range(0, len(Q), a.chunk):
+            for n in libs:  # the same chunk for every library, back to back
+                impl = impls[n]
+                t = time.thread_time()
+                out = [impl.search_one(q, 10) for q in Q[start : start + a.chunk]]
+                spent[n] += time.thread_time() - t
+                for i, labels in enumerate(out):
+                    lab = run._labels(np.asarray(labels).reshape(-1))[:10]
+                    found[n][start + i, : len(lab)] = lab
+        for n in libs:
+            r = recall(found[n])
+            qps = len(Q) / spent[n]
+            rows.append({"lib": n, "ef": ef, "recall": r, "qps_thread_cpu": qps})
+            print(f"  ef={ef:4d} {n:8s} recall@10={r:.4f} {qps:9.0f} q/s (thread CPU)", flush=True)
+
+    def at_target(n: str) -> float | None:
+        pts = sorted((r["recall"], r["qps_thread_cpu"]) for r in rows if r["lib"] == n)
+        for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
+            if r0 <= a.target <= r1:
+                w = 0.0 if r1 == r0 else (a.target - r0) / (r1 - r0)
+                return q0 + w * (q1 - q0)
+        return None
+
+    summary = {n: at_target(n) for n in libs}
+    base = libs[0]
+    print(f"\nQPS at recall@10 = {a.target} (thread CPU time, linear interpolation):")
+    for n in libs:
+        v = summary[n]
+        print(f"  {n:8s} {v:9.0f}" if v else f"  {n:8s} (target not bracketed by the sweep)")
+    for n in libs[1:]:
+        if summary[base] and summary[n]:
+            print(f"  {base} / {n} = {summary[base] / summary[n]:.2f}x")
+        print(f"  build CPU {base} / {n} = {builds[base]['cpu_s'] / builds[n]['cpu_s']:.2f}x")
+    out = run.HERE / "results" / f"interleaved-{folder.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    out.write_text(json.dumps({"dataset": folder.name, "nq": len(Q), "builds": builds, "rows": rows,
+                               "at_target": summary, "machine": run.machine_info()}, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
