@@ -151,6 +151,11 @@ pub struct Index {
     meta: RwLock<MetadataStore>,
     /// Texts of the records that were given one, for BM25.
     text: RwLock<TextIndex>,
+    /// Bumped (under `meta`'s write lock) on every metadata change.
+    meta_version: AtomicU64,
+    /// The last filter evaluated, at which metadata version, and its matching slots: a filter
+    /// reused across queries (a batch, or repeated calls) is evaluated once.
+    filter_cache: parking_lot::Mutex<Option<(Filter, u64, std::sync::Arc<roaring::RoaringBitmap>)>>,
     /// Shared by every call that changes the index (add, upsert, add_auto, remove, compact);
     /// taken exclusively by `save` for a consistent snapshot. Searches do not take it.
     persist_gate: RwLock<()>,
@@ -173,6 +178,8 @@ impl Index {
             persist_gate: RwLock::new(()),
             meta: RwLock::new(MetadataStore::new()),
             text: RwLock::new(text),
+            meta_version: AtomicU64::new(0),
+            filter_cache: parking_lot::Mutex::new(None),
         };
         if index.options.dim > 0 {
             index.graph_for(index.options.dim)?;
@@ -401,6 +408,7 @@ impl Index {
         // sees its metadata and text.
         {
             let mut meta = self.meta.write();
+            self.meta_version.fetch_add(1, Ordering::AcqRel);
             for &old in &replaced {
                 meta.remove(old);
             }
@@ -460,7 +468,11 @@ impl Index {
             map.check_kind(key)?;
             map.remove(key).ok_or_else(|| Error::KeyNotFound(key.to_string()))?
         };
-        self.meta.write().remove(slot);
+        {
+            let mut meta = self.meta.write();
+            self.meta_version.fetch_add(1, Ordering::AcqRel);
+            meta.remove(slot);
+        }
         self.text.write().remove(slot);
         let graph = self.graph.get().ok_or_else(|| Error::Internal("key mapped without a graph".into()))?;
         graph.mark_deleted(slot);
@@ -689,6 +701,22 @@ impl Index {
         self.meta.read().get_json(slot)
     }
 
+    /// The slots whose metadata matches `filter`, from the cache when the same filter was
+    /// evaluated against the same metadata version.
+    fn matching(&self, filter: &Filter) -> std::sync::Arc<roaring::RoaringBitmap> {
+        let meta = self.meta.read();
+        // Read under the lock: writers bump it while holding the write lock.
+        let version = self.meta_version.load(Ordering::Acquire);
+        if let Some((f, v, bits)) = &*self.filter_cache.lock() {
+            if *v == version && f == filter {
+                return bits.clone();
+            }
+        }
+        let bits = std::sync::Arc::new(meta.evaluate(filter));
+        *self.filter_cache.lock() = Some((filter.clone(), version, bits.clone()));
+        bits
+    }
+
     /// Checks a query vector; returns the graph (None for an empty index).
     fn check_query(&self, query: &[f32], k: usize) -> Result<Option<&Graph>> {
         let graph = self.prepare_search(query.len(), k)?;
@@ -736,7 +764,7 @@ impl Index {
         let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k);
         // Pinned before the filter is evaluated: no slot in the bitmap can be reused meanwhile.
         let pin = graph.pin();
-        let bits = self.meta.read().evaluate(filter);
+        let bits = self.matching(filter);
         with_scratch(|s| {
             self.nearest_slots(graph, &pin, query, k, ef, Some(&bits), s);
             let map = self.keys.read();
@@ -762,7 +790,7 @@ impl Index {
         }
         let Some(graph) = self.graph.get() else { return Ok(0) };
         let _pin = graph.pin();
-        let bits = filter.map(|f| self.meta.read().evaluate(f));
+        let bits = filter.map(|f| self.matching(f));
         let accept = |slot: u32| bits.as_ref().is_none_or(|b| b.contains(slot));
         let hits = self.text.read().search(query, k, Some(&accept));
         let map = self.keys.read();
@@ -794,9 +822,9 @@ impl Index {
         let depth = k.max(HYBRID_DEPTH);
         let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(depth);
         let pin = graph.pin();
-        let bits = filter.map(|f| self.meta.read().evaluate(f));
+        let bits = filter.map(|f| self.matching(f));
         let vector_hits: Vec<(u32, f32)> = with_scratch(|s| {
-            self.nearest_slots(graph, &pin, query, depth, ef, bits.as_ref(), s);
+            self.nearest_slots(graph, &pin, query, depth, ef, bits.as_deref(), s);
             s.found.iter().take(depth).map(|c| (c.id, c.dist)).collect()
         });
         let accept = |slot: u32| bits.as_ref().is_none_or(|b| b.contains(slot));
@@ -900,6 +928,8 @@ impl Index {
             persist_gate: RwLock::new(()),
             meta: RwLock::new(meta),
             text: RwLock::new(text),
+            meta_version: AtomicU64::new(0),
+            filter_cache: parking_lot::Mutex::new(None),
         }
     }
 }
