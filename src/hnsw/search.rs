@@ -105,7 +105,8 @@ impl Graph {
                 self.store.prefetch(n);
             }
             for &n in neighbors.iter() {
-                let d = self.space.distance(query, self.store.vector(n));
+                let limit = if results.len() < ef { f32::INFINITY } else { bound };
+                let d = self.space.distance_within(query, self.store.vector(n), limit);
                 if results.len() < ef || d < bound {
                     let cand = Candidate { dist: d, id: n };
                     candidates.push(Reverse(cand));
