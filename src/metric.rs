@@ -72,63 +72,12 @@ impl Space {
         self.metric
     }
 
-    /// The distance between `a` and `b` when it is at most `bound`; otherwise some value above
-    /// `bound`. Under L2 the partial sums of squares only grow, so a long vector is measured in
-    /// blocks and given up as soon as the sum passes the bound: a search rejects most
-    /// candidates early without changing any decision. Other metrics compute in full.
-    #[inline]
-    pub fn distance_within(&self, a: &[f32], b: &[f32], bound: f32) -> f32 {
-        const BLOCK: usize = 128;
-        if self.metric != Metric::L2 || a.len() < 2 * BLOCK || bound == f32::INFINITY {
-            return self.distance(a, b);
-        }
-        let b = &b[..a.len()];
-        let mut sum = 0.0;
-        for (x, y) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
-            sum += (self.kernels.l2sq)(x, y);
-            if sum > bound {
-                return sum;
-            }
-        }
-        sum
-    }
-
     /// Distance between two vectors as stored (normalised already under cosine).
     #[inline]
     pub fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
         match self.metric {
             Metric::L2 => (self.kernels.l2sq)(a, b),
             Metric::InnerProduct | Metric::Cosine => 1.0 - (self.kernels.dot)(a, b),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn distance_within_is_exact_below_the_bound_and_above_it_otherwise() {
-        let space = Space::new(Metric::L2);
-        let mut s = 7u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        for dim in [1usize, 100, 256, 257, 784, 1536] {
-            let a: Vec<f32> = (0..dim).map(|_| next()).collect();
-            let b: Vec<f32> = (0..dim).map(|_| next()).collect();
-            let full = space.distance(&a, &b);
-            for bound in [0.0, full * 0.25, full * 0.99, full, full * 1.01, f32::INFINITY] {
-                let got = space.distance_within(&a, &b, bound);
-                if full <= bound {
-                    assert!((got - full).abs() <= 1e-4 * full.max(1.0), "dim {dim} bound {bound}: {got} vs {full}");
-                } else {
-                    assert!(got > bound, "dim {dim} bound {bound}: {got} should exceed it");
-                }
-            }
         }
     }
 }

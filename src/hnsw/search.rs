@@ -105,8 +105,7 @@ impl Graph {
                 self.store.prefetch(n);
             }
             for &n in neighbors.iter() {
-                let limit = if results.len() < ef { f32::INFINITY } else { bound };
-                let d = self.space.distance_within(query, self.store.vector(n), limit);
+                let d = self.space.distance(query, self.store.vector(n));
                 if results.len() < ef || d < bound {
                     let cand = Candidate { dist: d, id: n };
                     candidates.push(Reverse(cand));
