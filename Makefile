@@ -157,3 +157,76 @@ check-aarch64:
 
 clean:
 	rm -rf $(BUILD)
+
+# ---------------------------------------------------------------------------------------------
+# Reliability (RELIABILITY.md): fuzzing, sanitizers, soak. None of these is part of `make test`;
+# they need the nightly toolchain (with rust-src) and, for fuzzing, cargo-fuzz
+# (`cargo install cargo-fuzz`).
+#
+#   make fuzz-smoke   build the cargo-fuzz targets in tests/fuzz and run each FUZZ_SECONDS (20)
+#   make asan         the C tests, compiled with -fsanitize=address, against a Rust library
+#                     built with -Zsanitizer=address (std included, -Zbuild-std)
+#   make tsan         tests/concurrency.rs under ThreadSanitizer (-Zsanitizer=thread, -Zbuild-std)
+#   make soak         the full soak test (tests/soak.rs, 20 cycles x 100,000 vectors; minutes)
+
+NIGHTLY      ?= +nightly
+HOST_TRIPLE  := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+FUZZ_DIR     := tests/fuzz
+FUZZ_TARGETS := filter_parse metadata_parse index_differential
+FUZZ_SECONDS ?= 20
+ASAN_TARGET  := target/asan
+ASAN_LIBDIR  := $(ASAN_TARGET)/$(HOST_TRIPLE)/release
+ASAN_BUILD   := $(BUILD)/asan
+# Instrumentation changes what gcc can prove about snprintf sizes: its -Wformat-truncation
+# notes (false positives in the tests' fixed-size name buffers) stay warnings here.
+ASAN_CFLAGS  := -fsanitize=address -fno-omit-frame-pointer -Wno-error=format-truncation
+# allocator_may_return_null: an allocation too large to make must reach the library as a
+# failure (test_errors.c asks for k = 2^40 and expects an error, not an abort).
+ASAN_OPTIONS_RUN := detect_leaks=1:allocator_may_return_null=1:abort_on_error=0:halt_on_error=1
+
+.PHONY: fuzz-smoke asan tsan soak
+
+fuzz-smoke: | $(BUILD)
+	@command -v cargo-fuzz >/dev/null 2>&1 || { echo "fuzz-smoke: needs cargo-fuzz (cargo install cargo-fuzz) and a nightly toolchain"; exit 1; }
+	cargo $(NIGHTLY) fuzz build --fuzz-dir $(FUZZ_DIR) -O -a
+	@status=0; for t in $(FUZZ_TARGETS); do \
+		case $$t in \
+			filter_parse) extra="-dict=$(FUZZ_DIR)/dict/filter.dict -max_len=1024";; \
+			metadata_parse) extra="-dict=$(FUZZ_DIR)/dict/json.dict -max_len=1024";; \
+			*) extra="-max_len=2048";; \
+		esac; \
+		seeds=""; [ -d $(FUZZ_DIR)/seeds/$$t ] && seeds=$(FUZZ_DIR)/seeds/$$t; \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+		cargo $(NIGHTLY) fuzz run --fuzz-dir $(FUZZ_DIR) -O -a $$t $(FUZZ_DIR)/corpus/$$t $$seeds -- \
+			$$extra -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 >$(BUILD)/fuzz-$$t.log 2>&1 \
+			|| { tail -n 60 $(BUILD)/fuzz-$$t.log; echo "FAILED: fuzz $$t (log: $(BUILD)/fuzz-$$t.log)"; status=1; continue; }; \
+		grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz-$$t.log | tr '\n' ' '; echo; \
+	done; exit $$status
+
+# The library and std instrumented by rustc, the C tests by cc; both use the compiler's ASan
+# runtime, linked into the test executables.
+asan: | $(BUILD)
+	RUSTFLAGS="-Zsanitizer=address" $(CARGO) $(NIGHTLY) build --release --lib -Zbuild-std \
+		--target $(HOST_TRIPLE) --target-dir $(ASAN_TARGET)
+	@mkdir -p $(ASAN_BUILD)
+	@set -e; for src in ctests/test_*.c; do \
+		t=$(ASAN_BUILD)/$$(basename $$src .c); \
+		$(CC) $(CFLAGS_T) $(ASAN_CFLAGS) $$src -o $$t \
+			-L$(ASAN_LIBDIR) -Wl,-rpath,$(CURDIR)/$(ASAN_LIBDIR) -lomendb -lpthread -lm; \
+	done
+	$(CXX) $(CXXFLAGS_T) $(ASAN_CFLAGS) ctests/test_cxx.cpp -o $(ASAN_BUILD)/test_cxx \
+		-L$(ASAN_LIBDIR) -Wl,-rpath,$(CURDIR)/$(ASAN_LIBDIR) -lomendb -lpthread -lm
+	@status=0; for t in $(ASAN_BUILD)/test_*; do \
+		echo "== asan $$t"; \
+		ASAN_OPTIONS=$(ASAN_OPTIONS_RUN) $$t >$$t.out 2>&1; rc=$$?; \
+		if [ $$rc -eq 0 ]; then echo "   clean; last line: $$(tail -n 1 $$t.out)"; \
+		else tail -n 80 $$t.out; echo "FAILED (exit $$rc): $$t"; status=1; fi; \
+	done; exit $$status
+
+tsan:
+	RUSTFLAGS="-Zsanitizer=thread" $(CARGO) $(NIGHTLY) test -Zbuild-std --target $(HOST_TRIPLE) \
+		--target-dir target/tsan --test concurrency
+
+soak:
+	$(CARGO) test --release --test soak -- --ignored --nocapture
