@@ -163,7 +163,8 @@ clean:
 # they need the nightly toolchain (with rust-src) and, for fuzzing, cargo-fuzz
 # (`cargo install cargo-fuzz`).
 #
-#   make fuzz-smoke   build the cargo-fuzz targets in tests/fuzz and run each FUZZ_SECONDS (20)
+#   make fuzz-smoke   build the cargo-fuzz targets in tests/fuzz and run each FUZZ_SECONDS (20),
+#                     from the committed seeds only (a fresh corpus in ctests/build/fuzz-corpus)
 #   make asan         the C tests, compiled with -fsanitize=address, against a Rust library
 #                     built with -Zsanitizer=address (std included, -Zbuild-std)
 #   make tsan         tests/concurrency.rs under ThreadSanitizer (-Zsanitizer=thread, -Zbuild-std)
@@ -196,9 +197,9 @@ fuzz-smoke: | $(BUILD)
 			*) extra="-max_len=2048";; \
 		esac; \
 		seeds=""; [ -d $(FUZZ_DIR)/seeds/$$t ] && seeds=$(FUZZ_DIR)/seeds/$$t; \
-		mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+		corpus=$(BUILD)/fuzz-corpus/$$t; rm -rf $$corpus; mkdir -p $$corpus; \
 		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
-		cargo $(NIGHTLY) fuzz run --fuzz-dir $(FUZZ_DIR) -O -a $$t $(FUZZ_DIR)/corpus/$$t $$seeds -- \
+		cargo $(NIGHTLY) fuzz run --fuzz-dir $(FUZZ_DIR) -O -a $$t $$corpus $$seeds -- \
 			$$extra -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 >$(BUILD)/fuzz-$$t.log 2>&1 \
 			|| { tail -n 60 $(BUILD)/fuzz-$$t.log; echo "FAILED: fuzz $$t (log: $(BUILD)/fuzz-$$t.log)"; status=1; continue; }; \
 		grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz-$$t.log | tr '\n' ' '; echo; \
