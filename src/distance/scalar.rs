@@ -38,19 +38,22 @@ pub fn norm(a: &[f32]) -> f32 {
     dot(a, a).sqrt()
 }
 
-/// Scales `v` to unit length in place and returns its original norm.
+/// Scales `v` to unit length in place and returns its original norm (as f32,
+/// so infinite for a vector longer than `f32::MAX`).
 ///
-/// A vector whose norm is zero (or not finite) is left unchanged; the caller
-/// can tell from the returned value.
+/// The norm is computed in f64: squaring f32 components in f32 overflows above
+/// about 1.8e19 and underflows below about 1e-19, which used to leave such
+/// vectors unnormalised. In f64 every finite non-zero f32 vector has a finite,
+/// positive norm, so only the zero vector is left unchanged.
 pub fn normalize(v: &mut [f32]) -> f32 {
-    let n = norm(v);
+    let n = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
     if n > 0.0 && n.is_finite() {
         let inv = 1.0 / n;
         for x in v.iter_mut() {
-            *x *= inv;
+            *x = (f64::from(*x) * inv) as f32;
         }
     }
-    n
+    n as f32
 }
 
 #[cfg(test)]
@@ -86,6 +89,17 @@ mod tests {
         assert_eq!(v, [0.0; 4]);
         let mut e: [f32; 0] = [];
         assert_eq!(normalize(&mut e), 0.0);
+    }
+
+    #[test]
+    fn normalize_huge_and_tiny_vectors() {
+        for scale in [1e20f32, 3e38, 1e-30, 1e-45] {
+            let mut v = [scale, 0.0, scale, 0.0];
+            normalize(&mut v);
+            let h = std::f32::consts::FRAC_1_SQRT_2;
+            assert!((v[0] - h).abs() < 1e-6 && (v[2] - h).abs() < 1e-6, "{scale}: {v:?}");
+            assert_eq!((v[1], v[3]), (0.0, 0.0));
+        }
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! A record's metadata is a flat JSON object whose values are strings, integers, floats,
 //! booleans, or lists of strings (tags). Anything else (null, nested objects, lists holding
 //! anything but strings, integers beyond ±2^53) is refused with a message naming the field.
+//!
+//! One exception to the integer rule: a literal too long for 64 bits (say
+//! `18446744073709551616`) reaches us from serde_json as a float, indistinguishable from
+//! `1.8446744073709552e19`, and is stored as that float.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -232,5 +236,17 @@ mod tests {
         assert_eq!(Value::Float(-0.0).as_number().unwrap().to_bits(), 0.0f64.to_bits());
         assert_eq!(Value::Int(7).as_number(), Some(7.0));
         assert_eq!(Value::Str("7".into()).as_number(), None);
+    }
+
+    /// Found by the `metadata_parse` fuzz target (RELIABILITY.md, bug 1): floats must be read
+    /// exactly, as the filter lexer reads them, and survive their own JSON form.
+    #[test]
+    fn floats_are_exact_and_round_trip() {
+        let m = parse_metadata(r#"{"d":123456789.12345679}"#).unwrap();
+        assert_eq!(m.get("d"), Some(&Value::Float("123456789.12345679".parse::<f64>().unwrap())));
+        for text in [r#"{"d":123456789.12345679}"#, r#"{"":90079991252990071992}"#] {
+            let m = parse_metadata(text).unwrap();
+            assert_eq!(parse_metadata(&metadata_to_json(&m).to_string()).unwrap(), m, "{text}");
+        }
     }
 }
