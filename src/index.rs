@@ -159,6 +159,8 @@ pub struct Index {
     /// Shared by every call that changes the index (add, upsert, add_auto, remove, compact);
     /// taken exclusively by `save` for a consistent snapshot. Searches do not take it.
     persist_gate: RwLock<()>,
+    /// Opened from a file mapping: every change is refused (see `Index::open`).
+    read_only: bool,
 }
 
 /// Repair runs once this many deletes are pending, or more than an eighth of the records.
@@ -180,6 +182,7 @@ impl Index {
             text: RwLock::new(text),
             meta_version: AtomicU64::new(0),
             filter_cache: parking_lot::Mutex::new(None),
+            read_only: false,
         };
         if index.options.dim > 0 {
             index.graph_for(index.options.dim)?;
@@ -317,6 +320,7 @@ impl Index {
 
     /// As [`Index::add`], with per-record metadata and texts.
     pub fn add_with(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>) -> Result<()> {
+        self.check_writable()?;
         let _writer = self.persist_gate.read();
         self.put(keys, vectors, payloads, false)
     }
@@ -329,6 +333,7 @@ impl Index {
 
     /// As [`Index::upsert`], with per-record metadata and texts (which replace the old ones).
     pub fn upsert_with(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>) -> Result<()> {
+        self.check_writable()?;
         let _writer = self.persist_gate.read();
         self.put(keys, vectors, payloads, true)
     }
@@ -336,6 +341,7 @@ impl Index {
     /// Adds vectors under the next free automatic u64 keys; returns the first key used.
     /// Automatic keys count up from 0, one per record added this way.
     pub fn add_auto(&self, vectors: &[f32], n: usize) -> Result<u64> {
+        self.check_writable()?;
         let _writer = self.persist_gate.read();
         // Reserve a range; give it back if the add fails, so keys stay dense.
         let first = self.next_auto_key.fetch_add(n as u64, Ordering::SeqCst);
@@ -462,6 +468,7 @@ impl Index {
     /// Removes the record with `key`. It never appears in results after this returns; its
     /// slot is reused once the graph has been repaired around it.
     pub fn remove(&self, key: KeyRef<'_>) -> Result<()> {
+        self.check_writable()?;
         let _writer = self.persist_gate.read();
         let slot = {
             let mut map = self.keys.write();
@@ -524,7 +531,11 @@ impl Index {
     }
 
     /// Repairs the graph around every pending delete now and frees their slots.
+    /// Does nothing on an index opened read-only (nothing there can change).
     pub fn compact(&self) {
+        if self.read_only {
+            return;
+        }
         let _writer = self.persist_gate.read();
         if let Some(g) = self.graph.get() {
             g.repair();
@@ -881,12 +892,16 @@ impl Index {
         let graph = self.graph.get();
         let _no_repair = graph.map(|g| g.maintenance.lock());
         let keys = self.keys.read();
+        let metadata = self.meta.read();
+        let text = self.text.read();
         let snapshot = crate::storage::format::Snapshot {
             options: &self.options,
             graph,
             keys: &keys,
             inserted: self.inserted.load(Ordering::Acquire),
             next_auto_key: self.next_auto_key.load(Ordering::Acquire),
+            metadata: &metadata,
+            text: &text,
         };
         crate::storage::format::write_index(&snapshot, out)
     }
@@ -899,26 +914,19 @@ impl Index {
     /// `Error::UnsupportedVersion` if a newer format version wrote it.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Index> {
         let source = crate::storage::format::FileSource::open(path.as_ref())?;
-        Ok(Index::from_restored(crate::storage::format::read_index(&source)?))
+        Ok(Index::from_restored(crate::storage::format::read_index(&source)?, false))
     }
 
     /// Loads an index from the bytes of a saved file (see [`Index::load`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Index> {
-        Ok(Index::from_restored(crate::storage::format::read_index(bytes)?))
+        Ok(Index::from_restored(crate::storage::format::read_index(bytes)?, false))
     }
 
-    fn from_restored(r: crate::storage::format::Restored) -> Index {
+    pub(crate) fn from_restored(r: crate::storage::format::Restored, read_only: bool) -> Index {
         let graph = OnceLock::new();
         if let Some(g) = r.graph {
             let _ = graph.set(g);
         }
-        // Format v1 holds no metadata or texts: every record comes back with an empty
-        // metadata object (so NOT filters see it) and no text.
-        let mut meta = MetadataStore::new();
-        for slot in r.keys.slots() {
-            meta.set_empty(slot);
-        }
-        let text = TextIndex::new(r.options.text.clone(), r.options.bm25).unwrap_or_default();
         Index {
             options: r.options,
             graph,
@@ -926,10 +934,40 @@ impl Index {
             inserted: AtomicU64::new(r.inserted),
             next_auto_key: AtomicU64::new(r.next_auto_key),
             persist_gate: RwLock::new(()),
-            meta: RwLock::new(meta),
-            text: RwLock::new(text),
+            meta: RwLock::new(r.metadata),
+            text: RwLock::new(r.text),
             meta_version: AtomicU64::new(0),
             filter_cache: parking_lot::Mutex::new(None),
+            read_only,
         }
+    }
+
+    /// Opens an index file read-only, serving vectors and graph straight from a memory mapping
+    /// of the file (see `storage::mapped`): nothing is copied, so opening costs one checked
+    /// pass over the file and the operating system pages records in and out as searches need
+    /// them. Searches of every kind answer exactly as [`Index::load`]'s index would; calls that
+    /// change the index (add, upsert, add_auto, remove, compact) fail with
+    /// `Error::InvalidArgument` ("index opened read-only"). Saving it elsewhere works.
+    ///
+    /// The file must not be modified in place while it is open (replacing it with `save`, which
+    /// renames a new file over it, is safe: the open index keeps the old one). Errors as
+    /// [`Index::load`].
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Index> {
+        Ok(Index::from_restored(crate::storage::mapped::open(path.as_ref())?, true))
+    }
+
+    /// Whether the index was opened read-only from a file mapping ([`Index::open`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Fails with `InvalidArgument` on an index opened read-only.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::InvalidArgument(
+                "index opened read-only (Index::open / omendb_index_open): load it to change it".into(),
+            ));
+        }
+        Ok(())
     }
 }

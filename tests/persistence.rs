@@ -1,6 +1,7 @@
-//! Persistence: save / load round trips, every truncation and every single-bit flip of a small
-//! file rejected, foreign files and newer versions rejected, the committed format-1 fixture
-//! still answering as it did, a crash (SIGKILL) during save leaving the old or the new file,
+//! Persistence: save / load / open (memory-mapped) round trips with metadata and texts, every
+//! truncation and every single-bit flip of a small file rejected (by load and by open),
+//! foreign files and newer versions rejected, the committed format-1 and format-2 fixtures
+//! still answering as they did, a crash (SIGKILL) during save leaving the old or the new file,
 //! and saves running while other threads change the index.
 
 use std::io::{BufRead, BufReader};
@@ -9,8 +10,10 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use omendb::filter::Filter;
+use omendb::hybrid::Fusion;
 use omendb::storage::format::{self, FORMAT_VERSION};
-use omendb::{Error, Hit, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric};
+use omendb::{Error, Hit, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric, Payloads};
 
 /// Deterministic floats in [-1, 1) from (seed, i): splitmix64, exact on every platform.
 fn vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
@@ -57,17 +60,53 @@ fn add_rows(index: &Index, data: &[f32], dim: usize, range: std::ops::Range<usiz
     while i < range.end {
         let end = (i + 16).min(range.end);
         let rows = &data[i * dim..end * dim];
+        // Metadata on most records (every 5th has none) and a text on two thirds of them.
+        let metas: Vec<String> = (i..end).map(record_metadata).collect();
+        let texts: Vec<String> = (i..end).map(record_text).collect();
+        let meta_refs: Vec<Option<&str>> = (i..end).zip(&metas).map(|(j, m)| (j % 5 != 4).then_some(m.as_str())).collect();
+        let text_refs: Vec<Option<&str>> = (i..end).zip(&texts).map(|(j, t)| (j % 3 != 2).then_some(t.as_str())).collect();
+        let payloads = Payloads { metadata: Some(&meta_refs), texts: Some(&text_refs) };
         if string_keys {
             let names: Vec<String> = (i..end).map(&key).collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            index.add(Keys::Str(&refs), rows).unwrap();
+            index.add_with(Keys::Str(&refs), rows, payloads).unwrap();
         } else {
             let ids: Vec<u64> = (i..end).map(|j| key(j).parse().unwrap()).collect();
-            index.add(Keys::U64(&ids), rows).unwrap();
+            index.add_with(Keys::U64(&ids), rows, payloads).unwrap();
         }
         i = end;
     }
 }
+
+/// The metadata of test record i: every kind of value.
+fn record_metadata(i: usize) -> String {
+    let tags = ["red", "green", "blue", "jazz"];
+    format!(
+        r#"{{"n": {i}, "half": {}, "even": {}, "genre": "{}", "tags": ["{}", "{}"], "price": {}}}"#,
+        i as f64 / 2.0,
+        i % 2 == 0,
+        ["rock", "jazz", "folk"][i % 3],
+        tags[i % 4],
+        tags[(i / 4) % 4],
+        -0.5 + (i % 11) as f64 * 1.25
+    )
+}
+
+/// The text of test record i: a few shared words, some rare ones.
+fn record_text(i: usize) -> String {
+    let words = ["saxophone", "quartet", "field", "recording", "piano", "trio", "live", "studio", "night", "river"];
+    format!("{} {} {} the {} item{}", words[i % 10], words[(i / 3) % 10], words[(i * 7) % 10], words[(i / 10) % 10], i % 13)
+}
+
+const FILTERS: [&str; 6] = [
+    r#"genre = "jazz""#,
+    "n < 40 OR even = TRUE",
+    r#"tags CONTAINS "blue" AND NOT genre = "rock""#,
+    "EXISTS price AND price >= 3.5",
+    "half IN (2.5, 10, 17.5)",
+    "NOT EXISTS genre",
+];
+const TEXT_QUERIES: [&str; 4] = ["saxophone quartet", "piano live night", "item7 river", "nothing here"];
 
 fn key_ref(s: &str, string_keys: bool) -> KeyRef<'_> {
     if string_keys {
@@ -108,7 +147,64 @@ fn assert_same(a: &Index, b: &Index, queries: &[f32], dim: usize) {
     assert_eq!(a.slot_high_water(), b.slot_high_water());
     if a.dim() > 0 {
         assert_eq!(all_hits(a, queries, dim, 10), all_hits(b, queries, dim, 10));
+        assert_same_payload_searches(a, b, queries, dim);
     }
+}
+
+type Pairs = Vec<(String, f32)>;
+
+/// Filtered, text and hybrid answers of `index` (key and distance or score).
+fn payload_answers(index: &Index, queries: &[f32], dim: usize) -> (Vec<Pairs>, Vec<Pairs>, Vec<Pairs>) {
+    let collect = |run: &mut dyn FnMut(&mut Pairs)| {
+        let mut out = Vec::new();
+        run(&mut out);
+        out
+    };
+    let mut filtered = Vec::new();
+    for f in FILTERS {
+        let f = Filter::parse(f).unwrap();
+        for q in queries.chunks_exact(dim).take(5) {
+            filtered.push(collect(&mut |o| {
+                index.search_where(q, 10, None, &f, |k, d| o.push((k.to_string_plain(), d))).unwrap();
+            }));
+        }
+    }
+    let mut text = Vec::new();
+    for t in TEXT_QUERIES {
+        text.push(collect(&mut |o| {
+            index.text_search(t, 10, None, |k, d| o.push((k.to_string_plain(), d))).unwrap();
+        }));
+        let f = Filter::parse(FILTERS[1]).unwrap();
+        text.push(collect(&mut |o| {
+            index.text_search(t, 10, Some(&f), |k, d| o.push((k.to_string_plain(), d))).unwrap();
+        }));
+    }
+    let mut hybrid = Vec::new();
+    for (i, q) in queries.chunks_exact(dim).take(4).enumerate() {
+        for fusion in [Fusion::Rrf { k: 60.0 }, Fusion::Weighted { alpha: 0.7 }] {
+            hybrid.push(collect(&mut |o| {
+                index.hybrid_search(q, TEXT_QUERIES[i % 4], 10, None, None, fusion, |k, d| o.push((k.to_string_plain(), d))).unwrap();
+            }));
+        }
+    }
+    (filtered, text, hybrid)
+}
+
+/// Whether filtered and text searches of `index` find anything (so that comparing them tests
+/// something).
+fn payload_hits(index: &Index, queries: &[f32], dim: usize) -> bool {
+    let (f, t, h) = payload_answers(index, queries, dim);
+    f.iter().any(|h| !h.is_empty()) && t.iter().any(|h| !h.is_empty()) && h.iter().any(|h| !h.is_empty())
+}
+
+fn assert_same_payload_searches(a: &Index, b: &Index, queries: &[f32], dim: usize) {
+    let (fa, ta, ha) = payload_answers(a, queries, dim);
+    let (fb, tb, hb) = payload_answers(b, queries, dim);
+    assert_eq!(fa, fb, "filtered search");
+    assert_eq!(ta, tb, "text search");
+    assert_eq!(ha, hb, "hybrid search");
+    assert_eq!(a.options().text, b.options().text);
+    assert_eq!(a.options().bm25, b.options().bm25);
 }
 
 #[test]
@@ -125,12 +221,25 @@ fn round_trip_answers_exactly_as_the_saved_index() {
             loaded.check_invariants().unwrap();
             assert_same(&index, &loaded, &queries, dim);
             let key = |i: usize| if string_keys { format!("doc-{i}") } else { (1000 + i).to_string() };
+            assert!(payload_hits(&index, &queries, dim));
+            let opened = Index::open(&path).unwrap();
+            assert!(opened.is_read_only() && !loaded.is_read_only());
+            opened.check_invariants().unwrap();
+            assert_same(&index, &opened, &queries, dim);
             for i in 0..310 {
                 let k = key(i);
-                assert_eq!(index.contains(key_ref(&k, string_keys)), loaded.contains(key_ref(&k, string_keys)), "{k}");
+                let kr = key_ref(&k, string_keys);
+                assert_eq!(index.contains(kr), loaded.contains(kr), "{k}");
+                assert_eq!(index.contains(kr), opened.contains(kr), "{k}");
+                assert_eq!(index.metadata(kr), loaded.metadata(kr), "{k}");
+                assert_eq!(index.metadata(kr), opened.metadata(kr), "{k}");
             }
-            // Saving the loaded index gives the same bytes: nothing was lost or reordered.
+            // Saving the loaded or the opened index gives the same bytes: nothing was lost or
+            // reordered.
             assert_eq!(index.to_bytes().unwrap(), loaded.to_bytes().unwrap());
+            assert_eq!(index.to_bytes().unwrap(), opened.to_bytes().unwrap());
+            assert_read_only(&opened, &data[..dim], string_keys);
+            drop(opened);
             // Further changes behave as they would have on the original (free-slot order,
             // level sampler, pending deletes).
             for target in [&index, &loaded] {
@@ -146,6 +255,92 @@ fn round_trip_answers_exactly_as_the_saved_index() {
             loaded.check_invariants().unwrap();
         }
     }
+}
+
+/// Every change to an opened index fails with InvalidArgument and changes nothing.
+fn assert_read_only(opened: &Index, vector: &[f32], string_keys: bool) {
+    let before = opened.to_bytes().unwrap();
+    let refused = |r: Result<(), Error>, what: &str| match r {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("read-only"), "{what}: {m}"),
+        other => panic!("{what} on an opened index: {other:?}"),
+    };
+    let (s, u) = (["zzz-new"], [987_654u64]);
+    let keys = if string_keys { Keys::Str(&s) } else { Keys::U64(&u) };
+    refused(opened.add(keys, vector), "add");
+    refused(opened.upsert(keys, vector), "upsert");
+    refused(opened.add_auto(vector, 1).map(|_| ()), "add_auto");
+    let some_key = if string_keys { "doc-2".to_string() } else { "1002".to_string() };
+    refused(opened.remove(key_ref(&some_key, string_keys)), "remove");
+    opened.compact();
+    assert_eq!(opened.to_bytes().unwrap(), before);
+}
+
+#[test]
+fn open_reads_version_1_and_small_indexes() {
+    // A version 1 file cannot be used in place: open loads it, read-only all the same.
+    let opened = Index::open(FIXTURE).unwrap();
+    let loaded = Index::load(FIXTURE).unwrap();
+    assert!(opened.is_read_only());
+    let queries = vectors(10, FIXTURE_DIM, 555);
+    assert_same(&loaded, &opened, &queries, FIXTURE_DIM);
+    assert!(matches!(opened.add(Keys::Str(&["x"]), &[0.0; FIXTURE_DIM]), Err(Error::InvalidArgument(_))));
+    // An index without dimensions, and one with no record.
+    let dir = TempDir::new("open-small");
+    for index in [Index::new(IndexOptions::default()).unwrap(), Index::new(options(3, Metric::Cosine, 4)).unwrap()] {
+        index.save(dir.path("s.omendb")).unwrap();
+        let opened = Index::open(dir.path("s.omendb")).unwrap();
+        assert_eq!((opened.len(), opened.dim()), (0, index.dim()));
+        assert!(opened.is_read_only());
+        assert!(matches!(opened.add(Keys::U64(&[1]), &[1.0, 2.0, 3.0]), Err(Error::InvalidArgument(_))));
+        if index.dim() > 0 {
+            assert!(opened.search(&[1.0, 0.0, 0.0], 3, None).unwrap().is_empty());
+        }
+    }
+    assert!(matches!(Index::open(dir.path("missing.omendb")), Err(Error::Io(_))));
+    assert!(matches!(Index::open(&dir.0), Err(Error::Io(_))));
+    std::fs::write(dir.path("empty.omendb"), b"").unwrap();
+    assert!(matches!(Index::open(dir.path("empty.omendb")), Err(Error::Corrupt(_))));
+}
+
+#[test]
+fn open_serves_a_larger_index_in_place() {
+    // Big enough for several arena chunks (1024, 2048, 4096 slots...) and upper layers.
+    let dim = 24;
+    let n = 5000;
+    let data = vectors(n, dim, 11);
+    let index = Index::new(options(dim, Metric::Cosine, 8)).unwrap();
+    let keys: Vec<u64> = (0..n as u64).collect();
+    index.add(Keys::U64(&keys), &data).unwrap();
+    for k in (0..n as u64).step_by(13) {
+        index.remove(KeyRef::U64(k)).unwrap();
+    }
+    let dir = TempDir::new("open-large");
+    let path = dir.path("large.omendb");
+    index.save(&path).unwrap();
+    let opened = Index::open(&path).unwrap();
+    let loaded = Index::load(&path).unwrap();
+    let queries = vectors(40, dim, 12);
+    for q in queries.chunks_exact(dim) {
+        let want = loaded.search(q, 10, Some(100)).unwrap();
+        assert_eq!(opened.search(q, 10, Some(100)).unwrap(), want);
+        assert_eq!(index.search(q, 10, Some(100)).unwrap(), want);
+    }
+    opened.check_invariants().unwrap();
+    // Replacing the file while it is open (save renames a new file over it) is safe.
+    loaded.save(&path).unwrap();
+    let q = &queries[..dim];
+    assert_eq!(opened.search(q, 10, None).unwrap(), loaded.search(q, 10, None).unwrap());
+    // Searching from many threads at once.
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (opened, loaded, queries) = (&opened, &loaded, &queries);
+            s.spawn(move || {
+                for q in queries.chunks_exact(dim).skip(t).step_by(4) {
+                    assert_eq!(opened.search(q, 5, None).unwrap(), loaded.search(q, 5, None).unwrap());
+                }
+            });
+        }
+    });
 }
 
 #[test]
@@ -244,6 +439,47 @@ fn every_single_bit_flip_is_rejected() {
     assert_eq!(rejected, bytes.len() * 8);
 }
 
+/// `Index::open` of `bytes` written to a file.
+fn open_bytes(path: &Path, bytes: &[u8]) -> Result<Index, Error> {
+    std::fs::write(path, bytes).unwrap();
+    Index::open(path)
+}
+
+#[test]
+fn open_rejects_every_truncation_and_bit_flip() {
+    let bytes = small_file();
+    let dir = TempDir::new("open-corrupt");
+    let path = dir.path("c.omendb");
+    open_bytes(&path, &bytes).unwrap();
+    for len in 0..bytes.len() {
+        match open_bytes(&path, &bytes[..len]) {
+            Err(Error::Corrupt(_)) => {}
+            other => panic!("open of a file truncated to {len}: {:?}", other.err()),
+        }
+    }
+    // Each bit flipped in place in the file (one byte written), opened, and flipped back.
+    std::fs::write(&path, &bytes).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let flip = |at: usize, byte: u8| {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&[byte], at as u64).unwrap();
+    };
+    let mut rejected = 0;
+    for bit in 0..bytes.len() * 8 {
+        let at = bit / 8;
+        flip(at, bytes[at] ^ (1 << (bit % 8)));
+        match std::panic::catch_unwind(|| Index::open(&path)) {
+            Ok(Err(e)) if is_rejection(&e) => rejected += 1,
+            Ok(Err(e)) => panic!("bit {bit}: unexpected error {e}"),
+            Ok(Ok(_)) => panic!("bit {bit} flipped: open accepted it"),
+            Err(_) => panic!("bit {bit} flipped: open panicked"),
+        }
+        flip(at, bytes[at]);
+    }
+    eprintln!("open: {} truncations and {rejected} bit flips of a {}-byte file rejected", bytes.len(), bytes.len());
+    assert_eq!(rejected, bytes.len() * 8);
+}
+
 /// Recomputes every checksum of a (modified) file, so a test reaches the structural checks.
 fn reseal(bytes: &mut [u8]) {
     let count = u32::from_le_bytes(bytes[24..28].try_into().unwrap()) as usize;
@@ -309,32 +545,59 @@ fn newer_versions_and_foreign_files_are_rejected() {
 fn checksummed_but_inconsistent_files_are_rejected() {
     let bytes = small_file();
     let (meta, _) = section(&bytes, b"META");
-    let (node, _) = section(&bytes, b"NODE");
+    let (recs, _) = section(&bytes, b"RECS");
+    let (uppr, uppr_len) = section(&bytes, b"UPPR");
     let (keys, _) = section(&bytes, b"KEYS");
+    let (mdat, _) = section(&bytes, b"MDAT");
+    let (text, _) = section(&bytes, b"TEXT");
+    let field = |at: usize| u32::from_le_bytes(bytes[meta + at..meta + at + 4].try_into().unwrap()) as usize;
+    let (stride, links, upper, lock) = (field(72), field(76), field(80), field(84));
+    // A live slot with an upper layer, and a live slot's record.
+    let live = (0..field(56)).find(|&i| bytes[recs + i * stride + lock + 2] == 1).unwrap();
+    let tall = (0..field(56)).find(|&i| bytes[recs + i * stride + lock + 1] > 0).unwrap();
+    let rec = recs + live * stride;
+    assert!(uppr_len > 0);
     type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let put = |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
     let cases: Vec<(&str, Damage)> = vec![
-        ("slot count u32::MAX (a huge allocation if trusted)", Box::new(move |b| b[meta + 56..meta + 60].copy_from_slice(&u32::MAX.to_le_bytes()))),
-        ("dim 65537", Box::new(move |b| b[meta..meta + 4].copy_from_slice(&65537u32.to_le_bytes()))),
-        ("m 0", Box::new(move |b| b[meta + 12..meta + 16].copy_from_slice(&0u32.to_le_bytes()))),
-        ("metric 9", Box::new(move |b| b[meta + 8..meta + 12].copy_from_slice(&9u32.to_le_bytes()))),
-        ("entry out of range", Box::new(move |b| b[meta + 64..meta + 68].copy_from_slice(&1_000_000u32.to_le_bytes()))),
+        ("slot count u32::MAX (a huge allocation if trusted)", Box::new(move |b| put(b, meta + 56, u32::MAX))),
+        ("dim 65537", Box::new(move |b| put(b, meta, 65537))),
+        ("m 0", Box::new(move |b| put(b, meta + 12, 0))),
+        ("metric 9", Box::new(move |b| put(b, meta + 8, 9))),
+        ("entry out of range", Box::new(move |b| put(b, meta + 64, 1_000_000))),
         ("record count + 1", Box::new(move |b| {
             let n = u32::from_le_bytes(b[meta + 60..meta + 64].try_into().unwrap()) + 1;
-            b[meta + 60..meta + 64].copy_from_slice(&n.to_le_bytes())
+            put(b, meta + 60, n)
         })),
-        ("link out of range", Box::new(move |b| {
-            // slot 1's first layer-0 link
-            let stride = u32::from_le_bytes(b[meta + 76..meta + 80].try_into().unwrap()) as usize;
-            let at = node + stride + 8;
-            b[at..at + 4].copy_from_slice(&5_000u32.to_le_bytes());
+        ("record layout: lock inside the links", Box::new(move |b| put(b, meta + 84, links as u32 + 4))),
+        ("record layout: upper misaligned", Box::new(move |b| put(b, meta + 80, upper as u32 + 4))),
+        ("link out of range", Box::new(move |b| put(b, rec + links + 4, 5_000))),
+        ("link to itself", Box::new(move |b| put(b, rec + links + 4, live as u32))),
+        ("count above m0", Box::new(move |b| put(b, rec + links, 1_000))),
+        ("state 7", Box::new(move |b| b[rec + lock + 2] = 7)),
+        ("level 200", Box::new(move |b| b[rec + lock + 1] = 200)),
+        ("lock byte set", Box::new(move |b| b[rec + lock] = 1)),
+        ("NaN in a vector", Box::new(move |b| b[rec..rec + 4].copy_from_slice(&f32::NAN.to_le_bytes()))),
+        ("upper reference off by 4", Box::new(move |b| {
+            let at = recs + tall * stride + upper;
+            let v = u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) + 4;
+            b[at..at + 8].copy_from_slice(&v.to_le_bytes());
         })),
-        ("state 7", Box::new(move |b| b[node] = 7)),
-        ("level 200", Box::new(move |b| b[node + 1] = 200)),
-        ("key names a slot out of range", Box::new(move |b| b[keys..keys + 4].copy_from_slice(&9_999u32.to_le_bytes()))),
-        ("key length 0", Box::new(move |b| b[keys + 4..keys + 8].copy_from_slice(&0u32.to_le_bytes()))),
-        ("key length u32::MAX", Box::new(move |b| b[keys + 4..keys + 8].copy_from_slice(&u32::MAX.to_le_bytes()))),
+        ("upper link out of range", Box::new(move |b| {
+            put(b, uppr, 1);
+            put(b, uppr + 4, 70_000);
+        })),
+        ("key names a slot out of range", Box::new(move |b| put(b, keys, 9_999))),
+        ("key length 0", Box::new(move |b| put(b, keys + 4, 0))),
+        ("key length u32::MAX", Box::new(move |b| put(b, keys + 4, u32::MAX))),
         ("key not UTF-8", Box::new(move |b| b[keys + 8] = 0xFF)),
+        ("metadata field count huge", Box::new(move |b| put(b, mdat, u32::MAX))),
+        ("metadata field name not UTF-8", Box::new(move |b| b[mdat + 8] = 0xFF)),
+        ("text flag 2", Box::new(move |b| b[text] = 2)),
+        ("text k1 NaN", Box::new(move |b| b[text + 12..text + 16].copy_from_slice(&f32::NAN.to_le_bytes()))),
+        ("text min token length 0", Box::new(move |b| put(b, text + 4, 0))),
     ];
+    let dir = TempDir::new("inconsistent");
     for (what, damage) in cases {
         let mut b = bytes.clone();
         damage(&mut b);
@@ -343,6 +606,11 @@ fn checksummed_but_inconsistent_files_are_rejected() {
             Ok(Err(Error::Corrupt(m))) => eprintln!("{what}: {m}"),
             Ok(other) => panic!("{what}: {:?}", other.err()),
             Err(_) => panic!("{what}: panicked"),
+        }
+        match std::panic::catch_unwind(|| open_bytes(&dir.path("x.omendb"), &b)) {
+            Ok(Err(Error::Corrupt(_))) => {}
+            Ok(other) => panic!("open, {what}: {:?}", other.err()),
+            Err(_) => panic!("open, {what}: panicked"),
         }
     }
 }
@@ -449,6 +717,102 @@ fn v1_fixture_loads_with_known_answers() {
     index.add(Keys::Str(&["later"]), &[0.5; FIXTURE_DIM]).unwrap();
     assert_eq!(index.search(&[0.5; FIXTURE_DIM], 1, None).unwrap()[0].key, "later");
     index.check_invariants().unwrap();
+}
+
+// ---- the committed format-2 fixture ----
+
+const FIXTURE_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v2-small.omendb");
+
+#[test]
+#[ignore = "writes tests/fixtures/v2-small.omendb; run only when OMENDB_WRITE_FIXTURE=1"]
+fn write_v2_fixture() {
+    if std::env::var("OMENDB_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    assert_eq!(FORMAT_VERSION, 2, "a new format version gets its own fixture file");
+    // The index of the format-1 fixture, now with its metadata and texts (add_rows gives them).
+    let (index, _) = build_fixture_index();
+    index.save(FIXTURE_V2).unwrap();
+    let q = vectors(1, FIXTURE_DIM, 31337);
+    let show = |what: &str, run: &mut dyn FnMut(&mut Vec<(String, f32)>)| {
+        let mut v = Vec::new();
+        run(&mut v);
+        eprintln!("{what}: {v:?}");
+    };
+    let f = Filter::parse(FILTERS[0]).unwrap();
+    show("filtered", &mut |o| drop(index.search_where(&q, 5, None, &f, |k, d| o.push((k.to_string_plain(), d)))));
+    show("text", &mut |o| drop(index.text_search("saxophone quartet", 5, None, |k, d| o.push((k.to_string_plain(), d)))));
+    show("hybrid", &mut |o| {
+        drop(index.hybrid_search(&q, "piano live night", 5, None, Some(&f), Fusion::Rrf { k: 60.0 }, |k, d| o.push((k.to_string_plain(), d))))
+    });
+}
+
+/// Answers of the format-2 fixture for query `vectors(1, 8, 31337)`, recorded when it was
+/// written: filtered (`genre = "jazz"`, k 5), text ("saxophone quartet", k 5), hybrid ("piano
+/// live night", the jazz filter, RRF 60, k 5).
+const FIXTURE_V2_FILTERED: [(&str, f32); 5] =
+    [("doc-172", 3.159433), ("doc-22", 3.2727287), ("doc-43", 3.6659298), ("doc-31", 3.9638894), ("new-8", 3.9871058)];
+const FIXTURE_V2_TEXT: [(&str, f32); 5] =
+    [("doc-10", 1.18417), ("doc-3", 1.1453736), ("doc-4", 0.95922387), ("doc-31", 0.95922387), ("doc-61", 0.95922387)];
+const FIXTURE_V2_HYBRID: [(&str, f32); 5] =
+    [("doc-82", 0.030798389), ("new-8", 0.030090498), ("doc-43", 0.029957524), ("doc-148", 0.029380456), ("doc-22", 0.029286927)];
+
+fn assert_close(got: &[(String, f32)], want: &[(&str, f32)], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?}");
+    for ((gk, gd), (wk, wd)) in got.iter().zip(want) {
+        assert_eq!(gk, wk, "{what}: {got:?}");
+        assert!((gd - wd).abs() <= 1e-6 * wd.abs().max(1.0), "{what}: {gk}: {gd} vs {wd}");
+    }
+}
+
+#[test]
+fn v2_fixture_loads_and_opens_with_known_answers() {
+    let loaded = Index::load(FIXTURE_V2).unwrap_or_else(|e| panic!("{FIXTURE_V2}: {e}"));
+    let opened = Index::open(FIXTURE_V2).unwrap_or_else(|e| panic!("{FIXTURE_V2}: {e}"));
+    let (_, data) = build_fixture_index();
+    let records = fixture_records(&data);
+    for index in [&loaded, &opened] {
+        index.check_invariants().unwrap();
+        assert_eq!(index.len(), 176);
+        assert_eq!(index.slot_high_water(), 200);
+        assert_eq!(index.options(), &IndexOptions { dim: 8, metric: Metric::L2, m: 8, ef_construction: 64, ef_search: 48, seed: 7, ..Default::default() });
+        for (key, v) in &records {
+            let hit = &index.search(v, 1, Some(64)).unwrap()[0];
+            assert_eq!((hit.key.as_str(), hit.distance), (key.as_str(), 0.0));
+        }
+        // Metadata comes back as it was given (every 5th record has none: an empty object).
+        for i in [2usize, 3, 4, 100, 203] {
+            let key = if i < 200 { format!("doc-{i}") } else { format!("new-{}", i - 200) };
+            let got: serde_json::Value = serde_json::from_str(&index.metadata(KeyRef::Str(&key)).unwrap()).unwrap();
+            let want: serde_json::Value = if i % 5 == 4 { serde_json::json!({}) } else { serde_json::from_str(&record_metadata(i)).unwrap() };
+            assert_eq!(got, want, "{key}");
+        }
+        let q = vectors(1, FIXTURE_DIM, 31337);
+        let hits = index.search(&q, 5, None).unwrap();
+        let got: Vec<(String, f32)> = hits.into_iter().map(|h| (h.key, h.distance)).collect();
+        assert_close(&got, &FIXTURE_QUERY_HITS, "vector search");
+        let f = Filter::parse(FILTERS[0]).unwrap();
+        let mut got = Vec::new();
+        index.search_where(&q, 5, None, &f, |k, d| got.push((k.to_string_plain(), d))).unwrap();
+        assert_close(&got, &FIXTURE_V2_FILTERED, "filtered search");
+        let mut got = Vec::new();
+        index.text_search("saxophone quartet", 5, None, |k, d| got.push((k.to_string_plain(), d))).unwrap();
+        assert_close(&got, &FIXTURE_V2_TEXT, "text search");
+        let mut got = Vec::new();
+        index.hybrid_search(&q, "piano live night", 5, None, Some(&f), Fusion::Rrf { k: 60.0 }, |k, d| got.push((k.to_string_plain(), d))).unwrap();
+        assert_close(&got, &FIXTURE_V2_HYBRID, "hybrid search");
+    }
+    assert!(opened.is_read_only());
+    // While format 2 is the current version, the writer reproduces the fixture byte for byte,
+    // and this build rebuilds the same index from scratch.
+    if FORMAT_VERSION == 2 {
+        let file = std::fs::read(FIXTURE_V2).unwrap();
+        assert_eq!(loaded.to_bytes().unwrap(), file);
+        assert_eq!(opened.to_bytes().unwrap(), file);
+        assert_eq!(build_fixture_index().0.to_bytes().unwrap(), file);
+    }
+    loaded.add(Keys::Str(&["later"]), &[0.5; FIXTURE_DIM]).unwrap();
+    assert_eq!(loaded.search(&[0.5; FIXTURE_DIM], 1, None).unwrap()[0].key, "later");
 }
 
 // ---- crash consistency ----

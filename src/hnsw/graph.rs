@@ -70,8 +70,14 @@ pub struct Graph {
 impl Graph {
     /// An empty graph of `dim`-dimensional vectors.
     pub fn new(dim: usize, params: Params, space: Space) -> Graph {
+        Graph::with_store(NodeStore::new(dim, params.m0, params.m), params, space)
+    }
+
+    /// A graph over an existing store (a file mapping: see `storage::mapped`), with no entry
+    /// point yet.
+    pub(crate) fn with_store(store: NodeStore, params: Params, space: Space) -> Graph {
         Graph {
-            store: NodeStore::new(dim, params.m0, params.m),
+            store,
             params,
             space,
             entry: AtomicU64::new(NO_ENTRY),

@@ -45,8 +45,9 @@ pub const STATE_LIVE: u8 = 1;
 pub const STATE_DELETED: u8 = 2;
 
 struct Chunk {
-    /// Keeps the mapping alive; all access goes through `base`.
-    _map: MmapMut,
+    /// Keeps the mapping alive; all access goes through `base`. None for a chunk that lies
+    /// inside a file mapping (see `mapped`), which the store keeps alive instead.
+    _map: Option<MmapMut>,
     base: *mut u8,
 }
 
@@ -87,6 +88,8 @@ pub struct NodeStore {
     off_lock: usize,
     chunks: [OnceLock<Chunk>; MAX_CHUNKS],
     alloc: Mutex<Allocator>,
+    /// Set when the records are served from a file mapping (a read-only index, see `mapped`).
+    mapped: Option<MappedBacking>,
 }
 
 #[derive(Default)]
@@ -121,6 +124,7 @@ impl NodeStore {
             off_lock,
             chunks: std::array::from_fn(|_| OnceLock::new()),
             alloc: Mutex::new(Allocator::default()),
+            mapped: None,
         }
     }
 
@@ -151,6 +155,7 @@ impl NodeStore {
     /// given level, empty link lists and state FREE; the caller writes the vector and marks
     /// the slot LIVE.
     pub fn take_fresh(&self, levels: &[u8]) -> Vec<FreshSlot> {
+        assert!(self.mapped.is_none(), "a store over a file mapping is read-only");
         let mut slots = Vec::with_capacity(levels.len());
         {
             let mut a = self.alloc.lock();
@@ -182,6 +187,7 @@ impl NodeStore {
     /// Returns slots to the free list. The caller guarantees that no thread can reach them
     /// any more: no link points to them and a grace period has passed since the last did.
     pub fn reclaim(&self, ids: &[u32]) {
+        assert!(self.mapped.is_none(), "a store over a file mapping is read-only");
         for &id in ids {
             self.free_upper(id);
             self.links0(id)[0].store(0, Ordering::Release);
@@ -192,6 +198,9 @@ impl NodeStore {
     }
 
     fn free_upper(&self, id: u32) {
+        if is_file_ref(self.upper_cell(id).load(Ordering::Acquire)) {
+            return; // lists inside a file mapping are not ours to free
+        }
         let ptr = self.upper_cell(id).swap(std::ptr::null_mut(), Ordering::AcqRel);
         if !ptr.is_null() {
             let len = self.level(id) as usize * (1 + self.m);
@@ -214,7 +223,7 @@ impl NodeStore {
             let mut map = MmapMut::map_anon(bytes)
                 .unwrap_or_else(|e| panic!("cannot map {bytes} bytes for the node arena: {e}"));
             let base = map.as_mut_ptr();
-            Chunk { _map: map, base }
+            Chunk { _map: Some(map), base }
         });
     }
 
@@ -329,11 +338,23 @@ impl NodeStore {
     /// then `m` link slots. Empty if the node has no such layer.
     #[inline]
     pub fn upper_links(&self, id: u32, level: usize) -> &[AtomicU32] {
-        let ptr = self.upper_cell(id).load(Ordering::Acquire);
+        let mut ptr = self.upper_cell(id).load(Ordering::Acquire);
         if ptr.is_null() || level == 0 || level > self.level(id) as usize {
             return &[];
         }
         let width = 1 + self.m;
+        if is_file_ref(ptr) {
+            // Only a store over a file mapping holds file references; `mapped.rs` checked
+            // every one against the UPPR section, so the lists lie inside it.
+            let Some(m) = &self.mapped else { return &[] };
+            let first = (ptr as usize - 1) / 4;
+            if first + self.level(id) as usize * width > m.upper_words {
+                return &[];
+            }
+            // SAFETY: `first + level * width <= upper_words`, the u32 words of UPPR inside the
+            // mapping, which lives as long as the store; the section is 64-byte aligned.
+            ptr = unsafe { m.upper.add(first) };
+        }
         // SAFETY: a non-null pointer addresses `level(id) * width` atomics allocated in
         // `take_fresh` and freed only after a grace period (no pinned reader can hold it);
         // the list for `level` lies inside that allocation.
@@ -386,6 +407,9 @@ impl NodeStore {
 
 impl Drop for NodeStore {
     fn drop(&mut self) {
+        if self.mapped.is_some() {
+            return; // no heap lists; the mapping unmaps itself
+        }
         for id in 0..self.alloc.get_mut().high_water {
             self.free_upper(id);
         }
@@ -435,5 +459,91 @@ impl NodeStore {
     /// The free list, in order (`take_fresh` reuses slots from its end). For saving.
     pub fn free_list(&self) -> Vec<u32> {
         self.alloc.lock().free.clone()
+    }
+}
+
+// ---- records served from a file mapping (see `storage::mapped`) ----
+
+/// Where a record's fields lie, in bytes from its start: what a file must match for its
+/// records to be used in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordLayout {
+    /// Bytes per record (a multiple of 64).
+    pub stride: usize,
+    /// The layer-0 list: a u32 count, then `m0` u32 links. The vector is at offset 0.
+    pub links: usize,
+    /// The u64 upper-list reference (8-aligned).
+    pub upper: usize,
+    /// The lock byte; the level and the state follow it.
+    pub lock: usize,
+}
+
+/// An upper-list reference that is a position in a file's UPPR section rather than a pointer:
+/// `1 + byte offset` (odd), where heap pointers to u32s are even.
+#[inline]
+fn is_file_ref(p: *mut AtomicU32) -> bool {
+    (p as usize) & 1 == 1
+}
+
+struct MappedBacking {
+    /// The file mapping: records and upper lists are read from it in place.
+    _map: MmapMut,
+    /// First u32 of the UPPR section.
+    upper: *mut AtomicU32,
+    /// u32 words in the UPPR section.
+    upper_words: usize,
+}
+
+// SAFETY: the pointers address the mapping, owned here and alive as long as the store; a
+// mapped store is only read (take_fresh and reclaim refuse it).
+unsafe impl Send for MappedBacking {}
+// SAFETY: as above.
+unsafe impl Sync for MappedBacking {}
+
+impl NodeStore {
+    /// Where the fields of a record lie.
+    pub fn layout(&self) -> RecordLayout {
+        RecordLayout { stride: self.stride, links: self.dim * 4, upper: self.off_upper, lock: self.off_lock }
+    }
+
+    /// Whether the records are served from a file mapping (the store is then read-only).
+    pub fn is_mapped(&self) -> bool {
+        self.mapped.is_some()
+    }
+
+    /// A read-only store over `slots` records laid out as `layout()` says, starting at byte
+    /// `records` of `map`, with upper lists at byte `upper` (`upper_len` bytes). The caller
+    /// (`storage::mapped`) has checked every record: counts, links below `slots`, upper
+    /// references inside the upper section, and that `free` lists exactly the free slots.
+    pub(crate) fn over_mapping(
+        dim: usize,
+        m0: usize,
+        m: usize,
+        mut map: MmapMut,
+        records: usize,
+        slots: u32,
+        upper: usize,
+        upper_len: usize,
+        free: Vec<u32>,
+    ) -> NodeStore {
+        let mut store = NodeStore::new(dim, m0, m);
+        assert!(records % 64 == 0 && upper % 64 == 0, "mapped sections must be 64-byte aligned");
+        assert!(records + slots as usize * store.stride <= map.len() && upper + upper_len <= map.len());
+        let base = map.as_mut_ptr();
+        let mut first = 0usize;
+        for c in 0..MAX_CHUNKS {
+            if first >= slots as usize {
+                break;
+            }
+            // SAFETY: `first < slots`, so the record lies inside the mapping (checked above).
+            let chunk_base = unsafe { base.add(records + first * store.stride) };
+            let _ = store.chunks[c].set(Chunk { _map: None, base: chunk_base });
+            first += FIRST_CHUNK << c;
+        }
+        *store.alloc.get_mut() = Allocator { high_water: slots, free };
+        // SAFETY: `upper + upper_len <= map.len()` (checked above).
+        let upper_ptr = unsafe { base.add(upper) } as *mut AtomicU32;
+        store.mapped = Some(MappedBacking { _map: map, upper: upper_ptr, upper_words: upper_len / 4 });
+        store
     }
 }

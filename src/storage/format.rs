@@ -1,15 +1,23 @@
-//! The index file format, version 1: layout, checksums, writing and reading. The byte-by-byte
-//! description is `docs/format.md`; this file is its implementation and the two must agree.
+//! The index file format: layout, checksums, writing (version 2) and reading (versions 1 and
+//! 2). The byte-by-byte description is `docs/format.md`; this file is its implementation and
+//! the two must agree.
 //!
 //! ```text
-//! [ header: 64 bytes ][ section table: 7 x 32 bytes ][ pad ]
-//! [ META ][ pad ][ NODE ][ pad ][ UPPR ][ pad ][ KEYS ][ pad ][ FREE ][ pad ][ DELS ][ pad ][ VECS ][ pad ]
+//! version 2: [ header: 64 ][ table: 8 x 32 ][ pad ]
+//!            [ META ][ RECS ][ UPPR ][ KEYS ][ FREE ][ DELS ][ MDAT ][ TEXT ]   each padded to 64
+//! version 1: [ header: 64 ][ table: 7 x 32 ][ pad ]
+//!            [ META ][ NODE ][ UPPR ][ KEYS ][ FREE ][ DELS ][ VECS ]           each padded to 64
 //! ```
 //! Every section starts on a 64-byte boundary and the file ends on one; padding is zero.
 //! Integers and floats are little-endian whatever the host. The header carries a CRC-32C of
 //! itself and of the section table; the table carries a CRC-32C of each section. So every
 //! byte of a file is covered by a checksum or must be zero, and any single flipped bit or any
 //! truncation is reported as [`Error::Corrupt`].
+//!
+//! Version 2 stores each node as one record laid out as the in-memory arena lays it out
+//! (vector, layer-0 list, upper-list reference, level, state), so a memory-mapped file serves
+//! searches in place (`storage::mapped`); its upper lists are fixed-width, and it adds the
+//! records' metadata (MDAT) and texts (TEXT).
 //!
 //! Reading never trusts a number from the file before checking it: every count is checked
 //! against the section that holds the data (and so against the file's real length) before
@@ -22,18 +30,23 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::filter::MetadataStore;
 use crate::hnsw::graph::MAX_LEVEL;
 use crate::hnsw::{Graph, Params};
 use crate::index::{IndexOptions, MAX_DIM};
 use crate::keys::{KeyKind, KeyMap, KeyRef, MAX_KEY_BYTES, NO_KEY};
 use crate::metric::{Metric, Space};
-use crate::storage::arena::{STATE_DELETED, STATE_FREE, STATE_LIVE};
+use crate::storage::arena::{FreshSlot, NodeStore, RecordLayout, STATE_DELETED, STATE_FREE, STATE_LIVE};
+use crate::storage::codec::{corrupt, Cursor, Le};
+use crate::text::TextIndex;
 
 /// The first 8 bytes of every index file: a non-ASCII byte (catches 7-bit transfers), the
 /// name, and a line feed (catches newline conversion).
 pub const MAGIC: [u8; 8] = *b"\x89OMENDB\n";
-/// The format version this build writes, and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes (it reads this one and every older one).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_VERSION: u32 = 1;
 /// Bytes in the header. Its layout is the same in every version.
 pub const HEADER_LEN: usize = 64;
 /// Bytes per section table entry.
@@ -44,38 +57,43 @@ pub const ALIGN: u64 = 64;
 pub const META_LEN: usize = 128;
 
 /// The sections of a version 1 file, in the order they appear in the table and the file.
-pub const SECTIONS: [[u8; 4]; 7] = [*b"META", *b"NODE", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"VECS"];
-const META: usize = 0;
-const NODE: usize = 1;
-const UPPR: usize = 2;
-const KEYS: usize = 3;
-const FREE: usize = 4;
-const DELS: usize = 5;
-const VECS: usize = 6;
+pub const SECTIONS_V1: [[u8; 4]; 7] = [*b"META", *b"NODE", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"VECS"];
+/// The sections of a version 2 file, in order. A new kind of section is added by a new
+/// format version that lists it here (see "Adding a section" in docs/format.md).
+pub const SECTIONS_V2: [[u8; 4]; 8] = [*b"META", *b"RECS", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"MDAT", *b"TEXT"];
+
+/// The sections a file of `version` holds, in order.
+pub fn sections_of(version: u32) -> &'static [[u8; 4]] {
+    match version {
+        1 => &SECTIONS_V1,
+        _ => &SECTIONS_V2,
+    }
+}
 
 /// `entry_id` of an index without an entry point.
 const NO_ENTRY: u32 = u32::MAX;
-/// Vectors are read and written this many bytes at a time (a whole number of rows, at least one).
+/// Records are read and written this many bytes at a time (a whole number of rows, at least one).
 const IO_BLOCK: usize = 1 << 20;
 
-fn corrupt(msg: impl Into<String>) -> Error {
-    Error::Corrupt(msg.into())
-}
-
-fn align_up(n: u64) -> u64 {
+pub(crate) fn align_up(n: u64) -> u64 {
     n.div_ceil(ALIGN) * ALIGN
 }
 
-/// Bytes per row of the VECS section: the vector, zero-padded to a multiple of 64 so that
-/// every row of a mapped file starts on a cache line (as records do in the arena).
+/// Bytes per row of a version 1 VECS section: the vector, zero-padded to a multiple of 64.
 pub fn vector_stride(dim: usize) -> usize {
     (dim * 4).div_ceil(64) * 64
 }
 
-/// Bytes per record of the NODE section: state, level, reserved, then the layer-0 list
-/// (count and `m0` link slots) as the arena holds it.
+/// Bytes per record of a version 1 NODE section: state, level, reserved, then the layer-0
+/// list (count and `m0` link slots).
 pub fn node_stride(m0: usize) -> usize {
     4 * (2 + m0)
+}
+
+/// Bytes of one node's upper lists in a version 2 UPPR section: `level` lists of a count and
+/// `m` link slots.
+fn upper_bytes(level: u8, m: usize) -> u64 {
+    level as u64 * (1 + m as u64) * 4
 }
 
 // ---------------------------------------------------------------------------------------
@@ -89,23 +107,8 @@ pub(crate) struct Snapshot<'a> {
     pub keys: &'a KeyMap,
     pub inserted: u64,
     pub next_auto_key: u64,
-}
-
-struct Le(Vec<u8>);
-
-impl Le {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u16(&mut self, v: u16) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
+    pub metadata: &'a MetadataStore,
+    pub text: &'a TextIndex,
 }
 
 fn u32_of(v: usize, what: &str) -> Result<u32> {
@@ -116,7 +119,42 @@ fn io_err(e: std::io::Error) -> Error {
     Error::Io(format!("write: {e}"))
 }
 
-/// Writes the index in `snap` to `out` in format version 1; returns the bytes written.
+/// Writes the record of slot `id` into `rec` (`layout.stride` zero bytes) and appends its
+/// upper lists to `upper` (when given); `upper_next` is the UPPR offset of the next lists.
+fn encode_record(g: &Graph, id: u32, lay: &RecordLayout, rec: &mut [u8], upper_next: &mut u64, upper: Option<&mut Le>, links: &mut Vec<u32>) {
+    let state = g.store.state(id);
+    if state == STATE_FREE {
+        return;
+    }
+    let dim = g.store.dim();
+    for (dst, x) in rec[..dim * 4].chunks_exact_mut(4).zip(g.store.vector(id)) {
+        dst.copy_from_slice(&x.to_le_bytes());
+    }
+    g.copy_links(id, 0, links);
+    rec[lay.links..lay.links + 4].copy_from_slice(&(links.len() as u32).to_le_bytes());
+    for (i, &l) in links.iter().enumerate() {
+        let at = lay.links + 4 + 4 * i;
+        rec[at..at + 4].copy_from_slice(&l.to_le_bytes());
+    }
+    let level = g.store.level(id);
+    if level > 0 {
+        rec[lay.upper..lay.upper + 8].copy_from_slice(&(1 + *upper_next).to_le_bytes());
+        *upper_next += upper_bytes(level, g.params.m);
+        if let Some(out) = upper {
+            for l in 1..=level as usize {
+                g.copy_links(id, l, links);
+                out.u32(links.len() as u32);
+                for i in 0..g.params.m {
+                    out.u32(links.get(i).copied().unwrap_or(0));
+                }
+            }
+        }
+    }
+    rec[lay.lock + 1] = level;
+    rec[lay.lock + 2] = state;
+}
+
+/// Writes the index in `snap` to `out` in format version 2; returns the bytes written.
 pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u64> {
     let opts = snap.options;
     let graph = snap.graph;
@@ -124,41 +162,45 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
     let params = Params::new(opts.m, opts.ef_construction);
     let m0 = graph.map_or(params.m0, |g| g.params.m0);
     let slots = graph.map_or(0, |g| g.store.high_water());
-    let vstride = vector_stride(dim);
-    let nstride = node_stride(m0);
-    let mut link_buf = Vec::new();
+    let lay = match graph {
+        Some(g) => g.store.layout(),
+        None => NodeStore::new(0, params.m0, params.m).layout(),
+    };
 
-    // NODE and UPPR.
-    let mut nodes = Le(Vec::with_capacity(slots as usize * nstride));
-    let mut upper = Le(Vec::new());
-    if let Some(g) = graph {
+    // RECS (streamed twice: once for its checksum and UPPR, once to the output).
+    let mut upper = Le::default();
+    let write_records = |sink: &mut dyn FnMut(&[u8]) -> Result<()>, mut upper: Option<&mut Le>| -> Result<()> {
+        let Some(g) = graph else { return Ok(()) };
+        let rows_per_block = (IO_BLOCK / lay.stride).max(1);
+        let mut block = Vec::with_capacity(rows_per_block * lay.stride);
+        let mut upper_next = 0u64;
+        let mut links = Vec::new();
         for id in 0..slots {
-            let state = g.store.state(id);
-            if state == STATE_FREE {
-                nodes.0.resize(nodes.0.len() + nstride, 0);
-                continue;
-            }
-            let level = g.store.level(id);
-            nodes.u8(state);
-            nodes.u8(level);
-            nodes.u16(0);
-            g.copy_links(id, 0, &mut link_buf);
-            nodes.u32(link_buf.len() as u32);
-            for i in 0..m0 {
-                nodes.u32(link_buf.get(i).copied().unwrap_or(0));
-            }
-            for l in 1..=level as usize {
-                g.copy_links(id, l, &mut link_buf);
-                upper.u32(link_buf.len() as u32);
-                for &n in &link_buf {
-                    upper.u32(n);
-                }
+            let start = block.len();
+            block.resize(start + lay.stride, 0);
+            encode_record(g, id, &lay, &mut block[start..], &mut upper_next, upper.as_deref_mut(), &mut links);
+            if block.len() >= rows_per_block * lay.stride {
+                sink(&block)?;
+                block.clear();
             }
         }
-    }
+        if !block.is_empty() {
+            sink(&block)?;
+        }
+        Ok(())
+    };
+    let mut recs_crc = 0u32;
+    write_records(
+        &mut |b| {
+            recs_crc = crc32c::crc32c_append(recs_crc, b);
+            Ok(())
+        },
+        Some(&mut upper),
+    )?;
+    let recs_len = slots as u64 * lay.stride as u64;
 
     // KEYS.
-    let mut keys = Le(Vec::new());
+    let mut keys = Le::default();
     let mut records = 0usize;
     for (slot, key) in snap.keys.entries() {
         records += 1;
@@ -177,8 +219,8 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
     }
 
     // FREE and DELS.
-    let mut free = Le(Vec::new());
-    let mut dels = Le(Vec::new());
+    let mut free = Le::default();
+    let mut dels = Le::default();
     if let Some(g) = graph {
         for id in g.store.free_list() {
             free.u32(id);
@@ -187,6 +229,12 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
             dels.u32(id);
         }
     }
+
+    // MDAT and TEXT.
+    let mut mdat = Le::default();
+    snap.metadata.encode(&mut mdat);
+    let mut text = Le::default();
+    snap.text.encode(&mut text);
 
     // META.
     let entry = graph.and_then(|g| g.entry());
@@ -210,47 +258,20 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
     meta.u32(u32_of(records, "record count")?);
     meta.u32(entry.map_or(NO_ENTRY, |(id, _)| id));
     meta.u32(entry.map_or(0, |(_, l)| l as u32));
-    meta.u32(u32_of(vstride, "vector stride")?);
-    meta.u32(u32_of(nstride, "node stride")?);
+    meta.u32(u32_of(lay.stride, "record stride")?);
+    meta.u32(u32_of(lay.links, "links offset")?);
+    meta.u32(u32_of(lay.upper, "upper offset")?);
+    meta.u32(u32_of(lay.lock, "lock offset")?);
     meta.0.resize(META_LEN, 0);
 
-    // VECS: its checksum first (a pass over memory), then the bytes are streamed.
-    let write_rows = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
-        let Some(g) = graph else { return Ok(()) };
-        let rows_per_block = (IO_BLOCK / vstride.max(1)).max(1);
-        let mut block = Vec::with_capacity(rows_per_block * vstride);
-        for id in 0..slots {
-            let start = block.len();
-            block.resize(start + vstride, 0);
-            if g.store.state(id) != STATE_FREE {
-                for (dst, x) in block[start..].chunks_exact_mut(4).zip(g.store.vector(id)) {
-                    dst.copy_from_slice(&x.to_le_bytes());
-                }
-            }
-            if block.len() >= rows_per_block * vstride {
-                sink(&block)?;
-                block.clear();
-            }
-        }
-        if !block.is_empty() {
-            sink(&block)?;
-        }
-        Ok(())
-    };
-    let mut vecs_crc = 0u32;
-    write_rows(&mut |b| {
-        vecs_crc = crc32c::crc32c_append(vecs_crc, b);
-        Ok(())
-    })?;
-    let vecs_len = slots as u64 * vstride as u64;
-
     // The table and the header.
-    let small: [&[u8]; 6] = [&meta.0, &nodes.0, &upper.0, &keys.0, &free.0, &dels.0];
-    let mut table = Le(Vec::with_capacity(SECTIONS.len() * ENTRY_LEN));
-    let mut offset = align_up((HEADER_LEN + SECTIONS.len() * ENTRY_LEN) as u64);
-    let mut offsets = [0u64; 7];
-    for (i, kind) in SECTIONS.iter().enumerate() {
-        let (len, crc) = if i == VECS { (vecs_len, vecs_crc) } else { (small[i].len() as u64, crc32c::crc32c(small[i])) };
+    const RECS_AT: usize = 1;
+    let small: [&[u8]; 8] = [&meta.0, &[], &upper.0, &keys.0, &free.0, &dels.0, &mdat.0, &text.0];
+    let mut table = Le(Vec::with_capacity(SECTIONS_V2.len() * ENTRY_LEN));
+    let mut offset = align_up((HEADER_LEN + SECTIONS_V2.len() * ENTRY_LEN) as u64);
+    let mut offsets = [0u64; 8];
+    for (i, kind) in SECTIONS_V2.iter().enumerate() {
+        let (len, crc) = if i == RECS_AT { (recs_len, recs_crc) } else { (small[i].len() as u64, crc32c::crc32c(small[i])) };
         offsets[i] = offset;
         table.0.extend_from_slice(kind);
         table.u32(0);
@@ -266,7 +287,7 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
     header.u32(FORMAT_VERSION);
     header.u32(HEADER_LEN as u32);
     header.u64(file_len);
-    header.u32(SECTIONS.len() as u32);
+    header.u32(SECTIONS_V2.len() as u32);
     header.u32(crc32c::crc32c(&table.0));
     header.0.resize(HEADER_LEN - 4, 0);
     let header_crc = crc32c::crc32c(&header.0);
@@ -281,10 +302,10 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
     let zeros = [0u8; ALIGN as usize];
     put(&header.0, &mut written)?;
     put(&table.0, &mut written)?;
-    for i in 0..SECTIONS.len() {
+    for i in 0..SECTIONS_V2.len() {
         put(&zeros[..(offsets[i] - written) as usize], &mut written)?;
-        if i == VECS {
-            write_rows(&mut |b| put(b, &mut written))?;
+        if i == RECS_AT {
+            write_records(&mut |b| put(b, &mut written), None)?;
         } else {
             put(small[i], &mut written)?;
         }
@@ -295,7 +316,7 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
 }
 
 // ---------------------------------------------------------------------------------------
-// Reading
+// Reading: the frame (header, table, META)
 // ---------------------------------------------------------------------------------------
 
 /// Random-access bytes to read an index from: a file or a byte slice.
@@ -327,7 +348,7 @@ impl Source for [u8] {
 
 /// A file opened for reading, with its length taken once at open.
 pub struct FileSource {
-    file: File,
+    pub(crate) file: File,
     len: u64,
     path: String,
 }
@@ -361,46 +382,10 @@ impl Source for FileSource {
     }
 }
 
-/// A little-endian reader over one section's bytes; running past the end is corruption.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    what: &'static str,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(bytes: &'a [u8], what: &'static str) -> Self {
-        Cursor { bytes, pos: 0, what }
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            corrupt(format!("section {} ends inside a record (offset {} + {n} bytes)", self.what, self.pos))
-        })?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
-    fn done(&self) -> bool {
-        self.pos == self.bytes.len()
-    }
-}
-
 /// One entry of the section table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SectionEntry {
-    /// The four-byte tag ("META", "NODE", ...).
+    /// The four-byte tag ("META", "RECS", ...).
     pub kind: [u8; 4],
     /// Offset of the first byte, a multiple of 64.
     pub offset: u64,
@@ -423,6 +408,7 @@ pub struct Meta {
     /// Dimensions of the stored vectors; 0 when the index never had any (no graph).
     pub dim: usize,
     /// Options as the index was created (`options.dim` may be 0: taken from the first batch).
+    /// The text options are the defaults here; version 2 keeps them in TEXT.
     pub options: IndexOptions,
     /// Layer-0 links per node.
     pub m0: usize,
@@ -438,10 +424,12 @@ pub struct Meta {
     pub records: u32,
     /// The entry point and its level.
     pub entry: Option<(u32, u8)>,
+    /// Version 2: where the fields of a RECS record lie.
+    pub record_layout: Option<RecordLayout>,
 }
 
 /// What the header, the section table and META say about a file (all checksums of these
-/// three verified; the other sections' checksums are verified by [`read_index`]).
+/// three verified; the other sections' checksums are verified when they are read).
 #[derive(Clone, Debug)]
 pub struct Layout {
     /// The format version.
@@ -452,6 +440,13 @@ pub struct Layout {
     pub sections: Vec<SectionEntry>,
     /// The META section.
     pub meta: Meta,
+}
+
+impl Layout {
+    /// The section of kind `kind` (every kind of the file's version is present).
+    pub fn section(&self, kind: &[u8; 4]) -> &SectionEntry {
+        self.sections.iter().find(|s| &s.kind == kind).expect("read_layout checked every kind of the version")
+    }
 }
 
 fn le_u32(b: &[u8], at: usize) -> u32 {
@@ -487,12 +482,13 @@ pub fn read_layout(src: &(impl Source + ?Sized)) -> Result<Layout> {
     if !crc_ok {
         return Err(corrupt("header checksum mismatch (the first 64 bytes are damaged)"));
     }
-    if version != FORMAT_VERSION {
-        if version > FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
-        }
+    if version > FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    if version < OLDEST_VERSION {
         return Err(corrupt(format!("format version {version} does not exist")));
     }
+    let kinds = sections_of(version);
     let header_len = le_u32(&head, 12);
     let stated_len = le_u64(&head, 16);
     let count = le_u32(&head, 24);
@@ -508,22 +504,22 @@ pub fn read_layout(src: &(impl Source + ?Sized)) -> Result<Layout> {
             corrupt(format!("the header says {stated_len} bytes, the file has {file_len} (bytes appended?)"))
         });
     }
-    if count as usize != SECTIONS.len() {
-        return Err(corrupt(format!("{count} sections, format version 1 has {}", SECTIONS.len())));
+    if count as usize != kinds.len() {
+        return Err(corrupt(format!("{count} sections, format version {version} has {}", kinds.len())));
     }
-    let table_end = (HEADER_LEN + SECTIONS.len() * ENTRY_LEN) as u64;
+    let table_end = (HEADER_LEN + kinds.len() * ENTRY_LEN) as u64;
     if file_len < table_end {
         return Err(corrupt("truncated inside the section table"));
     }
-    let mut table = vec![0u8; SECTIONS.len() * ENTRY_LEN];
+    let mut table = vec![0u8; kinds.len() * ENTRY_LEN];
     src.read_at(HEADER_LEN as u64, &mut table)?;
     if crc32c::crc32c(&table) != table_crc {
         return Err(corrupt("section table checksum mismatch"));
     }
-    let mut sections = Vec::with_capacity(SECTIONS.len());
+    let mut sections = Vec::with_capacity(kinds.len());
     let mut expect_offset = align_up(table_end);
     let mut prev_end = table_end;
-    for (i, want) in SECTIONS.iter().enumerate() {
+    for (i, want) in kinds.iter().enumerate() {
         let e = &table[i * ENTRY_LEN..(i + 1) * ENTRY_LEN];
         let kind: [u8; 4] = e[0..4].try_into().unwrap();
         if &kind != want {
@@ -551,10 +547,11 @@ pub fn read_layout(src: &(impl Source + ?Sized)) -> Result<Layout> {
         return Err(corrupt(format!("the file is {file_len} bytes, its sections end at {expect_offset}")));
     }
     check_padding(src, prev_end, file_len)?;
-    let meta_bytes = read_section(src, &sections[META])?;
-    let meta = parse_meta(&meta_bytes)?;
-    check_section_sizes(&meta, &sections)?;
-    Ok(Layout { version, file_len, sections, meta })
+    let meta_bytes = read_section(src, &sections[0])?;
+    let meta = parse_meta(&meta_bytes, version)?;
+    let layout = Layout { version, file_len, sections, meta };
+    check_section_sizes(&layout)?;
+    Ok(layout)
 }
 
 fn check_padding(src: &(impl Source + ?Sized), from: u64, to: u64) -> Result<()> {
@@ -564,9 +561,9 @@ fn check_padding(src: &(impl Source + ?Sized), from: u64, to: u64) -> Result<()>
     check_zero(&pad[..n], &format!("padding at offset {from}"))
 }
 
-/// Reads a (non-vector) section whole and checks its CRC. Its length was checked against the
-/// file's length by `read_layout`, so the allocation is bounded by the file.
-fn read_section(src: &(impl Source + ?Sized), e: &SectionEntry) -> Result<Vec<u8>> {
+/// Reads a section whole and checks its CRC. Its length was checked against the file's length
+/// by `read_layout`, so the allocation is bounded by the file.
+pub(crate) fn read_section(src: &(impl Source + ?Sized), e: &SectionEntry) -> Result<Vec<u8>> {
     let mut bytes = vec![0u8; e.len as usize];
     src.read_at(e.offset, &mut bytes)?;
     if crc32c::crc32c(&bytes) != e.crc {
@@ -575,7 +572,26 @@ fn read_section(src: &(impl Source + ?Sized), e: &SectionEntry) -> Result<Vec<u8
     Ok(bytes)
 }
 
-fn parse_meta(b: &[u8]) -> Result<Meta> {
+/// Checks that a version 2 record layout is one a reader can use: fields in order, aligned,
+/// inside the stride, and the stride a multiple of 64 no larger than needed plus 64.
+fn check_record_layout(l: &RecordLayout, dim: usize, m0: usize) -> Result<()> {
+    let min_upper = l.links.checked_add(4 * (1 + m0)).unwrap_or(usize::MAX);
+    let ok = l.links >= dim * 4
+        && l.links % 4 == 0
+        && l.upper % 8 == 0
+        && l.upper >= min_upper
+        && l.lock >= l.upper + 8
+        && l.lock + 3 <= l.stride
+        && l.stride % 64 == 0
+        && l.stride <= (4 * (dim + 1 + m0) + 16).div_ceil(64) * 64 + 64;
+    if ok {
+        Ok(())
+    } else {
+        Err(corrupt(format!("META: the record layout {l:?} does not fit dim {dim} and m0 {m0}")))
+    }
+}
+
+fn parse_meta(b: &[u8], version: u32) -> Result<Meta> {
     if b.len() != META_LEN {
         return Err(corrupt(format!("META is {} bytes, expected {META_LEN}", b.len())));
     }
@@ -600,8 +616,15 @@ fn parse_meta(b: &[u8]) -> Result<Meta> {
     let records = c.u32()?;
     let entry_id = c.u32()?;
     let entry_level = c.u32()?;
-    let vstride = c.u32()? as usize;
-    let nstride = c.u32()? as usize;
+    let stride_a = c.u32()? as usize;
+    let stride_b = c.u32()? as usize;
+    let record_layout = if version >= 2 {
+        let upper = c.u32()? as usize;
+        let lock = c.u32()? as usize;
+        Some(RecordLayout { stride: stride_a, links: stride_b, upper, lock })
+    } else {
+        None
+    };
     check_zero(c.take(META_LEN - c.pos)?, "META reserved bytes")?;
 
     let options = IndexOptions { dim: options_dim, metric, m, ef_construction, ef_search, seed, ..Default::default() };
@@ -615,8 +638,14 @@ fn parse_meta(b: &[u8]) -> Result<Meta> {
     if m0 != Params::new(m, ef_construction).m0 {
         return Err(corrupt(format!("META: m0 = {m0} does not match m = {m}")));
     }
-    if vstride != vector_stride(dim) || nstride != node_stride(m0) {
-        return Err(corrupt("META: record strides do not match dim and m"));
+    match &record_layout {
+        Some(l) => check_record_layout(l, dim, m0)?,
+        None if version >= 2 => unreachable!("version 2 META always has a record layout"),
+        None => {
+            if stride_a != vector_stride(dim) || stride_b != node_stride(m0) {
+                return Err(corrupt("META: record strides do not match dim and m"));
+            }
+        }
     }
     if dim == 0 && (slots != 0 || records != 0 || key_kind.is_some()) {
         return Err(corrupt("META: records without dimensions"));
@@ -638,154 +667,187 @@ fn parse_meta(b: &[u8]) -> Result<Meta> {
         }
         Some((entry_id, entry_level as u8))
     };
-    Ok(Meta { dim, options, m0, key_kind, inserted, next_auto_key, slots, records, entry })
+    Ok(Meta { dim, options, m0, key_kind, inserted, next_auto_key, slots, records, entry, record_layout })
 }
 
-fn check_section_sizes(meta: &Meta, s: &[SectionEntry]) -> Result<()> {
+fn check_section_sizes(layout: &Layout) -> Result<()> {
+    let meta = &layout.meta;
     let slots = meta.slots as u64;
-    let want = |i: usize, len: Option<u64>| -> Result<()> {
-        if len != Some(s[i].len) {
-            return Err(corrupt(format!("section {} is {} bytes, META implies {len:?}", s[i].name(), s[i].len)));
+    let want = |kind: &[u8; 4], len: Option<u64>| -> Result<()> {
+        let s = layout.section(kind);
+        if len != Some(s.len) {
+            return Err(corrupt(format!("section {} is {} bytes, META implies {len:?}", s.name(), s.len)));
         }
         Ok(())
     };
-    want(NODE, slots.checked_mul(node_stride(meta.m0) as u64))?;
-    want(VECS, slots.checked_mul(vector_stride(meta.dim) as u64))?;
-    if meta.key_kind == Some(KeyKind::U64) {
-        want(KEYS, Some(meta.records as u64 * 16))?;
-    } else if s[KEYS].len < meta.records as u64 * 8 {
-        return Err(corrupt("section KEYS is too short for its records"));
-    }
-    for i in [UPPR, FREE, DELS] {
-        if !s[i].len.is_multiple_of(4) {
-            return Err(corrupt(format!("section {} is not a whole number of u32", s[i].name())));
+    match &meta.record_layout {
+        Some(l) => {
+            want(b"RECS", slots.checked_mul(l.stride as u64))?;
+            if !layout.section(b"UPPR").len.is_multiple_of(upper_bytes(1, meta.options.m)) {
+                return Err(corrupt("section UPPR is not a whole number of lists"));
+            }
+        }
+        None => {
+            want(b"NODE", slots.checked_mul(node_stride(meta.m0) as u64))?;
+            want(b"VECS", slots.checked_mul(vector_stride(meta.dim) as u64))?;
+            if !layout.section(b"UPPR").len.is_multiple_of(4) {
+                return Err(corrupt("section UPPR is not a whole number of u32"));
+            }
         }
     }
-    if s[FREE].len / 4 > slots || s[DELS].len / 4 > slots {
-        return Err(corrupt("more free or deleted slots than slots"));
+    let keys = layout.section(b"KEYS");
+    if meta.key_kind == Some(KeyKind::U64) {
+        want(b"KEYS", Some(meta.records as u64 * 16))?;
+    } else if keys.len < meta.records as u64 * 8 {
+        return Err(corrupt("section KEYS is too short for its records"));
+    }
+    for kind in [b"FREE", b"DELS"] {
+        let s = layout.section(kind);
+        if !s.len.is_multiple_of(4) {
+            return Err(corrupt(format!("section {} is not a whole number of u32", s.name())));
+        }
+        if s.len / 4 > slots {
+            return Err(corrupt("more free or deleted slots than slots"));
+        }
     }
     Ok(())
 }
 
-/// One slot as read from NODE and UPPR.
-struct NodeImage {
-    state: u8,
-    level: u8,
-    /// `lists[l]`: links on layer l (0..=level).
-    lists: Vec<Vec<u32>>,
-}
-
-/// An index read back from a file, for `Index` to take over.
-pub(crate) struct Restored {
-    pub options: IndexOptions,
-    pub graph: Option<Graph>,
-    pub keys: KeyMap,
-    pub inserted: u64,
-    pub next_auto_key: u64,
-}
+// ---------------------------------------------------------------------------------------
+// Reading: the parts shared by load (both versions) and the memory-mapped open
+// ---------------------------------------------------------------------------------------
 
 fn u32_list(bytes: &[u8]) -> Vec<u32> {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
 }
 
-/// Reads a whole index, checking every checksum and every structural rule (see the module
-/// doc). Nothing in the file can make this panic or allocate beyond a small multiple of the
-/// file's length (plus the index itself).
-pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
-    let layout = read_layout(src)?;
-    let meta = &layout.meta;
-    let sec = &layout.sections;
-    let slots = meta.slots as usize;
-    let params = Params::new(meta.options.m, meta.options.ef_construction);
+/// One version 2 record, checked on its own (see [`check_record`]).
+pub(crate) struct RecordView<'a> {
+    pub state: u8,
+    pub level: u8,
+    /// The layer-0 links, `count * 4` bytes.
+    pub links: &'a [u8],
+}
 
-    // NODE and UPPR.
-    let node_bytes = read_section(src, &sec[NODE])?;
-    let upper_bytes = read_section(src, &sec[UPPR])?;
-    let mut nodes = Vec::with_capacity(slots);
-    let mut upper = Cursor::new(&upper_bytes, "UPPR");
-    for (id, rec) in node_bytes.chunks_exact(node_stride(meta.m0)).enumerate() {
-        let mut c = Cursor::new(rec, "NODE");
-        let state = c.u8()?;
-        let level = c.u8()?;
-        let reserved = c.u16()?;
-        let count = c.u32()? as usize;
-        let raw = u32_list(c.take(4 * meta.m0)?);
-        if reserved != 0 || state > STATE_DELETED || level > MAX_LEVEL || count > meta.m0 {
-            return Err(corrupt(format!("NODE: slot {id} has a bad header (state {state}, level {level}, {count} links)")));
+/// Checks record `id` of a version 2 RECS section: a free slot is all zero; otherwise the
+/// lock byte is 0, the state and level are in range, the count is at most m0, every link names
+/// another slot below `slots`, bytes past the count and between fields are zero, the vector
+/// is finite, and the upper reference is 0 for level 0 and `1 + *upper_next` otherwise
+/// (`*upper_next` then moves past the node's lists). Enough for the record to be used in place.
+pub(crate) fn check_record<'a>(id: u32, rec: &'a [u8], meta: &Meta, l: &RecordLayout, upper_next: &mut u64) -> Result<RecordView<'a>> {
+    let state = rec[l.lock + 2];
+    let level = rec[l.lock + 1];
+    let bad = |what: &str| corrupt(format!("RECS: slot {id} {what}"));
+    if state == STATE_FREE {
+        check_zero(rec, &format!("RECS: free slot {id}"))?;
+        return Ok(RecordView { state, level: 0, links: &[] });
+    }
+    if state > STATE_DELETED || level > MAX_LEVEL || rec[l.lock] != 0 {
+        return Err(bad(&format!("has a bad state {state}, level {level} or lock byte")));
+    }
+    let count = le_u32(rec, l.links) as usize;
+    if count > meta.m0 {
+        return Err(bad(&format!("has {count} links, at most {}", meta.m0)));
+    }
+    let links_end = l.links + 4 + 4 * count;
+    let links = &rec[l.links + 4..links_end];
+    for c in links.chunks_exact(4) {
+        let n = u32::from_le_bytes(c.try_into().unwrap());
+        if n >= meta.slots || n == id {
+            return Err(bad(&format!("links to {n}")));
         }
-        if raw[count..].iter().any(|&x| x != 0) {
-            return Err(corrupt(format!("NODE: slot {id} has stray links past its count")));
+    }
+    check_zero(&rec[meta.dim * 4..l.links], "RECS: bytes after a vector")?;
+    check_zero(&rec[links_end..l.upper], "RECS: bytes after a link list")?;
+    check_zero(&rec[l.lock + 3..], "RECS: bytes after a state")?;
+    let upper = le_u64(rec, l.upper);
+    if level == 0 {
+        if upper != 0 {
+            return Err(bad("has upper lists but level 0"));
         }
-        if state == STATE_FREE && (level != 0 || count != 0) {
-            return Err(corrupt(format!("NODE: free slot {id} has a level or links")));
+    } else {
+        if upper != 1 + *upper_next {
+            return Err(bad(&format!("refers to upper lists at {upper}, expected {}", 1 + *upper_next)));
         }
-        let mut lists = Vec::with_capacity(level as usize + 1);
-        lists.push(raw[..count].to_vec());
-        if state != STATE_FREE {
-            for l in 1..=level as usize {
-                let n = upper.u32()? as usize;
-                if n > params.m {
-                    return Err(corrupt(format!("UPPR: slot {id} has {n} links on layer {l}, at most {}", params.m)));
-                }
-                lists.push(u32_list(upper.take(4 * n)?));
+        *upper_next += upper_bytes(level, meta.options.m);
+    }
+    check_zero(&rec[l.upper + 8..l.lock], "RECS: bytes after the upper reference")?;
+    for (c, b) in rec[..meta.dim * 4].chunks_exact(4).enumerate() {
+        if !f32::from_le_bytes(b.try_into().unwrap()).is_finite() {
+            return Err(bad(&format!("has a non-finite value at component {c}")));
+        }
+    }
+    Ok(RecordView { state, level, links })
+}
+
+/// Checks a version 2 UPPR section list by list: each count at most m, each link below
+/// `slots`, link slots past the count zero.
+pub(crate) fn check_upper_lists(bytes: &[u8], meta: &Meta) -> Result<()> {
+    let width = 4 * (1 + meta.options.m);
+    for (i, list) in bytes.chunks(width).enumerate() {
+        if list.len() != width {
+            return Err(corrupt("UPPR ends inside a list"));
+        }
+        let count = le_u32(list, 0) as usize;
+        if count > meta.options.m {
+            return Err(corrupt(format!("UPPR: list {i} has {count} links, at most {}", meta.options.m)));
+        }
+        for c in list[4..4 + 4 * count].chunks_exact(4) {
+            if u32::from_le_bytes(c.try_into().unwrap()) >= meta.slots {
+                return Err(corrupt(format!("UPPR: list {i} links past the last slot")));
             }
         }
-        nodes.push(NodeImage { state, level, lists });
+        check_zero(&list[4 + 4 * count..], "UPPR: link slots past a count")?;
     }
-    if !upper.done() {
-        return Err(corrupt("UPPR has bytes that belong to no node"));
-    }
-    for (id, node) in nodes.iter().enumerate() {
-        for (l, links) in node.lists.iter().enumerate() {
-            for (i, &n) in links.iter().enumerate() {
-                let target = nodes.get(n as usize);
-                if n as usize == id
-                    || target.is_none_or(|t| t.state == STATE_FREE || (t.level as usize) < l)
-                    || links[..i].contains(&n)
-                {
-                    return Err(corrupt(format!("slot {id} has a bad link to {n} on layer {l}")));
-                }
-            }
-        }
-    }
+    Ok(())
+}
+
+/// Checks the entry point against the slots' states and levels.
+pub(crate) fn check_entry(meta: &Meta, states: &[u8], levels: &[u8]) -> Result<()> {
     match meta.entry {
         Some((e, l)) => {
-            let node = &nodes[e as usize];
-            if node.state == STATE_FREE || node.level != l {
+            if states[e as usize] == STATE_FREE || levels[e as usize] != l {
                 return Err(corrupt(format!("the entry point {e} is not a used slot of level {l}")));
             }
         }
         None => {
-            if nodes.iter().any(|n| n.state == STATE_LIVE) {
+            if states.contains(&STATE_LIVE) {
                 return Err(corrupt("live records but no entry point"));
             }
         }
     }
+    Ok(())
+}
 
-    // FREE and DELS: exactly the slots in those states, each once.
-    let free = u32_list(&read_section(src, &sec[FREE])?);
-    let dels = u32_list(&read_section(src, &sec[DELS])?);
+/// Reads FREE and DELS: exactly the slots in those states, each once.
+pub(crate) fn read_free_dels(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8]) -> Result<(Vec<u32>, Vec<u32>)> {
+    let free = u32_list(&read_section(src, layout.section(b"FREE"))?);
+    let dels = u32_list(&read_section(src, layout.section(b"DELS"))?);
     for (list, state, name) in [(&free, STATE_FREE, "FREE"), (&dels, STATE_DELETED, "DELS")] {
         let mut seen = HashSet::with_capacity(list.len());
         for &id in list.iter() {
-            if nodes.get(id as usize).is_none_or(|n| n.state != state) || !seen.insert(id) {
+            if states.get(id as usize).is_none_or(|&s| s != state) || !seen.insert(id) {
                 return Err(corrupt(format!("{name} lists slot {id}, which is not a slot in that state (or twice)")));
             }
         }
-        if nodes.iter().filter(|n| n.state == state).count() != list.len() {
+        if states.iter().filter(|&&s| s == state).count() != list.len() {
             return Err(corrupt(format!("{name} does not list every slot in that state")));
         }
     }
+    Ok((free, dels))
+}
 
-    // KEYS: one per live slot.
-    let key_bytes = read_section(src, &sec[KEYS])?;
+/// Reads KEYS: one key per live slot.
+pub(crate) fn read_keys(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8]) -> Result<KeyMap> {
+    let meta = &layout.meta;
+    let key_bytes = read_section(src, layout.section(b"KEYS"))?;
     let mut keys = KeyMap::default();
     keys.restore_kind(meta.key_kind);
     let mut c = Cursor::new(&key_bytes, "KEYS");
     for _ in 0..meta.records {
         let slot = c.u32()?;
         let key_err = |what: &str| corrupt(format!("KEYS: the key of slot {slot} {what}"));
-        if nodes.get(slot as usize).is_none_or(|n| n.state != STATE_LIVE) || keys.key_of(slot).is_some() {
+        if states.get(slot as usize).is_none_or(|&s| s != STATE_LIVE) || keys.key_of(slot).is_some() {
             return Err(key_err("names a slot that is not live, or was given twice"));
         }
         match meta.key_kind {
@@ -812,50 +874,101 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
             }
         }
     }
-    if !c.done() {
-        return Err(corrupt("KEYS has bytes that belong to no record"));
-    }
-    if nodes.iter().filter(|n| n.state == STATE_LIVE).count() != meta.records as usize {
+    c.finish()?;
+    if states.iter().filter(|&&s| s == STATE_LIVE).count() != meta.records as usize {
         return Err(corrupt("a live slot has no key"));
     }
+    Ok(keys)
+}
 
-    // The graph: slots 0..slots taken in order, vectors streamed from VECS, then links.
+/// Metadata, texts and the full options of the index: from MDAT and TEXT in version 2;
+/// version 1 has neither, so every record gets an empty metadata object (so NOT filters see
+/// it) and no text, under the default text options.
+pub(crate) fn read_payloads(src: &(impl Source + ?Sized), layout: &Layout, keys: &KeyMap, states: &[u8]) -> Result<(MetadataStore, TextIndex, IndexOptions)> {
+    let mut options = layout.meta.options.clone();
+    if layout.version < 2 {
+        let mut meta = MetadataStore::new();
+        for slot in keys.slots() {
+            meta.set_empty(slot);
+        }
+        let text = TextIndex::new(options.text.clone(), options.bm25)?;
+        return Ok((meta, text, options));
+    }
+    let live = |slot: u32| states.get(slot as usize) == Some(&STATE_LIVE);
+    let mdat = read_section(src, layout.section(b"MDAT"))?;
+    let meta = MetadataStore::decode(&mdat, layout.meta.records as usize, live)?;
+    let text_bytes = read_section(src, layout.section(b"TEXT"))?;
+    let (text, tokenizer, bm25) = TextIndex::decode(&text_bytes, live)?;
+    options.text = tokenizer;
+    options.bm25 = bm25;
+    Ok((meta, text, options))
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading: load into memory
+// ---------------------------------------------------------------------------------------
+
+/// One slot as read from the file.
+struct NodeImage {
+    state: u8,
+    level: u8,
+    /// `lists[l]`: links on layer l (0..=level).
+    lists: Vec<Vec<u32>>,
+}
+
+/// An index read back from a file, for `Index` to take over.
+pub(crate) struct Restored {
+    pub options: IndexOptions,
+    pub graph: Option<Graph>,
+    pub keys: KeyMap,
+    pub inserted: u64,
+    pub next_auto_key: u64,
+    pub metadata: MetadataStore,
+    pub text: TextIndex,
+}
+
+/// Reads a whole index into memory, checking every checksum and every structural rule (see
+/// the module doc). Nothing in the file can make this panic or allocate beyond a small
+/// multiple of the file's length (plus the index itself).
+pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
+    let layout = read_layout(src)?;
+    let nodes = match layout.version {
+        1 => read_nodes_v1(src, &layout)?,
+        _ => read_nodes_v2(src, &layout)?,
+    };
+    let meta = &layout.meta;
+    // Links: to another used slot whose level reaches the layer, at most once per list.
+    for (id, node) in nodes.iter().enumerate() {
+        for (l, links) in node.lists.iter().enumerate() {
+            for (i, &n) in links.iter().enumerate() {
+                let target = nodes.get(n as usize);
+                if n as usize == id
+                    || target.is_none_or(|t| t.state == STATE_FREE || (t.level as usize) < l)
+                    || links[..i].contains(&n)
+                {
+                    return Err(corrupt(format!("slot {id} has a bad link to {n} on layer {l}")));
+                }
+            }
+        }
+    }
+    let states: Vec<u8> = nodes.iter().map(|n| n.state).collect();
+    let levels: Vec<u8> = nodes.iter().map(|n| n.level).collect();
+    check_entry(meta, &states, &levels)?;
+    let (free, dels) = read_free_dels(src, &layout, &states)?;
+    let keys = read_keys(src, &layout, &states)?;
+    let (metadata, text, options) = read_payloads(src, &layout, &keys, &states)?;
+
+    // The graph: slots 0..slots taken in order, vectors streamed from the file, then links.
     let graph = if meta.dim == 0 {
         None
     } else {
+        let params = Params::new(meta.options.m, meta.options.ef_construction);
         let graph = Graph::new(meta.dim, params, Space::new(meta.options.metric));
-        let levels: Vec<u8> = nodes.iter().map(|n| n.level).collect();
         let fresh = graph.store.take_fresh(&levels);
         debug_assert!(fresh.iter().enumerate().all(|(i, s)| s.id() as usize == i));
-        let vstride = vector_stride(meta.dim);
-        let rows_per_block = (IO_BLOCK / vstride).max(1);
-        let mut block = vec![0u8; rows_per_block.min(slots.max(1)) * vstride];
-        let mut row = vec![0f32; meta.dim];
-        let mut crc = 0u32;
-        let mut id = 0usize;
-        while id < slots {
-            let n = rows_per_block.min(slots - id);
-            let bytes = &mut block[..n * vstride];
-            src.read_at(sec[VECS].offset + (id * vstride) as u64, bytes)?;
-            crc = crc32c::crc32c_append(crc, bytes);
-            for r in bytes.chunks_exact(vstride) {
-                for (x, b) in row.iter_mut().zip(r.chunks_exact(4)) {
-                    *x = f32::from_le_bytes(b.try_into().unwrap());
-                }
-                if nodes[id].state == STATE_FREE {
-                    check_zero(r, &format!("VECS: the row of free slot {id}"))?;
-                } else {
-                    if let Some(c) = row.iter().position(|x| !x.is_finite()) {
-                        return Err(corrupt(format!("VECS: slot {id} has a non-finite value at component {c}")));
-                    }
-                    check_zero(&r[meta.dim * 4..], &format!("VECS: padding of slot {id}"))?;
-                    graph.store.write_vector(&fresh[id], &row);
-                }
-                id += 1;
-            }
-        }
-        if crc != sec[VECS].crc {
-            return Err(corrupt("section VECS checksum mismatch"));
+        match layout.version {
+            1 => read_vectors_v1(src, &layout, &states, &graph, &fresh)?,
+            _ => read_vectors_v2(src, &layout, &states, &graph, &fresh)?,
         }
         for (id, node) in nodes.iter().enumerate() {
             let id = id as u32;
@@ -872,10 +985,161 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
     };
 
     Ok(Restored {
-        options: meta.options.clone(),
+        options,
         graph,
         keys,
         inserted: meta.inserted,
         next_auto_key: meta.next_auto_key,
+        metadata,
+        text,
+    })
+}
+
+/// Version 1: NODE and UPPR.
+fn read_nodes_v1(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Vec<NodeImage>> {
+    let meta = &layout.meta;
+    let node_bytes = read_section(src, layout.section(b"NODE"))?;
+    let upper_bytes = read_section(src, layout.section(b"UPPR"))?;
+    let mut nodes = Vec::with_capacity(meta.slots as usize);
+    let mut upper = Cursor::new(&upper_bytes, "UPPR");
+    for (id, rec) in node_bytes.chunks_exact(node_stride(meta.m0)).enumerate() {
+        let mut c = Cursor::new(rec, "NODE");
+        let state = c.u8()?;
+        let level = c.u8()?;
+        let reserved = c.u16()?;
+        let count = c.u32()? as usize;
+        let raw = u32_list(c.take(4 * meta.m0)?);
+        if reserved != 0 || state > STATE_DELETED || level > MAX_LEVEL || count > meta.m0 {
+            return Err(corrupt(format!("NODE: slot {id} has a bad header (state {state}, level {level}, {count} links)")));
+        }
+        if raw[count..].iter().any(|&x| x != 0) {
+            return Err(corrupt(format!("NODE: slot {id} has stray links past its count")));
+        }
+        if state == STATE_FREE && (level != 0 || count != 0) {
+            return Err(corrupt(format!("NODE: free slot {id} has a level or links")));
+        }
+        let mut lists = Vec::with_capacity(level as usize + 1);
+        lists.push(raw[..count].to_vec());
+        if state != STATE_FREE {
+            for l in 1..=level as usize {
+                let n = upper.u32()? as usize;
+                if n > meta.options.m {
+                    return Err(corrupt(format!("UPPR: slot {id} has {n} links on layer {l}, at most {}", meta.options.m)));
+                }
+                lists.push(u32_list(upper.take(4 * n)?));
+            }
+        }
+        nodes.push(NodeImage { state, level, lists });
+    }
+    upper.finish()?;
+    Ok(nodes)
+}
+
+/// Version 1: the rows of VECS into the fresh slots.
+fn read_vectors_v1(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8], graph: &Graph, fresh: &[FreshSlot]) -> Result<()> {
+    let meta = &layout.meta;
+    let vecs = layout.section(b"VECS");
+    let slots = meta.slots as usize;
+    let vstride = vector_stride(meta.dim);
+    let rows_per_block = (IO_BLOCK / vstride).max(1);
+    let mut block = vec![0u8; rows_per_block.min(slots.max(1)) * vstride];
+    let mut row = vec![0f32; meta.dim];
+    let mut crc = 0u32;
+    let mut id = 0usize;
+    while id < slots {
+        let n = rows_per_block.min(slots - id);
+        let bytes = &mut block[..n * vstride];
+        src.read_at(vecs.offset + (id * vstride) as u64, bytes)?;
+        crc = crc32c::crc32c_append(crc, bytes);
+        for r in bytes.chunks_exact(vstride) {
+            for (x, b) in row.iter_mut().zip(r.chunks_exact(4)) {
+                *x = f32::from_le_bytes(b.try_into().unwrap());
+            }
+            if states[id] == STATE_FREE {
+                check_zero(r, &format!("VECS: the row of free slot {id}"))?;
+            } else {
+                if let Some(c) = row.iter().position(|x| !x.is_finite()) {
+                    return Err(corrupt(format!("VECS: slot {id} has a non-finite value at component {c}")));
+                }
+                check_zero(&r[meta.dim * 4..], &format!("VECS: padding of slot {id}"))?;
+                graph.store.write_vector(&fresh[id], &row);
+            }
+            id += 1;
+        }
+    }
+    if crc != vecs.crc {
+        return Err(corrupt("section VECS checksum mismatch"));
+    }
+    Ok(())
+}
+
+/// Calls `visit(id, record)` for every RECS record, read in blocks; checks the section's CRC
+/// once every block was read (the caller keeps nothing before that succeeds).
+fn for_each_record(src: &(impl Source + ?Sized), layout: &Layout, mut visit: impl FnMut(u32, &[u8]) -> Result<()>) -> Result<()> {
+    let recs = layout.section(b"RECS");
+    let Some(l) = &layout.meta.record_layout else { return Ok(()) };
+    let slots = layout.meta.slots as usize;
+    let rows_per_block = (IO_BLOCK / l.stride).max(1);
+    let mut block = vec![0u8; rows_per_block.min(slots.max(1)) * l.stride];
+    let mut crc = 0u32;
+    let mut id = 0usize;
+    while id < slots {
+        let n = rows_per_block.min(slots - id);
+        let bytes = &mut block[..n * l.stride];
+        src.read_at(recs.offset + (id * l.stride) as u64, bytes)?;
+        crc = crc32c::crc32c_append(crc, bytes);
+        for rec in bytes.chunks_exact(l.stride) {
+            visit(id as u32, rec)?;
+            id += 1;
+        }
+    }
+    if crc != recs.crc {
+        return Err(corrupt("section RECS checksum mismatch"));
+    }
+    Ok(())
+}
+
+/// Version 2: RECS (first pass: everything but the vectors) and UPPR.
+fn read_nodes_v2(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Vec<NodeImage>> {
+    let meta = &layout.meta;
+    let Some(l) = meta.record_layout else { return Ok(Vec::new()) };
+    let upper_bytes = read_section(src, layout.section(b"UPPR"))?;
+    check_upper_lists(&upper_bytes, meta)?;
+    let mut nodes = Vec::with_capacity(meta.slots as usize);
+    let mut upper_next = 0u64;
+    let width = 4 * (1 + meta.options.m);
+    for_each_record(src, layout, |id, rec| {
+        let at = upper_next as usize;
+        let view = check_record(id, rec, meta, &l, &mut upper_next)?;
+        let mut lists = Vec::with_capacity(view.level as usize + 1);
+        lists.push(u32_list(view.links));
+        for i in 0..view.level as usize {
+            let list = upper_bytes
+                .get(at + i * width..at + (i + 1) * width)
+                .ok_or_else(|| corrupt(format!("RECS: slot {id} refers to upper lists past the end of UPPR")))?;
+            let count = le_u32(list, 0) as usize;
+            lists.push(u32_list(&list[4..4 + 4 * count]));
+        }
+        nodes.push(NodeImage { state: view.state, level: view.level, lists });
+        Ok(())
+    })?;
+    if upper_next != upper_bytes.len() as u64 {
+        return Err(corrupt("UPPR has lists that belong to no node"));
+    }
+    Ok(nodes)
+}
+
+/// Version 2: the vectors of RECS into the fresh slots (second pass).
+fn read_vectors_v2(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8], graph: &Graph, fresh: &[FreshSlot]) -> Result<()> {
+    let dim = layout.meta.dim;
+    let mut row = vec![0f32; dim];
+    for_each_record(src, layout, |id, rec| {
+        if states[id as usize] != STATE_FREE {
+            for (x, b) in row.iter_mut().zip(rec[..dim * 4].chunks_exact(4)) {
+                *x = f32::from_le_bytes(b.try_into().unwrap());
+            }
+            graph.store.write_vector(&fresh[id as usize], &row);
+        }
+        Ok(())
     })
 }

@@ -2,4 +2,6 @@
 //! and the index file on disk (its format, and the atomic write that replaces it).
 pub mod arena;
 pub mod atomic;
+pub(crate) mod codec;
 pub mod format;
+pub mod mapped;

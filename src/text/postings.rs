@@ -62,13 +62,19 @@ impl Postings {
 
     /// Stores `tokens` as the document of `slot`, replacing the one it held.
     pub fn set<S: AsRef<str>>(&mut self, slot: u32, tokens: &[S]) {
-        self.remove(slot);
         let mut counts: HashMap<&str, u32> = HashMap::with_capacity(tokens.len());
         for t in tokens {
             *counts.entry(t.as_ref()).or_insert(0) += 1;
         }
         let len = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
-        let mut terms: Vec<(u32, u32)> = Vec::with_capacity(counts.len());
+        self.set_counts(slot, counts, len);
+    }
+
+    /// Stores the document of `slot` as (distinct term, frequency) pairs and its length (the
+    /// sum of the frequencies), replacing the one it held. For `set`, and for loading a file.
+    pub(crate) fn set_counts<'t>(&mut self, slot: u32, counts: impl IntoIterator<Item = (&'t str, u32)>, len: u32) {
+        self.remove(slot);
+        let mut terms: Vec<(u32, u32)> = Vec::new();
         for (term, tf) in counts {
             let id = self.term_id_or_insert(term);
             let list = &mut self.lists[id as usize];

@@ -1,0 +1,99 @@
+//! Opening an index file read-only over a memory mapping: the records (vectors, layer-0
+//! links, levels, states) and the upper-layer lists of a version 2 file are used in place, so
+//! nothing of the graph is copied and the operating system pages records in and out as
+//! searches touch them. Keys, metadata and texts are decoded into memory as `load` does.
+//!
+//! Opening still checks the whole file: every checksum, and every record for what makes it
+//! safe to use in place (links below the slot count, upper references inside UPPR, counts in
+//! range; see `format::check_record`). That is one sequential read of the file, with no copy.
+//! The deeper graph rules that `load` checks (links to free slots, levels, repeats) cost a
+//! random access per link and are not needed for memory safety; a file that passes its
+//! checksums but breaks them (written by hand) gives odd answers, never a crash.
+//!
+//! In-place use needs the file's record layout to equal this build's arena layout and a
+//! little-endian host; otherwise (a version 1 file, another layout) `open` loads the index into
+//! memory instead, with the same answers. Either way the index is read-only.
+//!
+//! The mapping is private (copy-on-write): nothing is ever written through it to the file.
+//! The file must not be truncated or rewritten in place while open (a read past its new end
+//! would fault); `save` never does that, it renames a new file over the old one.
+
+use std::path::Path;
+
+use memmap2::MmapOptions;
+
+use crate::error::{Error, Result};
+use crate::hnsw::{Graph, Params};
+use crate::metric::Space;
+use crate::storage::arena::{NodeStore, STATE_FREE};
+use crate::storage::codec::corrupt;
+use crate::storage::format::{self, FileSource, Restored, Source};
+
+/// Opens the index at `path` read-only (see the module doc).
+pub(crate) fn open(path: &Path) -> Result<Restored> {
+    let source = FileSource::open(path)?;
+    if source.len() < format::HEADER_LEN as u64 {
+        // Too short to map usefully: the reader gives the precise error.
+        return format::read_index(&source);
+    }
+    // SAFETY: a private mapping of a file we opened read-only. Reads through it see the
+    // file's bytes; writes (none are made) would go to private copies. The file changing
+    // under the mapping is outside what Rust can guard against; the module doc tells callers
+    // not to rewrite an open index file in place.
+    let map = unsafe { MmapOptions::new().map_copy(&source.file) }
+        .map_err(|e| Error::Io(format!("cannot map {}: {e}", path.display())))?;
+    let bytes: &[u8] = &map;
+    let layout = format::read_layout(bytes)?;
+    let meta = &layout.meta;
+    let params = Params::new(meta.options.m, meta.options.ef_construction);
+    let arena_layout = NodeStore::new(meta.dim, params.m0, params.m).layout();
+    let in_place = cfg!(target_endian = "little") && meta.dim > 0 && meta.record_layout == Some(arena_layout);
+    if !in_place {
+        return format::read_index(bytes);
+    }
+
+    let recs = layout.section(b"RECS").clone();
+    let uppr = layout.section(b"UPPR").clone();
+    let section = |e: &format::SectionEntry| -> Result<&[u8]> {
+        let s = &bytes[e.offset as usize..(e.offset + e.len) as usize];
+        if crc32c::crc32c(s) != e.crc {
+            return Err(corrupt(format!("section {} checksum mismatch", e.name())));
+        }
+        Ok(s)
+    };
+    let upper_bytes = section(&uppr)?;
+    format::check_upper_lists(upper_bytes, meta)?;
+    let slots = meta.slots as usize;
+    let mut states = Vec::with_capacity(slots);
+    let mut levels = Vec::with_capacity(slots);
+    let mut upper_next = 0u64;
+    for (id, rec) in section(&recs)?.chunks_exact(arena_layout.stride).enumerate() {
+        let view = format::check_record(id as u32, rec, meta, &arena_layout, &mut upper_next)?;
+        states.push(view.state);
+        levels.push(view.level);
+    }
+    if upper_next != uppr.len {
+        return Err(corrupt("UPPR has lists that belong to no node"));
+    }
+    format::check_entry(meta, &states, &levels)?;
+    let (free, dels) = format::read_free_dels(bytes, &layout, &states)?;
+    let keys = format::read_keys(bytes, &layout, &states)?;
+    let (metadata, text, options) = format::read_payloads(bytes, &layout, &keys, &states)?;
+    debug_assert!(free.iter().all(|&id| states[id as usize] == STATE_FREE));
+    let (dim, entry, inserted, next_auto_key) = (meta.dim, meta.entry, meta.inserted, meta.next_auto_key);
+
+    let store = NodeStore::over_mapping(
+        dim,
+        params.m0,
+        params.m,
+        map,
+        recs.offset as usize,
+        slots as u32,
+        uppr.offset as usize,
+        uppr.len as usize,
+        free,
+    );
+    let graph = Graph::with_store(store, params, Space::new(options.metric));
+    graph.restore_state(entry, dels);
+    Ok(Restored { options, graph: Some(graph), keys, inserted, next_auto_key, metadata, text })
+}
