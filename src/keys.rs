@@ -277,4 +277,20 @@ impl KeyMap {
     pub(crate) fn restore_kind(&mut self, kind: Option<KeyKind>) {
         self.kind = kind;
     }
+
+    /// Makes room for `n` keys of the map's kind (set by `restore_kind`) in slots below
+    /// `slots`, so that a map rebuilt from a file grows once.
+    pub(crate) fn reserve_restored(&mut self, n: usize, slots: usize) {
+        match self.kind {
+            Some(KeyKind::U64) => {
+                self.by_u64.reserve(n);
+                self.by_slot = SlotKeys::U64(vec![NO_KEY; slots]);
+            }
+            Some(KeyKind::Str) => {
+                self.by_str.reserve(n);
+                self.by_slot = SlotKeys::Str(vec![None; slots]);
+            }
+            None => {}
+        }
+    }
 }

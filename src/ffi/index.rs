@@ -303,13 +303,16 @@ pub extern "C" fn omendb_index_memory_bytes(index: *const omendb_index, bytes_ou
 /// Repairs the graph around every removed record now and makes their memory reusable
 /// (removal does this on its own from time to time).
 ///
-/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT (an
+/// index opened read-only with `omendb_index_open`).
 ///
 /// Thread safety: as `omendb_index_add_batch`.
 #[no_mangle]
 pub extern "C" fn omendb_index_compact(index: *const omendb_index, err_out: *mut *mut omendb_error) -> omendb_status {
     guard(err_out, || {
-        handle(index, "index")?.inner.compact();
+        let idx = &handle(index, "index")?.inner;
+        idx.check_writable()?;
+        idx.compact();
         Ok(())
     })
 }

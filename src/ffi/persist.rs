@@ -1,4 +1,5 @@
-//! Saving an index to a file and loading it back (`omendb_index_save`, `omendb_index_load`).
+//! Saving an index to a file, loading it back and opening it memory-mapped
+//! (`omendb_index_save`, `omendb_index_load`, `omendb_index_open`).
 
 use std::ffi::c_char;
 
@@ -55,6 +56,64 @@ pub extern "C" fn omendb_index_load(path: *const c_char, path_len: usize, index_
         let path = utf8(path, path_len, "path")?;
         let inner = Index::load(path)?;
         *slot = Box::into_raw(Box::new(omendb_index { inner }));
+        Ok(())
+    })
+}
+
+/// Opens the index file at `path` (`path_len` bytes of UTF-8, no NUL needed) read-only, with
+/// its vectors and graph served straight from a memory mapping of the file: nothing of them is
+/// copied, so opening a large index is fast and uses little memory, and the operating system
+/// pages records in (and out) as searches touch them. Keys, metadata and texts are read into
+/// memory. Opening reads the whole file once to check every checksum and every record (a
+/// damaged or foreign file is refused, as by `omendb_index_load`).
+///
+/// The index answers every search (plain, batched, filtered, text, hybrid) exactly as an
+/// index loaded with `omendb_index_load` does. It is read-only: `omendb_index_add*`,
+/// `_upsert*`, `_add_records`, `_upsert_records`, `_remove` and `_compact` on it return
+/// OMENDB_STATUS_INVALID_ARGUMENT ("index opened read-only"). `omendb_index_save` works (to
+/// another path, or to this one: the open index keeps reading the file it opened).
+///
+/// A file written by an older format version, or one whose records are laid out differently
+/// from this build's, cannot be used in place: it is loaded into memory instead (same answers,
+/// still read-only).
+///
+/// The file must not be truncated or rewritten in place while the index is open (the process
+/// could then fault on a page that no longer exists); replacing it with `omendb_index_save`,
+/// which renames a new file over it, is safe.
+///
+/// On success writes a new handle to `*index_out`; the caller owns it and frees it with
+/// `omendb_index_free`, which unmaps the file. On failure `*index_out` is unchanged.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index_out` NULL, or `path` NULL with
+/// `path_len` > 0), OMENDB_STATUS_INVALID_UTF8, OMENDB_STATUS_IO (the file cannot be opened or
+/// mapped), OMENDB_STATUS_CORRUPT (not an OmenDB index file, truncated, or damaged), or
+/// OMENDB_STATUS_UNSUPPORTED_VERSION (a newer format version).
+///
+/// Thread safety: safe to call from any thread; the index it returns may be searched from many
+/// threads at once, like any other.
+#[no_mangle]
+pub extern "C" fn omendb_index_open(path: *const c_char, path_len: usize, index_out: *mut *mut omendb_index, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let slot = out(index_out, "index_out")?;
+        let path = utf8(path, path_len, "path")?;
+        let inner = Index::open(path)?;
+        *slot = Box::into_raw(Box::new(omendb_index { inner }));
+        Ok(())
+    })
+}
+
+/// Writes true to `*read_only_out` if `index` was opened with `omendb_index_open` (every
+/// change to it is refused), false otherwise.
+///
+/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER (`index` or `read_only_out` NULL).
+///
+/// Thread safety: safe to call concurrently with any other call except `omendb_index_free`.
+#[no_mangle]
+pub extern "C" fn omendb_index_is_read_only(index: *const omendb_index, read_only_out: *mut bool, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let idx = &handle(index, "index")?.inner;
+        let slot = out(read_only_out, "read_only_out")?;
+        *slot = idx.is_read_only();
         Ok(())
     })
 }

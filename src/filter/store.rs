@@ -1101,6 +1101,8 @@ impl MetadataStore {
         if n != records {
             return Err(corrupt(format!("MDAT holds {n} records, the index {records}")));
         }
+        store.records.reserve(n);
+        let mut live_slots = Vec::with_capacity(n);
         let mut last: Option<u32> = None;
         for _ in 0..n {
             let slot = c.u32()?;
@@ -1140,9 +1142,11 @@ impl MetadataStore {
                 store.fields[*id as usize].add(slot, value);
             }
             store.records.insert(slot, record.into_boxed_slice());
-            store.live.insert(slot);
+            live_slots.push(slot);
         }
         c.finish()?;
+        // Increasing (checked above), so this cannot fail; the fallback keeps it panic-free.
+        store.live = RoaringBitmap::from_sorted_iter(live_slots.iter().copied()).unwrap_or_else(|_| live_slots.into_iter().collect());
         Ok(store)
     }
 }

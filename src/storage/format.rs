@@ -843,6 +843,7 @@ pub(crate) fn read_keys(src: &(impl Source + ?Sized), layout: &Layout, states: &
     let key_bytes = read_section(src, layout.section(b"KEYS"))?;
     let mut keys = KeyMap::default();
     keys.restore_kind(meta.key_kind);
+    keys.reserve_restored(meta.records as usize, meta.slots as usize);
     let mut c = Cursor::new(&key_bytes, "KEYS");
     for _ in 0..meta.records {
         let slot = c.u32()?;
@@ -856,10 +857,10 @@ pub(crate) fn read_keys(src: &(impl Source + ?Sized), layout: &Layout, states: &
                     return Err(key_err("has non-zero reserved bytes"));
                 }
                 let k = c.u64()?;
-                if k == NO_KEY || keys.slot_of(KeyRef::U64(k)).is_some() {
+                // `set` returns the slot that held the key before: a repeat.
+                if k == NO_KEY || keys.set(KeyRef::U64(k), slot).is_some() {
                     return Err(key_err("is reserved or repeated"));
                 }
-                keys.set(KeyRef::U64(k), slot);
             }
             _ => {
                 let len = c.u32()? as usize;
@@ -867,10 +868,9 @@ pub(crate) fn read_keys(src: &(impl Source + ?Sized), layout: &Layout, states: &
                     return Err(key_err("has a bad length"));
                 }
                 let s = std::str::from_utf8(c.take(len)?).map_err(|_| key_err("is not UTF-8"))?;
-                if keys.slot_of(KeyRef::Str(s)).is_some() {
+                if keys.set(KeyRef::Str(s), slot).is_some() {
                     return Err(key_err("is repeated"));
                 }
-                keys.set(KeyRef::Str(s), slot);
             }
         }
     }

@@ -185,6 +185,8 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     # persist.rs
     "omendb_index_save": (omendb_status, [IndexPtr, c_char_p, c_size_t, _ERR]),
     "omendb_index_load": (omendb_status, [c_char_p, c_size_t, POINTER(IndexPtr), _ERR]),
+    "omendb_index_open": (omendb_status, [c_char_p, c_size_t, POINTER(IndexPtr), _ERR]),
+    "omendb_index_is_read_only": (omendb_status, [IndexPtr, POINTER(c_bool), _ERR]),
     # results.rs
     "omendb_results_free": (None, [ResultsPtr]),
     "omendb_results_num_queries": (omendb_status, [ResultsPtr, POINTER(c_size_t), _ERR]),

@@ -575,6 +575,40 @@ class Index:
         index._handle = handle
         return index
 
+    @classmethod
+    def open(cls, path: Union[str, "os.PathLike[str]"], mmap: bool = True) -> "Index":
+        """Opens an index file read-only with its vectors and graph served straight from a
+        memory mapping of the file (``omendb_index_open``): nothing of them is copied, so a
+        large index opens fast and pages load on demand. It answers every search exactly as
+        ``load`` would; ``add``, ``upsert``, ``remove`` and ``compact`` raise
+        InvalidArgumentError ("index opened read-only"). Do not rewrite the file in place while
+        it is open (``save`` to the same path is safe: it renames a new file over it).
+
+        ``mmap=False`` is ``load(path)``: the index is read into memory and may be changed.
+
+        Raises:
+            IoError, CorruptError, UnsupportedVersionError: as ``load``.
+        """
+        if not mmap:
+            return cls.load(path)
+        encoded = os.fsencode(path)
+        handle = _ffi.IndexPtr()
+        err = _ffi.ErrorPtr()
+        check(_ffi.lib.omendb_index_open(encoded, len(encoded), byref(handle), byref(err)), err)
+        index = cls.__new__(cls)
+        index._string_keys = False
+        index._handle = handle
+        return index
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the index was opened with ``open`` (``omendb_index_is_read_only``)."""
+        handle = self._h()
+        err = _ffi.ErrorPtr()
+        flag = c_bool()
+        check(_ffi.lib.omendb_index_is_read_only(handle, byref(flag), byref(err)), err)
+        return flag.value
+
     # ---- inspecting ----
 
     def __contains__(self, id: object) -> bool:

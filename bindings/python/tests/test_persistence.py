@@ -1,5 +1,6 @@
-"""Index.save / Index.load: round trips answer exactly as the saved index; bad files raise
-IoError, CorruptError or UnsupportedVersionError."""
+"""Index.save / Index.load / Index.open (memory-mapped, read-only): round trips answer exactly
+as the saved index, with metadata, texts, filters and hybrid search; bad files raise IoError,
+CorruptError or UnsupportedVersionError."""
 
 import struct
 
@@ -83,15 +84,73 @@ def test_bad_files(tmp_path):
         Index.load(bad)
 
     newer = bytearray(raw)
-    newer[8:12] = struct.pack("<I", 2)
+    current = struct.unpack("<I", raw[8:12])[0]
+    assert current == 2
+    newer[8:12] = struct.pack("<I", current + 1)
     newer[60:64] = struct.pack("<I", crc32c(bytes(newer[:60])))
     bad.write_bytes(bytes(newer))
     with pytest.raises(omendb.UnsupportedVersionError) as info:
         Index.load(bad)
     assert info.value.status_name == "OMENDB_STATUS_UNSUPPORTED_VERSION"
+    with pytest.raises(omendb.UnsupportedVersionError):
+        Index.open(bad)
+    for opener in (Index.load, Index.open):
+        with pytest.raises(omendb.IoError):
+            opener(tmp_path / "missing.omendb")
+        with pytest.raises(omendb.CorruptError, match="not an OmenDB index"):
+            opener(foreign)
+        bad.write_bytes(raw[:-64])
+        with pytest.raises(omendb.CorruptError, match="truncated"):
+            opener(bad)
 
     with pytest.raises(omendb.IoError):
         index.save(tmp_path / "no" / "such" / "dir.omendb")
     index.close()
     with pytest.raises(omendb.IndexClosedError):
         index.save(good)
+
+
+@pytest.mark.parametrize("keys", ["u64", "string"])
+def test_open_mmap_answers_as_load_and_is_read_only(tmp_path, rng, keys):
+    n = 2500
+    data = rng.standard_normal((n, D)).astype(np.float32)
+    queries = rng.standard_normal((10, D)).astype(np.float32)
+    ids = list(range(n)) if keys == "u64" else [f"doc{i}" for i in range(n)]
+    genres = ["jazz", "rock", "folk"]
+    metadata = [{"genre": genres[i % 3], "n": i} if i % 4 else None for i in range(n)]
+    texts = [f"word{i % 17} common tune{i % 5}" if i % 3 else None for i in range(n)]
+    path = tmp_path / "open.omendb"
+    with Index(metric="l2", m=8, ef_construction=64, seed=3) as index:
+        index.add(data, ids, metadata=metadata, texts=texts)
+        index.remove(ids[5])
+        index.save(path)
+        for opened, read_only in ((Index.open(path), True), (Index.open(path, mmap=False), False), (Index.load(path), False)):
+            with opened:
+                assert opened.read_only == read_only
+                assert len(opened) == len(index)
+                assert ids[5] not in opened and ids[6] in opened
+                assert opened.metadata(ids[7]) == index.metadata(ids[7])
+                for want, got in [
+                    (index.search(queries, k=10), opened.search(queries, k=10)),
+                    (index.search(queries, k=5, filter='genre = "jazz" AND n > 100'),
+                     opened.search(queries, k=5, filter='genre = "jazz" AND n > 100')),
+                    (index.text_search("word3 tune1", k=10), opened.text_search("word3 tune1", k=10)),
+                    (index.hybrid_search(queries[0], "common word9", k=10, fusion="weighted", alpha=0.6),
+                     opened.hybrid_search(queries[0], "common word9", k=10, fusion="weighted", alpha=0.6)),
+                ]:
+                    assert want[0].tolist() == got[0].tolist()
+                    assert np.array_equal(want[1], got[1])
+    with Index.open(path) as opened:
+        assert opened.read_only
+        new = ["new"] if keys == "string" else [99_999]
+        for call in (lambda: opened.add(data[:1], new), lambda: opened.upsert(data[:1], new),
+                     lambda: opened.remove(ids[6]), lambda: opened.compact()):
+            with pytest.raises(omendb.InvalidArgumentError, match="read-only"):
+                call()
+        assert len(opened) == n - 1
+        # saving an opened index, even over its own file, works
+        opened.save(path)
+        opened.save(tmp_path / "copy.omendb")
+    assert (tmp_path / "copy.omendb").read_bytes() == path.read_bytes()
+    with Index.load(path) as loaded:
+        assert not loaded.read_only
