@@ -1,5 +1,7 @@
 /*
- * test_persistence.c: omendb_index_save and omendb_index_load. An index with u64 keys and one
+ * test_persistence.c: omendb_index_save, omendb_index_load and omendb_index_open (read-only,
+ * memory-mapped: same answers as load for plain, filtered and text search; every change
+ * refused with OMENDB_STATUS_INVALID_ARGUMENT). An index with u64 keys and one
  * with string keys (each with removed records) are saved, loaded back and compared: same len,
  * dimensions, metric, key kind, membership and search results, and further adds work. Then
  * every failure C can provoke: a missing file or directory (OMENDB_STATUS_IO), a foreign,
@@ -223,6 +225,125 @@ static void expect_load_error(const char *path, size_t path_len, omendb_status w
     CHECK(omendb_index_load(path, path_len, &out, NULL) == want && out == sentinel);
 }
 
+/* Opening `path` fails with `want`, the output untouched. */
+static void expect_open_error(const char *path, omendb_status want) {
+    omendb_index *sentinel = (omendb_index *)&dir; /* never dereferenced */
+    omendb_index *out = sentinel;
+    omendb_error *err = NULL;
+    omendb_status st = omendb_index_open(path, strlen(path), &out, &err);
+    CHECK(st == want && out == sentinel);
+    CHECK(err != NULL && omendb_error_code(err) == want && strlen(omendb_error_message(err)) > 0);
+    if (st != want) fprintf(stderr, "  open: got %s (%s)\n", omendb_status_name(st), omendb_error_message(err));
+    omendb_error_free(err);
+}
+
+/* The results of two searches hold the same u64 keys and distances. */
+static bool same_results(const omendb_results *a, const omendb_results *b, size_t nq) {
+    bool same = a != NULL && b != NULL;
+    for (size_t q = 0; same && q < nq; q++) {
+        size_t ca = 0, cb = 0;
+        CHECK_OK(omendb_results_count(a, q, &ca, &ERR));
+        CHECK_OK(omendb_results_count(b, q, &cb, &ERR));
+        same = ca == cb;
+        for (size_t r = 0; same && r < ca; r++) {
+            uint64_t ka = 0, kb = 1;
+            float da = 0, db = 1;
+            CHECK_OK(omendb_results_key(a, q, r, &ka, &ERR));
+            CHECK_OK(omendb_results_key(b, q, r, &kb, &ERR));
+            CHECK_OK(omendb_results_distance(a, q, r, &da, &ERR));
+            CHECK_OK(omendb_results_distance(b, q, r, &db, &ERR));
+            same = ka == kb && da == db;
+        }
+    }
+    return same;
+}
+
+static void test_open_read_only(void) {
+    omendb_index *index = new_index(OMENDB_METRIC_L2);
+    uint64_t keys[N];
+    const char *meta[N];
+    const char *texts[N];
+    static const char *genres[] = {"{\"genre\": \"jazz\"}", "{\"genre\": \"rock\", \"year\": 1990}", NULL};
+    static const char *words[] = {"saxophone quartet", "piano trio live", "field recordings", NULL};
+    for (size_t i = 0; i < N; i++) {
+        keys[i] = 500 + i;
+        meta[i] = genres[i % 3];
+        texts[i] = words[i % 4];
+    }
+    CHECK_OK(omendb_index_add_records(index, keys, N, data, D, meta, NULL, texts, NULL, &ERR));
+    CHECK_OK(omendb_index_remove(index, keys[3], &ERR));
+    char path[128];
+    path_in_dir(path, sizeof path, "open.omendb");
+    CHECK_OK(save(index, path, &ERR));
+
+    omendb_index *opened = NULL;
+    CHECK_OK(omendb_index_open(path, strlen(path), &opened, &ERR));
+    CHECK(opened != NULL);
+    if (opened == NULL) {
+        omendb_index_free(index);
+        return;
+    }
+    bool read_only = false;
+    CHECK_OK(omendb_index_is_read_only(opened, &read_only, &ERR));
+    CHECK(read_only);
+    CHECK_OK(omendb_index_is_read_only(index, &read_only, &ERR));
+    CHECK(!read_only);
+    CHECK(index_len(opened) == index_len(index));
+    CHECK(same_u64_search(index, opened));
+
+    omendb_filter *filter = NULL;
+    const char *ftext = "genre = \"jazz\" OR year >= 1990";
+    CHECK_OK(omendb_filter_parse(ftext, strlen(ftext), &filter, &ERR));
+    omendb_results *ra = NULL, *rb = NULL;
+    CHECK_OK(omendb_index_search_filtered(index, queries, NQ, D, K, 0, filter, &ra, &ERR));
+    CHECK_OK(omendb_index_search_filtered(opened, queries, NQ, D, K, 0, filter, &rb, &ERR));
+    CHECK(same_results(ra, rb, NQ));
+    omendb_results_free(ra);
+    omendb_results_free(rb);
+    ra = rb = NULL;
+    CHECK_OK(omendb_index_text_search(index, "piano live", 10, K, filter, &ra, &ERR));
+    CHECK_OK(omendb_index_text_search(opened, "piano live", 10, K, filter, &rb, &ERR));
+    CHECK(same_results(ra, rb, 1));
+    size_t hits = 0;
+    CHECK_OK(omendb_results_count(rb, 0, &hits, &ERR));
+    CHECK(hits == K);
+    omendb_results_free(ra);
+    omendb_results_free(rb);
+    omendb_filter_free(filter);
+
+    /* Every change is refused, with a message. */
+    omendb_error *err = NULL;
+    uint64_t fresh = 1;
+    CHECK(omendb_index_add_batch(opened, &fresh, 1, data, D, &err) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(omendb_error_message(err), "read-only") != NULL);
+    omendb_error_free(err);
+    CHECK(omendb_index_upsert_batch(opened, &fresh, 1, data, D, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_index_add_records(opened, &fresh, 1, data, D, NULL, NULL, NULL, NULL, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_index_remove(opened, keys[5], NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_index_compact(opened, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(index_len(opened) == index_len(index));
+
+    /* Saving the opened index over its own file works; it keeps answering. */
+    CHECK_OK(save(opened, path, &ERR));
+    CHECK(same_u64_search(index, opened));
+    omendb_index *loaded = NULL;
+    CHECK_OK(load(path, &loaded, &ERR));
+    CHECK(loaded != NULL && same_u64_search(index, loaded));
+    omendb_index_free(loaded);
+
+    omendb_index *out = NULL;
+    CHECK(omendb_index_open(NULL, 3, &out, NULL) == OMENDB_STATUS_NULL_POINTER && out == NULL);
+    CHECK(omendb_index_open(path, strlen(path), NULL, NULL) == OMENDB_STATUS_NULL_POINTER);
+    const char not_utf8[] = {'a', (char)0xFF, 'b'};
+    CHECK(omendb_index_open(not_utf8, 3, &out, NULL) == OMENDB_STATUS_INVALID_UTF8 && out == NULL);
+    CHECK(omendb_index_is_read_only(NULL, &read_only, NULL) == OMENDB_STATUS_NULL_POINTER);
+    CHECK(omendb_index_is_read_only(opened, NULL, NULL) == OMENDB_STATUS_NULL_POINTER);
+
+    omendb_index_free(opened);
+    omendb_index_free(index);
+    unlink(path);
+}
+
 static void test_bad_files(void) {
     char good[128], bad[128], missing[128], nodir[128];
     path_in_dir(good, sizeof good, "good.omendb");
@@ -258,10 +379,23 @@ static void test_bad_files(void) {
     bytes[n / 2] ^= 0x10;
 
     /* A newer format version, its header checksum recomputed. */
-    put_u32_le(bytes + 8, 2);
+    put_u32_le(bytes + 8, 3);
     put_u32_le(bytes + 60, crc32c(bytes, 60));
     write_file(bad, bytes, n);
     expect_load_error(bad, strlen(bad), OMENDB_STATUS_UNSUPPORTED_VERSION);
+    expect_open_error(bad, OMENDB_STATUS_UNSUPPORTED_VERSION);
+    expect_open_error(missing, OMENDB_STATUS_IO);
+    expect_open_error(dir, OMENDB_STATUS_IO);
+    write_file(bad, (const unsigned char *)"just some text\n", 15);
+    expect_open_error(bad, OMENDB_STATUS_CORRUPT);
+    put_u32_le(bytes + 8, 2);
+    put_u32_le(bytes + 60, crc32c(bytes, 60));
+    write_file(bad, bytes, n - 64); /* truncated */
+    expect_open_error(bad, OMENDB_STATUS_CORRUPT);
+    bytes[n - 100] ^= 0x04; /* a bit flipped near the end */
+    write_file(bad, bytes, n);
+    expect_open_error(bad, OMENDB_STATUS_CORRUPT);
+    bytes[n - 100] ^= 0x04;
 
     /* Saving into a missing directory: IO, and no file appears. */
     omendb_error *err = NULL;
@@ -303,6 +437,7 @@ int main(void) {
     check_rand_fill(&rng, queries, NQ * D);
     RUN(test_round_trip_u64);
     RUN(test_round_trip_strings);
+    RUN(test_open_read_only);
     RUN(test_bad_files);
     RUN(test_null_and_utf8);
     rmdir(dir);

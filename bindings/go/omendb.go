@@ -670,6 +670,40 @@ func Load(path string) (*Index, error) {
 	return idx, nil
 }
 
+// Open opens an index file read-only with its vectors and graph served straight from a
+// memory mapping of the file (omendb_index_open): nothing of them is copied, so a large index
+// opens fast and pages load on demand. It answers every search exactly as Load's index would;
+// calls that change it (Add*, Upsert*, Remove*, Compact) fail with ErrInvalidArgument ("index
+// opened read-only"). The file must not be rewritten in place while open (Save to the same
+// path is safe: it renames a new file over it). Close unmaps it. Errors: as Load.
+func Open(path string) (*Index, error) {
+	var h *C.omendb_index
+	var cerr *C.omendb_error
+	st := C.omendb_index_open(strPtr(path), C.size_t(len(path)), &h, &cerr)
+	runtime.KeepAlive(path)
+	if err := check(st, &cerr); err != nil {
+		return nil, err
+	}
+	idx := &Index{h: h}
+	runtime.SetFinalizer(idx, (*Index).Close)
+	return idx, nil
+}
+
+// ReadOnly reports whether the index was opened with Open (omendb_index_is_read_only).
+func (idx *Index) ReadOnly() (bool, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return false, err
+	}
+	defer idx.release()
+	var ro C.bool
+	var cerr *C.omendb_error
+	if err := check(C.omendb_index_is_read_only(h, &ro, &cerr), &cerr); err != nil {
+		return false, err
+	}
+	return bool(ro), nil
+}
+
 // Result is one hit of a search. Key is set for an index of u64 keys, StrKey for an index
 // of string keys (a string key is never empty, so StrKey == "" means a u64 hit).
 type Result struct {
