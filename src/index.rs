@@ -913,6 +913,7 @@ impl Index {
     /// index file or is damaged (truncated, a checksum or a structural check fails), and
     /// `Error::UnsupportedVersion` if a newer format version wrote it.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Index> {
+        crate::storage::atomic::remove_stray_temps(path.as_ref());
         let source = crate::storage::format::FileSource::open(path.as_ref())?;
         Ok(Index::from_restored(crate::storage::format::read_index(&source)?, false))
     }

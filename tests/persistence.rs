@@ -912,6 +912,45 @@ fn crash_during_save_leaves_old_or_new() {
         start.elapsed()
     );
     assert!(found_a > 0 && found_b > 0, "kills should land in both halves of the loop");
+    // Each load after a kill removed the killed child's temporary file.
+    if cfg!(target_os = "linux") {
+        assert_eq!(leftovers, 0);
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn stray_temporary_files_of_dead_processes_are_removed() {
+    let dir = TempDir::new("strays");
+    let target = dir.path("x.omendb");
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let dead = pid_max + 1; // above every possible pid
+    let alive = std::os::unix::process::parent_id();
+    let files = [
+        (format!(".x.omendb.tmp-{dead}-0"), false),
+        (format!(".x.omendb.tmp-{dead}-17"), false),
+        (format!(".x.omendb.tmp-{alive}-3"), true),                  // a save in progress elsewhere
+        (format!(".x.omendb.tmp-{}-1", std::process::id()), true),  // maybe one of ours
+        (format!(".y.omendb.tmp-{dead}-0"), true),                   // another index's
+        (format!(".x.omendb.tmp-{dead}"), true),                     // not our pattern
+        ("x.omendb.bak".to_string(), true),
+    ];
+    for (name, _) in &files {
+        std::fs::write(dir.path(name), b"partial").unwrap();
+    }
+    let index = Index::new(options(2, Metric::L2, 4)).unwrap();
+    index.add(Keys::U64(&[1]), &[1.0, 2.0]).unwrap();
+    index.save(&target).unwrap();
+    for (name, kept) in &files {
+        assert_eq!(dir.path(name).exists(), *kept, "{name}");
+    }
+    // Load and open clean up too.
+    std::fs::write(dir.path(&format!(".x.omendb.tmp-{dead}-5")), b"partial").unwrap();
+    Index::load(&target).unwrap();
+    assert!(!dir.path(&format!(".x.omendb.tmp-{dead}-5")).exists());
+    std::fs::write(dir.path(&format!(".x.omendb.tmp-{dead}-6")), b"partial").unwrap();
+    Index::open(&target).unwrap();
+    assert!(!dir.path(&format!(".x.omendb.tmp-{dead}-6")).exists());
 }
 
 // ---- concurrency ----

@@ -2,7 +2,8 @@
 //! which is flushed to disk (fsync) and then renamed over the target; the directory is
 //! fsynced last, so the rename itself is durable. A crash at any moment leaves either the old
 //! file or the new one at the path, never a mix; at worst a stray temporary file remains
-//! (named `.<name>.tmp-<pid>-<n>`).
+//! (named `.<name>.tmp-<pid>-<n>`). The next save or load of that path removes the strays of
+//! processes that no longer run (on Linux, where `/proc` tells which do; elsewhere they stay).
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
@@ -46,6 +47,7 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Resul
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
+    remove_stray_temps(path);
     let tmp_path = dir.join(tmp_name);
     let file = OpenOptions::new()
         .write(true)
@@ -74,4 +76,33 @@ fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
+}
+
+/// Removes the temporary files that saves of `path` by processes that are gone left behind
+/// (`.<name>.tmp-<pid>-<n>` beside it, `<pid>` not running). Best effort: errors are ignored,
+/// and a temporary file of a running process (a save in progress) is never touched. Only on
+/// Linux, where `/proc/<pid>` says whether a process runs.
+pub fn remove_stray_temps(path: &Path) -> usize {
+    if !cfg!(target_os = "linux") {
+        return 0;
+    }
+    let (Some(name), dir) = (path.file_name(), path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))) else {
+        return 0;
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        let Some((pid, counter)) = rest.split_once('-') else { continue };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), counter.parse::<u64>()) else { continue };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }

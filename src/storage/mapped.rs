@@ -31,6 +31,7 @@ use crate::storage::format::{self, FileSource, Restored, Source};
 
 /// Opens the index at `path` read-only (see the module doc).
 pub(crate) fn open(path: &Path) -> Result<Restored> {
+    crate::storage::atomic::remove_stray_temps(path);
     let source = FileSource::open(path)?;
     if source.len() < format::HEADER_LEN as u64 {
         // Too short to map usefully: the reader gives the precise error.
