@@ -957,6 +957,12 @@ impl Index {
         Ok(Index::from_restored(crate::storage::mapped::open(path.as_ref())?, true))
     }
 
+    /// Metadata field names ever used, in the order first seen, and the number of records
+    /// with a text. For tools that describe an index (`omendb info`).
+    pub fn payload_summary(&self) -> (Vec<String>, usize) {
+        (self.meta.read().field_names().map(str::to_string).collect(), self.text.read().len())
+    }
+
     /// Whether the index was opened read-only from a file mapping ([`Index::open`]).
     pub fn is_read_only(&self) -> bool {
         self.read_only

@@ -97,11 +97,16 @@ fn build_info_search_bench() {
     ok(&["build", "--input", &p("base.npy"), "-o", &p("b.omendb"), "--m", "8"]);
 
     let info = ok(&["info", &p("a.omendb")]);
-    for needle in ["format version  1", "dim             12", "metric          l2", "records         500", "VECS", "check           ok"] {
+    for needle in ["format version  2", "dim             12", "metric          l2", "records         500", "RECS", "MDAT", "TEXT", "record layout", "check           ok"] {
         assert!(info.contains(needle), "info lacks {needle:?}:\n{info}");
     }
 
     let hits = ok(&["search", &p("b.omendb"), "--queries", &p("q.fvecs"), "-k", "3", "--ef", "200"]);
+    // The same answers whether the file is memory-mapped (the default) or loaded.
+    assert_eq!(ok(&["search", &p("b.omendb"), "--queries", &p("q.fvecs"), "-k", "3", "--ef", "200", "--load"]), hits);
+    let v1 = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1-small.omendb");
+    let info_v1 = ok(&["info", v1]);
+    assert!(info_v1.contains("format version  1") && info_v1.contains("VECS") && info_v1.contains("check           ok"), "{info_v1}");
     let lines: Vec<&str> = hits.lines().collect();
     assert_eq!(lines.len(), nq);
     let first: Vec<&str> = lines[0].split('\t').collect();

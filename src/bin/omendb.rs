@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! omendb build  --metric cosine --input base.fvecs -o index.omendb [--m 16 --ef-construction 200]
-//! omendb search index.omendb --queries q.fvecs -k 10 [--ef 64]
+//! omendb search index.omendb --queries q.fvecs -k 10 [--ef 64] [--load]
 //! omendb info   index.omendb
-//! omendb bench  index.omendb --queries q.fvecs --groundtruth gt.ivecs [-k 10 --ef 16,32,64,128,256]
+//! omendb bench  index.omendb --queries q.fvecs --groundtruth gt.ivecs [-k 10 --ef 16,32,64,128,256] [--load]
 //! ```
+//! `search` and `bench` open the index file memory-mapped and read-only (`Index::open`: fast,
+//! records paged in on demand); `--load` reads it into memory instead (`Index::load`).
 //! Vectors come from TEXMEX `.fvecs` / `.bvecs` files or NumPy `.npy` files (little-endian
 //! float32, 2-D, C order). `build` keys record i (0-based row) as the u64 key i, which is what
 //! `.ivecs` ground truth files list.
@@ -73,6 +75,9 @@ enum Command {
         /// Search at most this many queries.
         #[arg(long)]
         limit: Option<usize>,
+        /// Read the index into memory instead of mapping the file.
+        #[arg(long)]
+        load: bool,
     },
     /// Describe an index file: format version, options, counts and section sizes.
     Info {
@@ -95,6 +100,9 @@ enum Command {
         /// The beam widths to try, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,128,256")]
         ef: Vec<usize>,
+        /// Read the index into memory instead of mapping the file.
+        #[arg(long)]
+        load: bool,
     },
 }
 
@@ -106,9 +114,9 @@ fn main() -> ExitCode {
         Command::Build { metric, input, output, m, ef_construction, ef_search, batch, limit } => {
             build(&metric, &input, &output, m, ef_construction, ef_search, batch, limit)
         }
-        Command::Search { index, queries, k, ef, limit } => search(&index, &queries, k, ef, limit),
+        Command::Search { index, queries, k, ef, limit, load } => search(&index, &queries, k, ef, limit, load),
         Command::Info { index } => info(&index),
-        Command::Bench { index, queries, groundtruth, k, ef } => bench(&index, &queries, &groundtruth, k, &ef),
+        Command::Bench { index, queries, groundtruth, k, ef, load } => bench(&index, &queries, &groundtruth, k, &ef, load),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -166,16 +174,18 @@ fn build(
     Ok(())
 }
 
-fn load(path: &Path) -> CliResult<Index> {
-    Index::load(path).map_err(|e| format!("{}: {e}", path.display()))
+/// The index at `path`: memory-mapped read-only, or read into memory with `load`.
+fn open(path: &Path, load: bool) -> CliResult<Index> {
+    let opened = if load { Index::load(path) } else { Index::open(path) };
+    opened.map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn key_text(k: KeyRef<'_>) -> String {
     k.to_string_plain()
 }
 
-fn search(index: &Path, queries: &Path, k: usize, ef: Option<usize>, limit: Option<usize>) -> CliResult<()> {
-    let index = load(index)?;
+fn search(index: &Path, queries: &Path, k: usize, ef: Option<usize>, limit: Option<usize>, load: bool) -> CliResult<()> {
+    let index = open(index, load)?;
     let (queries, dim) = read_vectors(queries, limit)?;
     if dim != index.dim() {
         return Err(format!("the queries have {dim} dimensions, the index {}", index.dim()));
@@ -206,7 +216,12 @@ fn info(path: &Path) -> CliResult<()> {
     println!("dim             {}", meta.dim);
     println!("metric          {}", o.metric.name());
     println!("records         {}", meta.records);
-    println!("slots           {} ({} free, {} removed awaiting repair)", meta.slots, layout.sections[4].len / 4, layout.sections[5].len / 4);
+    println!(
+        "slots           {} ({} free, {} removed awaiting repair)",
+        meta.slots,
+        layout.section(b"FREE").len / 4,
+        layout.section(b"DELS").len / 4
+    );
     println!(
         "key kind        {}",
         match meta.key_kind {
@@ -220,20 +235,32 @@ fn info(path: &Path) -> CliResult<()> {
     println!("ef_search       {}", o.ef_search);
     println!("seed            {:#x}", o.seed);
     println!("entry point     {}", meta.entry.map_or("none".into(), |(id, l)| format!("slot {id}, level {l}")));
+    match &meta.record_layout {
+        Some(l) => println!(
+            "record layout   {} bytes: vector at 0, links at {}, upper lists at {}, lock/level/state at {}",
+            l.stride, l.links, l.upper, l.lock
+        ),
+        None => println!("record layout   format 1: NODE and VECS sections (open loads it into memory)"),
+    }
     println!("sections:");
     for s in &layout.sections {
         println!("  {}  offset {:>12}  {:>12} bytes  crc32c {:08x}", s.name(), s.offset, s.len, s.crc);
     }
-    // Checks every checksum and structural rule, which the lines above do not.
-    match Index::load(path) {
-        Ok(_) => println!("check           ok: every checksum and structural rule holds"),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    }
+    // Checks every checksum and every record (as open does), which the lines above do not.
+    let start = Instant::now();
+    let index = Index::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let opened = start.elapsed();
+    let (fields, texts) = index.payload_summary();
+    println!("metadata fields {}{}", fields.len(), if fields.is_empty() { String::new() } else { format!(" ({})", fields.join(", ")) });
+    println!("texts           {texts} records have one");
+    println!("check           ok: every checksum and record checked; opened memory-mapped in {:.1} ms", opened.as_secs_f64() * 1e3);
     Ok(())
 }
 
-fn bench(index: &Path, queries: &Path, groundtruth: &Path, k: usize, efs: &[usize]) -> CliResult<()> {
-    let index = load(index)?;
+fn bench(index: &Path, queries: &Path, groundtruth: &Path, k: usize, efs: &[usize], load: bool) -> CliResult<()> {
+    let start = Instant::now();
+    let index = open(index, load)?;
+    println!("{} in {:.1} ms", if load { "loaded" } else { "opened (memory-mapped)" }, start.elapsed().as_secs_f64() * 1e3);
     let (queries, dim) = read_vectors(queries, None)?;
     if dim != index.dim() {
         return Err(format!("the queries have {dim} dimensions, the index {}", index.dim()));

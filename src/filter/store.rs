@@ -1037,6 +1037,11 @@ mod tests {
 
 // ---- persistence (the MDAT section of docs/format.md) ----
 impl MetadataStore {
+    /// Every field name ever used, in the order first seen.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.fields.iter().map(|f| f.name.as_str())
+    }
+
     /// Encodes the store: the field names in id order, then every live record in slot order
     /// as (field id, value) pairs. Deterministic: the same store gives the same bytes.
     pub(crate) fn encode(&self, out: &mut crate::storage::codec::Le) {
