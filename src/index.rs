@@ -882,12 +882,12 @@ impl Index {
 
     /// The bytes [`Index::save`] would write.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+        let mut out = std::io::Cursor::new(Vec::new());
         self.write_snapshot(&mut out)?;
-        Ok(out)
+        Ok(out.into_inner())
     }
 
-    fn write_snapshot(&self, out: &mut dyn std::io::Write) -> Result<u64> {
+    fn write_snapshot(&self, out: &mut dyn crate::storage::atomic::WriteSeek) -> Result<u64> {
         let _no_writers = self.persist_gate.write();
         let graph = self.graph.get();
         let _no_repair = graph.map(|g| g.maintenance.lock());

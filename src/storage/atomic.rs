@@ -6,7 +6,7 @@
 //! processes that no longer run (on Linux, where `/proc` tells which do; elsewhere they stay).
 
 use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,9 +30,13 @@ impl Drop for TempFile {
     }
 }
 
+/// A byte sink that can also go back (to fill in a header once the rest is written).
+pub trait WriteSeek: Write + Seek {}
+impl<T: Write + Seek> WriteSeek for T {}
+
 /// Writes `path` atomically with the bytes `write` produces (through a buffered writer). If
 /// `write` or any step fails, the old file is untouched and the temporary file is removed.
-pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn WriteSeek) -> Result<()>) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()

@@ -26,7 +26,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -37,6 +37,7 @@ use crate::index::{IndexOptions, MAX_DIM};
 use crate::keys::{KeyKind, KeyMap, KeyRef, MAX_KEY_BYTES, NO_KEY};
 use crate::metric::{Metric, Space};
 use crate::storage::arena::{FreshSlot, NodeStore, RecordLayout, STATE_DELETED, STATE_FREE, STATE_LIVE};
+use crate::storage::atomic::WriteSeek;
 use crate::storage::codec::{corrupt, Cursor, Le};
 use crate::text::TextIndex;
 
@@ -155,7 +156,7 @@ fn encode_record(g: &Graph, id: u32, lay: &RecordLayout, rec: &mut [u8], upper_n
 }
 
 /// Writes the index in `snap` to `out` in format version 2; returns the bytes written.
-pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u64> {
+pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Result<u64> {
     let opts = snap.options;
     let graph = snap.graph;
     let dim = graph.map_or(0, |g| g.store.dim());
@@ -167,10 +168,36 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
         None => NodeStore::new(0, params.m0, params.m).layout(),
     };
 
-    // RECS (streamed twice: once for its checksum and UPPR, once to the output).
+    // The header and the table go first but depend on everything after them: write zeros in
+    // their place, stream the sections (RECS record by record, building UPPR on the way), then
+    // go back and fill them in.
+    let sections = SECTIONS_V2.len();
+    let table_end = (HEADER_LEN + sections * ENTRY_LEN) as u64;
+    let mut written = 0u64;
+    let mut put = |b: &[u8], written: &mut u64| -> Result<()> {
+        out.write_all(b).map_err(io_err)?;
+        *written += b.len() as u64;
+        Ok(())
+    };
+    let zeros = [0u8; ALIGN as usize];
+    let pad = |written: &mut u64, put: &mut dyn FnMut(&[u8], &mut u64) -> Result<()>| -> Result<()> {
+        let n = (align_up(*written) - *written) as usize;
+        put(&zeros[..n], written)
+    };
+    put(&vec![0u8; table_end as usize], &mut written)?;
+    pad(&mut written, &mut put)?;
+    let mut entries: Vec<(u64, u64, u32)> = Vec::with_capacity(sections); // offset, length, CRC
+
+    // META, known once the keys are counted; its place is reserved.
+    let meta_at = written;
+    put(&[0u8; META_LEN], &mut written)?;
+    pad(&mut written, &mut put)?;
+
+    // RECS, streamed in blocks, and UPPR on the way.
+    let recs_at = written;
     let mut upper = Le::default();
-    let write_records = |sink: &mut dyn FnMut(&[u8]) -> Result<()>, mut upper: Option<&mut Le>| -> Result<()> {
-        let Some(g) = graph else { return Ok(()) };
+    let mut recs_crc = 0u32;
+    if let Some(g) = graph {
         let rows_per_block = (IO_BLOCK / lay.stride).max(1);
         let mut block = Vec::with_capacity(rows_per_block * lay.stride);
         let mut upper_next = 0u64;
@@ -178,26 +205,17 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
         for id in 0..slots {
             let start = block.len();
             block.resize(start + lay.stride, 0);
-            encode_record(g, id, &lay, &mut block[start..], &mut upper_next, upper.as_deref_mut(), &mut links);
-            if block.len() >= rows_per_block * lay.stride {
-                sink(&block)?;
+            encode_record(g, id, &lay, &mut block[start..], &mut upper_next, Some(&mut upper), &mut links);
+            if block.len() >= rows_per_block * lay.stride || id + 1 == slots {
+                recs_crc = crc32c::crc32c_append(recs_crc, &block);
+                put(&block, &mut written)?;
                 block.clear();
             }
         }
-        if !block.is_empty() {
-            sink(&block)?;
-        }
-        Ok(())
-    };
-    let mut recs_crc = 0u32;
-    write_records(
-        &mut |b| {
-            recs_crc = crc32c::crc32c_append(recs_crc, b);
-            Ok(())
-        },
-        Some(&mut upper),
-    )?;
-    let recs_len = slots as u64 * lay.stride as u64;
+    }
+    let recs_len = written - recs_at;
+    debug_assert_eq!(recs_len, slots as u64 * lay.stride as u64);
+    pad(&mut written, &mut put)?;
 
     // KEYS.
     let mut keys = Le::default();
@@ -263,56 +281,45 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn Write) -> Result<u6
     meta.u32(u32_of(lay.upper, "upper offset")?);
     meta.u32(u32_of(lay.lock, "lock offset")?);
     meta.0.resize(META_LEN, 0);
+    entries.push((meta_at, META_LEN as u64, crc32c::crc32c(&meta.0)));
+    entries.push((recs_at, recs_len, recs_crc));
 
-    // The table and the header.
-    const RECS_AT: usize = 1;
-    let small: [&[u8]; 8] = [&meta.0, &[], &upper.0, &keys.0, &free.0, &dels.0, &mdat.0, &text.0];
-    let mut table = Le(Vec::with_capacity(SECTIONS_V2.len() * ENTRY_LEN));
-    let mut offset = align_up((HEADER_LEN + SECTIONS_V2.len() * ENTRY_LEN) as u64);
-    let mut offsets = [0u64; 8];
-    for (i, kind) in SECTIONS_V2.iter().enumerate() {
-        let (len, crc) = if i == RECS_AT { (recs_len, recs_crc) } else { (small[i].len() as u64, crc32c::crc32c(small[i])) };
-        offsets[i] = offset;
+    // The small sections after RECS, in order.
+    for bytes in [&upper.0, &keys.0, &free.0, &dels.0, &mdat.0, &text.0] {
+        entries.push((written, bytes.len() as u64, crc32c::crc32c(bytes)));
+        put(bytes, &mut written)?;
+        pad(&mut written, &mut put)?;
+    }
+    let file_len = written;
+
+    // Back to the start: the table, the header and META.
+    let mut table = Le(Vec::with_capacity(sections * ENTRY_LEN));
+    for (kind, &(offset, len, crc)) in SECTIONS_V2.iter().zip(&entries) {
         table.0.extend_from_slice(kind);
         table.u32(0);
         table.u64(offset);
         table.u64(len);
         table.u32(crc);
         table.u32(0);
-        offset = align_up(offset + len);
     }
-    let file_len = offset;
     let mut header = Le(Vec::with_capacity(HEADER_LEN));
     header.0.extend_from_slice(&MAGIC);
     header.u32(FORMAT_VERSION);
     header.u32(HEADER_LEN as u32);
     header.u64(file_len);
-    header.u32(SECTIONS_V2.len() as u32);
+    header.u32(sections as u32);
     header.u32(crc32c::crc32c(&table.0));
     header.0.resize(HEADER_LEN - 4, 0);
     let header_crc = crc32c::crc32c(&header.0);
     header.u32(header_crc);
-
-    let mut written = 0u64;
-    let mut put = |b: &[u8], written: &mut u64| -> Result<()> {
-        out.write_all(b).map_err(io_err)?;
-        *written += b.len() as u64;
-        Ok(())
-    };
-    let zeros = [0u8; ALIGN as usize];
-    put(&header.0, &mut written)?;
-    put(&table.0, &mut written)?;
-    for i in 0..SECTIONS_V2.len() {
-        put(&zeros[..(offsets[i] - written) as usize], &mut written)?;
-        if i == RECS_AT {
-            write_records(&mut |b| put(b, &mut written), None)?;
-        } else {
-            put(small[i], &mut written)?;
-        }
-    }
-    put(&zeros[..(file_len - written) as usize], &mut written)?;
-    debug_assert_eq!(written, file_len);
-    Ok(written)
+    let seek_err = |e: std::io::Error| Error::Io(format!("seek: {e}"));
+    out.seek(SeekFrom::Start(0)).map_err(seek_err)?;
+    out.write_all(&header.0).map_err(io_err)?;
+    out.write_all(&table.0).map_err(io_err)?;
+    out.seek(SeekFrom::Start(meta_at)).map_err(seek_err)?;
+    out.write_all(&meta.0).map_err(io_err)?;
+    out.seek(SeekFrom::Start(file_len)).map_err(seek_err)?;
+    Ok(file_len)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -908,12 +915,45 @@ pub(crate) fn read_payloads(src: &(impl Source + ?Sized), layout: &Layout, keys:
 // Reading: load into memory
 // ---------------------------------------------------------------------------------------
 
-/// One slot as read from the file.
-struct NodeImage {
-    state: u8,
-    level: u8,
-    /// `lists[l]`: links on layer l (0..=level).
-    lists: Vec<Vec<u32>>,
+/// Every slot as read from the file: states, levels and link lists, kept flat (one allocation
+/// each, whatever the number of nodes).
+#[derive(Default)]
+struct Nodes {
+    states: Vec<u8>,
+    levels: Vec<u8>,
+    /// The lists of node i are `spans[first[i]..first[i + 1]]`: layer 0, then 1..=level.
+    first: Vec<usize>,
+    /// Each list as a range of `links`.
+    spans: Vec<(usize, usize)>,
+    links: Vec<u32>,
+}
+
+impl Nodes {
+    fn with_capacity(slots: usize) -> Nodes {
+        let mut n = Nodes { states: Vec::with_capacity(slots), levels: Vec::with_capacity(slots), ..Default::default() };
+        n.first.reserve(slots + 1);
+        n.spans.reserve(slots);
+        n
+    }
+    fn push_node(&mut self, state: u8, level: u8) {
+        self.states.push(state);
+        self.levels.push(level);
+        self.first.push(self.spans.len());
+    }
+    /// Appends a list (little-endian u32s) to the node pushed last.
+    fn push_list(&mut self, bytes: &[u8]) {
+        let start = self.links.len();
+        self.links.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())));
+        self.spans.push((start, self.links.len()));
+    }
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+    /// The lists of node `id`, layer 0 first.
+    fn lists(&self, id: usize) -> impl Iterator<Item = &[u32]> + '_ {
+        let end = self.first.get(id + 1).copied().unwrap_or(self.spans.len());
+        self.spans[self.first[id]..end].iter().map(|&(a, b)| &self.links[a..b])
+    }
 }
 
 /// An index read back from a file, for `Index` to take over.
@@ -937,26 +977,31 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
         _ => read_nodes_v2(src, &layout)?,
     };
     let meta = &layout.meta;
-    // Links: to another used slot whose level reaches the layer, at most once per list.
-    for (id, node) in nodes.iter().enumerate() {
-        for (l, links) in node.lists.iter().enumerate() {
-            for (i, &n) in links.iter().enumerate() {
-                let target = nodes.get(n as usize);
-                if n as usize == id
-                    || target.is_none_or(|t| t.state == STATE_FREE || (t.level as usize) < l)
-                    || links[..i].contains(&n)
-                {
+    // Links: to another used slot whose level reaches the layer, at most once per list (a
+    // repeat is seen through `stamp`, which holds the number of the list that saw a slot last).
+    let mut stamp = vec![usize::MAX; nodes.len()];
+    let mut list_no = 0usize;
+    for id in 0..nodes.len() {
+        for (l, links) in nodes.lists(id).enumerate() {
+            for &n in links {
+                let ok = n as usize != id
+                    && nodes.states.get(n as usize).is_some_and(|&s| s != STATE_FREE)
+                    && nodes.levels[n as usize] as usize >= l
+                    && stamp[n as usize] != list_no;
+                if !ok {
                     return Err(corrupt(format!("slot {id} has a bad link to {n} on layer {l}")));
                 }
+                stamp[n as usize] = list_no;
             }
+            list_no += 1;
         }
     }
-    let states: Vec<u8> = nodes.iter().map(|n| n.state).collect();
-    let levels: Vec<u8> = nodes.iter().map(|n| n.level).collect();
-    check_entry(meta, &states, &levels)?;
-    let (free, dels) = read_free_dels(src, &layout, &states)?;
-    let keys = read_keys(src, &layout, &states)?;
-    let (metadata, text, options) = read_payloads(src, &layout, &keys, &states)?;
+    drop(stamp);
+    let (states, levels) = (&nodes.states, &nodes.levels);
+    check_entry(meta, states, levels)?;
+    let (free, dels) = read_free_dels(src, &layout, states)?;
+    let keys = read_keys(src, &layout, states)?;
+    let (metadata, text, options) = read_payloads(src, &layout, &keys, states)?;
 
     // The graph: slots 0..slots taken in order, vectors streamed from the file, then links.
     let graph = if meta.dim == 0 {
@@ -964,19 +1009,18 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
     } else {
         let params = Params::new(meta.options.m, meta.options.ef_construction);
         let graph = Graph::new(meta.dim, params, Space::new(meta.options.metric));
-        let fresh = graph.store.take_fresh(&levels);
+        let fresh = graph.store.take_fresh(levels);
         debug_assert!(fresh.iter().enumerate().all(|(i, s)| s.id() as usize == i));
         match layout.version {
-            1 => read_vectors_v1(src, &layout, &states, &graph, &fresh)?,
-            _ => read_vectors_v2(src, &layout, &states, &graph, &fresh)?,
+            1 => read_vectors_v1(src, &layout, states, &graph, &fresh)?,
+            _ => read_vectors_v2(src, &layout, states, &graph, &fresh)?,
         }
-        for (id, node) in nodes.iter().enumerate() {
-            let id = id as u32;
-            for (l, links) in node.lists.iter().enumerate() {
-                graph.restore_links(id, l, links);
+        for id in 0..nodes.len() {
+            for (l, links) in nodes.lists(id).enumerate() {
+                graph.restore_links(id as u32, l, links);
             }
-            if node.state != STATE_FREE {
-                graph.store.set_state(id, node.state);
+            if states[id] != STATE_FREE {
+                graph.store.set_state(id as u32, states[id]);
             }
         }
         graph.store.reclaim(&free);
@@ -996,40 +1040,39 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
 }
 
 /// Version 1: NODE and UPPR.
-fn read_nodes_v1(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Vec<NodeImage>> {
+fn read_nodes_v1(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Nodes> {
     let meta = &layout.meta;
     let node_bytes = read_section(src, layout.section(b"NODE"))?;
     let upper_bytes = read_section(src, layout.section(b"UPPR"))?;
-    let mut nodes = Vec::with_capacity(meta.slots as usize);
+    let mut nodes = Nodes::with_capacity(meta.slots as usize);
     let mut upper = Cursor::new(&upper_bytes, "UPPR");
     for (id, rec) in node_bytes.chunks_exact(node_stride(meta.m0)).enumerate() {
         let mut c = Cursor::new(rec, "NODE");
         let state = c.u8()?;
         let level = c.u8()?;
-        let reserved = c.u16()?;
+        let reserved = c.take(2)?;
         let count = c.u32()? as usize;
-        let raw = u32_list(c.take(4 * meta.m0)?);
-        if reserved != 0 || state > STATE_DELETED || level > MAX_LEVEL || count > meta.m0 {
+        let raw = c.take(4 * meta.m0)?;
+        if reserved != [0, 0] || state > STATE_DELETED || level > MAX_LEVEL || count > meta.m0 {
             return Err(corrupt(format!("NODE: slot {id} has a bad header (state {state}, level {level}, {count} links)")));
         }
-        if raw[count..].iter().any(|&x| x != 0) {
+        if raw[4 * count..].iter().any(|&x| x != 0) {
             return Err(corrupt(format!("NODE: slot {id} has stray links past its count")));
         }
         if state == STATE_FREE && (level != 0 || count != 0) {
             return Err(corrupt(format!("NODE: free slot {id} has a level or links")));
         }
-        let mut lists = Vec::with_capacity(level as usize + 1);
-        lists.push(raw[..count].to_vec());
+        nodes.push_node(state, level);
+        nodes.push_list(&raw[..4 * count]);
         if state != STATE_FREE {
             for l in 1..=level as usize {
                 let n = upper.u32()? as usize;
                 if n > meta.options.m {
                     return Err(corrupt(format!("UPPR: slot {id} has {n} links on layer {l}, at most {}", meta.options.m)));
                 }
-                lists.push(u32_list(upper.take(4 * n)?));
+                nodes.push_list(upper.take(4 * n)?);
             }
         }
-        nodes.push(NodeImage { state, level, lists });
     }
     upper.finish()?;
     Ok(nodes)
@@ -1100,27 +1143,26 @@ fn for_each_record(src: &(impl Source + ?Sized), layout: &Layout, mut visit: imp
 }
 
 /// Version 2: RECS (first pass: everything but the vectors) and UPPR.
-fn read_nodes_v2(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Vec<NodeImage>> {
+fn read_nodes_v2(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Nodes> {
     let meta = &layout.meta;
-    let Some(l) = meta.record_layout else { return Ok(Vec::new()) };
+    let Some(l) = meta.record_layout else { return Ok(Nodes::default()) };
     let upper_bytes = read_section(src, layout.section(b"UPPR"))?;
     check_upper_lists(&upper_bytes, meta)?;
-    let mut nodes = Vec::with_capacity(meta.slots as usize);
+    let mut nodes = Nodes::with_capacity(meta.slots as usize);
     let mut upper_next = 0u64;
     let width = 4 * (1 + meta.options.m);
     for_each_record(src, layout, |id, rec| {
         let at = upper_next as usize;
         let view = check_record(id, rec, meta, &l, &mut upper_next)?;
-        let mut lists = Vec::with_capacity(view.level as usize + 1);
-        lists.push(u32_list(view.links));
+        nodes.push_node(view.state, view.level);
+        nodes.push_list(view.links);
         for i in 0..view.level as usize {
             let list = upper_bytes
                 .get(at + i * width..at + (i + 1) * width)
                 .ok_or_else(|| corrupt(format!("RECS: slot {id} refers to upper lists past the end of UPPR")))?;
             let count = le_u32(list, 0) as usize;
-            lists.push(u32_list(&list[4..4 + 4 * count]));
+            nodes.push_list(&list[4..4 + 4 * count]);
         }
-        nodes.push(NodeImage { state: view.state, level: view.level, lists });
         Ok(())
     })?;
     if upper_next != upper_bytes.len() as u64 {
