@@ -28,7 +28,6 @@ the slow part and not what is measured). Results go to benches/compare/results/p
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import sys
@@ -135,10 +134,11 @@ def main() -> None:
         w2, c2, _ = timed(lambda: fsync_file(hnsw_path))
         times["hnswlib_save_fsync"].append([wall + w2, cpu + c2])
 
-        gc.collect()
+        run.release_memory()
         before = rss_parts()
         wall, cpu, loaded = timed(lambda: Index.load(omen_path))
         times["omendb_load"].append([wall, cpu])
+        run.release_memory()  # what the index holds, not what loading used on the way
         after = rss_parts()
         if r == 0:
             memory["omendb_load_rss_anon_growth"] = after["RssAnon"] - before["RssAnon"]
@@ -148,7 +148,7 @@ def main() -> None:
             checks["load_same_answers"] = bool(np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1]))
         loaded.close()
         del loaded
-        gc.collect()
+        run.release_memory()
 
         before = rss_parts()
         def hload() -> Any:
@@ -157,22 +157,25 @@ def main() -> None:
             return h
         wall, cpu, hl = timed(hload)
         times["hnswlib_load"].append([wall, cpu])
+        run.release_memory()
         after = rss_parts()
         if r == 0:
             memory["hnswlib_load_rss_anon_growth"] = after["RssAnon"] - before["RssAnon"]
             checks["hnswlib_load_same_answers"] = bool(np.array_equal(hnsw.knn_query(Q, k=10)[0], hl.knn_query(Q, k=10)[0]))
         del hl
-        gc.collect()
+        run.release_memory()
 
         before = rss_parts()
         wall, cpu, opened = timed(lambda: Index.open(omen_path))
         times["omendb_open"].append([wall, cpu])
+        run.release_memory()
         after = rss_parts()
         if r == 0:
             memory["omendb_open_rss_anon_growth"] = after["RssAnon"] - before["RssAnon"]
             memory["omendb_open_rss_file_growth"] = after["RssFile"] - before["RssFile"]
             w, _, got = timed(lambda: opened.search(Q, k=10))
             memory["omendb_open_then_1000_queries_s"] = w
+            run.release_memory()
             searched = rss_parts()
             memory["omendb_open_after_queries_rss_anon_growth"] = searched["RssAnon"] - before["RssAnon"]
             want = omen.search(Q, k=10)
@@ -180,7 +183,7 @@ def main() -> None:
             checks["open_read_only"] = opened.read_only
         opened.close()
         del opened
-        gc.collect()
+        run.release_memory()
         print(f"round {r + 1}/{a.rounds}: " + ", ".join(f"{k} {v[-1][0] * 1e3:.0f} ms" for k, v in times.items()), flush=True)
 
     med = {k: {"wall_s": statistics.median(x[0] for x in v), "cpu_s": statistics.median(x[1] for x in v),

@@ -1049,11 +1049,11 @@ impl MetadataStore {
         for f in &self.fields {
             out.str(&f.name);
         }
-        let mut slots: Vec<u32> = self.records.keys().copied().collect();
-        slots.sort_unstable();
-        out.u32(slots.len() as u32);
-        for slot in slots {
-            let record = &self.records[&slot];
+        // Pairs sorted by slot (a look-up per slot would miss the cache at every step).
+        let mut records: Vec<(u32, &Record)> = self.records.iter().map(|(&slot, r)| (slot, r)).collect();
+        records.sort_unstable_by_key(|&(slot, _)| slot);
+        out.u32(records.len() as u32);
+        for (slot, record) in records {
             out.u32(slot);
             out.u32(record.len() as u32);
             for (id, value) in record.iter() {
