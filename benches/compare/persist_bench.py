@@ -85,6 +85,7 @@ def main() -> None:
     import hnswlib
     from omendb import Index
 
+    loadavg_start = list(os.getloadavg())
     folder = run.resolve_dataset(a.dataset, None)
     metric = run.dataset_metric(folder)
     X = run.load_vectors(folder, "base")
@@ -208,7 +209,7 @@ def main() -> None:
         "ef_construction": a.efc,
         "rounds": a.rounds,
         "timestamp": run.now_utc().strftime("%Y%m%dT%H%M%SZ"),
-        "machine": {**run.machine_info(), "loadavg_before": list(os.getloadavg())},
+        "machine": {**run.machine_info(), "loadavg_before": loadavg_start},
         "versions": run.library_versions(["omendb", "hnswlib"]),
         "build": build,
         "median": {k: {"wall_s": v["wall_s"], "cpu_s": v["cpu_s"]} for k, v in med.items()},
