@@ -84,7 +84,7 @@ fn record_metadata(i: usize) -> String {
     format!(
         r#"{{"n": {i}, "half": {}, "even": {}, "genre": "{}", "tags": ["{}", "{}"], "price": {}}}"#,
         i as f64 / 2.0,
-        i % 2 == 0,
+        i.is_multiple_of(2),
         ["rock", "jazz", "folk"][i % 3],
         tags[i % 4],
         tags[(i / 4) % 4],
@@ -734,7 +734,7 @@ fn write_v2_fixture() {
     let (index, _) = build_fixture_index();
     index.save(FIXTURE_V2).unwrap();
     let q = vectors(1, FIXTURE_DIM, 31337);
-    let show = |what: &str, run: &mut dyn FnMut(&mut Vec<(String, f32)>)| {
+    let show = |what: &str, run: &mut dyn FnMut(&mut Pairs)| {
         let mut v = Vec::new();
         run(&mut v);
         eprintln!("{what}: {v:?}");

@@ -515,6 +515,7 @@ impl NodeStore {
     /// `records` of `map`, with upper lists at byte `upper` (`upper_len` bytes). The caller
     /// (`storage::mapped`) has checked every record: counts, links below `slots`, upper
     /// references inside the upper section, and that `free` lists exactly the free slots.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn over_mapping(
         dim: usize,
         m0: usize,
@@ -527,7 +528,7 @@ impl NodeStore {
         free: Vec<u32>,
     ) -> NodeStore {
         let mut store = NodeStore::new(dim, m0, m);
-        assert!(records % 64 == 0 && upper % 64 == 0, "mapped sections must be 64-byte aligned");
+        assert!(records.is_multiple_of(64) && upper.is_multiple_of(64), "mapped sections must be 64-byte aligned");
         assert!(records + slots as usize * store.stride <= map.len() && upper + upper_len <= map.len());
         let base = map.as_mut_ptr();
         let mut first = 0usize;

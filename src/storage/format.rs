@@ -582,14 +582,14 @@ pub(crate) fn read_section(src: &(impl Source + ?Sized), e: &SectionEntry) -> Re
 /// Checks that a version 2 record layout is one a reader can use: fields in order, aligned,
 /// inside the stride, and the stride a multiple of 64 no larger than needed plus 64.
 fn check_record_layout(l: &RecordLayout, dim: usize, m0: usize) -> Result<()> {
-    let min_upper = l.links.checked_add(4 * (1 + m0)).unwrap_or(usize::MAX);
+    let min_upper = l.links.saturating_add(4 * (1 + m0));
     let ok = l.links >= dim * 4
-        && l.links % 4 == 0
-        && l.upper % 8 == 0
+        && l.links.is_multiple_of(4)
+        && l.upper.is_multiple_of(8)
         && l.upper >= min_upper
         && l.lock >= l.upper + 8
         && l.lock + 3 <= l.stride
-        && l.stride % 64 == 0
+        && l.stride.is_multiple_of(64)
         && l.stride <= (4 * (dim + 1 + m0) + 16).div_ceil(64) * 64 + 64;
     if ok {
         Ok(())
@@ -1015,12 +1015,12 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
             1 => read_vectors_v1(src, &layout, states, &graph, &fresh)?,
             _ => read_vectors_v2(src, &layout, states, &graph, &fresh)?,
         }
-        for id in 0..nodes.len() {
+        for (id, &state) in states.iter().enumerate() {
             for (l, links) in nodes.lists(id).enumerate() {
                 graph.restore_links(id as u32, l, links);
             }
-            if states[id] != STATE_FREE {
-                graph.store.set_state(id as u32, states[id]);
+            if state != STATE_FREE {
+                graph.store.set_state(id as u32, state);
             }
         }
         graph.store.reclaim(&free);

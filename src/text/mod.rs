@@ -98,6 +98,135 @@ impl TextIndex {
     }
 }
 
+// ---- persistence (the TEXT section of docs/format.md) ----
+impl TextIndex {
+    /// Encodes the tokenizer options, the BM25 parameters and every document as (term,
+    /// frequency) pairs over a term table, slots in increasing order. Deterministic.
+    pub(crate) fn encode(&self, out: &mut crate::storage::codec::Le) {
+        let o = self.tokenizer.options();
+        out.u8(o.lowercase as u8);
+        out.u8(o.normalize_unicode as u8);
+        out.u8(o.stem_english as u8);
+        out.u8(match o.stop_words {
+            StopWords::None => 0,
+            StopWords::English => 1,
+            StopWords::Custom(_) => 2,
+        });
+        out.u32(o.min_token_chars.min(u32::MAX as usize) as u32);
+        out.u32(o.max_token_chars.min(u32::MAX as usize) as u32);
+        out.f32(self.params.k1);
+        out.f32(self.params.b);
+        let custom: &[String] = match &o.stop_words {
+            StopWords::Custom(list) => list,
+            _ => &[],
+        };
+        out.u32(custom.len() as u32);
+        for w in custom {
+            out.str(w);
+        }
+        // Terms numbered by first appearance in slot order.
+        let mut term_ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        let mut terms: Vec<&str> = Vec::new();
+        let mut docs: Vec<(u32, Vec<(u32, u32)>)> = Vec::with_capacity(self.len());
+        for slot in 0..self.postings.slot_bound() as u32 {
+            let Some(doc) = self.postings.doc_terms(slot) else { continue };
+            let mut pairs: Vec<(u32, u32)> = doc
+                .into_iter()
+                .map(|(t, tf)| {
+                    let id = *term_ids.entry(t).or_insert_with(|| {
+                        terms.push(t);
+                        terms.len() as u32 - 1
+                    });
+                    (id, tf)
+                })
+                .collect();
+            pairs.sort_unstable();
+            docs.push((slot, pairs));
+        }
+        out.u32(terms.len() as u32);
+        for t in &terms {
+            out.str(t);
+        }
+        out.u32(docs.len() as u32);
+        for (slot, pairs) in docs {
+            out.u32(slot);
+            out.u32(pairs.len() as u32);
+            for (id, tf) in pairs {
+                out.u32(id);
+                out.u32(tf);
+            }
+        }
+    }
+
+    /// Decodes what [`TextIndex::encode`] wrote, checking everything (options valid, terms
+    /// distinct and non-empty, slots increasing and `live`, term ids increasing within a
+    /// document, frequencies >= 1). Returns the index and the options it was built with.
+    pub(crate) fn decode(bytes: &[u8], live: impl Fn(u32) -> bool) -> crate::Result<(TextIndex, TokenizerOptions, Bm25Params)> {
+        use crate::storage::codec::{corrupt, Cursor};
+        let mut c = Cursor::new(bytes, "TEXT");
+        let flag = |b: u8, what: &str| match b {
+            0 | 1 => Ok(b == 1),
+            _ => Err(corrupt(format!("TEXT: {what} flag is {b}"))),
+        };
+        let lowercase = flag(c.u8()?, "lowercase")?;
+        let normalize_unicode = flag(c.u8()?, "normalize")?;
+        let stem_english = flag(c.u8()?, "stem")?;
+        let stop_kind = c.u8()?;
+        let min_token_chars = c.u32()? as usize;
+        let max_token_chars = c.u32()? as usize;
+        let params = Bm25Params { k1: c.f32()?, b: c.f32()? };
+        let n_stop = c.count(4)?;
+        let mut custom = Vec::with_capacity(n_stop);
+        for _ in 0..n_stop {
+            custom.push(c.str()?.to_string());
+        }
+        let stop_words = match stop_kind {
+            0 if custom.is_empty() => StopWords::None,
+            1 if custom.is_empty() => StopWords::English,
+            2 => StopWords::Custom(custom),
+            k => return Err(corrupt(format!("TEXT: stop word kind {k} with {n_stop} custom words"))),
+        };
+        let options = TokenizerOptions { lowercase, normalize_unicode, min_token_chars, max_token_chars, stop_words, stem_english };
+        let mut index = TextIndex::new(options.clone(), params).map_err(|e| corrupt(format!("TEXT: {e}")))?;
+        let n_terms = c.count(4)?;
+        let mut terms: Vec<&str> = Vec::with_capacity(n_terms);
+        let mut seen = std::collections::HashSet::with_capacity(n_terms);
+        for _ in 0..n_terms {
+            let t = c.str()?;
+            if t.is_empty() || !seen.insert(t) {
+                return Err(corrupt(format!("TEXT: term {t:?} is empty or repeated")));
+            }
+            terms.push(t);
+        }
+        let n_docs = c.count(8)?;
+        let mut last: Option<u32> = None;
+        let mut pairs: Vec<(&str, u32)> = Vec::new();
+        for _ in 0..n_docs {
+            let slot = c.u32()?;
+            if last.is_some_and(|l| slot <= l) || !live(slot) {
+                return Err(corrupt(format!("TEXT: slot {slot} is not live or out of order")));
+            }
+            last = Some(slot);
+            let n = c.count(8)?;
+            pairs.clear();
+            let mut len = 0u64;
+            let mut prev: Option<u32> = None;
+            for _ in 0..n {
+                let (id, tf) = (c.u32()?, c.u32()?);
+                if id as usize >= terms.len() || prev.is_some_and(|p| id <= p) || tf == 0 {
+                    return Err(corrupt(format!("TEXT: slot {slot} has a bad term {id} (frequency {tf})")));
+                }
+                prev = Some(id);
+                len += u64::from(tf);
+                pairs.push((terms[id as usize], tf));
+            }
+            index.postings.set_counts(slot, pairs.iter().copied(), u32::try_from(len).unwrap_or(u32::MAX));
+        }
+        c.finish()?;
+        Ok((index, options, params))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,134 +398,5 @@ mod tests {
     fn text_index_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<TextIndex>();
-    }
-}
-
-// ---- persistence (the TEXT section of docs/format.md) ----
-impl TextIndex {
-    /// Encodes the tokenizer options, the BM25 parameters and every document as (term,
-    /// frequency) pairs over a term table, slots in increasing order. Deterministic.
-    pub(crate) fn encode(&self, out: &mut crate::storage::codec::Le) {
-        let o = self.tokenizer.options();
-        out.u8(o.lowercase as u8);
-        out.u8(o.normalize_unicode as u8);
-        out.u8(o.stem_english as u8);
-        out.u8(match o.stop_words {
-            StopWords::None => 0,
-            StopWords::English => 1,
-            StopWords::Custom(_) => 2,
-        });
-        out.u32(o.min_token_chars.min(u32::MAX as usize) as u32);
-        out.u32(o.max_token_chars.min(u32::MAX as usize) as u32);
-        out.f32(self.params.k1);
-        out.f32(self.params.b);
-        let custom: &[String] = match &o.stop_words {
-            StopWords::Custom(list) => list,
-            _ => &[],
-        };
-        out.u32(custom.len() as u32);
-        for w in custom {
-            out.str(w);
-        }
-        // Terms numbered by first appearance in slot order.
-        let mut term_ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-        let mut terms: Vec<&str> = Vec::new();
-        let mut docs: Vec<(u32, Vec<(u32, u32)>)> = Vec::with_capacity(self.len());
-        for slot in 0..self.postings.slot_bound() as u32 {
-            let Some(doc) = self.postings.doc_terms(slot) else { continue };
-            let mut pairs: Vec<(u32, u32)> = doc
-                .into_iter()
-                .map(|(t, tf)| {
-                    let id = *term_ids.entry(t).or_insert_with(|| {
-                        terms.push(t);
-                        terms.len() as u32 - 1
-                    });
-                    (id, tf)
-                })
-                .collect();
-            pairs.sort_unstable();
-            docs.push((slot, pairs));
-        }
-        out.u32(terms.len() as u32);
-        for t in &terms {
-            out.str(t);
-        }
-        out.u32(docs.len() as u32);
-        for (slot, pairs) in docs {
-            out.u32(slot);
-            out.u32(pairs.len() as u32);
-            for (id, tf) in pairs {
-                out.u32(id);
-                out.u32(tf);
-            }
-        }
-    }
-
-    /// Decodes what [`TextIndex::encode`] wrote, checking everything (options valid, terms
-    /// distinct and non-empty, slots increasing and `live`, term ids increasing within a
-    /// document, frequencies >= 1). Returns the index and the options it was built with.
-    pub(crate) fn decode(bytes: &[u8], live: impl Fn(u32) -> bool) -> crate::Result<(TextIndex, TokenizerOptions, Bm25Params)> {
-        use crate::storage::codec::{corrupt, Cursor};
-        let mut c = Cursor::new(bytes, "TEXT");
-        let flag = |b: u8, what: &str| match b {
-            0 | 1 => Ok(b == 1),
-            _ => Err(corrupt(format!("TEXT: {what} flag is {b}"))),
-        };
-        let lowercase = flag(c.u8()?, "lowercase")?;
-        let normalize_unicode = flag(c.u8()?, "normalize")?;
-        let stem_english = flag(c.u8()?, "stem")?;
-        let stop_kind = c.u8()?;
-        let min_token_chars = c.u32()? as usize;
-        let max_token_chars = c.u32()? as usize;
-        let params = Bm25Params { k1: c.f32()?, b: c.f32()? };
-        let n_stop = c.count(4)?;
-        let mut custom = Vec::with_capacity(n_stop);
-        for _ in 0..n_stop {
-            custom.push(c.str()?.to_string());
-        }
-        let stop_words = match stop_kind {
-            0 if custom.is_empty() => StopWords::None,
-            1 if custom.is_empty() => StopWords::English,
-            2 => StopWords::Custom(custom),
-            k => return Err(corrupt(format!("TEXT: stop word kind {k} with {n_stop} custom words"))),
-        };
-        let options = TokenizerOptions { lowercase, normalize_unicode, min_token_chars, max_token_chars, stop_words, stem_english };
-        let mut index = TextIndex::new(options.clone(), params).map_err(|e| corrupt(format!("TEXT: {e}")))?;
-        let n_terms = c.count(4)?;
-        let mut terms: Vec<&str> = Vec::with_capacity(n_terms);
-        let mut seen = std::collections::HashSet::with_capacity(n_terms);
-        for _ in 0..n_terms {
-            let t = c.str()?;
-            if t.is_empty() || !seen.insert(t) {
-                return Err(corrupt(format!("TEXT: term {t:?} is empty or repeated")));
-            }
-            terms.push(t);
-        }
-        let n_docs = c.count(8)?;
-        let mut last: Option<u32> = None;
-        let mut pairs: Vec<(&str, u32)> = Vec::new();
-        for _ in 0..n_docs {
-            let slot = c.u32()?;
-            if last.is_some_and(|l| slot <= l) || !live(slot) {
-                return Err(corrupt(format!("TEXT: slot {slot} is not live or out of order")));
-            }
-            last = Some(slot);
-            let n = c.count(8)?;
-            pairs.clear();
-            let mut len = 0u64;
-            let mut prev: Option<u32> = None;
-            for _ in 0..n {
-                let (id, tf) = (c.u32()?, c.u32()?);
-                if id as usize >= terms.len() || prev.is_some_and(|p| id <= p) || tf == 0 {
-                    return Err(corrupt(format!("TEXT: slot {slot} has a bad term {id} (frequency {tf})")));
-                }
-                prev = Some(id);
-                len += u64::from(tf);
-                pairs.push((terms[id as usize], tf));
-            }
-            index.postings.set_counts(slot, pairs.iter().copied(), u32::try_from(len).unwrap_or(u32::MAX));
-        }
-        c.finish()?;
-        Ok((index, options, params))
     }
 }
