@@ -6,7 +6,10 @@
 //! - `Cosine`: 1 - cos(a, b), computed as 1 - a.b on vectors normalised once at insert
 //!   (the index keeps the normalised vector) and queries normalised once per search.
 
+use std::sync::Arc;
+
 use crate::distance::{self, Kernels};
+use crate::quant::Codec;
 use crate::error::{Error, Result};
 
 /// How distance between two vectors is measured. The numbers are the C API's.
@@ -54,17 +57,35 @@ impl Metric {
     }
 }
 
-/// A metric bound to the kernels picked for this CPU.
-#[derive(Clone, Copy)]
+/// A metric bound to the kernels picked for this CPU, and for a quantized index the codec
+/// whose codes the graph stores in place of vectors.
+#[derive(Clone)]
 pub struct Space {
     metric: Metric,
     kernels: Kernels,
+    codec: Option<Arc<Codec>>,
 }
 
 impl Space {
     /// The metric with the fastest kernels this CPU runs.
     pub fn new(metric: Metric) -> Space {
-        Space { metric, kernels: distance::detect() }
+        Space { metric, kernels: distance::detect(), codec: None }
+    }
+
+    /// A space over codes of `codec` (see `quant`): `distance` compares codes, or a prepared
+    /// query (`Codec::prepare_query`) with a code.
+    pub fn quantized(metric: Metric, codec: Arc<Codec>) -> Space {
+        Space { metric, kernels: distance::detect(), codec: Some(codec) }
+    }
+
+    /// The codec of a quantized space.
+    pub fn codec(&self) -> Option<&Arc<Codec>> {
+        self.codec.as_ref()
+    }
+
+    /// 32-bit words per stored vector of `dim` dimensions: `dim`, or the code's size.
+    pub fn stored_words(&self, dim: usize) -> usize {
+        self.codec.as_ref().map_or(dim, |c| c.words())
     }
 
     /// The metric.
@@ -75,6 +96,9 @@ impl Space {
     /// Distance between two vectors as stored (normalised already under cosine).
     #[inline]
     pub fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        if let Some(c) = &self.codec {
+            return c.distance(a, b);
+        }
         match self.metric {
             Metric::L2 => (self.kernels.l2sq)(a, b),
             Metric::InnerProduct | Metric::Cosine => 1.0 - (self.kernels.dot)(a, b),

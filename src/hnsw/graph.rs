@@ -71,7 +71,7 @@ impl Graph {
     /// An empty graph of `dim`-dimensional vectors.
     pub fn new(dim: usize, params: Params, space: Space) -> Graph {
         Graph {
-            store: NodeStore::new(dim, params.m0, params.m),
+            store: NodeStore::with_words(dim, space.stored_words(dim), params.m0, params.m),
             params,
             space,
             entry: AtomicU64::new(NO_ENTRY),
