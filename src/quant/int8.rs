@@ -1,11 +1,12 @@
 //! int8: 8-bit scalar quantization with ranges learned per dimension.
 //!
 //! Training (on the first batch added) learns each dimension's minimum `lo[i]` and maximum.
-//! A component is stored as the byte `c = round((x - lo[i]) / step)`, clamped to 0..=255
-//! (values outside the learned range saturate). One `step` serves every dimension: the
-//! widest learned range / 255. With a per-dimension offset and a shared step the distance
-//! between two codes is an exact integer sum scaled once, which the SIMD kernels compute
-//! 32-64 lanes at a time:
+//! A component is stored as the byte `c = round((x - lo[i]) / step)`, clamped to 0..=127
+//! (values outside the learned range saturate). Codes use 7 bits so that |c - d| and c, d
+//! are valid operands of the u8 x i8 multiply-add instructions (`vpdpbusd` with AVX-512 VNNI,
+//! `pmaddubsw` with AVX2), which square and sum 64 bytes in two instructions. One `step`
+//! serves every dimension: the widest learned range / 127. With a per-dimension offset and a
+//! shared step the distance between two codes is an exact integer sum scaled once:
 //! - L2: |x - y|^2 = step^2 * sum (c_i - d_i)^2;
 //! - dot: x.y = t(c) + t(d) + step^2 * sum c_i d_i, where `t(c) = step * sum lo_i c_i +
 //!   sum lo_i^2 / 2` is stored with each code (one f32 after the bytes).
@@ -14,6 +15,9 @@
 use super::f16::KernelsDebug;
 use super::kernels::CodeKernels;
 use crate::metric::Metric;
+
+/// Highest code: 7 bits (see the module doc).
+const LEVELS: f32 = 127.0;
 
 /// Fewest vectors the first batch must hold to learn the ranges.
 pub const MIN_TRAIN: usize = 256;
@@ -45,7 +49,7 @@ impl Int8Codec {
             }
         }
         let widest = lo.iter().zip(&hi).map(|(l, h)| h - l).fold(0f32, f32::max);
-        let step = if widest > 0.0 && widest.is_finite() { widest / 255.0 } else { 1.0 };
+        let step = if widest > 0.0 && widest.is_finite() { widest / LEVELS } else { 1.0 };
         let half_lo_sq = lo.iter().map(|&l| l as f64 * l as f64).sum::<f64>() as f32 / 2.0;
         Int8Codec { dim, l2: metric == Metric::L2, lo, hi, step, half_lo_sq, kernels: KernelsDebug(CodeKernels::detect()) }
     }
@@ -68,7 +72,7 @@ impl Int8Codec {
         bytes.fill(0);
         let mut lo_c = 0f64;
         for (i, &x) in v.iter().enumerate() {
-            let c = ((x - self.lo[i]) / self.step).round().clamp(0.0, 255.0) as u8;
+            let c = ((x - self.lo[i]) / self.step).round().clamp(0.0, LEVELS) as u8;
             bytes[i] = c;
             lo_c += self.lo[i] as f64 * c as f64;
         }

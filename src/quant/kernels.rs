@@ -9,7 +9,8 @@
 //! re-slices its second argument to the first one's length, so a shorter slice panics instead
 //! of being read out of bounds.
 
-/// Squared L2 distance between two u8 code arrays: sum of (a_i - b_i)^2.
+/// A sum over two arrays of 7-bit codes (bytes in 0..=127: see `int8`), such as the
+/// squared L2 distance sum of (a_i - b_i)^2. Bytes above 127 give unspecified sums (no UB).
 pub type U8Fn = fn(&[u8], &[u8]) -> u32;
 /// Hamming distance between two bit arrays (byte length a multiple of 8).
 pub type BitsFn = fn(&[u8], &[u8]) -> u32;
@@ -110,6 +111,7 @@ mod x86 {
     pub fn avx512() -> Option<CodeKernels> {
         let ok = is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
             && is_x86_feature_detected!("avx512vpopcntdq")
             && is_x86_feature_detected!("popcnt");
         ok.then_some(CodeKernels {
@@ -118,7 +120,7 @@ mod x86 {
             hamming: hamming_avx512,
             l2_f16: l2_f16_avx512,
             dot_f16: dot_f16_avx512,
-            name: "avx512",
+            name: "avx512vnni",
         })
     }
 
@@ -141,7 +143,7 @@ mod x86 {
 
     fn l2_u8_avx512(a: &[u8], b: &[u8]) -> u32 {
         let b = &b[..a.len()];
-        // SAFETY: reachable only through `avx512()`, after AVX-512F/BW were detected; equal lengths.
+        // SAFETY: reachable only through `avx512()`, after AVX-512F/BW/VNNI were detected; equal lengths.
         unsafe { u8_avx512::<true>(a, b) }
     }
     fn dot_u8_avx512(a: &[u8], b: &[u8]) -> u32 {
@@ -151,7 +153,7 @@ mod x86 {
     }
     fn hamming_avx512(a: &[u8], b: &[u8]) -> u32 {
         let b = &b[..a.len()];
-        // SAFETY: reachable only through `avx512()`, after AVX-512F and VPOPCNTDQ were detected.
+        // SAFETY: reachable only through `avx512()`, after AVX-512F/BW and VPOPCNTDQ were detected.
         unsafe { hamming_avx512_impl(a, b) }
     }
     fn hamming_popcnt(a: &[u8], b: &[u8]) -> u32 {
@@ -192,74 +194,100 @@ mod x86 {
 
     // ---- kernels ----
 
-    /// Sums over u8 widened to i16: `L2` = squared differences, else products. Each
-    /// `madd_epi16` lane adds two products of at most 255^2, so i32 lanes cannot overflow for
-    /// any dimension up to 2^16 (the index's limit).
+    /// Sums over 7-bit codes with VNNI's u8 x i8 dot (`vpdpbusd`, 4 products per i32 lane):
+    /// `L2` squares |a - b| (at most 127, so it is a valid i8), else multiplies a by b. One
+    /// 64-byte step adds at most 4 * 127^2 to a lane: no overflow below 2^16 dimensions.
     ///
     /// # Safety
-    /// AVX-512F and AVX-512BW; `b.len() >= a.len()`.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    /// AVX-512F, AVX-512BW and AVX-512VNNI; `b.len() >= a.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn u8_avx512<const L2: bool>(a: &[u8], b: &[u8]) -> u32 {
         let n = a.len();
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc0 = _mm512_setzero_si512();
         let mut acc1 = _mm512_setzero_si512();
         let mut i = 0;
-        while i + 64 <= n {
-            // SAFETY: i + 64 <= n, so the four 32-byte loads lie inside both slices.
+        while i + 128 <= n {
+            // SAFETY: i + 128 <= n, so the four 64-byte loads lie inside both slices.
             let (a0, a1, b0, b1) = unsafe {
                 (
-                    _mm512_cvtepu8_epi16(_mm256_loadu_si256(pa.add(i) as *const __m256i)),
-                    _mm512_cvtepu8_epi16(_mm256_loadu_si256(pa.add(i + 32) as *const __m256i)),
-                    _mm512_cvtepu8_epi16(_mm256_loadu_si256(pb.add(i) as *const __m256i)),
-                    _mm512_cvtepu8_epi16(_mm256_loadu_si256(pb.add(i + 32) as *const __m256i)),
+                    _mm512_loadu_si512(pa.add(i) as *const __m512i),
+                    _mm512_loadu_si512(pa.add(i + 64) as *const __m512i),
+                    _mm512_loadu_si512(pb.add(i) as *const __m512i),
+                    _mm512_loadu_si512(pb.add(i + 64) as *const __m512i),
                 )
             };
             if L2 {
-                let d0 = _mm512_sub_epi16(a0, b0);
-                let d1 = _mm512_sub_epi16(a1, b1);
-                acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(d0, d0));
-                acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(d1, d1));
+                let d0 = _mm512_abs_epi8(_mm512_sub_epi8(a0, b0));
+                let d1 = _mm512_abs_epi8(_mm512_sub_epi8(a1, b1));
+                acc0 = _mm512_dpbusd_epi32(acc0, d0, d0);
+                acc1 = _mm512_dpbusd_epi32(acc1, d1, d1);
             } else {
-                acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(a0, b0));
-                acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(a1, b1));
+                acc0 = _mm512_dpbusd_epi32(acc0, a0, b0);
+                acc1 = _mm512_dpbusd_epi32(acc1, a1, b1);
+            }
+            i += 128;
+        }
+        if i + 64 <= n {
+            // SAFETY: i + 64 <= n.
+            let (a0, b0) =
+                unsafe { (_mm512_loadu_si512(pa.add(i) as *const __m512i), _mm512_loadu_si512(pb.add(i) as *const __m512i)) };
+            if L2 {
+                let d0 = _mm512_abs_epi8(_mm512_sub_epi8(a0, b0));
+                acc0 = _mm512_dpbusd_epi32(acc0, d0, d0);
+            } else {
+                acc0 = _mm512_dpbusd_epi32(acc0, a0, b0);
             }
             i += 64;
         }
-        let head = _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1)) as u32;
-        let tail = if L2 { scalar::l2_u8(&a[i..], &b[i..]) } else { scalar::dot_u8(&a[i..], &b[i..]) };
-        head + tail
+        if i < n {
+            // The tail through a masked load: bytes past the end read as 0 on both sides.
+            let mask: __mmask64 = (1u64 << (n - i)) - 1;
+            // SAFETY: the masked load touches only bytes i..n, inside both slices.
+            let (a0, b0) = unsafe { (_mm512_maskz_loadu_epi8(mask, pa.add(i) as *const i8), _mm512_maskz_loadu_epi8(mask, pb.add(i) as *const i8)) };
+            if L2 {
+                let d0 = _mm512_abs_epi8(_mm512_sub_epi8(a0, b0));
+                acc1 = _mm512_dpbusd_epi32(acc1, d0, d0);
+            } else {
+                acc1 = _mm512_dpbusd_epi32(acc1, a0, b0);
+            }
+        }
+        _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1)) as u32
     }
 
+    /// Sums over 7-bit codes with `pmaddubsw` (u8 x i8 pairs into i16: at most 2 * 127^2,
+    /// below i16's saturation) and `pmaddwd` by ones into i32 lanes.
+    ///
     /// # Safety
     /// AVX2; `b.len() >= a.len()`.
     #[target_feature(enable = "avx2")]
     unsafe fn u8_avx2<const L2: bool>(a: &[u8], b: &[u8]) -> u32 {
         let n = a.len();
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let ones = _mm256_set1_epi16(1);
         let mut acc0 = _mm256_setzero_si256();
         let mut acc1 = _mm256_setzero_si256();
         let mut i = 0;
-        while i + 32 <= n {
-            // SAFETY: i + 32 <= n, so the four 16-byte loads lie inside both slices.
+        while i + 64 <= n {
+            // SAFETY: i + 64 <= n, so the four 32-byte loads lie inside both slices.
             let (a0, a1, b0, b1) = unsafe {
                 (
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(pa.add(i) as *const __m128i)),
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(pa.add(i + 16) as *const __m128i)),
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(pb.add(i) as *const __m128i)),
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(pb.add(i + 16) as *const __m128i)),
+                    _mm256_loadu_si256(pa.add(i) as *const __m256i),
+                    _mm256_loadu_si256(pa.add(i + 32) as *const __m256i),
+                    _mm256_loadu_si256(pb.add(i) as *const __m256i),
+                    _mm256_loadu_si256(pb.add(i + 32) as *const __m256i),
                 )
             };
-            if L2 {
-                let d0 = _mm256_sub_epi16(a0, b0);
-                let d1 = _mm256_sub_epi16(a1, b1);
-                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(d0, d0));
-                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(d1, d1));
+            let (p0, p1) = if L2 {
+                let d0 = _mm256_abs_epi8(_mm256_sub_epi8(a0, b0));
+                let d1 = _mm256_abs_epi8(_mm256_sub_epi8(a1, b1));
+                (_mm256_maddubs_epi16(d0, d0), _mm256_maddubs_epi16(d1, d1))
             } else {
-                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(a0, b0));
-                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(a1, b1));
-            }
-            i += 32;
+                (_mm256_maddubs_epi16(a0, b0), _mm256_maddubs_epi16(a1, b1))
+            };
+            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+            acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, ones));
+            i += 64;
         }
         let acc = _mm256_add_epi32(acc0, acc1);
         let s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
@@ -271,44 +299,67 @@ mod x86 {
     }
 
     /// # Safety
-    /// AVX-512F, AVX-512VPOPCNTDQ and POPCNT; `b.len() >= a.len()`.
-    #[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
+    /// AVX-512F, AVX-512BW and AVX-512VPOPCNTDQ; `b.len() >= a.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq")]
     unsafe fn hamming_avx512_impl(a: &[u8], b: &[u8]) -> u32 {
         let n = a.len();
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = _mm512_setzero_si512();
+        let mut acc0 = _mm512_setzero_si512();
+        let mut acc1 = _mm512_setzero_si512();
         let mut i = 0;
-        while i + 64 <= n {
-            // SAFETY: i + 64 <= n: both 64-byte loads are in bounds.
-            let (x, y) = unsafe {
-                (_mm512_loadu_si512(pa.add(i) as *const __m512i), _mm512_loadu_si512(pb.add(i) as *const __m512i))
+        while i + 128 <= n {
+            // SAFETY: i + 128 <= n: the four 64-byte loads are in bounds.
+            let (x0, x1, y0, y1) = unsafe {
+                (
+                    _mm512_loadu_si512(pa.add(i) as *const __m512i),
+                    _mm512_loadu_si512(pa.add(i + 64) as *const __m512i),
+                    _mm512_loadu_si512(pb.add(i) as *const __m512i),
+                    _mm512_loadu_si512(pb.add(i + 64) as *const __m512i),
+                )
             };
-            acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(x, y)));
+            acc0 = _mm512_add_epi64(acc0, _mm512_popcnt_epi64(_mm512_xor_si512(x0, y0)));
+            acc1 = _mm512_add_epi64(acc1, _mm512_popcnt_epi64(_mm512_xor_si512(x1, y1)));
+            i += 128;
+        }
+        while i < n {
+            // A last partial block through a masked load: bytes past the end read as 0.
+            let mask: __mmask64 = if n - i >= 64 { u64::MAX } else { (1u64 << (n - i)) - 1 };
+            // SAFETY: the masked loads touch only bytes i..min(i + 64, n), inside both slices.
+            let (x, y) = unsafe { (_mm512_maskz_loadu_epi8(mask, pa.add(i) as *const i8), _mm512_maskz_loadu_epi8(mask, pb.add(i) as *const i8)) };
+            acc0 = _mm512_add_epi64(acc0, _mm512_popcnt_epi64(_mm512_xor_si512(x, y)));
             i += 64;
         }
-        let mut total = _mm512_reduce_add_epi64(acc) as u32;
-        while i + 8 <= n {
-            let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or([0; 8]));
-            let y = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
-            total += (x ^ y).count_ones();
-            i += 8;
-        }
-        total + scalar::hamming(&a[i..], &b[i..])
+        _mm512_reduce_add_epi64(_mm512_add_epi64(acc0, acc1)) as u32
     }
 
     /// # Safety
     /// POPCNT; `b.len() >= a.len()`.
     #[target_feature(enable = "popcnt")]
     unsafe fn hamming_popcnt_impl(a: &[u8], b: &[u8]) -> u32 {
-        let mut total = 0;
-        let mut ca = a.chunks_exact(8);
-        let mut cb = b.chunks_exact(8);
-        for (x, y) in (&mut ca).zip(&mut cb) {
-            let x = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
-            let y = u64::from_le_bytes(y.try_into().unwrap_or([0; 8]));
-            total += (x ^ y).count_ones();
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        // (No closure here: a closure would not inherit `popcnt` and count bits the slow way.)
+        let (mut s0, mut s1, mut s2, mut s3) = (0, 0, 0, 0);
+        let mut i = 0;
+        while i + 32 <= n {
+            // SAFETY: i + 32 <= n: four unaligned 8-byte reads inside both slices.
+            unsafe {
+                let w = |k: usize| ((pa.add(i + k) as *const u64).read_unaligned() ^ (pb.add(i + k) as *const u64).read_unaligned());
+                let (w0, w1, w2, w3) = (w(0), w(8), w(16), w(24));
+                s0 += w0.count_ones();
+                s1 += w1.count_ones();
+                s2 += w2.count_ones();
+                s3 += w3.count_ones();
+            }
+            i += 32;
         }
-        total + scalar::hamming(ca.remainder(), cb.remainder())
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n.
+            let w = unsafe { (pa.add(i) as *const u64).read_unaligned() ^ (pb.add(i) as *const u64).read_unaligned() };
+            s0 += w.count_ones();
+            i += 8;
+        }
+        (s0 + s1) + (s2 + s3) + scalar::hamming(&a[i..], &b[i..])
     }
 
     /// # Safety
@@ -408,8 +459,9 @@ mod tests {
             for n in 0..=1100usize {
                 let a: Vec<u8> = (0..n).map(|_| r() as u8).collect();
                 let b: Vec<u8> = (0..n).map(|_| r() as u8).collect();
-                assert_eq!((k.l2_u8)(&a, &b), (oracle.l2_u8)(&a, &b), "{} l2_u8 n={n}", k.name);
-                assert_eq!((k.dot_u8)(&a, &b), (oracle.dot_u8)(&a, &b), "{} dot_u8 n={n}", k.name);
+                let (ca, cb): (Vec<u8>, Vec<u8>) = (a.iter().map(|x| x & 127).collect(), b.iter().map(|x| x & 127).collect());
+                assert_eq!((k.l2_u8)(&ca, &cb), (oracle.l2_u8)(&ca, &cb), "{} l2_u8 n={n}", k.name);
+                assert_eq!((k.dot_u8)(&ca, &cb), (oracle.dot_u8)(&ca, &cb), "{} dot_u8 n={n}", k.name);
                 let bits = n / 8 * 8;
                 assert_eq!((k.hamming)(&a[..bits], &b[..bits]), (oracle.hamming)(&a[..bits], &b[..bits]), "{} hamming n={n}", k.name);
                 let ha: Vec<u16> = (0..n).map(|_| half::f16::from_f32((r() % 2001) as f32 / 1000.0 - 1.0).to_bits()).collect();
@@ -426,11 +478,11 @@ mod tests {
 
     #[test]
     fn u8_sums_do_not_overflow_at_the_largest_dimension() {
-        let a = vec![255u8; crate::index::MAX_DIM];
+        let a = vec![127u8; crate::index::MAX_DIM];
         let b = vec![0u8; crate::index::MAX_DIM];
         for k in CodeKernels::all_available() {
-            assert_eq!((k.l2_u8)(&a, &b), 255 * 255 * crate::index::MAX_DIM as u32, "{}", k.name);
-            assert_eq!((k.dot_u8)(&a, &a), 255 * 255 * crate::index::MAX_DIM as u32, "{}", k.name);
+            assert_eq!((k.l2_u8)(&a, &b), 127 * 127 * crate::index::MAX_DIM as u32, "{}", k.name);
+            assert_eq!((k.dot_u8)(&a, &a), 127 * 127 * crate::index::MAX_DIM as u32, "{}", k.name);
         }
     }
 }
