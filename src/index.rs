@@ -263,6 +263,7 @@ impl Index {
         self.graph.get().map_or(0, |g| g.memory_bytes())
             + self.keys.read().memory_bytes()
             + self.raw.get().map_or(0, |r| r.memory_bytes(self.slot_high_water() as u32))
+            + self.graph.get().and_then(|g| g.space.codec()).map_or(0, |c| c.memory_bytes())
     }
 
     /// The storage type of the vectors.

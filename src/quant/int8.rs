@@ -59,6 +59,11 @@ impl Int8Codec {
         self.dim.div_ceil(4) + 1
     }
 
+    /// Bytes held: the two range arrays.
+    pub fn memory_bytes(&self) -> usize {
+        (self.lo.len() + self.hi.len()) * 4
+    }
+
     /// The learned range of dimension `i`.
     pub fn range(&self, i: usize) -> (f32, f32) {
         (self.lo[i], self.hi[i])

@@ -344,7 +344,7 @@ mod x86 {
         while i + 32 <= n {
             // SAFETY: i + 32 <= n: four unaligned 8-byte reads inside both slices.
             unsafe {
-                let w = |k: usize| ((pa.add(i + k) as *const u64).read_unaligned() ^ (pb.add(i + k) as *const u64).read_unaligned());
+                let w = |k: usize| (pa.add(i + k) as *const u64).read_unaligned() ^ (pb.add(i + k) as *const u64).read_unaligned();
                 let (w0, w1, w2, w3) = (w(0), w(8), w(16), w(24));
                 s0 += w0.count_ones();
                 s1 += w1.count_ones();

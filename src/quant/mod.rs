@@ -147,6 +147,15 @@ impl Codec {
         }
     }
 
+    /// Bytes the trained codec holds (ranges, centroids, tables).
+    pub fn memory_bytes(&self) -> usize {
+        match self {
+            Codec::F16(_) | Codec::Binary(_) => 0,
+            Codec::Int8(c) => c.memory_bytes(),
+            Codec::Pq(c) => c.memory_bytes(),
+        }
+    }
+
     /// Writes the code of `v` (dim floats) into `out` (`words()` words).
     pub fn encode(&self, v: &[f32], out: &mut [f32]) {
         match self {

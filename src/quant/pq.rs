@@ -82,6 +82,11 @@ impl PqCodec {
         Ok(PqCodec { dim, m, dsub, l2, centroids, pair })
     }
 
+    /// Bytes held: centroids and centroid-pair tables.
+    pub fn memory_bytes(&self) -> usize {
+        (self.centroids.len() + self.pair.len()) * 4
+    }
+
     /// Sub-spaces.
     pub fn m(&self) -> usize {
         self.m
