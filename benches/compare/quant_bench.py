@@ -198,6 +198,7 @@ def main() -> None:
                     help="dtype:rerank list")
     ap.add_argument("--pq-m", type=int, default=0, help="PQ sub-spaces for FAISS (0 = dim / 8, as OmenDB)")
     ap.add_argument("--peers", default="faiss,usearch")
+    ap.add_argument("--faiss-kinds", default="sq8,pq", help="sq8 (IndexHNSWSQ), pq (IndexHNSWPQ)")
     ap.add_argument("--full-precision-dir", default=None,
                     help="directory for OmenDB's full-precision vector files (default: a temporary directory)")
     a = ap.parse_args()
@@ -220,7 +221,7 @@ def main() -> None:
         import faiss
 
         faiss.omp_set_num_threads(a.threads)
-        for kind in ("sq8", "pq"):
+        for kind in a.faiss_kinds.split(","):
             for refine in (0, 4):
                 makers.append(lambda k=kind, r=refine: FaissQ(dim, metric, k, pq_m, a.M, a.efc, r))
     if "usearch" in peers:

@@ -1,5 +1,8 @@
-//! Binary codes: one bit per dimension, set when the component is positive; the distance is
-//! the Hamming distance (a popcount of the XOR), whatever the metric. No training. Codes are
+//! Binary codes: one bit per dimension, set when the component is above that dimension's
+//! mean over the first batch added (the sign of the centred component; a single-vector first
+//! batch gives thresholds equal to it); the distance is the Hamming distance (a popcount of the
+//! XOR), whatever the metric. Centring matters for embeddings whose dimensions have non-zero
+//! means: uncentred signs would agree on those dimensions for almost every pair. Codes are
 //! padded with zero bits to a multiple of 64 so the kernels read whole 64-bit words.
 
 use super::f16::KernelsDebug;
@@ -9,13 +12,37 @@ use super::kernels::CodeKernels;
 #[derive(Debug)]
 pub struct BinaryCodec {
     dim: usize,
+    /// Per-dimension threshold: the mean of the training sample.
+    threshold: Vec<f32>,
     kernels: KernelsDebug,
 }
 
 impl BinaryCodec {
-    /// The codec for `dim` dimensions.
+    /// The codec for `dim` dimensions with thresholds at 0 (plain signs).
     pub fn new(dim: usize) -> BinaryCodec {
-        BinaryCodec { dim, kernels: KernelsDebug(CodeKernels::detect()) }
+        BinaryCodec { dim, threshold: vec![0.0; dim], kernels: KernelsDebug(CodeKernels::detect()) }
+    }
+
+    /// The codec with thresholds at the per-dimension means of `sample` (row-major; plain
+    /// signs when it is empty).
+    pub fn train(dim: usize, sample: &[f32]) -> BinaryCodec {
+        let mut c = Self::new(dim);
+        let n = sample.len() / dim.max(1);
+        if n > 0 {
+            let mut sum = vec![0f64; dim];
+            for row in sample.chunks_exact(dim) {
+                for (s, &x) in sum.iter_mut().zip(row) {
+                    *s += x as f64;
+                }
+            }
+            c.threshold = sum.iter().map(|s| (s / n as f64) as f32).collect();
+        }
+        c
+    }
+
+    /// Bytes held: the thresholds.
+    pub fn memory_bytes(&self) -> usize {
+        self.threshold.len() * 4
     }
 
     /// Words per code: 2 per 64 dimensions.
@@ -23,12 +50,12 @@ impl BinaryCodec {
         self.dim.div_ceil(64) * 2
     }
 
-    /// Sets bit i (little-endian within each byte) when `v[i] > 0`.
+    /// Sets bit i (little-endian within each byte) when `v[i]` is above threshold i.
     pub fn encode(&self, v: &[f32], out: &mut [f32]) {
         let bytes = super::bytes_mut(out);
         bytes.fill(0);
-        for (i, &x) in v.iter().enumerate() {
-            if x > 0.0 {
+        for (i, (&x, &t)) in v.iter().zip(&self.threshold).enumerate() {
+            if x > t {
                 bytes[i / 8] |= 1 << (i % 8);
             }
         }

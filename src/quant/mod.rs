@@ -11,7 +11,7 @@
 //! | `f32`    | the vector                           | none                               |
 //! | `f16`    | dim half floats                      | none                               |
 //! | `int8`   | dim bytes + one f32                  | per-dimension ranges, first batch  |
-//! | `binary` | dim bits (sign), padded to 64        | none                               |
+//! | `binary` | dim bits (centred sign), padded to 64 | per-dimension means, first batch   |
 //! | `pq`     | m bytes (one centroid per sub-space) | k-means per sub-space, first batch |
 //!
 //! Distances between codes use SIMD kernels picked at run time (`kernels`), each tested
@@ -85,7 +85,9 @@ impl Dtype {
     /// Fewest vectors the first batch must hold to train this dtype's codec (0: no training).
     pub fn min_training_vectors(self) -> usize {
         match self {
-            Dtype::F32 | Dtype::F16 | Dtype::Binary => 0,
+            Dtype::F32 | Dtype::F16 => 0,
+            // Any first batch: its means become the bit thresholds.
+            Dtype::Binary => 1,
             Dtype::Int8 => int8::MIN_TRAIN,
             Dtype::Pq => pq::MIN_TRAIN,
         }
@@ -122,7 +124,7 @@ impl Codec {
             Dtype::F32 => return Err(Error::Internal("f32 has no codec".into())),
             Dtype::F16 => Codec::F16(f16::F16Codec::new(dim, metric)),
             Dtype::Int8 => Codec::Int8(int8::Int8Codec::train(dim, metric, sample)),
-            Dtype::Binary => Codec::Binary(binary::BinaryCodec::new(dim)),
+            Dtype::Binary => Codec::Binary(binary::BinaryCodec::train(dim, sample)),
             Dtype::Pq => Codec::Pq(pq::PqCodec::train(dim, metric, sample, pq_m)?),
         })
     }
@@ -150,7 +152,8 @@ impl Codec {
     /// Bytes the trained codec holds (ranges, centroids, tables).
     pub fn memory_bytes(&self) -> usize {
         match self {
-            Codec::F16(_) | Codec::Binary(_) => 0,
+            Codec::F16(_) => 0,
+            Codec::Binary(c) => c.memory_bytes(),
             Codec::Int8(c) => c.memory_bytes(),
             Codec::Pq(c) => c.memory_bytes(),
         }
