@@ -96,13 +96,15 @@
 #define OMENDB_DTYPE_F16 1
 
 /**
- * 8-bit scalar quantization (1 byte a dimension), ranges learned per dimension from the first
- * batch added, which must hold at least 256 vectors.
+ * Scalar quantization, one byte a dimension (7-bit codes, 0..=127, so the VNNI / pmaddubsw
+ * instructions apply): offsets and ranges learned per dimension from the first batch added,
+ * which must hold at least 256 vectors; one step for all dimensions (the widest range / 127).
  */
 #define OMENDB_DTYPE_INT8 2
 
 /**
- * One bit a dimension (its sign); traversal by Hamming distance.
+ * One bit a dimension: whether the component is above that dimension's mean over the first
+ * batch added (any size); traversal by Hamming distance.
  */
 #define OMENDB_DTYPE_BINARY 3
 
@@ -704,6 +706,10 @@ omendb_status omendb_options_set_seed(omendb_options *options, uint64_t seed, om
 /**
  * Sets how vectors are stored in the graph: OMENDB_DTYPE_F32 (default), OMENDB_DTYPE_F16,
  * OMENDB_DTYPE_INT8, OMENDB_DTYPE_BINARY or OMENDB_DTYPE_PQ.
+ *
+ * Memory per vector (m = 16): the record holds the code and 33 link slots, rounded up to 64
+ * bytes. With `omendb_options_set_full_precision_dir` the full-precision vectors stay out of
+ * anonymous memory; `omendb_index_memory_bytes` counts them only when they are in memory.
  *
  * With any dtype but f32 the graph is built and searched on the compact codes, and each
  * search re-scores its best `rerank * k` candidates (see `omendb_options_set_rerank`) with the

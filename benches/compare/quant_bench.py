@@ -21,6 +21,8 @@ configuration the table gives the fastest ef (of --efs) whose recall@10 reaches 
     python benches/compare/quant_bench.py mnist-784-euclidean
     python benches/compare/quant_bench.py npl-ir      # MiniLM 384-d, cosine (see below)
 
+    python benches/compare/quant_bench.py clustered-768 --n 30000   # synthetic, see clustered()
+
 npl-ir has 93 queries: the last --holdout documents (default 1,000) are taken out of the
 base and used as queries too, so QPS is measured over 1,093 queries.
 """
@@ -163,7 +165,25 @@ class USearchQ(Config):
         return int(self.p.memory_usage)
 
 
+def clustered(n: int, nq: int, dim: int = 768, clusters: int = 200, seed: int = 0):
+    """A synthetic embedding-like set: `clusters` Gaussian clusters (centres N(0, 1), spread
+    0.6 per dimension, a common offset of 0.3 so dimensions have non-zero means), rows
+    L2-normalised, cosine metric; queries drawn from the same clusters."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32) + 0.3
+
+    def draw(m: int) -> np.ndarray:
+        x = centres[rng.integers(0, clusters, m)] + 0.6 * rng.standard_normal((m, dim)).astype(np.float32)
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    return draw(n), draw(nq)
+
+
 def load(dataset: str, holdout: int, n_limit: int, nq: int):
+    if dataset == "clustered-768":
+        X, Q = clustered(n_limit or 50_000, nq)
+        _, gt_dist = run.brute_force(X, Q, 10, "cos")
+        return dataset, X, Q, "cos", gt_dist
     folder = run.resolve_dataset(dataset, None)
     if folder.name == "npl-ir":
         docs = run.read_vecs(folder / "corpus_minilm.fvecs", "<f4").astype(np.float32)

@@ -26,10 +26,12 @@ pub const OMENDB_METRIC_COSINE: u32 = 2;
 pub const OMENDB_DTYPE_F32: u32 = 0;
 /// Vectors stored as IEEE half floats (2 bytes a dimension).
 pub const OMENDB_DTYPE_F16: u32 = 1;
-/// 8-bit scalar quantization (1 byte a dimension), ranges learned per dimension from the first
-/// batch added, which must hold at least 256 vectors.
+/// Scalar quantization, one byte a dimension (7-bit codes, 0..=127, so the VNNI / pmaddubsw
+/// instructions apply): offsets and ranges learned per dimension from the first batch added,
+/// which must hold at least 256 vectors; one step for all dimensions (the widest range / 127).
 pub const OMENDB_DTYPE_INT8: u32 = 2;
-/// One bit a dimension (its sign); traversal by Hamming distance.
+/// One bit a dimension: whether the component is above that dimension's mean over the first
+/// batch added (any size); traversal by Hamming distance.
 pub const OMENDB_DTYPE_BINARY: u32 = 3;
 /// Product quantization: `pq_m` bytes a vector (one of 256 centroids per sub-space), trained
 /// by k-means on the first batch added, which must hold at least 1024 vectors; dimensions
@@ -159,6 +161,10 @@ pub extern "C" fn omendb_options_set_seed(options: *mut omendb_options, seed: u6
 
 /// Sets how vectors are stored in the graph: OMENDB_DTYPE_F32 (default), OMENDB_DTYPE_F16,
 /// OMENDB_DTYPE_INT8, OMENDB_DTYPE_BINARY or OMENDB_DTYPE_PQ.
+///
+/// Memory per vector (m = 16): the record holds the code and 33 link slots, rounded up to 64
+/// bytes. With `omendb_options_set_full_precision_dir` the full-precision vectors stay out of
+/// anonymous memory; `omendb_index_memory_bytes` counts them only when they are in memory.
 ///
 /// With any dtype but f32 the graph is built and searched on the compact codes, and each
 /// search re-scores its best `rerank * k` candidates (see `omendb_options_set_rerank`) with the
