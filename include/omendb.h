@@ -86,6 +86,36 @@
 #define OMENDB_METRIC_COSINE 2
 
 /**
+ * Vectors stored as f32 (`omendb_options_set_dtype`; the default).
+ */
+#define OMENDB_DTYPE_F32 0
+
+/**
+ * Vectors stored as IEEE half floats (2 bytes a dimension).
+ */
+#define OMENDB_DTYPE_F16 1
+
+/**
+ * Scalar quantization, one byte a dimension (7-bit codes, 0..=127, so the VNNI / pmaddubsw
+ * instructions apply): offsets and ranges learned per dimension from the first batch added,
+ * which must hold at least 256 vectors; one step for all dimensions (the widest range / 127).
+ */
+#define OMENDB_DTYPE_INT8 2
+
+/**
+ * One bit a dimension: whether the component is above that dimension's mean over the first
+ * batch added (any size); traversal by Hamming distance.
+ */
+#define OMENDB_DTYPE_BINARY 3
+
+/**
+ * Product quantization: `pq_m` bytes a vector (one of 256 centroids per sub-space), trained
+ * by k-means on the first batch added, which must hold at least 1024 vectors; dimensions
+ * must be at least 128 and divisible by `pq_m`.
+ */
+#define OMENDB_DTYPE_PQ 4
+
+/**
  * The result of every fallible call. Numbers are stable and never reused; new codes are
  * only ever appended.
  */
@@ -597,7 +627,8 @@ void omendb_string_free(char *s);
 
 /**
  * Creates options with the defaults: dimensions 0 (taken from the first batch added),
- * metric OMENDB_METRIC_L2, m 16, ef_construction 200, ef_search 64, a fixed seed.
+ * metric OMENDB_METRIC_L2, m 16, ef_construction 200, ef_search 64, a fixed seed, dtype
+ * OMENDB_DTYPE_F32, rerank 4, pq_m 0 (dim / 8), full-precision vectors in memory.
  *
  * On success writes a new handle to `*options_out`; the caller owns it and frees it with
  * `omendb_options_free`. On failure `*options_out` is unchanged.
@@ -672,6 +703,70 @@ omendb_status omendb_options_set_ef_search(omendb_options *options, uint64_t ef_
  * Thread safety: the options must not be used by another thread during the call.
  */
 omendb_status omendb_options_set_seed(omendb_options *options, uint64_t seed, omendb_error **err_out);
+
+/**
+ * Sets how vectors are stored in the graph: OMENDB_DTYPE_F32 (default), OMENDB_DTYPE_F16,
+ * OMENDB_DTYPE_INT8, OMENDB_DTYPE_BINARY or OMENDB_DTYPE_PQ.
+ *
+ * Memory per vector (m = 16): the record holds the code and 33 link slots, rounded up to 64
+ * bytes. With `omendb_options_set_full_precision_dir` the full-precision vectors stay out of
+ * anonymous memory; `omendb_index_memory_bytes` counts them only when they are in memory.
+ *
+ * With any dtype but f32 the graph is built and searched on the compact codes, and each
+ * search re-scores its best `rerank * k` candidates (see `omendb_options_set_rerank`) with the
+ * full-precision vectors, which the index also keeps (see
+ * `omendb_options_set_full_precision_dir`); distances returned are exact. int8 and pq learn
+ * their codes from the first batch added: `omendb_index_add` (and the other adds) fails with
+ * OMENDB_STATUS_INVALID_ARGUMENT, storing nothing, while that batch holds fewer than 256
+ * (int8) or 1024 (pq) vectors. Later values outside int8's learned ranges saturate. An index
+ * with a dtype other than f32 cannot be saved yet (`omendb_index_save` returns
+ * OMENDB_STATUS_INVALID_ARGUMENT).
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
+ * any other number (the options are unchanged).
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_dtype(omendb_options *options, uint32_t dtype, omendb_error **err_out);
+
+/**
+ * Sets the re-ranking depth of a quantized index (1..=1024, default 4): each search re-scores
+ * its best `rerank * k` candidates with the full-precision vectors, and searches with a beam
+ * of at least that many. Higher: better recall, slower searches. No effect with f32.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_rerank(omendb_options *options, uint64_t rerank, omendb_error **err_out);
+
+/**
+ * Sets the number of PQ sub-spaces (1..=65536, or 0 for dim / 8). It must divide the
+ * dimensions and applies to OMENDB_DTYPE_PQ only: `omendb_index_create` (or, when the
+ * dimensions come from the first batch, that add) fails with OMENDB_STATUS_INVALID_ARGUMENT
+ * otherwise, naming both numbers.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_pq_m(omendb_options *options, uint64_t pq_m, omendb_error **err_out);
+
+/**
+ * Sets where a quantized index keeps its full-precision vectors: with a directory (`dir`,
+ * `dir_len` bytes of UTF-8, no NUL needed), in a temporary file created there when the index
+ * gets its first vectors and unlinked at once (it disappears with the index, even after a
+ * crash), memory-mapped: those pages are page cache, which the OS can write back and evict,
+ * not anonymous memory. With `dir_len` 0 (the default), in anonymous memory. No effect with
+ * f32.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (options NULL, or dir NULL with
+ * dir_len > 0) or OMENDB_STATUS_INVALID_UTF8. A directory that cannot hold the file makes
+ * the first add fail with OMENDB_STATUS_IO.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_full_precision_dir(omendb_options *options, const char *dir, size_t dir_len, omendb_error **err_out);
 
 /**
  * Saves `index` to the file at `path` (`path_len` bytes of UTF-8, no NUL needed), in the

@@ -17,6 +17,8 @@ use crate::hnsw::scratch::with_scratch;
 use crate::hnsw::{Graph, Params, Pin};
 use crate::keys::{KeyKind, KeyMap, KeyRef};
 use crate::metric::{Metric, Space};
+use crate::quant::raw::{RawStorage, RawStore};
+use crate::quant::{Codec, Dtype};
 use crate::filter::{self, Filter, Metadata, MetadataStore, SearchPlan};
 use crate::hybrid::{self, Fusion};
 use crate::storage::arena::STATE_LIVE;
@@ -41,6 +43,15 @@ pub struct IndexOptions {
     pub text: TokenizerOptions,
     /// BM25 parameters of text search.
     pub bm25: Bm25Params,
+    /// How vectors are stored in the graph (see `quant`); f32 by default.
+    pub dtype: Dtype,
+    /// Quantized dtypes: each search re-scores its best `rerank * k` candidates with the
+    /// full-precision vectors (ef is raised to at least that many).
+    pub rerank: usize,
+    /// PQ sub-spaces (must divide `dim`); 0 = dim / 8.
+    pub pq_m: usize,
+    /// Quantized dtypes: where the full-precision vectors used to re-rank live.
+    pub raw_storage: RawStorage,
 }
 
 impl Default for IndexOptions {
@@ -54,9 +65,18 @@ impl Default for IndexOptions {
             seed: 0x0E_4E_4D_B0,
             text: TokenizerOptions::default(),
             bm25: Bm25Params::default(),
+            dtype: Dtype::F32,
+            rerank: DEFAULT_RERANK,
+            pq_m: 0,
+            raw_storage: RawStorage::Memory,
         }
     }
 }
+
+/// Default re-ranking depth of quantized indexes, in multiples of k.
+pub const DEFAULT_RERANK: usize = 4;
+/// Largest accepted `rerank`.
+pub const MAX_RERANK: usize = 1024;
 
 /// Largest accepted `m`, `ef` and dimension count: far above any useful value, low enough
 /// that sizes computed from them cannot overflow.
@@ -83,6 +103,15 @@ impl IndexOptions {
         }
         if !(1..=MAX_EF).contains(&self.ef_search) {
             return Err(Error::InvalidArgument(format!("ef_search must be in 1..={MAX_EF}, got {}", self.ef_search)));
+        }
+        if !(1..=MAX_RERANK).contains(&self.rerank) {
+            return Err(Error::InvalidArgument(format!("rerank must be in 1..={MAX_RERANK}, got {}", self.rerank)));
+        }
+        if self.pq_m != 0 && self.dtype != Dtype::Pq {
+            return Err(Error::InvalidArgument(format!("pq_m applies to dtype pq only, not {}", self.dtype.name())));
+        }
+        if self.dtype == Dtype::Pq && self.dim != 0 {
+            crate::quant::pq::check_shape(self.dim, self.pq_m)?;
         }
         Ok(())
     }
@@ -156,6 +185,10 @@ pub struct Index {
     /// The last filter evaluated, at which metadata version, and its matching slots: a filter
     /// reused across queries (a batch, or repeated calls) is evaluated once.
     filter_cache: parking_lot::Mutex<Option<(Filter, u64, std::sync::Arc<roaring::RoaringBitmap>)>>,
+    /// Quantized dtypes: the full-precision vectors, by slot, for re-ranking.
+    raw: OnceLock<RawStore>,
+    /// The metric on full-precision vectors (re-ranking).
+    exact: Space,
     /// Shared by every call that changes the index (add, upsert, add_auto, remove, compact);
     /// taken exclusively by `save` for a consistent snapshot. Searches do not take it.
     persist_gate: RwLock<()>,
@@ -172,7 +205,9 @@ impl Index {
         options.validate()?;
         let text = TextIndex::new(options.text.clone(), options.bm25)?;
         let index = Index {
+            exact: Space::new(options.metric),
             options,
+            raw: OnceLock::new(),
             graph: OnceLock::new(),
             keys: RwLock::new(KeyMap::default()),
             inserted: AtomicU64::new(0),
@@ -184,8 +219,9 @@ impl Index {
             filter_cache: parking_lot::Mutex::new(None),
             read_only: false,
         };
-        if index.options.dim > 0 {
-            index.graph_for(index.options.dim)?;
+        // A dtype that learns from data waits for the first batch.
+        if index.options.dim > 0 && index.options.dtype.min_training_vectors() == 0 {
+            index.graph_for(index.options.dim, &[])?;
         }
         Ok(index)
     }
@@ -227,7 +263,15 @@ impl Index {
 
     /// Approximate bytes of memory held by the index.
     pub fn memory_bytes(&self) -> usize {
-        self.graph.get().map_or(0, |g| g.memory_bytes()) + self.keys.read().memory_bytes()
+        self.graph.get().map_or(0, |g| g.memory_bytes())
+            + self.keys.read().memory_bytes()
+            + self.raw.get().map_or(0, |r| r.memory_bytes(self.slot_high_water() as u32))
+            + self.graph.get().and_then(|g| g.space.codec()).map_or(0, |c| c.memory_bytes())
+    }
+
+    /// The storage type of the vectors.
+    pub fn dtype(&self) -> Dtype {
+        self.options.dtype
     }
 
     /// One past the highest slot the index has ever used: with slot reuse it stays near the
@@ -236,19 +280,35 @@ impl Index {
         self.graph.get().map_or(0, |g| g.store.high_water() as usize)
     }
 
-    fn graph_for(&self, dim: usize) -> Result<&Graph> {
+    /// The graph, created for `dim` dimensions on first use; a quantized dtype that learns
+    /// from data trains its codec on `batch` (the first batch added, row-major, as given).
+    fn graph_for(&self, dim: usize, batch: &[f32]) -> Result<&Graph> {
         if dim == 0 {
             return Err(Error::InvalidArgument("vectors must have at least one dimension".into()));
         }
         if dim > MAX_DIM {
             return Err(Error::InvalidArgument(format!("dim {dim} is above the limit of {MAX_DIM}")));
         }
+        let space = match (self.graph.get(), self.options.dtype) {
+            (Some(_), _) | (None, Dtype::F32) => Space::new(self.options.metric),
+            (None, dtype) => {
+                let codec = if self.options.metric == Metric::Cosine && dtype.min_training_vectors() > 0 {
+                    let mut sample = batch.to_vec();
+                    sample.chunks_exact_mut(dim).for_each(|r| {
+                        scalar::normalize(r);
+                    });
+                    Codec::train(dtype, self.options.metric, dim, &sample, self.options.pq_m)?
+                } else {
+                    Codec::train(dtype, self.options.metric, dim, batch, self.options.pq_m)?
+                };
+                if self.raw.get().is_none() {
+                    let _ = self.raw.set(RawStore::new(dim, &self.options.raw_storage)?);
+                }
+                Space::quantized(self.options.metric, std::sync::Arc::new(codec))
+            }
+        };
         let g = self.graph.get_or_init(|| {
-            Graph::new(
-                dim,
-                Params::new(self.options.m, self.options.ef_construction),
-                Space::new(self.options.metric),
-            )
+            Graph::new(dim, Params::new(self.options.m, self.options.ef_construction), space)
         });
         if g.store.dim() != dim {
             return Err(Error::DimensionMismatch { expected: g.store.dim(), got: dim });
@@ -371,7 +431,7 @@ impl Index {
         // Checked once here for a clear early error, and again under the write lock below.
         // Before `graph_for`: a refused first batch must not fix the index's dimensions.
         self.check_batch_keys(keys, &self.keys.read(), upsert)?;
-        let graph = self.graph_for(dim)?;
+        let graph = self.graph_for(dim, vectors)?;
 
         let first = self.inserted.fetch_add(n as u64, Ordering::Relaxed);
         let levels: Vec<u8> =
@@ -379,14 +439,26 @@ impl Index {
         let slots = graph.store.take_fresh(&levels);
         let ids: Vec<u32> = slots.iter().map(|s| s.id()).collect();
         let mut normalized = Vec::new();
+        let mut code = vec![0f32; graph.store.words()];
+        let mut raw_error = None;
         for (slot, row) in slots.iter().zip(vectors.chunks_exact(dim)) {
-            if self.options.metric == Metric::Cosine {
+            let v = if self.options.metric == Metric::Cosine {
                 normalized.clear();
                 normalized.extend_from_slice(row);
                 scalar::normalize(&mut normalized);
-                graph.store.write_vector(slot, &normalized);
+                &normalized[..]
             } else {
-                graph.store.write_vector(slot, row);
+                row
+            };
+            match (graph.space.codec(), self.raw.get()) {
+                (Some(codec), Some(raw)) => {
+                    codec.encode(v, &mut code);
+                    graph.store.write_vector(slot, &code);
+                    if let Err(e) = raw.write(slot, v) {
+                        raw_error.get_or_insert(e);
+                    }
+                }
+                _ => graph.store.write_vector(slot, v),
             }
             graph.store.set_state(slot.id(), STATE_LIVE);
         }
@@ -395,7 +467,7 @@ impl Index {
         // Publish the keys (all or nothing), then link the nodes.
         let replaced = {
             let mut map = self.keys.write();
-            if let Err(e) = self.check_batch_keys(keys, &map, upsert) {
+            if let Err(e) = raw_error.map_or_else(|| self.check_batch_keys(keys, &map, upsert), Err) {
                 drop(map);
                 for &id in &ids {
                     graph.mark_deleted(id);
@@ -574,7 +646,7 @@ impl Index {
             return Err(Error::ZeroVector { index: 0 });
         }
         let Some(graph) = graph else { return Ok(0) };
-        let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k);
+        let ef = self.search_ef(ef, k);
         let pin: Pin<'_> = graph.pin();
         with_scratch(|s| {
             let mut q = std::mem::take(&mut s.query);
@@ -583,7 +655,15 @@ impl Index {
             if self.options.metric == Metric::Cosine {
                 scalar::normalize(&mut q);
             }
-            graph.knn(&pin, &q, k, ef, s, filter);
+            match graph.space.codec() {
+                None => graph.knn(&pin, &q, k, ef, s, filter),
+                Some(codec) => {
+                    let mut prepared = Vec::new();
+                    codec.prepare_query(&q, &mut prepared);
+                    graph.knn(&pin, &prepared, k, ef, s, filter);
+                    self.rerank(&q, k, s);
+                }
+            }
             s.query = q;
             // `found` holds up to ef nodes: a record removed since the graph search (its key
             // gone) is skipped and the next one takes its place, so k hits still come back.
@@ -728,6 +808,29 @@ impl Index {
         bits
     }
 
+    /// The beam width of a search for k: `ef` or the default, at least k, and for a quantized
+    /// index at least the `rerank * k` candidates to re-score.
+    fn search_ef(&self, ef: Option<usize>, k: usize) -> usize {
+        let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k);
+        if self.options.dtype == Dtype::F32 {
+            ef
+        } else {
+            ef.max(self.options.rerank.saturating_mul(k).min(MAX_EF))
+        }
+    }
+
+    /// Re-scores the best `rerank * k` candidates in `s.found` (from a search on codes) with
+    /// the full-precision vectors and sorts them; drops the rest. `query` is the prepared f32
+    /// query (normalised under cosine).
+    fn rerank(&self, query: &[f32], k: usize, s: &mut crate::hnsw::scratch::Scratch) {
+        let Some(raw) = self.raw.get() else { return };
+        s.found.truncate(self.options.rerank.saturating_mul(k));
+        for c in s.found.iter_mut() {
+            c.dist = self.exact.distance(query, raw.row(c.id));
+        }
+        s.found.sort_unstable();
+    }
+
     /// Checks a query vector; returns the graph (None for an empty index).
     fn check_query(&self, query: &[f32], k: usize) -> Result<Option<&Graph>> {
         let graph = self.prepare_search(query.len(), k)?;
@@ -749,13 +852,24 @@ impl Index {
         if self.options.metric == Metric::Cosine {
             scalar::normalize(&mut q);
         }
+        let mut prepared = Vec::new();
+        let target = match graph.space.codec() {
+            None => &q,
+            Some(codec) => {
+                codec.prepare_query(&q, &mut prepared);
+                &prepared
+            }
+        };
         match bits {
-            None => graph.knn(pin, &q, k, ef, s, None),
+            None => graph.knn(pin, target, k, ef, s, None),
             Some(bits) => match filter::plan(bits.len(), self.len() as u64, ef) {
                 SearchPlan::Empty => s.found.clear(),
-                SearchPlan::BruteForce => graph.exact_knn_slots(&q, ef.max(k), bits.iter(), s),
-                SearchPlan::Graph => graph.knn(pin, &q, k, ef, s, Some(&|id| bits.contains(id))),
+                SearchPlan::BruteForce => graph.exact_knn_slots(target, ef.max(k), bits.iter(), s),
+                SearchPlan::Graph => graph.knn(pin, target, k, ef, s, Some(&|id| bits.contains(id))),
             },
+        }
+        if graph.space.codec().is_some() {
+            self.rerank(&q, k, s);
         }
         s.query = q;
     }
@@ -772,7 +886,7 @@ impl Index {
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> Result<usize> {
         let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
-        let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k);
+        let ef = self.search_ef(ef, k);
         // Pinned before the filter is evaluated: no slot in the bitmap can be reused meanwhile.
         let pin = graph.pin();
         let bits = self.matching(filter);
@@ -831,7 +945,7 @@ impl Index {
     ) -> Result<usize> {
         let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
         let depth = k.max(HYBRID_DEPTH);
-        let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(depth);
+        let ef = self.search_ef(ef, depth);
         let pin = graph.pin();
         let bits = filter.map(|f| self.matching(f));
         let vector_hits: Vec<(u32, f32)> = with_scratch(|s| {
@@ -877,6 +991,7 @@ impl Index {
     /// upsert, add_auto, remove, compact) wait while the bytes are written (not during the
     /// fsync); searches keep running.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.check_savable()?;
         crate::storage::atomic::write_atomically(path.as_ref(), |out| self.write_snapshot(out).map(|_| ()))
     }
 
@@ -887,7 +1002,16 @@ impl Index {
         Ok(out.into_inner())
     }
 
+    /// The file format holds f32 records only so far.
+    fn check_savable(&self) -> Result<()> {
+        match self.options.dtype {
+            Dtype::F32 => Ok(()),
+            d => Err(Error::InvalidArgument(format!("saving {} indexes is not supported yet", d.name()))),
+        }
+    }
+
     fn write_snapshot(&self, out: &mut dyn crate::storage::atomic::WriteSeek) -> Result<u64> {
+        self.check_savable()?;
         let _no_writers = self.persist_gate.write();
         let graph = self.graph.get();
         let _no_repair = graph.map(|g| g.maintenance.lock());
@@ -929,6 +1053,8 @@ impl Index {
             let _ = graph.set(g);
         }
         Index {
+            exact: Space::new(r.options.metric),
+            raw: OnceLock::new(),
             options: r.options,
             graph,
             keys: RwLock::new(r.keys),

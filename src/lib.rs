@@ -6,6 +6,8 @@
 //! - [`storage`]: the node arena (vectors and layer-0 links side by side, growing in chunks),
 //!   and the index file (`storage::format`, `docs/format.md`) with its atomic write.
 //! - [`hnsw`]: the graph: search, insert, repair after removal.
+//! - [`quant`]: f16, int8, binary and PQ codes of a quantized index, their kernels, and the
+//!   full-precision store used to re-rank.
 //! - [`keys`]: u64 / string keys <-> dense slot ids.
 //! - [`index`]: the public `Index`: validation, batches, keys, parallelism.
 //! - `ffi`: the C ABI (`include/omendb.h`), the only place with `extern "C"`.
@@ -22,6 +24,8 @@ pub mod hybrid;
 pub mod index;
 pub mod keys;
 pub mod metric;
+#[allow(unsafe_code)]
+pub mod quant;
 #[allow(unsafe_code)]
 pub mod storage;
 pub mod text;

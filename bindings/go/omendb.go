@@ -78,6 +78,14 @@ package omendb
 #cgo nocallback omendb_options_set_ef_search
 #cgo noescape omendb_options_set_seed
 #cgo nocallback omendb_options_set_seed
+#cgo noescape omendb_options_set_dtype
+#cgo nocallback omendb_options_set_dtype
+#cgo noescape omendb_options_set_rerank
+#cgo nocallback omendb_options_set_rerank
+#cgo noescape omendb_options_set_pq_m
+#cgo nocallback omendb_options_set_pq_m
+#cgo noescape omendb_options_set_full_precision_dir
+#cgo nocallback omendb_options_set_full_precision_dir
 #cgo noescape omendb_index_save
 #cgo nocallback omendb_index_save
 #cgo noescape omendb_index_load
@@ -206,10 +214,26 @@ func check(st C.omendb_status, cerr **C.omendb_error) error {
 	return err
 }
 
+// Dtype is how an index stores its vectors (OMENDB_DTYPE_*); see omendb_options_set_dtype.
+// Other than F32, the graph is built and searched on compact codes and each search re-scores
+// its best Rerank * k candidates at full precision (distances are exact). Int8 and PQ learn
+// from the first batch added, which must hold at least 256 / 1024 vectors (else
+// ErrInvalidArgument). Quantized indexes cannot be saved yet.
+type Dtype uint32
+
+// The storage types.
+const (
+	F32    Dtype = C.OMENDB_DTYPE_F32    // 4 bytes a dimension (the default)
+	F16    Dtype = C.OMENDB_DTYPE_F16    // IEEE half floats
+	Int8   Dtype = C.OMENDB_DTYPE_INT8   // 8-bit codes, ranges learned per dimension
+	Binary Dtype = C.OMENDB_DTYPE_BINARY // one sign bit a dimension, Hamming distance
+	PQ     Dtype = C.OMENDB_DTYPE_PQ     // product quantization, PQM bytes a vector
+)
+
 // Options are the settings of New. A zero field keeps the library's default: dimensions
-// taken from the first batch added, metric L2, M 16, EfConstruction 200, EfSearch 64, and a
-// fixed seed. Out-of-range values (negative ones included) are rejected by C with
-// ErrInvalidArgument.
+// taken from the first batch added, metric L2, M 16, EfConstruction 200, EfSearch 64, a
+// fixed seed, dtype F32, Rerank 4, PQM dim / 8, full-precision vectors in memory.
+// Out-of-range values (negative ones included) are rejected by C with ErrInvalidArgument.
 type Options struct {
 	Dim            int    // vector dimensions, 1..=65536; 0 = set by the first batch
 	Metric         Metric // L2, IP or Cosine
@@ -217,6 +241,13 @@ type Options struct {
 	EfConstruction int    // beam width while inserting
 	EfSearch       int    // default beam width of a search (ef = 0)
 	Seed           uint64 // seed of the level sampler; 0 keeps the library's fixed seed
+	Dtype          Dtype  // F32, F16, Int8, Binary or PQ
+	Rerank         int    // quantized: re-score the best Rerank * k candidates, 1..=1024
+	PQM            int    // PQ sub-spaces, a divisor of Dim; 0 = Dim / 8
+	// FullPrecisionDir, when set, keeps a quantized index's full-precision vectors in an
+	// unlinked, memory-mapped temporary file in this directory (page cache) instead of
+	// anonymous memory.
+	FullPrecisionDir string
 }
 
 // Index is an HNSW vector index (omendb_index). Create it with New and free it with Close.
@@ -260,6 +291,27 @@ func New(o Options) (*Index, error) {
 	}
 	if o.Seed != 0 {
 		if err := check(C.omendb_options_set_seed(opts, C.uint64_t(o.Seed), &cerr), &cerr); err != nil {
+			return nil, err
+		}
+	}
+	if err := check(C.omendb_options_set_dtype(opts, C.uint32_t(o.Dtype), &cerr), &cerr); err != nil {
+		return nil, err
+	}
+	if o.Rerank != 0 {
+		if err := check(C.omendb_options_set_rerank(opts, C.uint64_t(o.Rerank), &cerr), &cerr); err != nil {
+			return nil, err
+		}
+	}
+	if o.PQM != 0 {
+		if err := check(C.omendb_options_set_pq_m(opts, C.uint64_t(o.PQM), &cerr), &cerr); err != nil {
+			return nil, err
+		}
+	}
+	if o.FullPrecisionDir != "" {
+		dir := C.CString(o.FullPrecisionDir)
+		err := check(C.omendb_options_set_full_precision_dir(opts, dir, C.size_t(len(o.FullPrecisionDir)), &cerr), &cerr)
+		C.free(unsafe.Pointer(dir))
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -1,9 +1,13 @@
 //! `omendb_options`: a builder for the settings fixed at index creation.
 
-use super::boundary::{free_handle, guard, handle_mut, invalid, out};
+use std::ffi::c_char;
+
+use super::boundary::{free_handle, guard, handle_mut, invalid, out, utf8};
 use super::status::{omendb_error, omendb_status};
 use crate::index::IndexOptions;
 use crate::metric::Metric;
+use crate::quant::raw::RawStorage;
+use crate::quant::Dtype;
 
 /// Settings for `omendb_index_create`. Made by `omendb_options_create`, changed by the
 /// `omendb_options_set_*` functions, freed by `omendb_options_free`.
@@ -18,8 +22,25 @@ pub const OMENDB_METRIC_IP: u32 = 1;
 /// Cosine; distance = 1 - cos(a, b). Vectors are normalised once, at insert.
 pub const OMENDB_METRIC_COSINE: u32 = 2;
 
+/// Vectors stored as f32 (`omendb_options_set_dtype`; the default).
+pub const OMENDB_DTYPE_F32: u32 = 0;
+/// Vectors stored as IEEE half floats (2 bytes a dimension).
+pub const OMENDB_DTYPE_F16: u32 = 1;
+/// Scalar quantization, one byte a dimension (7-bit codes, 0..=127, so the VNNI / pmaddubsw
+/// instructions apply): offsets and ranges learned per dimension from the first batch added,
+/// which must hold at least 256 vectors; one step for all dimensions (the widest range / 127).
+pub const OMENDB_DTYPE_INT8: u32 = 2;
+/// One bit a dimension: whether the component is above that dimension's mean over the first
+/// batch added (any size); traversal by Hamming distance.
+pub const OMENDB_DTYPE_BINARY: u32 = 3;
+/// Product quantization: `pq_m` bytes a vector (one of 256 centroids per sub-space), trained
+/// by k-means on the first batch added, which must hold at least 1024 vectors; dimensions
+/// must be at least 128 and divisible by `pq_m`.
+pub const OMENDB_DTYPE_PQ: u32 = 4;
+
 /// Creates options with the defaults: dimensions 0 (taken from the first batch added),
-/// metric OMENDB_METRIC_L2, m 16, ef_construction 200, ef_search 64, a fixed seed.
+/// metric OMENDB_METRIC_L2, m 16, ef_construction 200, ef_search 64, a fixed seed, dtype
+/// OMENDB_DTYPE_F32, rerank 4, pq_m 0 (dim / 8), full-precision vectors in memory.
 ///
 /// On success writes a new handle to `*options_out`; the caller owns it and frees it with
 /// `omendb_options_free`. On failure `*options_out` is unchanged.
@@ -134,6 +155,87 @@ pub extern "C" fn omendb_options_set_ef_search(options: *mut omendb_options, ef_
 pub extern "C" fn omendb_options_set_seed(options: *mut omendb_options, seed: u64, err_out: *mut *mut omendb_error) -> omendb_status {
     set(options, err_out, |o| {
         o.seed = seed;
+        Ok(())
+    })
+}
+
+/// Sets how vectors are stored in the graph: OMENDB_DTYPE_F32 (default), OMENDB_DTYPE_F16,
+/// OMENDB_DTYPE_INT8, OMENDB_DTYPE_BINARY or OMENDB_DTYPE_PQ.
+///
+/// Memory per vector (m = 16): the record holds the code and 33 link slots, rounded up to 64
+/// bytes. With `omendb_options_set_full_precision_dir` the full-precision vectors stay out of
+/// anonymous memory; `omendb_index_memory_bytes` counts them only when they are in memory.
+///
+/// With any dtype but f32 the graph is built and searched on the compact codes, and each
+/// search re-scores its best `rerank * k` candidates (see `omendb_options_set_rerank`) with the
+/// full-precision vectors, which the index also keeps (see
+/// `omendb_options_set_full_precision_dir`); distances returned are exact. int8 and pq learn
+/// their codes from the first batch added: `omendb_index_add` (and the other adds) fails with
+/// OMENDB_STATUS_INVALID_ARGUMENT, storing nothing, while that batch holds fewer than 256
+/// (int8) or 1024 (pq) vectors. Later values outside int8's learned ranges saturate. An index
+/// with a dtype other than f32 cannot be saved yet (`omendb_index_save` returns
+/// OMENDB_STATUS_INVALID_ARGUMENT).
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
+/// any other number (the options are unchanged).
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_dtype(options: *mut omendb_options, dtype: u32, err_out: *mut *mut omendb_error) -> omendb_status {
+    set(options, err_out, |o| {
+        o.dtype = Dtype::from_u32(dtype).map_err(omendb_error::from)?;
+        Ok(())
+    })
+}
+
+/// Sets the re-ranking depth of a quantized index (1..=1024, default 4): each search re-scores
+/// its best `rerank * k` candidates with the full-precision vectors, and searches with a beam
+/// of at least that many. Higher: better recall, slower searches. No effect with f32.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_rerank(options: *mut omendb_options, rerank: u64, err_out: *mut *mut omendb_error) -> omendb_status {
+    set(options, err_out, |o| {
+        o.rerank = in_range("rerank", rerank, 1, crate::index::MAX_RERANK as u64)?;
+        Ok(())
+    })
+}
+
+/// Sets the number of PQ sub-spaces (1..=65536, or 0 for dim / 8). It must divide the
+/// dimensions and applies to OMENDB_DTYPE_PQ only: `omendb_index_create` (or, when the
+/// dimensions come from the first batch, that add) fails with OMENDB_STATUS_INVALID_ARGUMENT
+/// otherwise, naming both numbers.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_pq_m(options: *mut omendb_options, pq_m: u64, err_out: *mut *mut omendb_error) -> omendb_status {
+    set(options, err_out, |o| {
+        o.pq_m = in_range("pq_m", pq_m, 0, crate::index::MAX_DIM as u64)?;
+        Ok(())
+    })
+}
+
+/// Sets where a quantized index keeps its full-precision vectors: with a directory (`dir`,
+/// `dir_len` bytes of UTF-8, no NUL needed), in a temporary file created there when the index
+/// gets its first vectors and unlinked at once (it disappears with the index, even after a
+/// crash), memory-mapped: those pages are page cache, which the OS can write back and evict,
+/// not anonymous memory. With `dir_len` 0 (the default), in anonymous memory. No effect with
+/// f32.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (options NULL, or dir NULL with
+/// dir_len > 0) or OMENDB_STATUS_INVALID_UTF8. A directory that cannot hold the file makes
+/// the first add fail with OMENDB_STATUS_IO.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_full_precision_dir(options: *mut omendb_options, dir: *const c_char, dir_len: usize, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let o = &mut handle_mut(options, "options")?.inner;
+        o.raw_storage = if dir_len == 0 { RawStorage::Memory } else { RawStorage::File(utf8(dir, dir_len, "dir")?.into()) };
         Ok(())
     })
 }

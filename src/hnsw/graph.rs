@@ -70,7 +70,8 @@ pub struct Graph {
 impl Graph {
     /// An empty graph of `dim`-dimensional vectors.
     pub fn new(dim: usize, params: Params, space: Space) -> Graph {
-        Graph::with_store(NodeStore::new(dim, params.m0, params.m), params, space)
+        let store = NodeStore::with_words(dim, space.stored_words(dim), params.m0, params.m);
+        Graph::with_store(store, params, space)
     }
 
     /// A graph over an existing store (a file mapping: see `storage::mapped`), with no entry

@@ -8,6 +8,7 @@
 //! [ vector: dim x f32 ][ count: u32 ][ links: m0 x u32 ][ pad to 8 ][ upper: u64 pointer ]
 //! [ lock: u8 ][ level: u8 ][ state: u8 ][ padding to the stride ]
 //! ```
+//! In a quantized index (see `quant`) the vector's place holds its code, `words` 32-bit words.
 //! `upper` points to the node's upper-layer lists (`level` lists of `1 + m` u32: count, then
 //! links), allocated only for the one node in m that has upper layers; null otherwise.
 //!
@@ -80,6 +81,8 @@ impl Drop for NodeGuard<'_> {
 /// Fixed-stride records in doubling chunks, plus the slot allocator.
 pub struct NodeStore {
     dim: usize,
+    /// 32-bit words stored per vector: `dim` for f32, fewer for a quantized code.
+    words: usize,
     m0: usize,
     m: usize,
     stride: usize,
@@ -112,11 +115,18 @@ impl NodeStore {
     /// An empty store for vectors of `dim` floats, layer-0 lists of up to `m0` links and
     /// upper-layer lists of up to `m`.
     pub fn new(dim: usize, m0: usize, m: usize) -> Self {
-        let off_upper = ((dim + 1 + m0) * 4).div_ceil(8) * 8;
+        Self::with_words(dim, dim, m0, m)
+    }
+
+    /// As [`NodeStore::new`], for records that hold a code of `words` 32-bit words in place of
+    /// the f32 vector (a quantized index, see `quant`).
+    pub fn with_words(dim: usize, words: usize, m0: usize, m: usize) -> Self {
+        let off_upper = ((words + 1 + m0) * 4).div_ceil(8) * 8;
         let off_lock = off_upper + 8;
         let stride = (off_lock + 3).div_ceil(64) * 64;
         NodeStore {
             dim,
+            words,
             m0,
             m,
             stride,
@@ -131,6 +141,11 @@ impl NodeStore {
     /// Dimensions of each vector.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// 32-bit words per stored vector or code.
+    pub fn words(&self) -> usize {
+        self.words
     }
 
     /// Bytes per record.
@@ -302,34 +317,34 @@ impl NodeStore {
         NodeGuard(cell)
     }
 
-    /// The vector in slot `id`. Call only with ids reached through a link, the entry point or
+    /// The vector (or code: `words` words) in slot `id`. Call only with ids reached through a link, the entry point or
     /// the key map, or after seeing the slot LIVE or DELETED (that is, published records).
     #[inline]
     pub fn vector(&self, id: u32) -> &[f32] {
         let p = self.record(id) as *const f32;
-        // SAFETY: the record starts 64-byte aligned and holds `dim` initialised f32s (zeroed
+        // SAFETY: the record starts 64-byte aligned and holds `words` initialised f32s (zeroed
         // by the mapping, then written once through a FreshSlot before publication). Per the
         // sharing protocol no write to them runs while a published id can be read.
-        unsafe { std::slice::from_raw_parts(p, self.dim) }
+        unsafe { std::slice::from_raw_parts(p, self.words) }
     }
 
     /// Writes the vector of a slot that no reader can reach.
     pub fn write_vector(&self, slot: &FreshSlot, v: &[f32]) {
-        assert_eq!(v.len(), self.dim, "vector length must equal the store's dimensions");
+        assert_eq!(v.len(), self.words, "vector length must equal the store's words per record");
         let p = self.record(slot.0) as *mut f32;
         // SAFETY: `FreshSlot` proves exclusive access to this record (see the module doc);
-        // the destination holds `dim` f32s inside the chunk and does not overlap `v`.
-        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p, self.dim) }
+        // the destination holds `words` f32s inside the chunk and does not overlap `v`.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p, self.words) }
     }
 
     /// The layer-0 list of slot `id`: element 0 is the count, then `m0` link slots.
     #[inline]
     pub fn links0(&self, id: u32) -> &[AtomicU32] {
-        // SAFETY: the list starts `dim * 4` bytes into the record (4-byte aligned) and holds
+        // SAFETY: the list starts `words * 4` bytes into the record (4-byte aligned) and holds
         // `1 + m0` u32s inside the record. AtomicU32 has the layout of u32 and zeroed memory
         // is a valid AtomicU32; all accesses to these words are atomic.
         unsafe {
-            let p = self.record(id).add(self.dim * 4) as *const AtomicU32;
+            let p = self.record(id).add(self.words * 4) as *const AtomicU32;
             std::slice::from_raw_parts(p, 1 + self.m0)
         }
     }
@@ -368,10 +383,10 @@ impl NodeStore {
         #[cfg(target_arch = "x86_64")]
         {
             let p = self.record(id) as *const i8;
-            let lines = (self.dim * 4).div_ceil(64).min(8);
+            let lines = (self.words * 4).div_ceil(64).min(8);
             for line in 0..lines {
                 // SAFETY: prefetch is a hint that never faults; the address lies inside the
-                // record (line < dim * 4 / 64 rounded up, and the record is at least that long).
+                // record (line < words * 4 / 64 rounded up, and the record is at least that long).
                 unsafe {
                     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
                     _mm_prefetch(p.add(line * 64), _MM_HINT_T0);
@@ -387,7 +402,7 @@ impl NodeStore {
     pub fn prefetch_links(&self, id: u32) {
         #[cfg(target_arch = "x86_64")]
         {
-            let start = self.dim * 4;
+            let start = self.words * 4;
             let end = start + (1 + self.m0) * 4;
             let p = self.record(id) as *const i8;
             let mut line = start & !63;

@@ -47,6 +47,12 @@ OMENDB_METRIC_L2 = 0
 OMENDB_METRIC_IP = 1
 OMENDB_METRIC_COSINE = 2
 
+OMENDB_DTYPE_F32 = 0
+OMENDB_DTYPE_F16 = 1
+OMENDB_DTYPE_INT8 = 2
+OMENDB_DTYPE_BINARY = 3
+OMENDB_DTYPE_PQ = 4
+
 OMENDB_STATUS_OK = 0
 OMENDB_STATUS_INTERNAL = 1
 OMENDB_STATUS_NULL_POINTER = 2
@@ -182,6 +188,10 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_options_set_ef_construction": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_ef_search": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_seed": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_dtype": (omendb_status, [OptionsPtr, c_uint32, _ERR]),
+    "omendb_options_set_rerank": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_pq_m": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_full_precision_dir": (omendb_status, [OptionsPtr, c_char_p, c_size_t, _ERR]),
     # persist.rs
     "omendb_index_save": (omendb_status, [IndexPtr, c_char_p, c_size_t, _ERR]),
     "omendb_index_load": (omendb_status, [c_char_p, c_size_t, POINTER(IndexPtr), _ERR]),

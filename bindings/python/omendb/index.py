@@ -29,6 +29,13 @@ NO_KEY = _ffi.OMENDB_NO_KEY
 
 _METRICS = {"l2": _ffi.OMENDB_METRIC_L2, "ip": _ffi.OMENDB_METRIC_IP, "cosine": _ffi.OMENDB_METRIC_COSINE}
 _METRIC_NAMES = {v: k for k, v in _METRICS.items()}
+_DTYPES = {
+    "f32": _ffi.OMENDB_DTYPE_F32,
+    "f16": _ffi.OMENDB_DTYPE_F16,
+    "int8": _ffi.OMENDB_DTYPE_INT8,
+    "binary": _ffi.OMENDB_DTYPE_BINARY,
+    "pq": _ffi.OMENDB_DTYPE_PQ,
+}
 _KEY_KIND_NAMES = {
     _ffi.OMENDB_KEY_KIND_NONE: "none",
     _ffi.OMENDB_KEY_KIND_U64: "u64",
@@ -150,9 +157,21 @@ class Index:
         ef_construction: beam width while inserting.
         ef_search: default beam width of a search (``ef=None``).
         seed: seed of the level sampler; None keeps the library's fixed default.
+        dtype: how vectors are stored in the graph: ``"f32"`` (default), ``"f16"``,
+            ``"int8"``, ``"binary"`` or ``"pq"`` (``omendb_options_set_dtype``). Other than f32,
+            the graph is built and searched on compact codes and each search re-scores its best
+            ``rerank * k`` candidates at full precision (distances are exact). ``"int8"`` and
+            ``"pq"`` learn from the first batch added, which must hold at least 256 / 1024
+            vectors (else ``InvalidArgumentError``). Quantized indexes cannot be saved yet.
+        rerank: re-ranking depth in multiples of k (1..=1024); None keeps the default (4).
+        pq_m: PQ sub-spaces, a divisor of ``dim`` (0 = dim / 8); only with ``dtype="pq"``.
+        full_precision_dir: keep the full-precision vectors of a quantized index in an
+            unlinked, memory-mapped temporary file in this directory (page cache) instead of
+            anonymous memory.
 
     Raises:
-        InvalidArgumentError: an option out of range, or an unknown metric (reported by C).
+        InvalidArgumentError: an option out of range, or an unknown metric or dtype (reported
+            by C).
 
     Keys are either all u64 or all strings; the first batch added decides. Methods may be
     called from many threads at once (C searches and inserts in parallel, and ctypes releases
@@ -169,6 +188,10 @@ class Index:
         ef_construction: int = 200,
         ef_search: int = 64,
         seed: Optional[int] = None,
+        dtype: str = "f32",
+        rerank: Optional[int] = None,
+        pq_m: int = 0,
+        full_precision_dir: Optional[str] = None,
     ) -> None:
         self._string_keys = False  # set once C reports that this index holds string keys
         lib = _ffi.lib
@@ -192,6 +215,22 @@ class Index:
             check(lib.omendb_options_set_ef_search(options, _unsigned(ef_search, "ef_search"), byref(err)), err, "ef_search")
             if seed is not None:
                 check(lib.omendb_options_set_seed(options, _unsigned(seed, "seed"), byref(err)), err, "seed")
+            code = _DTYPES.get(dtype, dtype if isinstance(dtype, int) else _UNKNOWN_ENUM)
+            check(
+                lib.omendb_options_set_dtype(options, code, byref(err)),
+                err,
+                f"dtype {dtype!r} (expected 'f32', 'f16', 'int8', 'binary' or 'pq')",
+            )
+            if rerank is not None:
+                check(lib.omendb_options_set_rerank(options, _unsigned(rerank, "rerank"), byref(err)), err, "rerank")
+            check(lib.omendb_options_set_pq_m(options, _unsigned(pq_m, "pq_m"), byref(err)), err, "pq_m")
+            if full_precision_dir is not None:
+                path = str(full_precision_dir).encode("utf-8")
+                check(
+                    lib.omendb_options_set_full_precision_dir(options, path, len(path), byref(err)),
+                    err,
+                    "full_precision_dir",
+                )
             handle = _ffi.IndexPtr()
             check(lib.omendb_index_create(options, byref(handle), byref(err)), err)
             self._handle = handle
