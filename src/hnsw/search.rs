@@ -10,6 +10,13 @@ use super::scratch::{Candidate, Scratch};
 /// as fast at that size, and exact.
 const BRUTE_FORCE_SLOTS: usize = 256;
 
+/// Cache lines of every unvisited neighbour's vector prefetched before the distance loop.
+const PREFETCH_FIRST_LINES: usize = 8;
+/// How many neighbours ahead of the distance loop the rest of a long vector is prefetched
+/// (measured on MNIST, 784-d: 3 ahead about as good as or better than 1 and 2; loading all
+/// lines of every neighbour up front was slower than the first 8 only).
+const PREFETCH_AHEAD: usize = 3;
+
 impl Graph {
     /// Exact k nearest by a scan of slots `0..slots`.
     fn exact_knn(&self, query: &[f32], k: usize, slots: usize, scratch: &mut Scratch, filter: Option<&dyn Fn(u32) -> bool>) {
@@ -101,10 +108,19 @@ impl Graph {
             }
             self.copy_links(c.id, level, neighbors);
             neighbors.retain(|&n| visited.insert(n));
+            // The first lines of every neighbour's vector now; the rest of a long vector (past
+            // the first 8 lines, e.g. 784-d = 49 lines) a few neighbours ahead of the distance
+            // loop, so those loads overlap the distances before them.
             for &n in neighbors.iter() {
-                self.store.prefetch(n);
+                self.store.prefetch_lines(n, 0, PREFETCH_FIRST_LINES);
             }
-            for &n in neighbors.iter() {
+            for &n in neighbors.iter().take(PREFETCH_AHEAD) {
+                self.store.prefetch_lines(n, PREFETCH_FIRST_LINES, usize::MAX);
+            }
+            for (i, &n) in neighbors.iter().enumerate() {
+                if let Some(&ahead) = neighbors.get(i + PREFETCH_AHEAD) {
+                    self.store.prefetch_lines(ahead, PREFETCH_FIRST_LINES, usize::MAX);
+                }
                 let d = self.space.distance(query, self.store.vector(n));
                 if results.len() < ef || d < bound {
                     let cand = Candidate { dist: d, id: n };

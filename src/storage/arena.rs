@@ -344,11 +344,18 @@ impl NodeStore {
     /// the hardware prefetcher follows the sequential reads on its own).
     #[inline]
     pub fn prefetch(&self, id: u32) {
+        self.prefetch_lines(id, 0, 8);
+    }
+
+    /// Asks the CPU to start loading cache lines `from..to` of the vector of `id` (clamped to
+    /// the vector).
+    #[inline]
+    pub fn prefetch_lines(&self, id: u32, from: usize, to: usize) {
         #[cfg(target_arch = "x86_64")]
         {
             let p = self.record(id) as *const i8;
-            let lines = (self.dim * 4).div_ceil(64).min(8);
-            for line in 0..lines {
+            let lines = (self.dim * 4).div_ceil(64).min(to);
+            for line in from..lines {
                 // SAFETY: prefetch is a hint that never faults; the address lies inside the
                 // record (line < dim * 4 / 64 rounded up, and the record is at least that long).
                 unsafe {
@@ -358,7 +365,7 @@ impl NodeStore {
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = id;
+        let _ = (id, from, to);
     }
 
     /// Asks the CPU to start loading the layer-0 list of `id`.
