@@ -213,6 +213,14 @@ impl NodeStore {
             let bytes = (FIRST_CHUNK << c) * self.stride;
             let mut map = MmapMut::map_anon(bytes)
                 .unwrap_or_else(|e| panic!("cannot map {bytes} bytes for the node arena: {e}"));
+            // Transparent huge pages (where the system grants them on request): a search
+            // visits records scattered over the whole arena, and 2 MiB pages turn most of
+            // its TLB misses into hits (MNIST 784-d: ~17% more QPS). Only written records are
+            // backed, so memory grows by at most one huge page per chunk. A hint: failure is fine.
+            // OMENDB_HUGEPAGE=0 turns it off (for A/B measurements).
+            if std::env::var("OMENDB_HUGEPAGE").map_or(true, |v| v != "0") {
+                let _ = map.advise(memmap2::Advice::HugePage);
+            }
             let base = map.as_mut_ptr();
             Chunk { _map: map, base }
         });
