@@ -26,12 +26,28 @@ pub struct Params {
     pub ef_construction: usize,
     /// Level normalisation, 1 / ln(m).
     pub ml: f64,
+    /// RobustPrune's alpha (Vamana) in neighbour selection: a candidate c is dropped when some
+    /// kept neighbour s has `alpha * d(s, c) <= d(base, c)` (true distances). 1.0 is the HNSW
+    /// heuristic and the default: alpha > 1 was measured A/B (BENCHMARKS.md, "Engine notes") and
+    /// did not move the recall/QPS front. Set by `OMENDB_PRUNE_ALPHA` (>= 1) when an index is
+    /// created, for experiments; meaningful for L2 and cosine.
+    pub alpha: f32,
 }
 
 impl Params {
     /// Parameters for a given `m` and `ef_construction`, with `m0 = 2m` and `mL = 1/ln m`.
     pub fn new(m: usize, ef_construction: usize) -> Params {
-        Params { m, m0: 2 * m, ef_construction, ml: 1.0 / (m as f64).ln() }
+        let env = |k: &str| std::env::var(k).ok();
+        Params {
+            m,
+            m0: 2 * m,
+            ef_construction,
+            ml: 1.0 / (m as f64).ln(),
+            alpha: env("OMENDB_PRUNE_ALPHA")
+                .and_then(|v| v.parse::<f32>().ok())
+                .filter(|a| a.is_finite() && *a >= 1.0)
+                .unwrap_or(1.0),
+        }
     }
 }
 
