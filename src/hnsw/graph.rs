@@ -32,6 +32,10 @@ pub struct Params {
     /// did not move the recall/QPS front. Set by `OMENDB_PRUNE_ALPHA` (>= 1) when an index is
     /// created, for experiments; meaningful for L2 and cosine.
     pub alpha: f32,
+    /// Hub highway (experimental, `OMENDB_HUB_ENTRIES`, default 0 = off): this many nodes of
+    /// highest layer-0 in-degree join the layer-0 beam's entries next to the greedy descent's
+    /// result.
+    pub hub_entries: usize,
 }
 
 impl Params {
@@ -47,6 +51,7 @@ impl Params {
                 .and_then(|v| v.parse::<f32>().ok())
                 .filter(|a| a.is_finite() && *a >= 1.0)
                 .unwrap_or(1.0),
+            hub_entries: env("OMENDB_HUB_ENTRIES").and_then(|v| v.parse().ok()).unwrap_or(0).min(256),
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct Graph {
     pub(crate) capacity_hint: AtomicU32,
     /// Slots marked deleted and not yet reclaimed (searches skip the liveness check at 0).
     pub(crate) deleted_count: AtomicUsize,
+    /// Hub highway: (slots when computed, hub ids), recomputed when the graph doubles.
+    pub(crate) hubs: RwLock<(u32, Vec<u32>)>,
 }
 
 impl Graph {
@@ -97,6 +104,7 @@ impl Graph {
             deleted: Mutex::new(Vec::new()),
             capacity_hint: AtomicU32::new(0),
             deleted_count: AtomicUsize::new(0),
+            hubs: RwLock::new((0, Vec::new())),
         }
     }
 

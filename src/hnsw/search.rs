@@ -167,12 +167,51 @@ impl Graph {
             cur = self.greedy_step(query, cur, level, &mut buf);
         }
         scratch.neighbors = buf;
+        let mut entries = std::mem::take(&mut scratch.entries);
+        entries.clear();
+        entries.push(cur);
+        if self.params.hub_entries > 0 && filter.is_none() && !self.has_deleted() {
+            self.refresh_hubs(slots as u32);
+            for &h in self.hubs.read().1.iter() {
+                entries.push(Candidate { dist: self.space.distance(query, self.store.vector(h)), id: h });
+            }
+        }
         // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
         let ef = ef.max(k);
         match (filter, self.has_deleted()) {
-            (None, false) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |_| true),
-            (None, true) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |id| self.is_live(id)),
-            (Some(f), _) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |id| self.is_live(id) && f(id)),
+            (None, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |_| true),
+            (None, true) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id)),
+            (Some(f), _) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id) && f(id)),
         }
+        scratch.entries = entries;
+    }
+
+    /// Recomputes the hub highway (the `hub_entries` nodes most often linked to on layer 0)
+    /// when the graph has doubled since the last time. Every hub is a link target, so its
+    /// vector is published.
+    fn refresh_hubs(&self, slots: u32) {
+        if self.hubs.read().0.saturating_mul(2) > slots {
+            return;
+        }
+        let mut hubs = self.hubs.write();
+        if hubs.0.saturating_mul(2) > slots {
+            return;
+        }
+        let mut indegree = vec![0u32; slots as usize];
+        let mut links = Vec::new();
+        for id in 0..slots {
+            if self.is_live(id) {
+                self.copy_links(id, 0, &mut links);
+                for &n in &links {
+                    if let Some(d) = indegree.get_mut(n as usize) {
+                        *d += 1;
+                    }
+                }
+            }
+        }
+        let mut order: Vec<u32> = (0..slots).filter(|&id| indegree[id as usize] > 0).collect();
+        order.sort_unstable_by_key(|&id| std::cmp::Reverse(indegree[id as usize]));
+        order.truncate(self.params.hub_entries);
+        *hubs = (slots, order);
     }
 }
