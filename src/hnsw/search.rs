@@ -215,3 +215,58 @@ impl Graph {
         *hubs = (slots, order);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use crate::hnsw::insert::{level_for, uniform};
+    use crate::hnsw::scratch::with_scratch;
+    use crate::hnsw::{Graph, Params};
+    use crate::metric::{Metric, Space};
+    use crate::storage::arena::STATE_LIVE;
+
+    fn point(i: u32) -> [f32; 4] {
+        let h = |k: u64| uniform(7, i as u64 * 4 + k) as f32;
+        [h(0), h(1), h(2), h(3)]
+    }
+
+    /// A graph of `n` points built one insert at a time with the given knobs.
+    fn build(n: u32, params: Params) -> Graph {
+        let g = Graph::new(4, params, Space::new(Metric::L2));
+        for i in 0..n {
+            let level = level_for(uniform(3, i as u64), g.params.ml);
+            let slot = g.store.take_fresh(&[level]).pop().unwrap();
+            g.store.write_vector(&slot, &point(i));
+            g.store.set_state(slot.id(), STATE_LIVE);
+            g.capacity_hint.fetch_max(g.store.high_water(), Ordering::AcqRel);
+            let pin = g.pin();
+            with_scratch(|s| g.insert(&pin, slot.id(), s));
+        }
+        g
+    }
+
+    /// Every point finds itself first: the experimental knobs keep searches exact on easy data.
+    #[test]
+    fn hub_entries_and_prune_alpha_keep_self_queries_exact() {
+        for params in [
+            Params { hub_entries: 8, ..Params::new(8, 64) },
+            Params { alpha: 1.2, ..Params::new(8, 64) },
+        ] {
+            let g = build(2000, params);
+            let pin = g.pin();
+            for i in (0..2000).step_by(7) {
+                let top = with_scratch(|s| {
+                    g.knn(&pin, &point(i), 1, 32, s, None);
+                    s.found.first().map(|c| c.id)
+                });
+                assert_eq!(top, Some(i), "{params:?}");
+            }
+            if params.hub_entries > 0 {
+                let hubs = g.hubs.read();
+                assert_eq!(hubs.1.len(), 8);
+                assert!(hubs.1.iter().all(|&h| h < 2000));
+            }
+        }
+    }
+}
