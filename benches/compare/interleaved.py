@@ -10,6 +10,7 @@ with num_threads=1; USearch and FAISS with one thread). Builds are timed by proc
 all threads. Recall is tie-safe against the shipped ground truth (see run.py's ``Recall``).
 
     python benches/compare/interleaved.py glove-50-angular [--libs omendb,hnswlib] [--nq 2000]
+    python benches/compare/interleaved.py mnist-784-euclidean --libs omendb,omendb+OMENDB_PRUNE_ALPHA=1.1,hnswlib
 """
 from __future__ import annotations
 
@@ -55,10 +56,21 @@ def main() -> None:
     classes = {c.name: c for c in (run.OmenDB, run.Hnswlib, run.USearch, run.Faiss)}
     impls, builds = {}, {}
     for name in libs:
-        impl = classes[name](X.shape[1], metric, a.M, a.efc, a.threads, len(X))
+        # "omendb+OMENDB_PRUNE_ALPHA=1.2": the same library built with these environment
+        # variables set (OmenDB reads its experimental tuning knobs when an index is created).
+        cls, *assigns = name.split("+")
+        env = dict(kv.split("=", 1) for kv in assigns)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        impl = classes[cls](X.shape[1], metric, a.M, a.efc, a.threads, len(X))
         wall, cpu = time.perf_counter(), cpu_s()
         impl.build(X)
         builds[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": cpu_s() - cpu}
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         impls[name] = impl
         print(f"{name:8s} build {builds[name]['wall_s']:.1f}s wall, {builds[name]['cpu_s']:.1f}s CPU", flush=True)
 

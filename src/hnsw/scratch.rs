@@ -88,6 +88,8 @@ pub struct Scratch {
     pub query: Vec<f32>,
     /// Sorted output of a layer search.
     pub found: Vec<Candidate>,
+    /// Entry points of the layer-0 beam.
+    pub entries: Vec<Candidate>,
 }
 
 thread_local! {

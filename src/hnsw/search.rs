@@ -10,6 +10,13 @@ use super::scratch::{Candidate, Scratch};
 /// as fast at that size, and exact.
 const BRUTE_FORCE_SLOTS: usize = 256;
 
+/// Cache lines of every unvisited neighbour's vector prefetched before the distance loop.
+const PREFETCH_FIRST_LINES: usize = 8;
+/// How many neighbours ahead of the distance loop the rest of a long vector is prefetched
+/// (measured on MNIST, 784-d: 3 ahead about as good as or better than 1 and 2; loading all
+/// lines of every neighbour up front was slower than the first 8 only).
+const PREFETCH_AHEAD: usize = 3;
+
 impl Graph {
     /// Exact k nearest by a scan of slots `0..slots`.
     fn exact_knn(&self, query: &[f32], k: usize, slots: usize, scratch: &mut Scratch, filter: Option<&dyn Fn(u32) -> bool>) {
@@ -101,10 +108,19 @@ impl Graph {
             }
             self.copy_links(c.id, level, neighbors);
             neighbors.retain(|&n| visited.insert(n));
+            // The first lines of every neighbour's vector now; the rest of a long vector (past
+            // the first 8 lines, e.g. 784-d = 49 lines) a few neighbours ahead of the distance
+            // loop, so those loads overlap the distances before them.
             for &n in neighbors.iter() {
-                self.store.prefetch(n);
+                self.store.prefetch_lines(n, 0, PREFETCH_FIRST_LINES);
             }
-            for &n in neighbors.iter() {
+            for &n in neighbors.iter().take(PREFETCH_AHEAD) {
+                self.store.prefetch_lines(n, PREFETCH_FIRST_LINES, usize::MAX);
+            }
+            for (i, &n) in neighbors.iter().enumerate() {
+                if let Some(&ahead) = neighbors.get(i + PREFETCH_AHEAD) {
+                    self.store.prefetch_lines(ahead, PREFETCH_FIRST_LINES, usize::MAX);
+                }
                 let d = self.space.distance(query, self.store.vector(n));
                 if results.len() < ef || d < bound {
                     let cand = Candidate { dist: d, id: n };
@@ -151,12 +167,106 @@ impl Graph {
             cur = self.greedy_step(query, cur, level, &mut buf);
         }
         scratch.neighbors = buf;
+        let mut entries = std::mem::take(&mut scratch.entries);
+        entries.clear();
+        entries.push(cur);
+        if self.params.hub_entries > 0 && filter.is_none() && !self.has_deleted() {
+            self.refresh_hubs(slots as u32);
+            for &h in self.hubs.read().1.iter() {
+                entries.push(Candidate { dist: self.space.distance(query, self.store.vector(h)), id: h });
+            }
+        }
         // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
         let ef = ef.max(k);
         match (filter, self.has_deleted()) {
-            (None, false) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |_| true),
-            (None, true) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |id| self.is_live(id)),
-            (Some(f), _) => self.search_layer(pin, query, &[cur], ef, 0, scratch, |id| self.is_live(id) && f(id)),
+            (None, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |_| true),
+            (None, true) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id)),
+            (Some(f), _) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id) && f(id)),
+        }
+        scratch.entries = entries;
+    }
+
+    /// Recomputes the hub highway (the `hub_entries` nodes most often linked to on layer 0)
+    /// when the graph has doubled since the last time. Every hub is a link target, so its
+    /// vector is published.
+    fn refresh_hubs(&self, slots: u32) {
+        if self.hubs.read().0.saturating_mul(2) > slots {
+            return;
+        }
+        let mut hubs = self.hubs.write();
+        if hubs.0.saturating_mul(2) > slots {
+            return;
+        }
+        let mut indegree = vec![0u32; slots as usize];
+        let mut links = Vec::new();
+        for id in 0..slots {
+            if self.is_live(id) {
+                self.copy_links(id, 0, &mut links);
+                for &n in &links {
+                    if let Some(d) = indegree.get_mut(n as usize) {
+                        *d += 1;
+                    }
+                }
+            }
+        }
+        let mut order: Vec<u32> = (0..slots).filter(|&id| indegree[id as usize] > 0).collect();
+        order.sort_unstable_by_key(|&id| std::cmp::Reverse(indegree[id as usize]));
+        order.truncate(self.params.hub_entries);
+        *hubs = (slots, order);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use crate::hnsw::insert::{level_for, uniform};
+    use crate::hnsw::scratch::with_scratch;
+    use crate::hnsw::{Graph, Params};
+    use crate::metric::{Metric, Space};
+    use crate::storage::arena::STATE_LIVE;
+
+    fn point(i: u32) -> [f32; 4] {
+        let h = |k: u64| uniform(7, i as u64 * 4 + k) as f32;
+        [h(0), h(1), h(2), h(3)]
+    }
+
+    /// A graph of `n` points built one insert at a time with the given knobs.
+    fn build(n: u32, params: Params) -> Graph {
+        let g = Graph::new(4, params, Space::new(Metric::L2));
+        for i in 0..n {
+            let level = level_for(uniform(3, i as u64), g.params.ml);
+            let slot = g.store.take_fresh(&[level]).pop().unwrap();
+            g.store.write_vector(&slot, &point(i));
+            g.store.set_state(slot.id(), STATE_LIVE);
+            g.capacity_hint.fetch_max(g.store.high_water(), Ordering::AcqRel);
+            let pin = g.pin();
+            with_scratch(|s| g.insert(&pin, slot.id(), s));
+        }
+        g
+    }
+
+    /// Every point finds itself first: the experimental knobs keep searches exact on easy data.
+    #[test]
+    fn hub_entries_and_prune_alpha_keep_self_queries_exact() {
+        for params in [
+            Params { hub_entries: 8, ..Params::new(8, 64) },
+            Params { alpha: 1.2, ..Params::new(8, 64) },
+        ] {
+            let g = build(2000, params);
+            let pin = g.pin();
+            for i in (0..2000).step_by(7) {
+                let top = with_scratch(|s| {
+                    g.knn(&pin, &point(i), 1, 32, s, None);
+                    s.found.first().map(|c| c.id)
+                });
+                assert_eq!(top, Some(i), "{params:?}");
+            }
+            if params.hub_entries > 0 {
+                let hubs = g.hubs.read();
+                assert_eq!(hubs.1.len(), 8);
+                assert!(hubs.1.iter().all(|&h| h < 2000));
+            }
         }
     }
 }

@@ -237,6 +237,14 @@ impl NodeStore {
             let bytes = (FIRST_CHUNK << c) * self.stride;
             let mut map = MmapMut::map_anon(bytes)
                 .unwrap_or_else(|e| panic!("cannot map {bytes} bytes for the node arena: {e}"));
+            // Transparent huge pages (where the system grants them on request): a search
+            // visits records scattered over the whole arena, and 2 MiB pages turn most of
+            // its TLB misses into hits (MNIST 784-d: ~17% more QPS). Only written records are
+            // backed, so memory grows by at most one huge page per chunk. A hint: failure is fine.
+            // OMENDB_HUGEPAGE=0 turns it off (for A/B measurements).
+            if std::env::var("OMENDB_HUGEPAGE").map_or(true, |v| v != "0") {
+                let _ = map.advise(memmap2::Advice::HugePage);
+            }
             let base = map.as_mut_ptr();
             Chunk { _map: Some(map), base }
         });
@@ -380,11 +388,18 @@ impl NodeStore {
     /// the hardware prefetcher follows the sequential reads on its own).
     #[inline]
     pub fn prefetch(&self, id: u32) {
+        self.prefetch_lines(id, 0, 8);
+    }
+
+    /// Asks the CPU to start loading cache lines `from..to` of the vector of `id` (clamped to
+    /// the vector).
+    #[inline]
+    pub fn prefetch_lines(&self, id: u32, from: usize, to: usize) {
         #[cfg(target_arch = "x86_64")]
         {
             let p = self.record(id) as *const i8;
-            let lines = (self.words * 4).div_ceil(64).min(8);
-            for line in 0..lines {
+            let lines = (self.words * 4).div_ceil(64).min(to);
+            for line in from..lines {
                 // SAFETY: prefetch is a hint that never faults; the address lies inside the
                 // record (line < words * 4 / 64 rounded up, and the record is at least that long).
                 unsafe {
@@ -394,7 +409,7 @@ impl NodeStore {
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = id;
+        let _ = (id, from, to);
     }
 
     /// Asks the CPU to start loading the layer-0 list of `id`.
