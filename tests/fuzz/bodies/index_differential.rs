@@ -19,12 +19,10 @@
 //!
 //! OMENDB_FUZZ_EXTREME=1 widens the value bytes to magnitudes near the ends of the f32 range
 //! (1e-30, 1e20, -3e38); see RELIABILITY.md for what that finds under cosine.
-#![no_main]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use libfuzzer_sys::fuzz_target;
 use omendb::{Error, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric};
 
 /// Below this many slots ever used, a search scans every record (src/hnsw/search.rs).
@@ -363,7 +361,7 @@ fn rows(input: &mut Input, n: usize, dim: usize) -> Vec<f32> {
     flat
 }
 
-fn run(data: &[u8]) {
+pub fn run(data: &[u8]) {
     let mut input = Input { data, pos: 0 };
     let header = input.byte();
     let metric = match header % 4 {
@@ -521,5 +519,3 @@ fn run(data: &[u8]) {
         check_state(&index, &model, step);
     }
 }
-
-fuzz_target!(|data: &[u8]| run(data));

@@ -1,12 +1,10 @@
 //! Metadata text -> `parse_metadata`. Never panics; an error is `InvalidArgument`; metadata
 //! that parses prints (`metadata_to_json`) as JSON that parses back to the same metadata.
-#![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use omendb::filter::{metadata_to_json, parse_metadata};
 use omendb::Error;
 
-fuzz_target!(|data: &[u8]| {
+pub fn run(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     match parse_metadata(text) {
         Ok(metadata) => {
@@ -18,4 +16,4 @@ fuzz_target!(|data: &[u8]| {
         Err(Error::InvalidArgument(m)) => assert!(!m.is_empty()),
         Err(other) => panic!("{text:?}: expected InvalidArgument, got {other:?}"),
     }
-});
+}
