@@ -139,6 +139,7 @@ test: setup header-check
 	@echo "== Go: vet and test -race"
 	cd bindings/go && go vet ./... && go test -race -count=1 ./...
 	@$(MAKE) --no-print-directory check-aarch64
+	@$(MAKE) --no-print-directory fuzz-check
 
 # Installs valgrind and the Python venv when missing (see .ci/setup).
 setup:
@@ -159,12 +160,17 @@ clean:
 	rm -rf $(BUILD)
 
 # ---------------------------------------------------------------------------------------------
-# Reliability (RELIABILITY.md): fuzzing, sanitizers, soak. None of these is part of `make test`;
-# they need the nightly toolchain (with rust-src) and, for fuzzing, cargo-fuzz
-# (`cargo install cargo-fuzz`).
+# Reliability (RELIABILITY.md): fuzzing, sanitizers, soak. Only `fuzz-check` is part of
+# `make test`; the others need the nightly toolchain (with rust-src) and, for fuzzing,
+# cargo-fuzz (`cargo install cargo-fuzz`). On stable, `cargo test` (tests/fuzz_replay.rs)
+# runs every committed seed and regression input, and a bounded set of mutations of them,
+# through the same fuzz target bodies.
 #
 #   make fuzz-smoke   build the cargo-fuzz targets in tests/fuzz and run each FUZZ_SECONDS (20),
-#                     from the committed seeds only (a fresh corpus in ctests/build/fuzz-corpus)
+#                     from the committed seeds and regression inputs only (a fresh corpus in
+#                     ctests/build/fuzz-corpus)
+#   make fuzz-check   fuzz-smoke where rustup has a nightly toolchain and cargo-fuzz is
+#                     installed, else a notice (it never installs either)
 #   make asan         the C tests, compiled with -fsanitize=address, against a Rust library
 #                     built with -Zsanitizer=address (std included, -Zbuild-std)
 #   make tsan         tests/concurrency.rs under ThreadSanitizer (-Zsanitizer=thread, -Zbuild-std)
@@ -185,7 +191,7 @@ ASAN_CFLAGS  := -fsanitize=address -fno-omit-frame-pointer -Wno-error=format-tru
 # failure (test_errors.c asks for k = 2^40 and expects an error, not an abort).
 ASAN_OPTIONS_RUN := detect_leaks=1:allocator_may_return_null=1:abort_on_error=0:halt_on_error=1
 
-.PHONY: fuzz-smoke asan tsan soak
+.PHONY: fuzz-smoke fuzz-check asan tsan soak
 
 fuzz-smoke: | $(BUILD)
 	@command -v cargo-fuzz >/dev/null 2>&1 || { echo "fuzz-smoke: needs cargo-fuzz (cargo install cargo-fuzz) and a nightly toolchain"; exit 1; }
@@ -196,7 +202,7 @@ fuzz-smoke: | $(BUILD)
 			metadata_parse) extra="-dict=$(FUZZ_DIR)/dict/json.dict -max_len=1024";; \
 			*) extra="-max_len=2048";; \
 		esac; \
-		seeds=""; [ -d $(FUZZ_DIR)/seeds/$$t ] && seeds=$(FUZZ_DIR)/seeds/$$t; \
+		seeds=""; for d in seeds regressions; do [ -d $(FUZZ_DIR)/$$d/$$t ] && seeds="$$seeds $(FUZZ_DIR)/$$d/$$t"; done; \
 		corpus=$(BUILD)/fuzz-corpus/$$t; rm -rf $$corpus; mkdir -p $$corpus; \
 		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
 		cargo $(NIGHTLY) fuzz run --fuzz-dir $(FUZZ_DIR) -O -a $$t $$corpus $$seeds -- \
@@ -204,6 +210,13 @@ fuzz-smoke: | $(BUILD)
 			|| { tail -n 60 $(BUILD)/fuzz-$$t.log; echo "FAILED: fuzz $$t (log: $(BUILD)/fuzz-$$t.log)"; status=1; continue; }; \
 		grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz-$$t.log | tr '\n' ' '; echo; \
 	done; exit $$status
+
+# `cargo +nightly` is not run to find out: a rustup that auto-installs would download nightly.
+fuzz-check:
+	@if command -v cargo-fuzz >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1 \
+		&& rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
+		$(MAKE) --no-print-directory fuzz-smoke; \
+	else echo "== fuzz-smoke skipped: needs rustup's nightly toolchain and cargo-fuzz (the committed fuzz inputs ran in cargo test: tests/fuzz_replay.rs)"; fi
 
 # The library and std instrumented by rustc, the C tests by cc; both use the compiler's ASan
 # runtime, linked into the test executables.

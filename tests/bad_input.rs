@@ -188,6 +188,36 @@ fn zero_vector_under_cosine() {
     }
 }
 
+/// RELIABILITY.md bug 2: a vector whose squared norm leaves the f32 range (|v| above about
+/// 1.8e19, or below about 1e-19) used to be stored and searched unnormalised under cosine, so
+/// a huge one was at about -1e20 from everything along it and a tiny one at 1 from everything.
+#[test]
+fn cosine_normalises_huge_and_tiny_vectors() {
+    let index_of = |rows: &[f32]| {
+        let index = Index::new(IndexOptions { dim: 4, metric: Metric::Cosine, ..Default::default() }).unwrap();
+        index.add(Keys::U64(&[1, 2]), rows).unwrap();
+        index
+    };
+    let hits = |index: &Index, q: &[f32]| -> Vec<(String, f32)> {
+        index.search(q, 2, None).unwrap().into_iter().map(|h| (h.key, h.distance)).collect()
+    };
+    let near = |got: &[(String, f32)], want: &[(&str, f32)]| {
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for ((k, d), (wk, wd)) in got.iter().zip(want) {
+            assert!(k == wk && (d - wd).abs() < 1e-5, "got {got:?}, want {want:?}");
+        }
+    };
+    for scale in [1e20f32, 3e38, 1e-30, 1e-45] {
+        // A huge or tiny stored vector along the query.
+        let index = index_of(&[scale, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+        near(&hits(&index, &[1.0, 0.0, 0.0, 0.0]), &[("1", 0.0), ("2", 1.0)]);
+        // A huge or tiny query.
+        let index = index_of(&[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+        near(&hits(&index, &[0.0, scale, 0.0, 0.0]), &[("2", 0.0), ("1", 1.0)]);
+        near(&hits(&index, &[-scale, 0.0, 0.0, 0.0]), &[("2", 1.0), ("1", 2.0)]);
+    }
+}
+
 #[test]
 fn k_zero() {
     let index = u64_index(Metric::L2);

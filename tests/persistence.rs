@@ -707,11 +707,13 @@ fn v1_fixture_loads_with_known_answers() {
         assert!((gd - wd).abs() <= 1e-6 * wd.max(1.0), "{gk}: {gd} vs {wd}");
     }
     // While format 1 is the current version, the writer reproduces the fixture byte for byte,
-    // and this build rebuilds the same index from scratch.
+    // and this build rebuilds its own version of the index deterministically. (Not the same
+    // bytes as the file: a change to the graph algorithms, such as the repair pass of
+    // e131343, changes the links built; the file stays as the older build wrote it.)
     if FORMAT_VERSION == 1 {
         let file = std::fs::read(FIXTURE).unwrap();
         assert_eq!(index.to_bytes().unwrap(), file);
-        assert_eq!(build_fixture_index().0.to_bytes().unwrap(), file);
+        assert_eq!(build_fixture_index().0.to_bytes().unwrap(), build_fixture_index().0.to_bytes().unwrap());
     }
     // Further adds work.
     index.add(Keys::Str(&["later"]), &[0.5; FIXTURE_DIM]).unwrap();

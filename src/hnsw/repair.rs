@@ -9,10 +9,12 @@
 //! 4. for every node (live, or deleted after D was taken) that links to a node of D, replace
 //!    those links by the heuristic's choice among its other links and the deleted nodes' own
 //!    links (as in FreshDiskANN);
-//! 5. wait a second grace period: no search still holds an id of D;
-//! 6. return D's slots to the allocator.
+//! 5. give every live node left without a layer-0 in-link (its in-neighbours were all in D)
+//!    in-links from its nearest live nodes, so that searches can still reach it;
+//! 6. wait a second grace period: no search still holds an id of D;
+//! 7. return D's slots to the allocator.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
@@ -75,6 +77,7 @@ impl Graph {
                 self.relink(id, level, &is_dead);
             }
         });
+        self.reconnect_orphans(high, &is_dead);
 
         self.wait_grace_period();
         self.store.reclaim(&dead);
@@ -104,11 +107,14 @@ impl Graph {
         linked.or(any)
     }
 
-    /// Replaces links of `id` on `level` that point into the dead set. Live links stay; each
-    /// dead one is replaced by the nearest node, not yet linked, among the dead nodes' own
-    /// links, so the list keeps its length (as insertion fills lists: nearest first, pruned
-    /// only when full). Re-pruning the whole list with the diversity heuristic instead thins
-    /// it: on 16-d uniform data that cost 0.06 of recall@10 at ef 16 after a pass.
+    /// Replaces links of `id` on `level` that point into the dead set. Live links stay; the
+    /// dead ones are replaced from the dead nodes' own links, so the list keeps its length
+    /// (as insertion fills lists). The replacements are chosen by the diversity heuristic
+    /// against the links kept, then nearest first for any room left. Nearest first alone
+    /// bunches the new links toward where the dead nodes were: after 5 cycles of adding
+    /// 5,000 clustered vectors and removing half, recall@10 at ef 40 was 0.926 against 0.953
+    /// for a fresh build, 0.951 with the heuristic first. Re-pruning the whole list with the
+    /// heuristic instead thins it: on 16-d uniform data that cost 0.06 of recall@10 at ef 16.
     fn relink(&self, id: u32, level: usize, is_dead: &[bool]) {
         let dead = |n: u32| is_dead.get(n as usize).copied().unwrap_or(false);
         let guard = self.store.lock(id);
@@ -134,9 +140,127 @@ impl Graph {
             .map(|&n| Candidate { dist: self.space.distance(base, self.store.vector(n)), id: n })
             .collect();
         cands.sort_unstable();
-        let room = links.len().min(self.max_links(level)).saturating_sub(kept.len());
-        kept.extend(cands.iter().take(room).map(|c| c.id));
+        // First the diversity heuristic, with the live links as already chosen; then, if it
+        // left room, the nearest of the rest.
+        let want = links.len().min(self.max_links(level));
+        let n_kept = kept.len();
+        for c in &cands {
+            if kept.len() >= want {
+                break;
+            }
+            let v = self.store.vector(c.id);
+            if kept.iter().all(|&s| self.space.distance(v, self.store.vector(s)) >= c.dist) {
+                kept.push(c.id);
+            }
+        }
+        for c in &cands {
+            if kept.len() >= want {
+                break;
+            }
+            if !kept[n_kept..].contains(&c.id) {
+                kept.push(c.id);
+            }
+        }
         self.write_links(&guard, id, level, &kept);
+    }
+}
+
+/// In-links a node should keep, so that losing one on a later pass does not cut it off.
+const MIN_IN_LINKS: u32 = 2;
+
+impl Graph {
+    /// Gives back an in-link on layer 0 to every live node among slots `0..high` that has
+    /// none left outside the dead set. `relink` only replaces links that point into the dead
+    /// set: a node whose in-neighbours were all deleted is linked again only if one of their
+    /// in-neighbours happens to pick it as a replacement, and a pass that deletes half of the
+    /// index leaves about 1% of it with no in-link, out of reach of every search. Such a node
+    /// is linked from its nearest nodes among its own links and theirs; where their lists are
+    /// full, the link given up is the farthest one whose target keeps another in-link.
+    fn reconnect_orphans(&self, high: usize, is_dead: &[bool]) {
+        let dead = |n: u32| is_dead.get(n as usize).copied().unwrap_or(false);
+        // Layer-0 in-degree from every used node outside the dead set. Inserts running
+        // meanwhile only add links, or drop some when pruning a full list: the counts are
+        // a guide, not an invariant.
+        let in_links: Vec<AtomicU32> = (0..high).map(|_| AtomicU32::new(0)).collect();
+        (0..high as u32).into_par_iter().for_each_init(Vec::new, |links, id| {
+            if dead(id) || self.store.state(id) == STATE_FREE {
+                return;
+            }
+            self.copy_links(id, 0, links);
+            for &n in links.iter().filter(|&&n| (n as usize) < high) {
+                in_links[n as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let entry = self.entry().map(|(e, _)| e);
+        let orphans: Vec<u32> = (0..high as u32)
+            .into_par_iter()
+            .filter(|&id| {
+                in_links[id as usize].load(Ordering::Relaxed) == 0
+                    && Some(id) != entry
+                    && self.is_live(id)
+                    // Not linked yet: its own insert is running and will link back to it.
+                    && self.store.links0(id)[0].load(Ordering::Acquire) > 0
+            })
+            .collect();
+        let mut own = Vec::new();
+        let mut second = Vec::new();
+        for x in orphans {
+            // Candidates: x's own layer-0 links and theirs, live only, nearest to x first.
+            self.copy_links(x, 0, &mut own);
+            let mut pool: Vec<u32> = Vec::new();
+            for &n in &own {
+                if dead(n) {
+                    continue;
+                }
+                pool.push(n);
+                self.copy_links(n, 0, &mut second);
+                pool.extend(second.iter().copied());
+            }
+            pool.retain(|&n| n != x && (n as usize) < high && !dead(n) && self.is_live(n));
+            pool.sort_unstable();
+            pool.dedup();
+            let base = self.store.vector(x);
+            let mut cands: Vec<Candidate> =
+                pool.iter().map(|&n| Candidate { dist: self.space.distance(base, self.store.vector(n)), id: n }).collect();
+            cands.sort_unstable();
+            for c in cands {
+                if in_links[x as usize].load(Ordering::Relaxed) >= MIN_IN_LINKS {
+                    break;
+                }
+                if self.attach(c.id, x, &in_links) {
+                    in_links[x as usize].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Adds a layer-0 link from `y` to `x`: appended when `y`'s list has room, else in place
+    /// of the farthest link whose target has another in-link. False if `y` already links `x`
+    /// or gives up no link.
+    fn attach(&self, y: u32, x: u32, in_links: &[AtomicU32]) -> bool {
+        let guard = self.store.lock(y);
+        let mut links = Vec::new();
+        self.copy_links(y, 0, &mut links);
+        if links.contains(&x) {
+            return false;
+        }
+        if links.len() < self.max_links(0) {
+            links.push(x);
+            self.write_links(&guard, y, 0, &links);
+            return true;
+        }
+        let base = self.store.vector(y);
+        let spare = links
+            .iter()
+            .enumerate()
+            .filter(|&(_, &z)| in_links.get(z as usize).is_some_and(|c| c.load(Ordering::Relaxed) > 1))
+            .map(|(i, &z)| (self.space.distance(base, self.store.vector(z)), i))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let Some((_, i)) = spare else { return false };
+        in_links[links[i] as usize].fetch_sub(1, Ordering::Relaxed);
+        links[i] = x;
+        self.write_links(&guard, y, 0, &links);
+        true
     }
 }
 

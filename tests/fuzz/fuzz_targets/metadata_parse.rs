@@ -1,21 +1,8 @@
-//! Metadata text -> `parse_metadata`. Never panics; an error is `InvalidArgument`; metadata
-//! that parses prints (`metadata_to_json`) as JSON that parses back to the same metadata.
+//! libFuzzer entry for `metadata_parse`; the body (and what it checks) is in `../bodies/metadata_parse.rs`,
+//! shared with the stable replay test `tests/fuzz_replay.rs`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use omendb::filter::{metadata_to_json, parse_metadata};
-use omendb::Error;
+#[path = "../bodies/metadata_parse.rs"]
+mod body;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    match parse_metadata(text) {
-        Ok(metadata) => {
-            let printed = metadata_to_json(&metadata).to_string();
-            let again = parse_metadata(&printed)
-                .unwrap_or_else(|e| panic!("{text:?} parsed, printed as {printed:?}, which fails: {e}"));
-            assert_eq!(again, metadata, "{text:?} printed as {printed:?} reads back differently");
-        }
-        Err(Error::InvalidArgument(m)) => assert!(!m.is_empty()),
-        Err(other) => panic!("{text:?}: expected InvalidArgument, got {other:?}"),
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));
