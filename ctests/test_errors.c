@@ -458,6 +458,14 @@ static void test_non_finite(void) {
         snprintf(input, sizeof input, "omendb_index_search_results(query 1 of 2 holds %s)", bad[b].name);
         EXPECT(OMENDB_STATUS_NON_FINITE, input, omendb_index_search_results(l2, v, 2, D, K, 0, &new_res, ERR_OUT));
     }
+    {
+        /* Finite but too large for f32 distances under L2 (beyond +-1e16): refused the same way. */
+        float huge[2 * D] = {1, 2, 3, 4, 5, 6, 1e20f, 8};
+        EXPECT(OMENDB_STATUS_NON_FINITE, "omendb_index_add_batch(L2, record 1 holds 1e20)",
+               omendb_index_add_batch(l2, keys2, 2, huge, D, ERR_OUT));
+        EXPECT(OMENDB_STATUS_NON_FINITE, "omendb_index_search(L2, query 1 of 2 holds 1e20)",
+               omendb_index_search(l2, huge, 2, D, K, 0, out_keys, out_dists, 2 * K, ERR_OUT));
+    }
     float v[D] = {1, 2, 3, NAN};
     const char *name[1] = {"new"};
     EXPECT(OMENDB_STATUS_NON_FINITE, "omendb_index_add_batch_str(NaN)",

@@ -145,7 +145,8 @@ enum omendb_status
    */
   OMENDB_STATUS_DIMENSION_MISMATCH = 4,
   /**
-   * A vector holds NaN or an infinity.
+   * A vector holds NaN or an infinity, or (under L2 and inner product) a value beyond
+   * ±1e16, whose distances would overflow to infinity.
    */
   OMENDB_STATUS_NON_FINITE = 5,
   /**

@@ -12,6 +12,8 @@ pub enum Error {
     DimensionMismatch { expected: usize, got: usize },
     /// A vector holds NaN or an infinity (record `index` of the batch, component `component`).
     NonFiniteValue { index: usize, component: usize },
+    /// A component is finite but too large for f32 distances under L2 or inner product.
+    ValueTooLarge { index: usize, component: usize, limit: f32 },
     /// A zero vector was given to a cosine index, where its direction is undefined.
     ZeroVector { index: usize },
     /// A key is empty, too long, or of the other kind than the index's keys.
@@ -45,6 +47,10 @@ impl fmt::Display for Error {
             Error::NonFiniteValue { index, component } => {
                 write!(f, "vector {index} has a NaN or infinite value at component {component}")
             }
+            Error::ValueTooLarge { index, component, limit } => write!(
+                f,
+                "vector {index} has a value beyond ±{limit:e} at component {component}: its distances would overflow f32"
+            ),
             Error::ZeroVector { index } => {
                 write!(f, "vector {index} is all zeros, which has no direction under the cosine metric")
             }

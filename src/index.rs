@@ -85,6 +85,10 @@ pub const MAX_M: usize = 512;
 pub const MAX_EF: usize = 1 << 20;
 /// See [`MAX_M`].
 pub const MAX_DIM: usize = 1 << 16;
+/// Largest component magnitude accepted under L2 and inner product: at `MAX_DIM` dimensions,
+/// a squared distance of components within ±1e16 stays below `f32::MAX` (65,536 x (2e16)^2 =
+/// 2.6e37), so no distance becomes infinite or NaN. Cosine normalises and needs no bound.
+pub const MAX_COMPONENT: f32 = 1e16;
 
 impl IndexOptions {
     /// Checks every field.
@@ -340,13 +344,20 @@ impl Index {
         Ok(dim)
     }
 
-    /// Checks vectors for NaN, infinities and (under cosine) zero length.
+    /// Checks vectors (stored or queries) for NaN, infinities, (under L2 and inner product)
+    /// components too large for f32 distances, and (under cosine) zero length.
     fn check_vectors(&self, flat: &[f32], dim: usize) -> Result<()> {
+        let bounded = self.options.metric != Metric::Cosine;
         for (i, row) in flat.chunks_exact(dim).enumerate() {
             if let Some(c) = row.iter().position(|x| !x.is_finite()) {
                 return Err(Error::NonFiniteValue { index: i, component: c });
             }
-            if self.options.metric == Metric::Cosine && row.iter().all(|&x| x == 0.0) {
+            if bounded {
+                if let Some(c) = row.iter().position(|x| x.abs() > MAX_COMPONENT) {
+                    return Err(Error::ValueTooLarge { index: i, component: c, limit: MAX_COMPONENT });
+                }
+            }
+            if !bounded && row.iter().all(|&x| x == 0.0) {
                 return Err(Error::ZeroVector { index: i });
             }
         }
@@ -639,12 +650,7 @@ impl Index {
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> Result<usize> {
         let graph = self.prepare_search(query.len(), k)?;
-        if let Some(c) = query.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteValue { index: 0, component: c });
-        }
-        if self.options.metric == Metric::Cosine && query.iter().all(|&x| x == 0.0) {
-            return Err(Error::ZeroVector { index: 0 });
-        }
+        self.check_vectors(query, query.len())?;
         let Some(graph) = graph else { return Ok(0) };
         let ef = self.search_ef(ef, k);
         let pin: Pin<'_> = graph.pin();
@@ -715,14 +721,7 @@ impl Index {
         }
         let dim = queries.len() / n;
         self.prepare_search(dim, k)?;
-        if let Some(pos) = queries.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteValue { index: pos / dim, component: pos % dim });
-        }
-        if self.options.metric == Metric::Cosine {
-            if let Some(i) = queries.chunks_exact(dim).position(|q| q.iter().all(|&x| x == 0.0)) {
-                return Err(Error::ZeroVector { index: i });
-            }
-        }
+        self.check_vectors(queries, dim)?;
         Ok(dim)
     }
 
@@ -834,12 +833,7 @@ impl Index {
     /// Checks a query vector; returns the graph (None for an empty index).
     fn check_query(&self, query: &[f32], k: usize) -> Result<Option<&Graph>> {
         let graph = self.prepare_search(query.len(), k)?;
-        if let Some(c) = query.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteValue { index: 0, component: c });
-        }
-        if self.options.metric == Metric::Cosine && query.iter().all(|&x| x == 0.0) {
-            return Err(Error::ZeroVector { index: 0 });
-        }
+        self.check_vectors(query, query.len())?;
         Ok(graph)
     }
 

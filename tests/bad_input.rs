@@ -218,6 +218,34 @@ fn cosine_normalises_huge_and_tiny_vectors() {
     }
 }
 
+/// RELIABILITY.md bug 5: under L2 and inner product, finite components beyond about 1e19 made
+/// squared distances and dot products overflow f32 (inf, -inf, NaN, in no meaningful order).
+/// Such values are now refused (the NON_FINITE class) when stored and when searched for; up to
+/// `MAX_COMPONENT` every distance stays finite.
+#[test]
+fn l2_and_ip_refuse_components_whose_distances_overflow() {
+    use omendb::index::MAX_COMPONENT;
+    for metric in [Metric::L2, Metric::InnerProduct] {
+        let index = u64_index(metric);
+        let mut big = vecs(3, 11);
+        big[2 * DIM + 4] = -1e20;
+        let too_large = |e: &Error| *e == Error::ValueTooLarge { index: 2, component: 4, limit: MAX_COMPONENT };
+        refused(&index, "add, a component of -1e20", too_large, |i| i.add(Keys::U64(&[900, 901, 902]), &big));
+        refused(&index, "upsert, a component of -1e20", too_large, |i| i.upsert(Keys::U64(&[900, 901, 902]), &big));
+        let mut q = vecs(1, 12);
+        q[1] = 3e38;
+        refused(&index, "search, a component of 3e38", |e| matches!(e, Error::ValueTooLarge { index: 0, component: 1, .. }), |i| {
+            i.search(&q, 3, None)
+        });
+        // The largest accepted values give finite distances, in order.
+        let edge = Index::new(IndexOptions { dim: 2, metric, ..Default::default() }).unwrap();
+        edge.add(Keys::U64(&[1, 2]), &[MAX_COMPONENT, -MAX_COMPONENT, -MAX_COMPONENT, MAX_COMPONENT]).unwrap();
+        let hits = edge.search(&[MAX_COMPONENT, -MAX_COMPONENT], 2, None).unwrap();
+        assert_eq!(hits[0].key, "1", "{metric:?}: {hits:?}");
+        assert!(hits.iter().all(|h| h.distance.is_finite()), "{metric:?}: {hits:?}");
+    }
+}
+
 #[test]
 fn k_zero() {
     let index = u64_index(Metric::L2);

@@ -20,7 +20,8 @@ pub enum omendb_status {
     OMENDB_STATUS_INVALID_ARGUMENT = 3,
     /// A vector's length differs from the index's dimensions.
     OMENDB_STATUS_DIMENSION_MISMATCH = 4,
-    /// A vector holds NaN or an infinity.
+    /// A vector holds NaN or an infinity, or (under L2 and inner product) a value beyond
+    /// ±1e16, whose distances would overflow to infinity.
     OMENDB_STATUS_NON_FINITE = 5,
     /// A zero vector was given to a cosine index.
     OMENDB_STATUS_ZERO_VECTOR = 6,
@@ -117,7 +118,7 @@ impl From<Error> for omendb_error {
         let code = match &e {
             Error::InvalidArgument(_) => OMENDB_STATUS_INVALID_ARGUMENT,
             Error::DimensionMismatch { .. } => OMENDB_STATUS_DIMENSION_MISMATCH,
-            Error::NonFiniteValue { .. } => OMENDB_STATUS_NON_FINITE,
+            Error::NonFiniteValue { .. } | Error::ValueTooLarge { .. } => OMENDB_STATUS_NON_FINITE,
             Error::ZeroVector { .. } => OMENDB_STATUS_ZERO_VECTOR,
             Error::InvalidKey(_) => OMENDB_STATUS_INVALID_KEY,
             Error::DuplicateKey(_) => OMENDB_STATUS_DUPLICATE_KEY,

@@ -23,6 +23,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
+use omendb::index::MAX_COMPONENT;
 use omendb::{Error, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric};
 
 /// Below this many slots ever used, a search scans every record (src/hnsw/search.rs).
@@ -75,7 +76,7 @@ fn class_of<T>(r: &Result<T, Error>) -> Class {
         Ok(_) => Class::Ok,
         Err(Error::InvalidArgument(_)) => Class::InvalidArgument,
         Err(Error::DimensionMismatch { .. }) => Class::DimensionMismatch,
-        Err(Error::NonFiniteValue { .. }) => Class::NonFinite,
+        Err(Error::NonFiniteValue { .. } | Error::ValueTooLarge { .. }) => Class::NonFinite,
         Err(Error::ZeroVector { .. }) => Class::ZeroVector,
         Err(Error::InvalidKey(_)) => Class::InvalidKey,
         Err(Error::DuplicateKey(_)) => Class::DuplicateKey,
@@ -184,13 +185,8 @@ impl Model {
             }
             self.dim
         };
-        for row in flat.chunks_exact(dim) {
-            if row.iter().any(|x| !x.is_finite()) {
-                return Class::NonFinite;
-            }
-            if self.metric == Metric::Cosine && row.iter().all(|&x| x == 0.0) {
-                return Class::ZeroVector;
-            }
+        if let Some(c) = flat.chunks_exact(dim).map(|row| self.row_class(row)).find(|c| *c != Class::Ok) {
+            return c;
         }
         let mut seen = HashSet::new();
         for k in keys {
@@ -232,11 +228,21 @@ impl Model {
         if self.dim != 0 && q.len() != self.dim {
             return Class::DimensionMismatch;
         }
-        if q.iter().any(|x| !x.is_finite()) {
+        self.row_class(q)
+    }
+
+    /// The checks of one vector, stored or query: NaN and infinities, then (L2 and inner
+    /// product) components beyond `MAX_COMPONENT`, or (cosine) the zero vector.
+    fn row_class(&self, row: &[f32]) -> Class {
+        if row.iter().any(|x| !x.is_finite()) {
             return Class::NonFinite;
         }
-        if self.metric == Metric::Cosine && q.iter().all(|&x| x == 0.0) {
-            return Class::ZeroVector;
+        if self.metric == Metric::Cosine {
+            if row.iter().all(|&x| x == 0.0) {
+                return Class::ZeroVector;
+            }
+        } else if row.iter().any(|x| x.abs() > MAX_COMPONENT) {
+            return Class::NonFinite;
         }
         Class::Ok
     }
@@ -256,13 +262,7 @@ impl Model {
         if self.dim != 0 && dim != self.dim {
             return Class::DimensionMismatch;
         }
-        if flat.iter().any(|x| !x.is_finite()) {
-            return Class::NonFinite;
-        }
-        if self.metric == Metric::Cosine && flat.chunks_exact(dim).any(|q| q.iter().all(|&x| x == 0.0)) {
-            return Class::ZeroVector;
-        }
-        Class::Ok
+        flat.chunks_exact(dim).map(|row| self.row_class(row)).find(|c| *c != Class::Ok).unwrap_or(Class::Ok)
     }
 
     /// Exact distance (f64) from `q` to `v`, and a tolerance for the index's f32 value: the
