@@ -36,7 +36,9 @@ static void check_finds_itself(omendb_index *index, const float *vectors) {
     float dists[10];
     for (size_t probe = 0; probe < 5; probe++) {
         size_t i = probe * 211;
-        CHECK_OK(omendb_index_search(index, vectors + i * DIM, 1, DIM, 10, 0, keys, dists, 10, &ERR));
+        /* ef 128: a parallel build of random 128-d data is not deterministic, and at the default
+           ef a stored vector is missed now and then (seen with int8 in Python, 1 build in 20). */
+        CHECK_OK(omendb_index_search(index, vectors + i * DIM, 1, DIM, 10, 128, keys, dists, 10, &ERR));
         CHECK(keys[0] == i);
         CHECK(fabsf(dists[0]) < 1e-5f);
         for (int j = 1; j < 10; j++) CHECK(dists[j] >= dists[j - 1]);

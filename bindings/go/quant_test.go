@@ -36,7 +36,9 @@ func TestQuantizedDtypesFindStoredVectors(t *testing.T) {
 			t.Fatalf("dtype %d: %v", dt, err)
 		}
 		for _, i := range []int{0, 17, 1499} {
-			hits, err := idx.Search(data[i*dim:(i+1)*dim], 5)
+			// ef 128: a parallel build of random data is not deterministic, and at the default ef a
+			// stored vector is missed now and then (seen with int8 in Python, 1 build in 20).
+			hits, err := idx.SearchEf(data[i*dim:(i+1)*dim], 5, 128)
 			if err != nil {
 				t.Fatal(err)
 			}
