@@ -104,19 +104,26 @@ static void test_training_needs_a_large_first_batch(void) {
     free(v);
 }
 
-static void test_full_precision_in_a_file_and_no_save(void) {
+static void test_full_precision_in_a_file_and_save(void) {
     float *v = data(3);
     uint64_t *keys = check_alloc(sizeof(uint64_t) * N);
     for (size_t i = 0; i < N; i++) keys[i] = i;
     omendb_index *index = create(OMENDB_DTYPE_BINARY, 16, "/tmp");
     CHECK_OK(omendb_index_add_batch(index, keys, N, v, DIM, &ERR));
     check_finds_itself(index, v);
-    omendb_error *err = NULL;
     const char *path = "/tmp/omendb-ctest-quant.omendb";
-    CHECK(omendb_index_save(index, path, strlen(path), &err) == OMENDB_STATUS_INVALID_ARGUMENT);
-    CHECK(err != NULL && strcmp(omendb_error_message(err), "invalid argument: saving binary indexes is not supported yet") == 0);
-    omendb_error_free(err);
+    CHECK_OK(omendb_index_save(index, path, strlen(path), &ERR));
     omendb_index_free(index);
+    /* Saved (format version 3): loaded and opened, it still finds every vector. */
+    omendb_index *loaded = NULL;
+    CHECK_OK(omendb_index_load(path, strlen(path), &loaded, &ERR));
+    check_finds_itself(loaded, v);
+    omendb_index_free(loaded);
+    omendb_index *opened = NULL;
+    CHECK_OK(omendb_index_open(path, strlen(path), &opened, &ERR));
+    check_finds_itself(opened, v);
+    omendb_index_free(opened);
+    remove(path);
 
     index = create(OMENDB_DTYPE_F16, 4, "/nonexistent-omendb-dir");
     CHECK(omendb_index_add_batch(index, keys, N, v, DIM, NULL) == OMENDB_STATUS_IO);
@@ -129,6 +136,6 @@ int main(void) {
     RUN(test_every_dtype_finds_stored_vectors);
     RUN(test_setters_validate);
     RUN(test_training_needs_a_large_first_batch);
-    RUN(test_full_precision_in_a_file_and_no_save);
+    RUN(test_full_precision_in_a_file_and_save);
     return check_finish();
 }

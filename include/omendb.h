@@ -719,9 +719,10 @@ omendb_status omendb_options_set_seed(omendb_options *options, uint64_t seed, om
  * `omendb_options_set_full_precision_dir`); distances returned are exact. int8 and pq learn
  * their codes from the first batch added: `omendb_index_add` (and the other adds) fails with
  * OMENDB_STATUS_INVALID_ARGUMENT, storing nothing, while that batch holds fewer than 256
- * (int8) or 1024 (pq) vectors. Later values outside int8's learned ranges saturate. An index
- * with a dtype other than f32 cannot be saved yet (`omendb_index_save` returns
- * OMENDB_STATUS_INVALID_ARGUMENT).
+ * (int8) or 1024 (pq) vectors. Later values outside int8's learned ranges saturate. Every
+ * dtype can be saved (`omendb_index_save`, format version 3: codes, trained codec and
+ * full-precision vectors); `omendb_index_load` restores it with the full-precision vectors in
+ * memory, and `omendb_index_open` serves them from the file mapping.
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
  * any other number (the options are unchanged).
@@ -812,7 +813,8 @@ omendb_status omendb_index_load(const char *path, size_t path_len, omendb_index 
  * Opens the index file at `path` (`path_len` bytes of UTF-8, no NUL needed) read-only, with
  * its vectors and graph served straight from a memory mapping of the file: nothing of them is
  * copied, so opening a large index is fast and uses little memory, and the operating system
- * pages records in (and out) as searches touch them. Keys, metadata and texts are read into
+ * pages records in (and out) as searches touch them (for a quantized index, its codes and
+ * the full-precision vectors it re-ranks with). Keys, metadata and texts are read into
  * memory. Opening reads the whole file once to check every checksum and every record (a
  * damaged or foreign file is refused, as by `omendb_index_load`).
  *

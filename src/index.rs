@@ -985,7 +985,6 @@ impl Index {
     /// upsert, add_auto, remove, compact) wait while the bytes are written (not during the
     /// fsync); searches keep running.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
-        self.check_savable()?;
         crate::storage::atomic::write_atomically(path.as_ref(), |out| self.write_snapshot(out).map(|_| ()))
     }
 
@@ -996,16 +995,7 @@ impl Index {
         Ok(out.into_inner())
     }
 
-    /// The file format holds f32 records only so far.
-    fn check_savable(&self) -> Result<()> {
-        match self.options.dtype {
-            Dtype::F32 => Ok(()),
-            d => Err(Error::InvalidArgument(format!("saving {} indexes is not supported yet", d.name()))),
-        }
-    }
-
     fn write_snapshot(&self, out: &mut dyn crate::storage::atomic::WriteSeek) -> Result<u64> {
-        self.check_savable()?;
         let _no_writers = self.persist_gate.write();
         let graph = self.graph.get();
         let _no_repair = graph.map(|g| g.maintenance.lock());
@@ -1020,6 +1010,7 @@ impl Index {
             next_auto_key: self.next_auto_key.load(Ordering::Acquire),
             metadata: &metadata,
             text: &text,
+            raw: self.raw.get(),
         };
         crate::storage::format::write_index(&snapshot, out)
     }
@@ -1046,9 +1037,13 @@ impl Index {
         if let Some(g) = r.graph {
             let _ = graph.set(g);
         }
+        let raw = OnceLock::new();
+        if let Some(store) = r.raw {
+            let _ = raw.set(store);
+        }
         Index {
             exact: Space::new(r.options.metric),
-            raw: OnceLock::new(),
+            raw,
             options: r.options,
             graph,
             keys: RwLock::new(r.keys),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use omendb::filter::Filter;
 use omendb::hybrid::Fusion;
-use omendb::storage::format::{self, FORMAT_VERSION};
+use omendb::storage::format::{self, FORMAT_VERSION, NEWEST_VERSION};
 use omendb::{Error, Hit, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric, Payloads};
 
 /// Deterministic floats in [-1, 1) from (seed, i): splitmix64, exact on every platform.
@@ -506,11 +506,11 @@ fn section(bytes: &[u8], name: &[u8; 4]) -> (usize, usize) {
 fn newer_versions_and_foreign_files_are_rejected() {
     let bytes = small_file();
     let mut newer = bytes.clone();
-    newer[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    newer[8..12].copy_from_slice(&(NEWEST_VERSION + 1).to_le_bytes());
     reseal(&mut newer);
     match Index::from_bytes(&newer) {
         Err(Error::UnsupportedVersion { found, supported }) => {
-            assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+            assert_eq!((found, supported), (NEWEST_VERSION + 1, NEWEST_VERSION));
         }
         other => panic!("a newer version: {:?}", other.err()),
     }

@@ -1,6 +1,6 @@
 //! Quantized indexes (f16, int8, binary, pq): recall after re-ranking on CI-sized subsets of
 //! the shared real data, exact re-ranked distances, and the bad-input rules (training size,
-//! PQ shapes, saving).
+//! PQ shapes). Saving them: tests/quant_persistence.rs.
 
 mod common;
 use common::*;
@@ -159,17 +159,6 @@ fn pq_shapes_are_checked() {
     assert!(e.to_string().contains("7 sub-spaces do not divide dim 128"), "{e}");
     let e = Index::new(IndexOptions { rerank: 0, ..Default::default() }).err().unwrap();
     assert!(e.to_string().contains("rerank"), "{e}");
-}
-
-#[test]
-fn saving_a_quantized_index_is_refused_clearly() {
-    let index = Index::new(IndexOptions { dim: 8, dtype: Dtype::F16, ..Default::default() }).unwrap();
-    index.add(Keys::U64(&[1, 2]), &random_vectors(2, 8, 1)).unwrap();
-    let path = std::env::temp_dir().join(format!("omendb-quant-save-{}.omendb", std::process::id()));
-    let e = index.save(&path).unwrap_err();
-    assert_eq!(e, Error::InvalidArgument("saving f16 indexes is not supported yet".into()));
-    assert!(!path.exists());
-    assert!(index.to_bytes().is_err());
 }
 
 #[test]

@@ -91,12 +91,30 @@ func TestQuantizedFullPrecisionFileAndNoSave(t *testing.T) {
 	if err != nil || hits[0].Key != 5 {
 		t.Fatalf("search: %v %+v", err, hits)
 	}
-	err = idx.Save(filepath.Join(dir, "x.omendb"))
-	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "saving binary indexes is not supported yet") {
-		t.Errorf("save: %v", err)
+	saveDir := t.TempDir()
+	saved := filepath.Join(saveDir, "x.omendb")
+	if err := idx.Save(saved); err != nil {
+		t.Fatalf("save: %v", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("the vector file should be unlinked, found %d entries", len(entries))
+	}
+	for _, reopen := range []func(string) (*Index, error){Load, Open} {
+		again, err := reopen(saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := again.Search(data[64*5:64*6], 3)
+		want, _ := idx.Search(data[64*5:64*6], 3)
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("reopened search: %v %+v", err, got)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("reopened hit %d: %+v, want %+v", i, got[i], want[i])
+			}
+		}
+		again.Close()
 	}
 	bad, err := New(Options{Dtype: F16, FullPrecisionDir: filepath.Join(dir, "missing")})
 	if err != nil {

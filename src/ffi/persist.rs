@@ -63,7 +63,8 @@ pub extern "C" fn omendb_index_load(path: *const c_char, path_len: usize, index_
 /// Opens the index file at `path` (`path_len` bytes of UTF-8, no NUL needed) read-only, with
 /// its vectors and graph served straight from a memory mapping of the file: nothing of them is
 /// copied, so opening a large index is fast and uses little memory, and the operating system
-/// pages records in (and out) as searches touch them. Keys, metadata and texts are read into
+/// pages records in (and out) as searches touch them (for a quantized index, its codes and
+/// the full-precision vectors it re-ranks with). Keys, metadata and texts are read into
 /// memory. Opening reads the whole file once to check every checksum and every record (a
 /// damaged or foreign file is refused, as by `omendb_index_load`).
 ///

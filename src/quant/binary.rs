@@ -40,6 +40,16 @@ impl BinaryCodec {
         c
     }
 
+    /// The codec with these per-dimension thresholds (as [`BinaryCodec::thresholds`] gives them).
+    pub fn from_thresholds(threshold: Vec<f32>) -> BinaryCodec {
+        BinaryCodec { dim: threshold.len(), threshold, kernels: KernelsDebug(CodeKernels::detect()) }
+    }
+
+    /// The per-dimension thresholds (what a saved index keeps).
+    pub fn thresholds(&self) -> &[f32] {
+        &self.threshold
+    }
+
     /// Bytes held: the thresholds.
     pub fn memory_bytes(&self) -> usize {
         self.threshold.len() * 4

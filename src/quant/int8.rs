@@ -48,6 +48,12 @@ impl Int8Codec {
                 *h = h.max(x);
             }
         }
+        Self::from_ranges(dim, metric, lo, hi)
+    }
+
+    /// The codec with these per-dimension ranges (as [`Int8Codec::ranges`] gives them): equals
+    /// the codec they came from, since everything else derives from them.
+    pub fn from_ranges(dim: usize, metric: Metric, lo: Vec<f32>, hi: Vec<f32>) -> Int8Codec {
         let widest = lo.iter().zip(&hi).map(|(l, h)| h - l).fold(0f32, f32::max);
         let step = if widest > 0.0 && widest.is_finite() { widest / LEVELS } else { 1.0 };
         let half_lo_sq = lo.iter().map(|&l| l as f64 * l as f64).sum::<f64>() as f32 / 2.0;
@@ -62,6 +68,11 @@ impl Int8Codec {
     /// Bytes held: the two range arrays.
     pub fn memory_bytes(&self) -> usize {
         (self.lo.len() + self.hi.len()) * 4
+    }
+
+    /// The learned minima and maxima, dim each (what a saved index keeps).
+    pub fn ranges(&self) -> (&[f32], &[f32]) {
+        (&self.lo, &self.hi)
     }
 
     /// The learned range of dimension `i`.

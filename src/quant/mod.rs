@@ -194,6 +194,87 @@ impl Codec {
     }
 }
 
+// ---- persistence (the QCOD section of docs/format.md) ----
+impl Dtype {
+    /// 32-bit words per code of a `dim`-dimensional vector; `pq_m` is the PQ codec's m.
+    pub fn code_words(self, dim: usize, pq_m: usize) -> usize {
+        match self {
+            Dtype::F32 => dim,
+            Dtype::F16 => dim.div_ceil(2),
+            Dtype::Int8 => dim.div_ceil(4) + 1,
+            Dtype::Binary => dim.div_ceil(64) * 2,
+            Dtype::Pq => pq_m.div_ceil(4),
+        }
+    }
+
+    /// Floats of trained state a codec of this dtype keeps (see [`Codec::state`]).
+    pub fn state_len(self, dim: usize, pq_m: usize) -> usize {
+        match self {
+            Dtype::F32 | Dtype::F16 => 0,
+            Dtype::Int8 => 2 * dim,
+            Dtype::Binary => dim,
+            Dtype::Pq => pq::CENTROIDS * dim / pq_m.max(1) * pq_m,
+        }
+    }
+}
+
+impl Codec {
+    /// The PQ codec's number of sub-spaces; 0 for other dtypes.
+    pub fn pq_m(&self) -> usize {
+        match self {
+            Codec::Pq(c) => c.m(),
+            _ => 0,
+        }
+    }
+
+    /// The trained state, as floats: nothing (f16), the minima then the maxima (int8), the
+    /// thresholds (binary), the centroids `m x 256 x dim / m` (pq). [`Codec::from_state`]
+    /// rebuilds an equal codec from it.
+    pub fn state(&self) -> Vec<f32> {
+        match self {
+            Codec::F16(_) => Vec::new(),
+            Codec::Int8(c) => {
+                let (lo, hi) = c.ranges();
+                lo.iter().chain(hi).copied().collect()
+            }
+            Codec::Binary(c) => c.thresholds().to_vec(),
+            Codec::Pq(c) => c.centroids().to_vec(),
+        }
+    }
+
+    /// The codec whose [`Codec::state`] is `state` (read from a file: every value is checked;
+    /// a bad one is an `InvalidArgument` error naming it).
+    pub fn from_state(dtype: Dtype, metric: Metric, dim: usize, pq_m: usize, state: Vec<f32>) -> Result<Codec> {
+        let bad = |what: String| Err(Error::InvalidArgument(what));
+        if state.len() != dtype.state_len(dim, pq_m) {
+            return bad(format!("{} codec state of {} floats, expected {}", dtype.name(), state.len(), dtype.state_len(dim, pq_m)));
+        }
+        if let Some(i) = state.iter().position(|x| !x.is_finite()) {
+            return bad(format!("{} codec state has a non-finite value at {i}", dtype.name()));
+        }
+        Ok(match dtype {
+            Dtype::F32 => return bad("f32 has no codec".into()),
+            Dtype::F16 => Codec::F16(f16::F16Codec::new(dim, metric)),
+            Dtype::Int8 => {
+                let hi = state[dim..].to_vec();
+                let mut lo = state;
+                lo.truncate(dim);
+                if let Some(i) = lo.iter().zip(&hi).position(|(l, h)| l > h) {
+                    return bad(format!("int8 codec range {i} is empty"));
+                }
+                Codec::Int8(int8::Int8Codec::from_ranges(dim, metric, lo, hi))
+            }
+            Dtype::Binary => Codec::Binary(binary::BinaryCodec::from_thresholds(state)),
+            Dtype::Pq => {
+                if pq::check_shape(dim, pq_m)? != pq_m {
+                    return bad(format!("pq with {pq_m} sub-spaces"));
+                }
+                Codec::Pq(pq::PqCodec::from_centroids(dim, metric, pq_m, state))
+            }
+        })
+    }
+}
+
 /// The bytes of a slice of code words.
 #[inline]
 pub(crate) fn bytes(words: &[f32]) -> &[u8] {

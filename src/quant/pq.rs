@@ -63,12 +63,20 @@ impl PqCodec {
         let stride = n.div_ceil(MAX_TRAIN).max(1);
         let rows: Vec<&[f32]> = sample.chunks_exact(dim).step_by(stride).collect();
         let mut centroids = vec![0f32; m * CENTROIDS * dsub];
-        let l2 = metric == Metric::L2;
         use rayon::prelude::*;
         centroids.par_chunks_exact_mut(CENTROIDS * dsub).enumerate().for_each(|(j, out)| {
             let sub: Vec<f32> = rows.iter().flat_map(|r| r[j * dsub..(j + 1) * dsub].iter().copied()).collect();
             kmeans(&sub, dsub, out, j as u64);
         });
+        Ok(Self::from_centroids(dim, metric, m, centroids))
+    }
+
+    /// The codec with these centroids (`m x 256 x dim / m`, as [`PqCodec::centroids`] gives
+    /// them): rebuilds the centroid-pair tables, so it equals the codec they came from. The
+    /// caller checked the shape.
+    pub fn from_centroids(dim: usize, metric: Metric, m: usize, centroids: Vec<f32>) -> PqCodec {
+        let dsub = dim / m;
+        let l2 = metric == Metric::L2;
         let mut pair = vec![0f32; m * CENTROIDS * CENTROIDS];
         for j in 0..m {
             let cj = &centroids[j * CENTROIDS * dsub..(j + 1) * CENTROIDS * dsub];
@@ -79,7 +87,12 @@ impl PqCodec {
                 }
             }
         }
-        Ok(PqCodec { dim, m, dsub, l2, centroids, pair })
+        PqCodec { dim, m, dsub, l2, centroids, pair }
+    }
+
+    /// The trained centroids, `m x 256 x dim / m` (what a saved index keeps).
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
     }
 
     /// Bytes held: centroids and centroid-pair tables.

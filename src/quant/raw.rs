@@ -13,7 +13,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::{Mmap, MmapMut, MmapOptions};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
@@ -47,6 +47,8 @@ unsafe impl Sync for Chunk {}
 pub struct RawStore {
     dim: usize,
     file: Option<Mutex<File>>,
+    /// An opened index file's FULL section: rows read in place, nothing written.
+    mapped: Option<(Mmap, usize, usize)>,
     chunks: [OnceLock<Chunk>; MAX_CHUNKS],
 }
 
@@ -82,7 +84,16 @@ impl RawStore {
             RawStorage::Memory => None,
             RawStorage::File(dir) => Some(Mutex::new(temp_file(dir)?)),
         };
-        Ok(RawStore { dim, file, chunks: std::array::from_fn(|_| OnceLock::new()) })
+        Ok(RawStore { dim, file, mapped: None, chunks: std::array::from_fn(|_| OnceLock::new()) })
+    }
+
+    /// A read-only store over `rows` rows of `dim` little-endian f32 at `offset` (a multiple
+    /// of 64) in `map`: an opened index file's FULL section, served from the page cache.
+    pub fn over_mapping(dim: usize, map: Mmap, offset: usize, rows: usize) -> Result<RawStore> {
+        if !offset.is_multiple_of(64) || offset + rows * dim * 4 > map.len() || cfg!(target_endian = "big") {
+            return Err(Error::Internal("full-precision rows outside the mapping, misaligned or big-endian".into()));
+        }
+        Ok(RawStore { dim, file: None, mapped: Some((map, offset, rows)), chunks: std::array::from_fn(|_| OnceLock::new()) })
     }
 
     /// Whether rows live in a file (page cache) rather than anonymous memory.
@@ -92,7 +103,7 @@ impl RawStore {
 
     /// Bytes of anonymous memory the rows take up to `high_water` slots (0 when file-backed).
     pub fn memory_bytes(&self, high_water: u32) -> usize {
-        if self.on_file() {
+        if self.on_file() || self.mapped.is_some() {
             0
         } else {
             high_water as usize * self.dim * 4
@@ -129,6 +140,9 @@ impl RawStore {
     /// Writes the row of a slot no reader can reach.
     pub fn write(&self, slot: &FreshSlot, v: &[f32]) -> Result<()> {
         assert_eq!(v.len(), self.dim, "row length must equal the store's dimensions");
+        if self.mapped.is_some() {
+            return Err(Error::InvalidArgument("the full-precision vectors of an opened index are read-only".into()));
+        }
         let (c, off) = locate(slot.id());
         let chunk = self.ensure_chunk(c)?;
         // SAFETY: `off < FIRST_CHUNK << c`, so the row lies inside the chunk's mapping (page
@@ -141,6 +155,12 @@ impl RawStore {
     /// published).
     #[inline]
     pub fn row(&self, id: u32) -> &[f32] {
+        if let Some((map, offset, rows)) = &self.mapped {
+            assert!((id as usize) < *rows, "slot id beyond the stored rows");
+            let start = offset + id as usize * self.dim * 4;
+            // The mapping is page aligned and `offset` a multiple of 64, so the cast is aligned.
+            return bytemuck::cast_slice(&map[start..start + self.dim * 4]);
+        }
         let (c, off) = locate(id);
         let chunk = self.chunks[c].get().expect("slot id beyond the written rows");
         // SAFETY: the row lies inside the mapping (see `write`); it was written before the slot

@@ -533,7 +533,7 @@ unsafe impl Sync for MappedBacking {}
 impl NodeStore {
     /// Where the fields of a record lie.
     pub fn layout(&self) -> RecordLayout {
-        RecordLayout { stride: self.stride, links: self.dim * 4, upper: self.off_upper, lock: self.off_lock }
+        RecordLayout { stride: self.stride, links: self.words * 4, upper: self.off_upper, lock: self.off_lock }
     }
 
     /// Whether the records are served from a file mapping (the store is then read-only).
@@ -548,6 +548,7 @@ impl NodeStore {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn over_mapping(
         dim: usize,
+        words: usize,
         m0: usize,
         m: usize,
         mut map: MmapMut,
@@ -557,7 +558,7 @@ impl NodeStore {
         upper_len: usize,
         free: Vec<u32>,
     ) -> NodeStore {
-        let mut store = NodeStore::new(dim, m0, m);
+        let mut store = NodeStore::with_words(dim, words, m0, m);
         assert!(records.is_multiple_of(64) && upper.is_multiple_of(64), "mapped sections must be 64-byte aligned");
         assert!(records + slots as usize * store.stride <= map.len() && upper + upper_len <= map.len());
         let base = map.as_mut_ptr();

@@ -36,6 +36,8 @@ use crate::hnsw::{Graph, Params};
 use crate::index::{IndexOptions, MAX_DIM};
 use crate::keys::{KeyKind, KeyMap, KeyRef, MAX_KEY_BYTES, NO_KEY};
 use crate::metric::{Metric, Space};
+use crate::quant::raw::{RawStorage, RawStore};
+use crate::quant::{Codec, Dtype};
 use crate::storage::arena::{FreshSlot, NodeStore, RecordLayout, STATE_DELETED, STATE_FREE, STATE_LIVE};
 use crate::storage::atomic::WriteSeek;
 use crate::storage::codec::{corrupt, Cursor, Le};
@@ -44,8 +46,13 @@ use crate::text::TextIndex;
 /// The first 8 bytes of every index file: a non-ASCII byte (catches 7-bit transfers), the
 /// name, and a line feed (catches newline conversion).
 pub const MAGIC: [u8; 8] = *b"\x89OMENDB\n";
-/// The format version this build writes (it reads this one and every older one).
+/// The format version this build writes for f32 indexes.
 pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes for quantized indexes (version 2 plus the codec and the
+/// full-precision vectors); also the newest version it reads.
+pub const QUANT_VERSION: u32 = 3;
+/// The newest format version this build reads (it reads every older one too).
+pub const NEWEST_VERSION: u32 = QUANT_VERSION;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Bytes in the header. Its layout is the same in every version.
@@ -63,11 +70,17 @@ pub const SECTIONS_V1: [[u8; 4]; 7] = [*b"META", *b"NODE", *b"UPPR", *b"KEYS", *
 /// format version that lists it here (see "Adding a section" in docs/format.md).
 pub const SECTIONS_V2: [[u8; 4]; 8] = [*b"META", *b"RECS", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"MDAT", *b"TEXT"];
 
+/// The sections of a version 3 file: version 2's, then the trained codec state (QCOD) and the
+/// full-precision vectors (FULL).
+pub const SECTIONS_V3: [[u8; 4]; 10] =
+    [*b"META", *b"RECS", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"MDAT", *b"TEXT", *b"QCOD", *b"FULL"];
+
 /// The sections a file of `version` holds, in order.
 pub fn sections_of(version: u32) -> &'static [[u8; 4]] {
     match version {
         1 => &SECTIONS_V1,
-        _ => &SECTIONS_V2,
+        2 => &SECTIONS_V2,
+        _ => &SECTIONS_V3,
     }
 }
 
@@ -110,6 +123,8 @@ pub(crate) struct Snapshot<'a> {
     pub next_auto_key: u64,
     pub metadata: &'a MetadataStore,
     pub text: &'a TextIndex,
+    /// Quantized indexes: the full-precision vectors by slot.
+    pub raw: Option<&'a RawStore>,
 }
 
 fn u32_of(v: usize, what: &str) -> Result<u32> {
@@ -127,8 +142,8 @@ fn encode_record(g: &Graph, id: u32, lay: &RecordLayout, rec: &mut [u8], upper_n
     if state == STATE_FREE {
         return;
     }
-    let dim = g.store.dim();
-    for (dst, x) in rec[..dim * 4].chunks_exact_mut(4).zip(g.store.vector(id)) {
+    let words = g.store.words();
+    for (dst, x) in rec[..words * 4].chunks_exact_mut(4).zip(g.store.vector(id)) {
         dst.copy_from_slice(&x.to_le_bytes());
     }
     g.copy_links(id, 0, links);
@@ -155,7 +170,8 @@ fn encode_record(g: &Graph, id: u32, lay: &RecordLayout, rec: &mut [u8], upper_n
     rec[lay.lock + 2] = state;
 }
 
-/// Writes the index in `snap` to `out` in format version 2; returns the bytes written.
+/// Writes the index in `snap` to `out`, in format version 2 (f32) or 3 (quantized); returns
+/// the bytes written.
 pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Result<u64> {
     let opts = snap.options;
     let graph = snap.graph;
@@ -167,11 +183,14 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Resul
         Some(g) => g.store.layout(),
         None => NodeStore::new(0, params.m0, params.m).layout(),
     };
+    let codec = graph.and_then(|g| g.space.codec());
+    let version = if opts.dtype == Dtype::F32 { FORMAT_VERSION } else { QUANT_VERSION };
+    let kinds = sections_of(version);
 
     // The header and the table go first but depend on everything after them: write zeros in
     // their place, stream the sections (RECS record by record, building UPPR on the way), then
     // go back and fill them in.
-    let sections = SECTIONS_V2.len();
+    let sections = kinds.len();
     let table_end = (HEADER_LEN + sections * ENTRY_LEN) as u64;
     let mut written = 0u64;
     let mut put = |b: &[u8], written: &mut u64| -> Result<()> {
@@ -280,6 +299,12 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Resul
     meta.u32(u32_of(lay.links, "links offset")?);
     meta.u32(u32_of(lay.upper, "upper offset")?);
     meta.u32(u32_of(lay.lock, "lock offset")?);
+    if version >= 3 {
+        meta.u32(opts.dtype as u32);
+        meta.u32(u32_of(opts.rerank, "rerank")?);
+        meta.u32(u32_of(opts.pq_m, "pq_m")?);
+        meta.u32(u32_of(codec.map_or(0, |c| c.pq_m()), "pq sub-spaces")?);
+    }
     meta.0.resize(META_LEN, 0);
     entries.push((meta_at, META_LEN as u64, crc32c::crc32c(&meta.0)));
     entries.push((recs_at, recs_len, recs_crc));
@@ -290,11 +315,46 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Resul
         put(bytes, &mut written)?;
         pad(&mut written, &mut put)?;
     }
+    if version >= 3 {
+        // QCOD: the codec's trained state as little-endian f32.
+        let mut qcod = Le::default();
+        for x in codec.map_or_else(Vec::new, |c| c.state()) {
+            qcod.0.extend_from_slice(&x.to_le_bytes());
+        }
+        entries.push((written, qcod.0.len() as u64, crc32c::crc32c(&qcod.0)));
+        put(&qcod.0, &mut written)?;
+        pad(&mut written, &mut put)?;
+        // FULL: slots x dim little-endian f32, zero for free slots, streamed in blocks.
+        let full_at = written;
+        let mut full_crc = 0u32;
+        if let (Some(g), Some(raw)) = (graph, snap.raw) {
+            let row_bytes = dim * 4;
+            let rows_per_block = (IO_BLOCK / row_bytes.max(1)).max(1);
+            let mut block = Vec::with_capacity(rows_per_block * row_bytes);
+            for id in 0..slots {
+                if g.store.state(id) == STATE_FREE {
+                    block.resize(block.len() + row_bytes, 0);
+                } else {
+                    for x in raw.row(id) {
+                        block.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+                if block.len() >= rows_per_block * row_bytes || id + 1 == slots {
+                    full_crc = crc32c::crc32c_append(full_crc, &block);
+                    put(&block, &mut written)?;
+                    block.clear();
+                }
+            }
+        }
+        entries.push((full_at, written - full_at, full_crc));
+        pad(&mut written, &mut put)?;
+    }
     let file_len = written;
 
     // Back to the start: the table, the header and META.
     let mut table = Le(Vec::with_capacity(sections * ENTRY_LEN));
-    for (kind, &(offset, len, crc)) in SECTIONS_V2.iter().zip(&entries) {
+    debug_assert_eq!(entries.len(), kinds.len());
+    for (kind, &(offset, len, crc)) in kinds.iter().zip(&entries) {
         table.0.extend_from_slice(kind);
         table.u32(0);
         table.u64(offset);
@@ -304,7 +364,7 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Resul
     }
     let mut header = Le(Vec::with_capacity(HEADER_LEN));
     header.0.extend_from_slice(&MAGIC);
-    header.u32(FORMAT_VERSION);
+    header.u32(version);
     header.u32(HEADER_LEN as u32);
     header.u64(file_len);
     header.u32(sections as u32);
@@ -433,6 +493,17 @@ pub struct Meta {
     pub entry: Option<(u32, u8)>,
     /// Version 2: where the fields of a RECS record lie.
     pub record_layout: Option<RecordLayout>,
+    /// 32-bit words of the vector or code at the start of a RECS record (`dim` for f32).
+    pub words: usize,
+    /// The PQ codec's sub-spaces (version 3, dtype pq, once trained); 0 otherwise.
+    pub codec_pq_m: usize,
+}
+
+impl Meta {
+    /// Whether the file holds a trained codec (QCOD) and full-precision vectors (FULL).
+    pub fn has_codec(&self) -> bool {
+        self.options.dtype != Dtype::F32 && self.dim > 0
+    }
 }
 
 /// What the header, the section table and META say about a file (all checksums of these
@@ -489,8 +560,8 @@ pub fn read_layout(src: &(impl Source + ?Sized)) -> Result<Layout> {
     if !crc_ok {
         return Err(corrupt("header checksum mismatch (the first 64 bytes are damaged)"));
     }
-    if version > FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    if version > NEWEST_VERSION {
+        return Err(Error::UnsupportedVersion { found: version, supported: NEWEST_VERSION });
     }
     if version < OLDEST_VERSION {
         return Err(corrupt(format!("format version {version} does not exist")));
@@ -632,21 +703,51 @@ fn parse_meta(b: &[u8], version: u32) -> Result<Meta> {
     } else {
         None
     };
+    let (mut dtype, mut rerank, mut pq_m, mut codec_pq_m) = (Dtype::F32, IndexOptions::default().rerank, 0, 0);
+    if version >= 3 {
+        dtype = Dtype::from_u32(c.u32()?).map_err(|e| corrupt(format!("META: {e}")))?;
+        rerank = c.u32()? as usize;
+        pq_m = c.u32()? as usize;
+        codec_pq_m = c.u32()? as usize;
+    }
     check_zero(c.take(META_LEN - c.pos)?, "META reserved bytes")?;
 
-    let options = IndexOptions { dim: options_dim, metric, m, ef_construction, ef_search, seed, ..Default::default() };
+    let options = IndexOptions {
+        dim: options_dim,
+        metric,
+        m,
+        ef_construction,
+        ef_search,
+        seed,
+        dtype,
+        rerank,
+        pq_m,
+        raw_storage: RawStorage::Memory,
+        ..Default::default()
+    };
     options.validate().map_err(|e| corrupt(format!("META: {e}")))?;
+    let trained = dtype != Dtype::F32 && dim > 0;
+    let pq_ok = if dtype == Dtype::Pq && trained {
+        crate::quant::pq::check_shape(dim, codec_pq_m).ok() == Some(codec_pq_m)
+    } else {
+        codec_pq_m == 0
+    };
+    if !pq_ok {
+        return Err(corrupt(format!("META: {codec_pq_m} pq sub-spaces do not fit dim {dim}")));
+    }
+    let words = if trained { dtype.code_words(dim, codec_pq_m) } else { dim };
     if dim > MAX_DIM {
         return Err(corrupt(format!("META: dim {dim} is above the limit of {MAX_DIM}")));
     }
-    if options_dim != 0 && options_dim != dim {
+    // A dtype that learns from data has no vectors (dim 0) until its first batch.
+    if options_dim != 0 && options_dim != dim && !(dim == 0 && dtype.min_training_vectors() > 0) {
         return Err(corrupt(format!("META: created with dim {options_dim}, vectors have {dim}")));
     }
     if m0 != Params::new(m, ef_construction).m0 {
         return Err(corrupt(format!("META: m0 = {m0} does not match m = {m}")));
     }
     match &record_layout {
-        Some(l) => check_record_layout(l, dim, m0)?,
+        Some(l) => check_record_layout(l, words, m0)?,
         None if version >= 2 => unreachable!("version 2 META always has a record layout"),
         None => {
             if stride_a != vector_stride(dim) || stride_b != node_stride(m0) {
@@ -674,7 +775,7 @@ fn parse_meta(b: &[u8], version: u32) -> Result<Meta> {
         }
         Some((entry_id, entry_level as u8))
     };
-    Ok(Meta { dim, options, m0, key_kind, inserted, next_auto_key, slots, records, entry, record_layout })
+    Ok(Meta { dim, options, m0, key_kind, inserted, next_auto_key, slots, records, entry, record_layout, words, codec_pq_m })
 }
 
 fn check_section_sizes(layout: &Layout) -> Result<()> {
@@ -701,6 +802,16 @@ fn check_section_sizes(layout: &Layout) -> Result<()> {
                 return Err(corrupt("section UPPR is not a whole number of u32"));
             }
         }
+    }
+    if layout.version >= 3 {
+        let (state, full) = if meta.has_codec() {
+            let d = meta.options.dtype;
+            ((d.state_len(meta.dim, meta.codec_pq_m) * 4) as u64, slots.checked_mul(meta.dim as u64 * 4))
+        } else {
+            (0, Some(0))
+        };
+        want(b"QCOD", Some(state))?;
+        want(b"FULL", full)?;
     }
     let keys = layout.section(b"KEYS");
     if meta.key_kind == Some(KeyKind::U64) {
@@ -764,7 +875,7 @@ pub(crate) fn check_record<'a>(id: u32, rec: &'a [u8], meta: &Meta, l: &RecordLa
             return Err(bad(&format!("links to {n}")));
         }
     }
-    check_zero(&rec[meta.dim * 4..l.links], "RECS: bytes after a vector")?;
+    check_zero(&rec[meta.words * 4..l.links], "RECS: bytes after a vector")?;
     check_zero(&rec[links_end..l.upper], "RECS: bytes after a link list")?;
     check_zero(&rec[l.lock + 3..], "RECS: bytes after a state")?;
     let upper = le_u64(rec, l.upper);
@@ -779,7 +890,9 @@ pub(crate) fn check_record<'a>(id: u32, rec: &'a [u8], meta: &Meta, l: &RecordLa
         *upper_next += upper_bytes(level, meta.options.m);
     }
     check_zero(&rec[l.upper + 8..l.lock], "RECS: bytes after the upper reference")?;
-    for (c, b) in rec[..meta.dim * 4].chunks_exact(4).enumerate() {
+    // A code's words are bit patterns, not numbers: only f32 vectors must be finite.
+    let floats = if meta.options.dtype == Dtype::F32 { meta.dim } else { 0 };
+    for (c, b) in rec[..floats * 4].chunks_exact(4).enumerate() {
         if !f32::from_le_bytes(b.try_into().unwrap()).is_finite() {
             return Err(bad(&format!("has a non-finite value at component {c}")));
         }
@@ -965,6 +1078,45 @@ pub(crate) struct Restored {
     pub next_auto_key: u64,
     pub metadata: MetadataStore,
     pub text: TextIndex,
+    /// Quantized indexes: the full-precision vectors.
+    pub raw: Option<RawStore>,
+}
+
+/// Reads and checks QCOD: the trained codec of a version 3 file that has one.
+pub(crate) fn read_codec(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Option<Codec>> {
+    let meta = &layout.meta;
+    if layout.version < 3 || !meta.has_codec() {
+        return Ok(None);
+    }
+    let bytes = read_section(src, layout.section(b"QCOD"))?;
+    let state = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let codec = Codec::from_state(meta.options.dtype, meta.options.metric, meta.dim, meta.codec_pq_m, state)
+        .map_err(|e| corrupt(format!("QCOD: {e}")))?;
+    if codec.words() != meta.words {
+        return Err(corrupt("QCOD: the codec's code size does not match the records"));
+    }
+    Ok(Some(codec))
+}
+
+/// Checks a FULL row: finite for a used slot, zero for a free one.
+pub(crate) fn check_full_row(id: usize, row: &[u8], state: u8) -> Result<()> {
+    if state == STATE_FREE {
+        return check_zero(row, &format!("FULL: the row of free slot {id}"));
+    }
+    for (c, b) in row.chunks_exact(4).enumerate() {
+        if !f32::from_le_bytes(b.try_into().unwrap()).is_finite() {
+            return Err(corrupt(format!("FULL: slot {id} has a non-finite value at component {c}")));
+        }
+    }
+    Ok(())
+}
+
+/// The graph's space: a quantized one over `codec` when there is one.
+pub(crate) fn space_of(metric: Metric, codec: Option<Codec>) -> Space {
+    match codec {
+        Some(c) => Space::quantized(metric, std::sync::Arc::new(c)),
+        None => Space::new(metric),
+    }
 }
 
 /// Reads a whole index into memory, checking every checksum and every structural rule (see
@@ -1002,14 +1154,19 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
     let (free, dels) = read_free_dels(src, &layout, states)?;
     let keys = read_keys(src, &layout, states)?;
     let (metadata, text, options) = read_payloads(src, &layout, &keys, states)?;
+    let codec = read_codec(src, &layout)?;
+    let mut raw = None;
 
     // The graph: slots 0..slots taken in order, vectors streamed from the file, then links.
     let graph = if meta.dim == 0 {
         None
     } else {
         let params = Params::new(meta.options.m, meta.options.ef_construction);
-        let graph = Graph::new(meta.dim, params, Space::new(meta.options.metric));
+        let graph = Graph::new(meta.dim, params, space_of(meta.options.metric, codec));
         let fresh = graph.store.take_fresh(levels);
+        if meta.has_codec() {
+            raw = Some(read_full(src, &layout, states, &fresh)?);
+        }
         debug_assert!(fresh.iter().enumerate().all(|(i, s)| s.id() as usize == i));
         match layout.version {
             1 => read_vectors_v1(src, &layout, states, &graph, &fresh)?,
@@ -1036,7 +1193,42 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
         next_auto_key: meta.next_auto_key,
         metadata,
         text,
+        raw,
     })
+}
+
+/// Version 3: the rows of FULL into a new in-memory store.
+fn read_full(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8], fresh: &[FreshSlot]) -> Result<RawStore> {
+    let dim = layout.meta.dim;
+    let full = layout.section(b"FULL");
+    let store = RawStore::new(dim, &RawStorage::Memory)?;
+    let row_bytes = dim * 4;
+    let slots = layout.meta.slots as usize;
+    let rows_per_block = (IO_BLOCK / row_bytes).max(1);
+    let mut block = vec![0u8; rows_per_block.min(slots.max(1)) * row_bytes];
+    let mut row = vec![0f32; dim];
+    let mut crc = 0u32;
+    let mut id = 0usize;
+    while id < slots {
+        let n = rows_per_block.min(slots - id);
+        let bytes = &mut block[..n * row_bytes];
+        src.read_at(full.offset + (id * row_bytes) as u64, bytes)?;
+        crc = crc32c::crc32c_append(crc, bytes);
+        for r in bytes.chunks_exact(row_bytes) {
+            check_full_row(id, r, states[id])?;
+            if states[id] != STATE_FREE {
+                for (x, b) in row.iter_mut().zip(r.chunks_exact(4)) {
+                    *x = f32::from_le_bytes(b.try_into().unwrap());
+                }
+                store.write(&fresh[id], &row)?;
+            }
+            id += 1;
+        }
+    }
+    if crc != full.crc {
+        return Err(corrupt("section FULL checksum mismatch"));
+    }
+    Ok(store)
 }
 
 /// Version 1: NODE and UPPR.
@@ -1173,11 +1365,11 @@ fn read_nodes_v2(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Nodes>
 
 /// Version 2: the vectors of RECS into the fresh slots (second pass).
 fn read_vectors_v2(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8], graph: &Graph, fresh: &[FreshSlot]) -> Result<()> {
-    let dim = layout.meta.dim;
-    let mut row = vec![0f32; dim];
+    let words = layout.meta.words;
+    let mut row = vec![0f32; words];
     for_each_record(src, layout, |id, rec| {
         if states[id as usize] != STATE_FREE {
-            for (x, b) in row.iter_mut().zip(rec[..dim * 4].chunks_exact(4)) {
+            for (x, b) in row.iter_mut().zip(rec[..words * 4].chunks_exact(4)) {
                 *x = f32::from_le_bytes(b.try_into().unwrap());
             }
             graph.store.write_vector(&fresh[id as usize], &row);

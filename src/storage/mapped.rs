@@ -10,6 +10,10 @@
 //! random access per link and are not needed for memory safety; a file that passes its
 //! checksums but breaks them (written by hand) gives odd answers, never a crash.
 //!
+//! A quantized index (format version 3) keeps its codes in the records and its
+//! full-precision vectors in FULL, which is served for re-ranking straight from a read-only
+//! mapping of the file (no copy in memory).
+//!
 //! In-place use needs the file's record layout to equal this build's arena layout and a
 //! little-endian host; otherwise (a version 1 file, another layout) `open` loads the index into
 //! memory instead, with the same answers. Either way the index is read-only.
@@ -24,7 +28,7 @@ use memmap2::MmapOptions;
 
 use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Params};
-use crate::metric::Space;
+use crate::quant::raw::RawStore;
 use crate::storage::arena::{NodeStore, STATE_FREE};
 use crate::storage::codec::corrupt;
 use crate::storage::format::{self, FileSource, Restored, Source};
@@ -47,7 +51,7 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     let layout = format::read_layout(bytes)?;
     let meta = &layout.meta;
     let params = Params::new(meta.options.m, meta.options.ef_construction);
-    let arena_layout = NodeStore::new(meta.dim, params.m0, params.m).layout();
+    let arena_layout = NodeStore::with_words(meta.dim, meta.words, params.m0, params.m).layout();
     let in_place = cfg!(target_endian = "little") && meta.dim > 0 && meta.record_layout == Some(arena_layout);
     if !in_place {
         return format::read_index(bytes);
@@ -80,11 +84,31 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     let (free, dels) = format::read_free_dels(bytes, &layout, &states)?;
     let keys = format::read_keys(bytes, &layout, &states)?;
     let (metadata, text, options) = format::read_payloads(bytes, &layout, &keys, &states)?;
+    let codec = format::read_codec(bytes, &layout)?;
+    // Quantized: the full-precision vectors are served from a second (read-only) mapping of
+    // the same file, so re-ranking reads them from the page cache, not anonymous memory.
+    let raw = if meta.has_codec() {
+        let full = section(layout.section(b"FULL"))?;
+        for (id, row) in full.chunks_exact(meta.dim * 4).enumerate() {
+            format::check_full_row(id, row, states[id])?;
+        }
+        // SAFETY: a read-only mapping of the file opened read-only above; the same caveat as
+        // the first mapping (the file must not be rewritten in place while open).
+        let full_map = unsafe { MmapOptions::new().map(&source.file) }
+            .map_err(|e| Error::Io(format!("cannot map {}: {e}", path.display())))?;
+        if full_map.len() as u64 != layout.file_len {
+            return Err(corrupt("the file changed while it was opened"));
+        }
+        Some(RawStore::over_mapping(meta.dim, full_map, layout.section(b"FULL").offset as usize, slots)?)
+    } else {
+        None
+    };
     debug_assert!(free.iter().all(|&id| states[id as usize] == STATE_FREE));
     let (dim, entry, inserted, next_auto_key) = (meta.dim, meta.entry, meta.inserted, meta.next_auto_key);
 
     let store = NodeStore::over_mapping(
         dim,
+        meta.words,
         params.m0,
         params.m,
         map,
@@ -94,7 +118,7 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
         uppr.len as usize,
         free,
     );
-    let graph = Graph::with_store(store, params, Space::new(options.metric));
+    let graph = Graph::with_store(store, params, format::space_of(options.metric, codec));
     graph.restore_state(entry, dels);
-    Ok(Restored { options, graph: Some(graph), keys, inserted, next_auto_key, metadata, text })
+    Ok(Restored { options, graph: Some(graph), keys, inserted, next_auto_key, metadata, text, raw })
 }

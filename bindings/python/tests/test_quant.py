@@ -60,12 +60,17 @@ def test_bad_options_raise(rng, tmp_path):
             index.add(rng.standard_normal((10, 16)).astype(np.float32))
 
 
-def test_full_precision_dir_and_no_save(rng, tmp_path):
+def test_full_precision_dir_and_save(rng, tmp_path):
     base = rng.standard_normal((600, 32)).astype(np.float32)
     with Index(dtype="int8", full_precision_dir=str(tmp_path)) as index:
         index.add(base)
         labels, _ = index.search(base[:3], k=1)
         assert labels[:, 0].tolist() == [0, 1, 2]
-        with pytest.raises(InvalidArgumentError, match="saving int8 indexes is not supported yet"):
-            index.save(tmp_path / "x.omendb")
-    assert list(tmp_path.iterdir()) == []  # the vector file is unlinked
+        saved = tmp_path / "x.omendb"
+        index.save(saved)
+        want = index.search(base[:20], k=5)
+    assert list(tmp_path.iterdir()) == [saved]  # the vector file is unlinked
+    for reopen in (Index.load, Index.open):
+        with reopen(saved) as again:
+            got = again.search(base[:20], k=5)
+            assert (got[0] == want[0]).all() and (got[1] == want[1]).all()
