@@ -17,7 +17,7 @@ use crate::hnsw::scratch::with_scratch;
 use crate::hnsw::{Graph, Params, Pin};
 use crate::keys::{KeyKind, KeyMap, KeyRef};
 use crate::metric::{Metric, Space};
-use crate::quant::raw::{RawStorage, RawStore};
+use crate::storage::raw::{RawStorage, RawStore};
 use crate::quant::{Codec, Dtype};
 use crate::filter::{self, Filter, Metadata, MetadataStore, SearchPlan};
 use crate::hybrid::{self, Fusion};

@@ -36,7 +36,7 @@ use crate::hnsw::{Graph, Params};
 use crate::index::{IndexOptions, MAX_DIM};
 use crate::keys::{KeyKind, KeyMap, KeyRef, MAX_KEY_BYTES, NO_KEY};
 use crate::metric::{Metric, Space};
-use crate::quant::raw::{RawStorage, RawStore};
+use crate::storage::raw::{RawStorage, RawStore};
 use crate::quant::{Codec, Dtype};
 use crate::storage::arena::{FreshSlot, NodeStore, RecordLayout, STATE_DELETED, STATE_FREE, STATE_LIVE};
 use crate::storage::atomic::WriteSeek;

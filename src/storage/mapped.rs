@@ -28,7 +28,7 @@ use memmap2::MmapOptions;
 
 use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Params};
-use crate::quant::raw::RawStore;
+use crate::storage::raw::RawStore;
 use crate::storage::arena::{NodeStore, STATE_FREE};
 use crate::storage::codec::corrupt;
 use crate::storage::format::{self, FileSource, Restored, Source};
