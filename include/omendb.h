@@ -733,8 +733,9 @@ omendb_status omendb_options_set_dtype(omendb_options *options, uint32_t dtype, 
 
 /**
  * Sets the re-ranking depth of a quantized index (1..=1024, default 4): each search re-scores
- * its best `rerank * k` candidates with the full-precision vectors, and searches with a beam
- * of at least that many. Higher: better recall, slower searches. No effect with f32.
+ * its best `rerank * k` candidates with the full-precision vectors, taken from every node its
+ * beam (of width ef) computed a distance to. Higher: better recall, slower searches. No
+ * effect with f32.
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
  *

@@ -666,7 +666,7 @@ impl Index {
                 Some(codec) => {
                     let mut prepared = Vec::new();
                     codec.prepare_query(&q, &mut prepared);
-                    graph.knn(&pin, &prepared, k, ef, s, filter);
+                    graph.knn_pool(&pin, &prepared, k, ef, self.rerank_pool(k), s, filter);
                     self.rerank(&q, k, s);
                 }
             }
@@ -807,14 +807,19 @@ impl Index {
         bits
     }
 
-    /// The beam width of a search for k: `ef` or the default, at least k, and for a quantized
-    /// index at least the `rerank * k` candidates to re-score.
+    /// The beam width of a search for k: `ef` or the default, at least k.
     fn search_ef(&self, ef: Option<usize>, k: usize) -> usize {
-        let ef = ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k);
+        ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k)
+    }
+
+    /// Candidates a search for k re-scores at full precision: `rerank * k` for a quantized
+    /// index, 0 (none) for f32. They come from every node the beam evaluated, so the beam
+    /// need not be that wide.
+    fn rerank_pool(&self, k: usize) -> usize {
         if self.options.dtype == Dtype::F32 {
-            ef
+            0
         } else {
-            ef.max(self.options.rerank.saturating_mul(k).min(MAX_EF))
+            self.options.rerank.saturating_mul(k).min(MAX_EF)
         }
     }
 
@@ -854,12 +859,13 @@ impl Index {
                 &prepared
             }
         };
+        let pool = self.rerank_pool(k);
         match bits {
-            None => graph.knn(pin, target, k, ef, s, None),
-            Some(bits) => match filter::plan(bits.len(), self.len() as u64, ef) {
+            None => graph.knn_pool(pin, target, k, ef, pool, s, None),
+            Some(bits) => match filter::plan(bits.len(), self.len() as u64, ef.max(pool)) {
                 SearchPlan::Empty => s.found.clear(),
-                SearchPlan::BruteForce => graph.exact_knn_slots(target, ef.max(k), bits.iter(), s),
-                SearchPlan::Graph => graph.knn(pin, target, k, ef, s, Some(&|id| bits.contains(id))),
+                SearchPlan::BruteForce => graph.exact_knn_slots(target, ef.max(k).max(pool), bits.iter(), s),
+                SearchPlan::Graph => graph.knn_pool(pin, target, k, ef, pool, s, Some(&|id| bits.contains(id))),
             },
         }
         if graph.space.codec().is_some() {

@@ -90,6 +90,8 @@ pub struct Scratch {
     pub found: Vec<Candidate>,
     /// Entry points of the layer-0 beam.
     pub entries: Vec<Candidate>,
+    /// Every node a pooled beam evaluated (see `Graph::knn_pool`).
+    pub pool: Vec<Candidate>,
 }
 
 thread_local! {

@@ -72,7 +72,7 @@ impl Graph {
     /// `ef` accepted nodes, nearest first.
     pub(crate) fn search_layer<F: Fn(u32) -> bool>(
         &self,
-        _pin: &Pin<'_>,
+        pin: &Pin<'_>,
         query: &[f32],
         entries: &[Candidate],
         ef: usize,
@@ -80,7 +80,30 @@ impl Graph {
         scratch: &mut Scratch,
         accept: F,
     ) {
-        let Scratch { visited, candidates, results, neighbors, found, .. } = scratch;
+        self.beam::<F, false>(pin, query, entries, ef, level, scratch, accept, 0);
+    }
+
+    /// The beam search of [`Graph::search_layer`]. With `POOL`, `scratch.found` gets up to
+    /// `pool` accepted nodes instead of `ef`: the nearest of every node the beam computed a
+    /// distance to, not only of those it kept. A quantized index re-ranks that many
+    /// candidates, and a beam of width ef already evaluates far more than ef nodes, so the
+    /// pool costs no wider beam.
+    #[allow(clippy::too_many_arguments)]
+    fn beam<F: Fn(u32) -> bool, const POOL: bool>(
+        &self,
+        _pin: &Pin<'_>,
+        query: &[f32],
+        entries: &[Candidate],
+        ef: usize,
+        level: usize,
+        scratch: &mut Scratch,
+        accept: F,
+        pool: usize,
+    ) {
+        let Scratch { visited, candidates, results, neighbors, found, pool: evaluated, .. } = scratch;
+        if POOL {
+            evaluated.clear();
+        }
         visited.reset(self.capacity_hint.load(Ordering::Acquire) as usize);
         candidates.clear();
         results.clear();
@@ -89,6 +112,9 @@ impl Graph {
                 candidates.push(Reverse(e));
                 if accept(e.id) {
                     results.push(e);
+                    if POOL {
+                        evaluated.push(e);
+                    }
                 }
             }
         }
@@ -122,6 +148,9 @@ impl Graph {
                     self.store.prefetch_lines(ahead, PREFETCH_FIRST_LINES, usize::MAX);
                 }
                 let d = self.space.distance(query, self.store.vector(n));
+                if POOL && accept(n) {
+                    evaluated.push(Candidate { dist: d, id: n });
+                }
                 if results.len() < ef || d < bound {
                     let cand = Candidate { dist: d, id: n };
                     candidates.push(Reverse(cand));
@@ -138,7 +167,16 @@ impl Graph {
             }
         }
         found.clear();
-        found.extend(results.drain());
+        if POOL && evaluated.len() > results.len() {
+            results.clear();
+            if evaluated.len() > pool {
+                evaluated.select_nth_unstable(pool);
+                evaluated.truncate(pool);
+            }
+            found.append(evaluated);
+        } else {
+            found.extend(results.drain());
+        }
         found.sort_unstable();
     }
 
@@ -154,11 +192,28 @@ impl Graph {
         scratch: &mut Scratch,
         filter: Option<&dyn Fn(u32) -> bool>,
     ) {
+        self.knn_pool(pin, query, k, ef, 0, scratch, filter)
+    }
+
+    /// As [`Graph::knn`], but `scratch.found` holds up to max(`pool`, ef) nodes: the nearest
+    /// of all the beam evaluated (see [`Graph::beam`]). The candidates a quantized index
+    /// re-ranks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn knn_pool(
+        &self,
+        pin: &Pin<'_>,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        pool: usize,
+        scratch: &mut Scratch,
+        filter: Option<&dyn Fn(u32) -> bool>,
+    ) {
         scratch.found.clear();
         let Some((entry, top)) = self.entry() else { return };
         let slots = self.capacity_hint.load(Ordering::Acquire) as usize;
-        if slots <= BRUTE_FORCE_SLOTS.max(2 * ef.max(k)) {
-            self.exact_knn(query, ef.max(k), slots, scratch, filter);
+        if slots <= BRUTE_FORCE_SLOTS.max(2 * ef.max(k).max(pool)) {
+            self.exact_knn(query, ef.max(k).max(pool), slots, scratch, filter);
             return;
         }
         let mut cur = Candidate { dist: self.space.distance(query, self.store.vector(entry)), id: entry };
@@ -178,10 +233,15 @@ impl Graph {
         }
         // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
         let ef = ef.max(k);
-        match (filter, self.has_deleted()) {
-            (None, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |_| true),
-            (None, true) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id)),
-            (Some(f), _) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id) && f(id)),
+        match (filter, self.has_deleted(), pool > ef) {
+            (None, false, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |_| true),
+            (None, true, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id)),
+            (Some(f), _, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id) && f(id)),
+            (None, false, true) => self.beam::<_, true>(pin, query, &entries, ef, 0, scratch, |_| true, pool),
+            (None, true, true) => self.beam::<_, true>(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id), pool),
+            (Some(f), _, true) => {
+                self.beam::<_, true>(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id) && f(id), pool)
+            }
         }
         scratch.entries = entries;
     }
