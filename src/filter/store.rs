@@ -295,6 +295,8 @@ type Record = Box<[(u32, Value)]>;
 #[derive(Default, Debug)]
 pub struct MetadataStore {
     live: RoaringBitmap,
+    /// The fields of the live slots that have any: most indexes give few or no records
+    /// metadata, and an entry per record would cost ~50 bytes each (see BENCHMARKS.md).
     records: HashMap<u32, Record>,
     field_ids: HashMap<String, u32>,
     fields: Vec<FieldIndex>,
@@ -350,12 +352,12 @@ impl MetadataStore {
 
     /// Number of live slots (records with metadata, empty or not).
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.live.len() as usize
     }
 
     /// Whether no slot is live.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.live.is_empty()
     }
 
     /// The live slots: the universe that `NOT` complements against.
@@ -365,7 +367,7 @@ impl MetadataStore {
 
     /// Whether `slot` is live here.
     pub fn contains(&self, slot: u32) -> bool {
-        self.records.contains_key(&slot)
+        self.live.contains(slot)
     }
 
     /// Makes `slot` live with the metadata in `json` (one JSON object), replacing what it had.
@@ -388,7 +390,9 @@ impl MetadataStore {
             record.push((id, value));
         }
         record.sort_unstable_by_key(|(id, _)| *id);
-        self.records.insert(slot, record.into_boxed_slice());
+        if !record.is_empty() {
+            self.records.insert(slot, record.into_boxed_slice());
+        }
         self.live.insert(slot);
         Ok(())
     }
@@ -396,23 +400,28 @@ impl MetadataStore {
     /// Makes `slot` live with no fields (a record added without metadata), replacing what it had.
     pub fn set_empty(&mut self, slot: u32) {
         self.remove(slot);
-        self.records.insert(slot, Box::new([]));
         self.live.insert(slot);
     }
 
     /// Drops `slot` and its metadata; returns whether it was live.
     pub fn remove(&mut self, slot: u32) -> bool {
-        let Some(record) = self.records.remove(&slot) else { return false };
-        for (id, value) in record.iter() {
-            self.fields[*id as usize].drop_value(slot, value);
+        if !self.live.remove(slot) {
+            return false;
         }
-        self.live.remove(slot);
+        if let Some(record) = self.records.remove(&slot) {
+            for (id, value) in record.iter() {
+                self.fields[*id as usize].drop_value(slot, value);
+            }
+        }
         true
     }
 
     /// The metadata of `slot`, if live.
     pub fn get(&self, slot: u32) -> Option<Metadata> {
-        let record = self.records.get(&slot)?;
+        if !self.live.contains(slot) {
+            return None;
+        }
+        let record = self.fields_of(slot);
         Some(record.iter().map(|(id, v)| (self.fields[*id as usize].name.clone(), v.clone())).collect())
     }
 
@@ -529,7 +538,8 @@ impl MetadataStore {
             Some(a) if applied < steps => a
                 .iter()
                 .filter(|slot| {
-                    self.records.get(slot).is_some_and(|record| parts.iter().all(|p| self.record_matches(record, p)))
+                    let record = self.fields_of(*slot);
+                    parts.iter().all(|p| self.record_matches(record, p))
                 })
                 .collect(),
             Some(a) => a,
@@ -541,18 +551,20 @@ impl MetadataStore {
     /// per-node test for a graph search, and the oracle for [`MetadataStore::evaluate`].
     /// False for a slot that is not live.
     pub fn matches(&self, slot: u32, filter: &Filter) -> bool {
-        match self.records.get(&slot) {
-            Some(record) => self.record_matches(record, filter),
-            None => false,
-        }
+        self.live.contains(slot) && self.record_matches(self.fields_of(slot), filter)
     }
 
-    fn value_of<'a>(&self, record: &'a Record, field: &str) -> Option<&'a Value> {
+    /// The (field id, value) pairs of a live slot, by field id; empty for a record without metadata.
+    fn fields_of(&self, slot: u32) -> &[(u32, Value)] {
+        self.records.get(&slot).map_or(&[], |r| r)
+    }
+
+    fn value_of<'a>(&self, record: &'a [(u32, Value)], field: &str) -> Option<&'a Value> {
         let id = *self.field_ids.get(field)?;
         record.binary_search_by_key(&id, |(k, _)| *k).ok().map(|i| &record[i].1)
     }
 
-    fn record_matches(&self, record: &Record, filter: &Filter) -> bool {
+    fn record_matches(&self, record: &[(u32, Value)], filter: &Filter) -> bool {
         match filter {
             Filter::Compare { field, op, value } => {
                 self.value_of(record, field).is_some_and(|v| value_compare(v, *op, value))
@@ -600,6 +612,9 @@ impl MetadataStore {
             self.fields.iter().map(|f| FieldIndex { name: f.name.clone(), ..Default::default() }).collect();
         let mut live = RoaringBitmap::new();
         for (&slot, record) in &self.records {
+            if record.is_empty() {
+                return Err(format!("slot {slot}: an empty record is stored"));
+            }
             live.insert(slot);
             for w in record.windows(2) {
                 if w[0].0 >= w[1].0 {
@@ -611,8 +626,8 @@ impl MetadataStore {
                 f.add(slot, v);
             }
         }
-        if live != self.live {
-            return Err(format!("live bitmap has {} slots, records {}", self.live.len(), live.len()));
+        if !live.is_subset(&self.live) {
+            return Err(format!("{} records with fields are not live", (&live - &self.live).len()));
         }
         if self.field_ids.len() != self.fields.len() {
             return Err(format!("{} field ids for {} fields", self.field_ids.len(), self.fields.len()));
@@ -656,11 +671,14 @@ impl MetadataStore {
         for f in &self.fields {
             out.str(&f.name);
         }
-        // Pairs sorted by slot (a look-up per slot would miss the cache at every step).
-        let mut records: Vec<(u32, &Record)> = self.records.iter().map(|(&slot, r)| (slot, r)).collect();
+        // Every live slot in order, empty records included; the records with fields sorted by
+        // slot and merged in (a look-up per slot would miss the cache at every step).
+        let mut records: Vec<(u32, &[(u32, Value)])> = self.records.iter().map(|(&slot, r)| (slot, &r[..])).collect();
         records.sort_unstable_by_key(|&(slot, _)| slot);
-        out.u32(records.len() as u32);
-        for (slot, record) in records {
+        let mut with_fields = records.into_iter().peekable();
+        out.u32(self.live.len() as u32);
+        for slot in self.live.iter() {
+            let record = with_fields.next_if(|&(s, _)| s == slot).map_or(&[][..], |(_, r)| r);
             out.u32(slot);
             out.u32(record.len() as u32);
             for (id, value) in record.iter() {
@@ -713,7 +731,6 @@ impl MetadataStore {
         if n != records {
             return Err(corrupt(format!("MDAT holds {n} records, the index {records}")));
         }
-        store.records.reserve(n);
         let mut live_slots = Vec::with_capacity(n);
         let mut last: Option<u32> = None;
         for _ in 0..n {
@@ -753,7 +770,9 @@ impl MetadataStore {
             for (id, value) in &record {
                 store.fields[*id as usize].add(slot, value);
             }
-            store.records.insert(slot, record.into_boxed_slice());
+            if !record.is_empty() {
+                store.records.insert(slot, record.into_boxed_slice());
+            }
             live_slots.push(slot);
         }
         c.finish()?;
