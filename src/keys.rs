@@ -4,7 +4,8 @@
 //! An index holds one kind of key, fixed by the first record added. Slots are owned by
 //! the graph's allocator; this map only records which key lives in which slot.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::fmt;
 
 use crate::error::{Error, Result};
@@ -88,12 +89,126 @@ enum SlotKeys {
     Str(Vec<Option<Box<str>>>),
 }
 
+impl SlotKeys {
+    #[inline]
+    fn get(&self, slot: u32) -> Option<KeyRef<'_>> {
+        match self {
+            SlotKeys::Unset => None,
+            SlotKeys::U64(v) => v.get(slot as usize).copied().filter(|&k| k != NO_KEY).map(KeyRef::U64),
+            SlotKeys::Str(v) => v.get(slot as usize).and_then(|k| k.as_deref()).map(KeyRef::Str),
+        }
+    }
+}
+
+/// Key -> slot: an open-addressing hash table (linear probing) of slot ids alone, 4 bytes a
+/// bucket. The key of a bucket's slot is read from `SlotKeys`, so no key is stored twice; a
+/// std `HashMap<u64, u32>` took 17 bytes a bucket and a string key a second copy. Keys are
+/// hashed with std's randomly seeded SipHash, so callers' keys cannot be chosen to collide.
+#[derive(Default)]
+struct SlotTable {
+    /// slot + 1, or 0 for an empty bucket; the length is 0 or a power of two.
+    buckets: Vec<u32>,
+    len: usize,
+    hasher: RandomState,
+}
+
+impl SlotTable {
+    fn hash(&self, key: KeyRef<'_>) -> u64 {
+        match key {
+            KeyRef::U64(k) => self.hasher.hash_one(k),
+            KeyRef::Str(s) => self.hasher.hash_one(s),
+        }
+    }
+
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & (self.buckets.len() - 1)
+    }
+
+    /// The bucket holding `key`'s slot, if any.
+    fn find(&self, key: KeyRef<'_>, keys: &SlotKeys) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let mut i = self.home(self.hash(key));
+        loop {
+            match self.buckets[i] {
+                0 => return None,
+                b if keys.get(b - 1) == Some(key) => return Some(i),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Adds `slot`, whose key (in `keys`) is not in the table yet.
+    fn insert(&mut self, slot: u32, keys: &SlotKeys) {
+        // At most 7/8 full: probes stay short.
+        if (self.len + 1) * 8 > self.buckets.len() * 7 {
+            self.grow(self.len + 1, keys);
+        }
+        self.place(slot, keys);
+        self.len += 1;
+    }
+
+    fn place(&mut self, slot: u32, keys: &SlotKeys) {
+        let key = keys.get(slot).expect("a slot entered in the table holds a key");
+        let mask = self.buckets.len() - 1;
+        let mut i = self.home(self.hash(key));
+        while self.buckets[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.buckets[i] = slot + 1;
+    }
+
+    /// Resizes to hold at least `n` slots within the load limit, re-placing every slot.
+    fn grow(&mut self, n: usize, keys: &SlotKeys) {
+        let size = (n * 8).div_ceil(7).next_power_of_two().max(16);
+        if size <= self.buckets.len() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.buckets, vec![0; size]);
+        for b in old.into_iter().filter(|&b| b != 0) {
+            self.place(b - 1, keys);
+        }
+    }
+
+    /// Empties bucket `i`, shifting later buckets of its probe run back so that every slot
+    /// stays reachable from its home bucket (no tombstones).
+    fn remove_at(&mut self, mut i: usize, keys: &SlotKeys) {
+        let mask = self.buckets.len() - 1;
+        let mut j = i;
+        loop {
+            self.buckets[i] = 0;
+            loop {
+                j = (j + 1) & mask;
+                let b = self.buckets[j];
+                if b == 0 {
+                    self.len -= 1;
+                    return;
+                }
+                let key = keys.get(b - 1).expect("a slot in the table holds a key");
+                let home = self.home(self.hash(key));
+                // Move b back to i unless its home lies cyclically in (i, j].
+                let stays = if i <= j { i < home && home <= j } else { i < home || home <= j };
+                if !stays {
+                    self.buckets[i] = b;
+                    i = j;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.buckets.iter().filter(|&&b| b != 0).map(|&b| b - 1)
+    }
+}
+
 /// Two-way map between keys and slots. Not synchronised: the index wraps it in a lock.
 #[derive(Default)]
 pub struct KeyMap {
     kind: Option<KeyKind>,
-    by_u64: HashMap<u64, u32>,
-    by_str: HashMap<Box<str>, u32>,
+    by_key: SlotTable,
     by_slot: SlotKeys,
 }
 
@@ -105,7 +220,7 @@ impl KeyMap {
 
     /// Number of keys stored.
     pub fn len(&self) -> usize {
-        self.by_u64.len() + self.by_str.len()
+        self.by_key.len
     }
 
     /// Whether no key is stored.
@@ -115,20 +230,13 @@ impl KeyMap {
 
     /// The slot that holds `key`.
     pub fn slot_of(&self, key: KeyRef<'_>) -> Option<u32> {
-        match key {
-            KeyRef::U64(k) => self.by_u64.get(&k).copied(),
-            KeyRef::Str(s) => self.by_str.get(s).copied(),
-        }
+        self.by_key.find(key, &self.by_slot).map(|i| self.by_key.buckets[i] - 1)
     }
 
     /// The key in `slot`, if any.
     #[inline]
     pub fn key_of(&self, slot: u32) -> Option<KeyRef<'_>> {
-        match &self.by_slot {
-            SlotKeys::Unset => None,
-            SlotKeys::U64(v) => v.get(slot as usize).copied().filter(|&k| k != NO_KEY).map(KeyRef::U64),
-            SlotKeys::Str(v) => v.get(slot as usize).and_then(|k| k.as_deref()).map(KeyRef::Str),
-        }
+        self.by_slot.get(slot)
     }
 
     /// Fails unless `key` may be stored here: valid, and of this map's kind.
@@ -144,12 +252,14 @@ impl KeyMap {
         }
     }
 
-    /// Records `key` in `slot`, replacing whatever slot held the key before; returns that old slot.
-    /// The caller has checked the key with `check_kind`.
+    /// Records `key` in `slot` (which holds no key), replacing whatever slot held the key
+    /// before; returns that old slot. The caller has checked the key with `check_kind`.
     pub fn set(&mut self, key: KeyRef<'_>, slot: u32) -> Option<u32> {
         self.kind.get_or_insert(key.kind());
+        let found = self.by_key.find(key, &self.by_slot);
+        let old = found.map(|i| self.by_key.buckets[i] - 1);
         let idx = slot as usize;
-        let old = match key {
+        match key {
             KeyRef::U64(k) => {
                 if matches!(self.by_slot, SlotKeys::Unset) {
                     self.by_slot = SlotKeys::U64(Vec::new());
@@ -159,7 +269,6 @@ impl KeyMap {
                     v.resize(idx + 1, NO_KEY);
                 }
                 v[idx] = k;
-                self.by_u64.insert(k, slot)
             }
             KeyRef::Str(s) => {
                 if matches!(self.by_slot, SlotKeys::Unset) {
@@ -169,15 +278,17 @@ impl KeyMap {
                 if v.len() <= idx {
                     v.resize(idx + 1, None);
                 }
-                let boxed: Box<str> = s.into();
-                v[idx] = Some(boxed.clone());
-                self.by_str.insert(boxed, slot)
+                v[idx] = Some(s.into());
             }
-        };
-        if let Some(old_slot) = old {
-            if old_slot != slot {
+        }
+        match (found, old) {
+            // Same key, same hash: the bucket now names the new slot.
+            (Some(i), Some(old_slot)) if old_slot != slot => {
+                self.by_key.buckets[i] = slot + 1;
                 self.clear_slot(old_slot);
             }
+            (Some(_), _) => {}
+            (None, _) => self.by_key.insert(slot, &self.by_slot),
         }
         old
     }
@@ -192,31 +303,29 @@ impl KeyMap {
 
     /// The slots that hold a key, in no particular order.
     pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.by_u64.values().chain(self.by_str.values()).copied()
+        self.by_key.slots()
     }
 
     /// Forgets `key`; returns the slot it was in.
     pub fn remove(&mut self, key: KeyRef<'_>) -> Option<u32> {
-        let slot = match key {
-            KeyRef::U64(k) => self.by_u64.remove(&k),
-            KeyRef::Str(s) => self.by_str.remove(s),
-        }?;
+        let i = self.by_key.find(key, &self.by_slot)?;
+        let slot = self.by_key.buckets[i] - 1;
+        // The shift needs the keys of the buckets it moves, so the slot is cleared after.
+        self.by_key.remove_at(i, &self.by_slot);
         self.clear_slot(slot);
         Some(slot)
     }
 
     /// Bytes used by the map, approximately (for memory reports).
     pub fn memory_bytes(&self) -> usize {
-        let str_bytes: usize = self.by_str.keys().map(|k| k.len() * 2).sum();
         let slots = match &self.by_slot {
             SlotKeys::Unset => 0,
             SlotKeys::U64(v) => v.capacity() * 8,
-            SlotKeys::Str(v) => v.capacity() * std::mem::size_of::<Option<Box<str>>>(),
+            SlotKeys::Str(v) => {
+                v.capacity() * std::mem::size_of::<Option<Box<str>>>() + v.iter().flatten().map(|s| s.len()).sum::<usize>()
+            }
         };
-        slots
-            + self.by_u64.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
-            + self.by_str.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1)
-            + str_bytes
+        slots + self.by_key.buckets.capacity() * 4
     }
 }
 
@@ -245,6 +354,56 @@ mod tests {
         assert_eq!(m.key_of(5), Some(KeyRef::Str("a")));
         assert_eq!(m.remove(KeyRef::Str("a")), Some(5));
         assert_eq!(m.len(), 1);
+    }
+
+    /// Random sets, moves and removals against a std HashMap, for both kinds, with few
+    /// enough keys that probe runs wrap around the table's end and removals shift them.
+    #[test]
+    fn agrees_with_a_hash_map_under_random_operations() {
+        use std::collections::HashMap;
+        for strings in [false, true] {
+            let mut m = KeyMap::default();
+            let mut model: HashMap<u64, u32> = HashMap::new();
+            let mut free: Vec<u32> = (0..4000).rev().collect();
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            let name = |k: u64| format!("key-{k}");
+            for step in 0..60_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let k = x % 3000;
+                let s = name(k);
+                let key = if strings { KeyRef::Str(&s) } else { KeyRef::U64(k) };
+                if (x >> 40) % 5 < 3 {
+                    let slot = free.pop().unwrap();
+                    let old = m.set(key, slot);
+                    assert_eq!(old, model.insert(k, slot), "step {step}");
+                    if let Some(o) = old {
+                        free.push(o);
+                    }
+                } else {
+                    let got = m.remove(key);
+                    assert_eq!(got, model.remove(&k), "step {step}");
+                    if let Some(o) = got {
+                        free.push(o);
+                    }
+                }
+                if step % 997 == 0 {
+                    assert_eq!(m.len(), model.len());
+                    for (&k, &slot) in &model {
+                        let s = name(k);
+                        let key = if strings { KeyRef::Str(&s) } else { KeyRef::U64(k) };
+                        assert_eq!(m.slot_of(key), Some(slot));
+                        assert_eq!(m.key_of(slot), Some(key));
+                    }
+                    let mut slots: Vec<u32> = m.slots().collect();
+                    slots.sort_unstable();
+                    let mut want: Vec<u32> = model.values().copied().collect();
+                    want.sort_unstable();
+                    assert_eq!(slots, want);
+                }
+            }
+        }
     }
 
     #[test]
@@ -282,15 +441,10 @@ impl KeyMap {
     /// `slots`, so that a map rebuilt from a file grows once.
     pub(crate) fn reserve_restored(&mut self, n: usize, slots: usize) {
         match self.kind {
-            Some(KeyKind::U64) => {
-                self.by_u64.reserve(n);
-                self.by_slot = SlotKeys::U64(vec![NO_KEY; slots]);
-            }
-            Some(KeyKind::Str) => {
-                self.by_str.reserve(n);
-                self.by_slot = SlotKeys::Str(vec![None; slots]);
-            }
+            Some(KeyKind::U64) => self.by_slot = SlotKeys::U64(vec![NO_KEY; slots]),
+            Some(KeyKind::Str) => self.by_slot = SlotKeys::Str(vec![None; slots]),
             None => {}
         }
+        self.by_key.grow(n, &self.by_slot);
     }
 }
