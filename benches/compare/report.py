@@ -5,7 +5,10 @@ benches/compare/plots/<dataset>-single.png / -batch.png (recall against QPS per 
     python benches/compare/report.py [--results DIR] [--out BENCHMARKS.md] [--files F.json ...]
 
 Per dataset it takes the newest full run (no --nbase / --nq), or the newest subsampled one when no
-full run exists (marked as such); for insert throughput the newest insert-*.json. The section
+full run exists (marked as such); for insert throughput the newest insert-*.json. Per dataset it
+also shows the newest interleaved-<dataset>-*.json of interleaved.py (single-thread QPS by thread
+CPU time, plot <dataset>-interleaved.png) and, per library and settings, the newest
+memory-<dataset>-*.json of memory.py (full runs preferred over --n subsamples). The section
 "## Engine notes" of an existing BENCHMARKS.md, and everything after it, is kept as it is.
 
 Headline numbers are ratios to hnswlib inside one run: each library's QPS at recall@10 = 0.95 is
@@ -61,6 +64,59 @@ def newest(results: Path) -> Tuple[Dict[str, Dict[str, Any]], Optional[Dict[str,
     return chosen, (inserts[-1] if inserts else None)
 
 
+def kind_of(doc: Dict[str, Any]) -> Optional[str]:
+    """run.py and memory.py write a "kind"; interleaved.py's files are known by their fields."""
+    if doc.get("kind"):
+        return doc["kind"]
+    if "rows" in doc and "at_target" in doc and "dataset" in doc:
+        return "interleaved"
+    return None
+
+
+def stamp_of(doc: Dict[str, Any]) -> str:
+    """The run's UTC timestamp: the document's own, else the one ending the file name."""
+    return doc.get("timestamp") or doc["_file"].stem.rsplit("-", 1)[-1]
+
+
+def newest_extra(results: Path) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, List[Dict[str, Any]]]]:
+    """Newest interleaved run per dataset; newest memory run per dataset and library label
+    (a full run if there is one, else the newest --n subsample)."""
+    inter: Dict[str, Dict[str, Any]] = {}
+    mem: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+    for p in sorted(results.glob("*.json")):
+        if not p.name.startswith(("interleaved-", "memory-")):
+            continue
+        try:
+            doc = load(p)
+        except (OSError, ValueError):
+            continue
+        kind = kind_of(doc)
+        if kind == "interleaved":
+            ds = doc["dataset"]
+            if ds not in inter or stamp_of(doc) > stamp_of(inter[ds]):
+                inter[ds] = doc
+        elif kind == "memory":
+            mem.setdefault((doc["dataset"], memory_label(doc)), []).append(doc)
+    memory: Dict[str, List[Dict[str, Any]]] = {}
+    for (ds, _), docs in mem.items():
+        docs.sort(key=stamp_of)
+        full = [d for d in docs if not d.get("config", {}).get("subsampled")]
+        memory.setdefault(ds, []).append((full or docs)[-1])
+    return inter, memory
+
+
+def memory_label(doc: Dict[str, Any]) -> str:
+    """"omendb+OMENDB_HUGEPAGE=0": the library and its settings, spelled as interleaved.py's --libs."""
+    return "+".join([doc["lib"]] + [f"{k}={v}" for k, v in sorted(doc.get("settings", {}).items())])
+
+
+def lib_rank(name: str) -> Tuple[int, int, str]:
+    """LIB_ORDER by the library part of a label; plain library before its variants."""
+    rank = {n: i for i, n in enumerate(LIB_ORDER)}
+    base = name.split("+", 1)[0]
+    return (rank.get(base, 99), int(name != base), name)
+
+
 def ordered(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     rank = {n: i for i, n in enumerate(LIB_ORDER)}
     return sorted(results, key=lambda r: rank.get(r["lib"], 99))
@@ -85,6 +141,30 @@ def at_recall(sweep: List[Dict[str, Any]], key: str, target: float) -> Tuple[Opt
             t = (target - a["recall"]) / (b["recall"] - a["recall"])
             return a[key] + t * (b[key] - a[key]), ""
     return None, "max<"
+
+
+INTERLEAVED_TARGET = 0.95  # interleaved.py's --target default; its files do not record the value
+
+
+def interleaved_at(doc: Dict[str, Any], name: str, target: float) -> Optional[float]:
+    """Thread-CPU QPS of ``name`` at recall ``target``: the file's own at_target when it is for this
+    target, else interpolated as interleaved.py does (points sorted by recall, None when no two
+    neighbouring points bracket the target)."""
+    doc_target = doc.get("target", INTERLEAVED_TARGET)
+    if abs(doc_target - target) < 1e-12 and name in doc.get("at_target", {}):
+        return doc["at_target"][name]
+    pts = sorted((r["recall"], r["qps_thread_cpu"]) for r in doc["rows"] if r["lib"] == name)
+    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
+        if r0 <= target <= r1:
+            w = 0.0 if r1 == r0 else (target - r0) / (r1 - r0)
+            return q0 + w * (q1 - q0)
+    return None
+
+
+def interleaved_libs(doc: Dict[str, Any]) -> List[str]:
+    names = list(doc.get("builds", {}))
+    names += [r["lib"] for r in doc["rows"] if r["lib"] not in names]
+    return sorted(names, key=lib_rank)
 
 
 def fmt_qps(v: Optional[float], flag: str = "") -> str:
@@ -146,6 +226,44 @@ def plot(doc: Dict[str, Any], plots: Path, target: float) -> List[Tuple[str, Pat
     return out
 
 
+VARIANT_COLORS = ["tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
+
+
+def plot_interleaved(doc: Dict[str, Any], plots: Path, target: float) -> Path:
+    """recall@10 against thread-CPU QPS per library (and per settings variant) of one interleaved run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    variants = iter(VARIANT_COLORS * 4)
+    for name in interleaved_libs(doc):
+        pts = sorted((r for r in doc["rows"] if r["lib"] == name), key=lambda p: p["ef"])
+        if not pts:
+            continue
+        base = name.split("+", 1)[0]
+        color, marker = STYLE.get(base, (None, "x"))
+        if name != base:  # a settings variant: the library's marker in a colour of its own
+            color = next(variants)
+        ax.plot([p["recall"] for p in pts], [p["qps_thread_cpu"] for p in pts], marker=marker, color=color,
+                label=name, linewidth=2 if name == "omendb" else 1.3, markersize=4)
+    ax.axvline(target, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@10")
+    ax.set_ylabel("single-thread QPS (queries per second of thread CPU time)")
+    ax.set_title(f"{doc['dataset']}: all libraries in one process, interleaved {doc.get('nq', '?'):,} queries\n"
+                 f"run {stamp_of(doc)}, up and to the right is better", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8 if len(interleaved_libs(doc)) > 4 else None)
+    fig.tight_layout()
+    path = plots / f"{doc['dataset']}-interleaved.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # markdown
 
@@ -168,7 +286,10 @@ def run_line(doc: Dict[str, Any], out: Path) -> List[str]:
     ]
 
 
-def ann_section(doc: Dict[str, Any], out: Path, plots: Path, targets: List[float]) -> List[str]:
+def ann_section(doc: Dict[str, Any], out: Path, plots: Path, targets: List[float],
+                extra: Optional[List[str]] = None) -> List[str]:
+    """The dataset's run.py section; ``extra`` (the interleaved and memory sections) goes after the
+    run line, before the wall-clock tables."""
     cfg = doc["config"]
     target = targets[0]
     res = {r["lib"]: r for r in doc["results"]}
@@ -190,6 +311,7 @@ def ann_section(doc: Dict[str, Any], out: Path, plots: Path, targets: List[float
     for r in doc["results"]:
         if r.get("error"):
             L.append(f"- **{r['lib']} failed**: `{r['error']}`")
+    L += extra or []
     base = res.get(BASELINE)
 
     # headline ratios
@@ -289,6 +411,106 @@ def ann_section(doc: Dict[str, Any], out: Path, plots: Path, targets: List[float
     return L
 
 
+def load_text(m: Dict[str, Any], d: Dict[str, Any]) -> str:
+    la = lambda x: "/".join(f"{y:.2f}" for y in x)  # noqa: E731
+    before = m.get("loadavg_before") or d.get("loadavg_before")
+    after = m.get("loadavg_after") or d.get("loadavg_after")
+    if not before and not after:
+        return "load average not recorded"
+    return (f"load average (1/5/15 min) {la(before) if before else '?'} before, "
+            f"{la(after) if after else '?'} after")
+
+
+def commit_text(doc: Dict[str, Any]) -> str:
+    v = doc.get("versions", {})
+    git = doc.get("commit") or v.get("omendb_git")
+    if not git:
+        return "omendb commit not recorded in the file"
+    return f"omendb at commit {git}{' + uncommitted changes' if v.get('omendb_git_dirty_src') else ''}"
+
+
+def interleaved_section(doc: Dict[str, Any], out: Path, plots: Path, target: float) -> List[str]:
+    names = interleaved_libs(doc)
+    builds = doc.get("builds", {})
+    m = doc.get("machine", {})
+    L = ["### Interleaved single-thread QPS (thread CPU time)", ""]
+    L.append(f"`benches/compare/interleaved.py`: all libraries in one process, the same "
+             f"{doc.get('nq', '?'):,} queries sent to each library in turn in small chunks, each library timed by "
+             f"its calling thread's CPU time, which other processes cannot inflate; builds timed by process CPU "
+             f"time on all threads. QPS at recall@10 = {target} by linear interpolation between the two sweep "
+             f"points around it; ratios to {BASELINE} within this one run.")
+    L.append("")
+    L.append(f"Run `{rel(doc['_file'], out)}` ({stamp_of(doc)}): {m.get('cpu_model', '?')}, {m.get('cores', '?')} cores "
+             f"({', '.join(m.get('simd', []))}), {load_text(m, doc)}; {commit_text(doc)}.")
+    L.append("")
+    base_q = interleaved_at(doc, BASELINE, target) if BASELINE in names else None
+    base_cpu = builds.get(BASELINE, {}).get("cpu_s")
+    L.append(f"| library | QPS at recall {target} | / {BASELINE} | build CPU s | / {BASELINE} | build wall s |")
+    L.append("|---|--:|--:|--:|--:|--:|")
+    for n in names:
+        q = interleaved_at(doc, n, target)
+        b = builds.get(n, {})
+        cpu, wall = b.get("cpu_s"), b.get("wall_s")
+        L.append(f"| {n} | {fmt_qps(q)} | {fmt_ratio(q, base_q)} | {'n/a' if cpu is None else f'{cpu:.1f}'} | "
+                 f"{fmt_ratio(cpu, base_cpu)} | {'n/a' if wall is None else f'{wall:.1f}'} |")
+    L.append("")
+    if BASELINE not in names:
+        L.append(f"({BASELINE} is not in this run: no ratios.)")
+        L.append("")
+    L.append("QPS ratios above 1 and build ratios below 1 favour the library; n/a: the sweep does not reach "
+             "the target recall on both sides. A name with `+VAR=value` is the same library built with that "
+             "environment setting. Build wall time is not load-independent.")
+    L.append("")
+    L.append(f"![{doc['dataset']} interleaved]({rel(plot_interleaved(doc, plots, target), out)})")
+    L.append("")
+    # the sweep, one row per ef, recall@10 and QPS of each library side by side
+    cell = {(r["lib"], r["ef"]): r for r in doc["rows"]}
+    efs = sorted({r["ef"] for r in doc["rows"]})
+    L.append("| ef | " + " | ".join(f"{n} recall@10 | {n} QPS" for n in names) + " |")
+    L.append("|--:|" + "--:|--:|" * len(names))
+    for ef in efs:
+        cells = []
+        for n in names:
+            r = cell.get((n, ef))
+            cells += ["", ""] if r is None else [f"{r['recall']:.4f}", f"{r['qps_thread_cpu']:,.0f}"]
+        L.append(f"| {ef} | " + " | ".join(cells) + " |")
+    L.append("")
+    return L
+
+
+def memory_section(docs: List[Dict[str, Any]], out: Path) -> List[str]:
+    docs = sorted(docs, key=lambda d: lib_rank(memory_label(d)))
+    base = next((d for d in docs if memory_label(d) == BASELINE), None)
+    L = ["### Memory per vector (one library per fresh process)", ""]
+    L.append("`benches/compare/memory.py LIB DATASET [VAR=value ...]`: resident set before creating the index "
+             "and after the build, each after `malloc_trim`, divided by the number of vectors; so it includes "
+             "what a library allocates when the index is created, and allocator slack. Newest file per library "
+             "and settings; a full run is preferred over a `--n` subsample.")
+    L.append("")
+    L.append(f"| library | bytes / vector | / {BASELINE} | x raw vectors | n | M / ef_construction | run | commit | load average before / after |")
+    L.append("|---|--:|--:|--:|--:|--:|---|---|---|")
+    la = lambda x: "/".join(f"{y:.2f}" for y in x) if x else "?"  # noqa: E731
+    for d in docs:
+        cfg = d.get("config", {})
+        raw = d.get("dim", 0) * 4
+        n = f"{d['n']:,}" + (f" of {cfg['full_n']:,}" if cfg.get("subsampled") else "")
+        ratio = fmt_ratio(d["bytes_per_vector"], base["bytes_per_vector"]) if base else "n/a"
+        if base and d is not base and d.get("n") != base.get("n"):
+            ratio += " (different n)"
+        m = d.get("machine", {})
+        L.append(f"| {memory_label(d)} | {d['bytes_per_vector']:,.0f} | {ratio} | "
+                 f"{(d['bytes_per_vector'] / raw) if raw else float('nan'):.2f} | {n} | "
+                 f"{cfg.get('M', '?')} / {cfg.get('ef_construction', '?')} | [{stamp_of(d)}]({rel(d['_file'], out)}) | "
+                 f"{d.get('commit') or '?'} | {la(m.get('loadavg_before'))} / {la(m.get('loadavg_after'))} |")
+    L.append("")
+    if base is None:
+        L.append(f"({BASELINE} has no memory file for this data set: no ratios.)")
+        L.append("")
+    L.append("Ratios below 1 favour the library. Raw vectors are float32, 4 bytes a dimension.")
+    L.append("")
+    return L
+
+
 def insert_section(doc: Dict[str, Any], out: Path) -> List[str]:
     cfg = doc["config"]
     L = ["## Insert throughput", ""]
@@ -362,6 +584,12 @@ benches/compare/run_all.sh
 Pieces: `python benches/compare/run.py glove-50-angular [--nbase 20000 --nq 500]` (quick subsampled
 run, exact ground truth recomputed), `python benches/compare/run.py --insert`, then
 `python benches/compare/report.py`. `run.py --help` lists every option.
+
+**Load-independent measurements.** Under each data set, the sections "Interleaved single-thread
+QPS" and "Memory per vector" come from `benches/compare/interleaved.py DATASET --libs
+hnswlib,omendb,...` (all libraries in one process, timed by thread CPU time) and
+`benches/compare/memory.py LIB DATASET` (one library per fresh process); they are the figures to
+quote, the wall-clock tables the broader picture. These runs are not part of `run_all.sh`.
 """
 
 NOTES_DEFAULT = f"""{NOTES_HEADING}
@@ -384,14 +612,24 @@ def main() -> None:
     if a.files:
         chosen: Dict[str, Dict[str, Any]] = {}
         insert = None
+        inter: Dict[str, Dict[str, Any]] = {}
+        memory: Dict[str, List[Dict[str, Any]]] = {}
         for f in a.files:
             doc = load(Path(f).resolve())
-            if doc["kind"] == "insert":
+            kind = kind_of(doc)
+            if kind == "insert":
                 insert = doc
-            else:
+            elif kind == "interleaved":
+                inter[doc["dataset"]] = doc
+            elif kind == "memory":
+                memory.setdefault(doc["dataset"], []).append(doc)
+            elif kind == "ann":
                 chosen[doc["dataset"]] = doc
+            else:
+                ap.error(f"{f}: not a result of run.py, interleaved.py or memory.py")
     else:
         chosen, insert = newest(Path(a.results))
+        inter, memory = newest_extra(Path(a.results))
 
     notes = NOTES_DEFAULT
     if out.exists():
@@ -401,15 +639,25 @@ def main() -> None:
             notes = text[i:]
 
     L = [HEADER]
-    if not chosen and insert is None:
+    if not chosen and insert is None and not inter and not memory:
         L.append("(No results yet: run `benches/compare/run_all.sh`.)\n")
-    for ds in sorted(chosen):
-        L += ann_section(chosen[ds], out, plots, targets)
+    for ds in sorted(set(chosen) | set(inter) | set(memory)):
+        extra: List[str] = []
+        if ds in inter:
+            extra += interleaved_section(inter[ds], out, plots, targets[0])
+        if ds in memory:
+            extra += memory_section(memory[ds], out)
+        if ds in chosen:
+            L += ann_section(chosen[ds], out, plots, targets, extra)
+        else:  # no run.py result for this data set: only the load-independent sections
+            L += [f"## {ds}", ""] + extra
     if insert is not None:
         L += insert_section(insert, out)
     text = "\n".join(L).rstrip() + "\n\n" + notes.rstrip() + "\n"
     out.write_text(text)
-    print(f"wrote {out} ({', '.join(sorted(chosen)) or 'no ANN runs'}{', insert' if insert else ''}); plots in {plots}")
+    extras = [f"interleaved {ds}" for ds in sorted(inter)] + [f"memory {ds}" for ds in sorted(memory)]
+    print(f"wrote {out} ({', '.join(sorted(chosen)) or 'no ANN runs'}{', insert' if insert else ''}"
+          f"{''.join(', ' + e for e in extras)}); plots in {plots}")
 
 
 if __name__ == "__main__":
