@@ -46,6 +46,7 @@ def main() -> None:
     if str(run.REPO / "bindings" / "python") not in sys.path:
         sys.path.insert(0, str(run.REPO / "bindings" / "python"))
 
+    load_before = list(os.getloadavg())
     folder = run.resolve_dataset(a.dataset, None)
     metric = run.dataset_metric(folder)
     X = run.load_vectors(folder, "base")
@@ -115,8 +116,12 @@ def main() -> None:
             print(f"  {base} / {n} = {summary[base] / summary[n]:.2f}x")
         print(f"  build CPU {base} / {n} = {builds[base]['cpu_s'] / builds[n]['cpu_s']:.2f}x")
     out = run.HERE / "results" / f"interleaved-{folder.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    versions = run.library_versions(sorted({name.split("+", 1)[0] for name in libs}))
     out.write_text(json.dumps({"dataset": folder.name, "nq": len(Q), "builds": builds, "rows": rows,
-                               "at_target": summary, "machine": run.machine_info()}, indent=1))
+                               "at_target": summary, "target": a.target, "M": a.M, "efc": a.efc,
+                               "threads": a.threads, "versions": versions, "commit": versions.get("omendb_git"),
+                               "machine": {**run.machine_info(), "loadavg_before": load_before,
+                                           "loadavg_after": list(os.getloadavg())}}, indent=1))
     print(f"wrote {out}")
 
 
