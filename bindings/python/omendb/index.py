@@ -408,7 +408,7 @@ class Index:
             and queries.ndim == 1
             and queries.flags.c_contiguous
             and type(k) is int
-            and 0 <= k < _U64_LIMIT
+            and 0 < k <= 4096
             and (ef is None or (type(ef) is int and 0 <= ef < _U64_LIMIT))
         ):
             # One float32 query as given (the common single-query call): the same C call as
