@@ -441,6 +441,11 @@ fn empty_indexes_return_nothing() {
     let index = Index::new(IndexOptions::default()).unwrap();
     assert_eq!(index.search(&q, 10, None).unwrap(), vec![]);
     assert!(index.is_empty() && index.dim() == 0);
+    // An empty query there (found by index_differential: it panicked at be34702..7f1df68):
+    // no hits under L2, the zero vector under cosine, as the C API and the model expect.
+    assert_eq!(index.search(&[], 10, None).unwrap(), vec![]);
+    let cosine = Index::new(IndexOptions { metric: Metric::Cosine, ..Default::default() }).unwrap();
+    refused(&cosine, "an empty query under cosine", |e| matches!(e, Error::ZeroVector { .. }), |i| i.search(&[], 1, None));
     // Dimensions known, nothing added.
     let index = Index::new(IndexOptions { dim: DIM, metric: Metric::Cosine, ..Default::default() }).unwrap();
     assert_eq!(index.search(&q, 10, None).unwrap(), vec![]);
