@@ -348,6 +348,12 @@ impl Index {
     /// components too large for f32 distances, and (under cosine) zero length.
     fn check_vectors(&self, flat: &[f32], dim: usize) -> Result<()> {
         let bounded = self.options.metric != Metric::Cosine;
+        if dim == 0 {
+            // An empty query to an index whose dimensions are not fixed yet: one row of no
+            // floats (`chunks_exact(0)` would panic). Nothing in it is non-finite or too large;
+            // under cosine it is the zero vector.
+            return if bounded { Ok(()) } else { Err(Error::ZeroVector { index: 0 }) };
+        }
         for (i, row) in flat.chunks_exact(dim).enumerate() {
             if let Some(c) = row.iter().position(|x| !x.is_finite()) {
                 return Err(Error::NonFiniteValue { index: i, component: c });

@@ -441,6 +441,12 @@ fn empty_indexes_return_nothing() {
     let index = Index::new(IndexOptions::default()).unwrap();
     assert_eq!(index.search(&q, 10, None).unwrap(), vec![]);
     assert!(index.is_empty() && index.dim() == 0);
+    // An empty query there (found by index_differential: it panicked from be34702 to
+    // 7f1df68): no hits under L2, the zero vector under cosine, as before and as the fuzz
+    // model expects. (The C API refuses dim 0 before it reaches the index.)
+    assert_eq!(index.search(&[], 10, None).unwrap(), vec![]);
+    let cosine = Index::new(IndexOptions { metric: Metric::Cosine, ..Default::default() }).unwrap();
+    refused(&cosine, "an empty query under cosine", |e| matches!(e, Error::ZeroVector { .. }), |i| i.search(&[], 1, None));
     // Dimensions known, nothing added.
     let index = Index::new(IndexOptions { dim: DIM, metric: Metric::Cosine, ..Default::default() }).unwrap();
     assert_eq!(index.search(&q, 10, None).unwrap(), vec![]);

@@ -37,6 +37,10 @@ use parking_lot::Mutex;
 const FIRST_CHUNK: usize = 1024;
 /// Enough chunks for every u32 slot id.
 const MAX_CHUNKS: usize = 23;
+/// Smallest chunk given the huge-page advice: two 2 MiB pages, so the chunk always contains
+/// a whole aligned one. Small indexes (first chunks of high-dimensional ones included) keep
+/// 4 KiB pages and pay only for the pages their records touch.
+const HUGE_PAGE_MIN_CHUNK: usize = 4 << 20;
 
 /// Slot states.
 pub const STATE_FREE: u8 = 0;
@@ -241,8 +245,10 @@ impl NodeStore {
             // visits records scattered over the whole arena, and 2 MiB pages turn most of
             // its TLB misses into hits (MNIST 784-d: ~17% more QPS). Only written records are
             // backed, so memory grows by at most one huge page per chunk. A hint: failure is fine.
-            // OMENDB_HUGEPAGE=0 turns it off (for A/B measurements).
-            if std::env::var("OMENDB_HUGEPAGE").map_or(true, |v| v != "0") {
+            // OMENDB_HUGEPAGE=0 turns it off (for A/B measurements). Not for a chunk under
+            // `HUGE_PAGE_MIN_CHUNK`: it holds at most one aligned huge page, so the advice
+            // buys little there, but it can make a one-record index fault in (and zero) 2 MiB.
+            if bytes >= HUGE_PAGE_MIN_CHUNK && std::env::var("OMENDB_HUGEPAGE").map_or(true, |v| v != "0") {
                 let _ = map.advise(memmap2::Advice::HugePage);
             }
             let base = map.as_mut_ptr();
