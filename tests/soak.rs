@@ -285,3 +285,15 @@ fn soak_20_cycles_of_100k() {
     let f = soak(100_000, 20, 10_000, 500);
     check(&f, true, RECALL_LOSS);
 }
+
+/// The soak with its size from the environment, for experiments: `SOAK_PER_CYCLE` (default
+/// 20,000), `SOAK_CYCLES` (default 20), `SOAK_BATCH` (default 10,000), `SOAK_QUERIES`
+/// (default 500). Checks the same criteria.
+/// `SOAK_CYCLES=20 SOAK_PER_CYCLE=20000 cargo test --release --test soak soak_from_env -- --ignored --nocapture`
+#[test]
+#[ignore = "an experiment: sized by environment variables"]
+fn soak_from_env() {
+    let var = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let f = soak(var("SOAK_PER_CYCLE", 20_000), var("SOAK_CYCLES", 20), var("SOAK_BATCH", 10_000), var("SOAK_QUERIES", 500));
+    check(&f, true, RECALL_LOSS);
+}
