@@ -135,6 +135,9 @@ impl Graph {
     /// nearest to all of them took most of the links: pass after pass they gathered in-links
     /// (20 cycles of adding 20,000 and removing half: 113 nodes with over 100, up to 406;
     /// a fresh build has 5, up to 123) while the median node had fewer than in a fresh build.
+    /// On layer 0 a list shorter than m is filled up to m, the number of links an insert
+    /// chooses: lists otherwise only shrink between inserts, and after 20 such cycles the
+    /// churned graph had 20.8 links a node against 21.3 in a fresh build.
     /// `in_links` counts layer-0 in-links and is raised for every layer-0 link added here.
     fn relink(&self, id: u32, level: usize, is_dead: &[bool], in_links: &[AtomicU32]) {
         let dead = |n: u32| is_dead.get(n as usize).copied().unwrap_or(false);
@@ -163,7 +166,9 @@ impl Graph {
         cands.sort_unstable();
         // First the diversity heuristic, with the live links as already chosen; then, if it
         // left room, the nearest of the rest that is not a hub.
-        let want = links.len().min(self.max_links(level));
+        let floor = if level == 0 { self.params.m } else { 0 };
+        // (A list with no dead link is left alone above, whatever its length.)
+        let want = links.len().max(floor).min(self.max_links(level));
         let n_kept = kept.len();
         for c in &cands {
             if kept.len() >= want {
