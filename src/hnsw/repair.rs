@@ -165,9 +165,9 @@ impl Graph {
             .collect();
         cands.sort_unstable();
         // First the diversity heuristic, with the live links as already chosen; then, if it
-        // left room, the nearest of the rest that is not a hub.
+        // left room, the nearest of the rest that is not a hub. (A list without dead links
+        // was left as it is above, however short.)
         let floor = if level == 0 { self.params.m } else { 0 };
-        // (A list with no dead link is left alone above, whatever its length.)
         let want = links.len().max(floor).min(self.max_links(level));
         let n_kept = kept.len();
         for c in &cands {
@@ -218,8 +218,8 @@ impl Graph {
     /// links that point into the dead set: a node whose in-neighbours were deleted is linked
     /// again only if one of their in-neighbours happens to pick it as a replacement. A pass
     /// that deletes half of the index left about 1% of it with no in-link, out of reach of
-    /// every search, and many more with one or two, which a search rarely finds. Such a
-    /// node is linked from its nearest nodes among its own links and theirs; where their
+    /// every search, and more with one (after 20 cycles of adding 20,000 and removing half:
+    /// 75, against 4 in a fresh build). Such a node is linked from its nearest nodes among its own links and theirs; where their
     /// lists are full, the link given up is the farthest one whose target keeps more than
     /// `min_in_links` in-links.
     fn reconnect_orphans(&self, high: usize, is_dead: &[bool], in_links: &[AtomicU32]) {
