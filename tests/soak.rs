@@ -279,9 +279,14 @@ fn soak_small() {
 }
 
 /// The full soak: 20 cycles of adding 100,000 vectors and removing half of the index.
+/// For experiments the environment may change its size (the criteria stay): `SOAK_PER_CYCLE`,
+/// `SOAK_CYCLES`, `SOAK_BATCH` (records per `add`) and `SOAK_QUERIES`, e.g. the quicker proxy
+/// `SOAK_PER_CYCLE=20000 cargo test --release --test soak -- --ignored --nocapture`.
 #[test]
 #[ignore = "minutes in release; run with --ignored"]
 fn soak_20_cycles_of_100k() {
-    let f = soak(100_000, 20, 10_000, 500);
+    let var = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0).unwrap_or(d);
+    let f = soak(var("SOAK_PER_CYCLE", 100_000), var("SOAK_CYCLES", 20), var("SOAK_BATCH", 10_000), var("SOAK_QUERIES", 500));
     check(&f, true, RECALL_LOSS);
 }
+
