@@ -1202,32 +1202,15 @@ fn read_full(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8], fresh
     let dim = layout.meta.dim;
     let full = layout.section(b"FULL");
     let store = RawStore::new(dim, &RawStorage::Memory)?;
-    let row_bytes = dim * 4;
-    let slots = layout.meta.slots as usize;
-    let rows_per_block = (IO_BLOCK / row_bytes).max(1);
-    let mut block = vec![0u8; rows_per_block.min(slots.max(1)) * row_bytes];
     let mut row = vec![0f32; dim];
-    let mut crc = 0u32;
-    let mut id = 0usize;
-    while id < slots {
-        let n = rows_per_block.min(slots - id);
-        let bytes = &mut block[..n * row_bytes];
-        src.read_at(full.offset + (id * row_bytes) as u64, bytes)?;
-        crc = crc32c::crc32c_append(crc, bytes);
-        for r in bytes.chunks_exact(row_bytes) {
-            check_full_row(id, r, states[id])?;
-            if states[id] != STATE_FREE {
-                for (x, b) in row.iter_mut().zip(r.chunks_exact(4)) {
-                    *x = f32::from_le_bytes(b.try_into().unwrap());
-                }
-                store.write(&fresh[id], &row)?;
-            }
-            id += 1;
+    for_each_row(src, full, dim * 4, layout.meta.slots as usize, |id, r| {
+        check_full_row(id, r, states[id])?;
+        if states[id] != STATE_FREE {
+            decode_f32s(r, &mut row);
+            store.write(&fresh[id], &row)?;
         }
-    }
-    if crc != full.crc {
-        return Err(corrupt("section FULL checksum mismatch"));
-    }
+        Ok(())
+    })?;
     Ok(store)
 }
 
@@ -1273,37 +1256,55 @@ fn read_nodes_v1(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Nodes>
 /// Version 1: the rows of VECS into the fresh slots.
 fn read_vectors_v1(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8], graph: &Graph, fresh: &[FreshSlot]) -> Result<()> {
     let meta = &layout.meta;
-    let vecs = layout.section(b"VECS");
-    let slots = meta.slots as usize;
-    let vstride = vector_stride(meta.dim);
-    let rows_per_block = (IO_BLOCK / vstride).max(1);
-    let mut block = vec![0u8; rows_per_block.min(slots.max(1)) * vstride];
     let mut row = vec![0f32; meta.dim];
+    for_each_row(src, layout.section(b"VECS"), vector_stride(meta.dim), meta.slots as usize, |id, r| {
+        decode_f32s(r, &mut row);
+        if states[id] == STATE_FREE {
+            check_zero(r, &format!("VECS: the row of free slot {id}"))?;
+        } else {
+            if let Some(c) = row.iter().position(|x| !x.is_finite()) {
+                return Err(corrupt(format!("VECS: slot {id} has a non-finite value at component {c}")));
+            }
+            check_zero(&r[meta.dim * 4..], &format!("VECS: padding of slot {id}"))?;
+            graph.store.write_vector(&fresh[id], &row);
+        }
+        Ok(())
+    })
+}
+
+/// Little-endian f32s from the start of `bytes` into `out` (as many as `out` holds).
+fn decode_f32s(bytes: &[u8], out: &mut [f32]) {
+    for (x, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+/// Calls `visit(id, row)` for each of the `slots` rows of `row_bytes` bytes in section `e`,
+/// read in blocks; checks the section's CRC once every block was read (the caller keeps
+/// nothing before that succeeds).
+fn for_each_row(
+    src: &(impl Source + ?Sized),
+    e: &SectionEntry,
+    row_bytes: usize,
+    slots: usize,
+    mut visit: impl FnMut(usize, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let rows_per_block = (IO_BLOCK / row_bytes).max(1);
+    let mut block = vec![0u8; rows_per_block.min(slots.max(1)) * row_bytes];
     let mut crc = 0u32;
     let mut id = 0usize;
     while id < slots {
         let n = rows_per_block.min(slots - id);
-        let bytes = &mut block[..n * vstride];
-        src.read_at(vecs.offset + (id * vstride) as u64, bytes)?;
+        let bytes = &mut block[..n * row_bytes];
+        src.read_at(e.offset + (id * row_bytes) as u64, bytes)?;
         crc = crc32c::crc32c_append(crc, bytes);
-        for r in bytes.chunks_exact(vstride) {
-            for (x, b) in row.iter_mut().zip(r.chunks_exact(4)) {
-                *x = f32::from_le_bytes(b.try_into().unwrap());
-            }
-            if states[id] == STATE_FREE {
-                check_zero(r, &format!("VECS: the row of free slot {id}"))?;
-            } else {
-                if let Some(c) = row.iter().position(|x| !x.is_finite()) {
-                    return Err(corrupt(format!("VECS: slot {id} has a non-finite value at component {c}")));
-                }
-                check_zero(&r[meta.dim * 4..], &format!("VECS: padding of slot {id}"))?;
-                graph.store.write_vector(&fresh[id], &row);
-            }
+        for row in bytes.chunks_exact(row_bytes) {
+            visit(id, row)?;
             id += 1;
         }
     }
-    if crc != vecs.crc {
-        return Err(corrupt("section VECS checksum mismatch"));
+    if crc != e.crc {
+        return Err(corrupt(format!("section {} checksum mismatch", e.name())));
     }
     Ok(())
 }
@@ -1311,27 +1312,8 @@ fn read_vectors_v1(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8],
 /// Calls `visit(id, record)` for every RECS record, read in blocks; checks the section's CRC
 /// once every block was read (the caller keeps nothing before that succeeds).
 fn for_each_record(src: &(impl Source + ?Sized), layout: &Layout, mut visit: impl FnMut(u32, &[u8]) -> Result<()>) -> Result<()> {
-    let recs = layout.section(b"RECS");
     let Some(l) = &layout.meta.record_layout else { return Ok(()) };
-    let slots = layout.meta.slots as usize;
-    let rows_per_block = (IO_BLOCK / l.stride).max(1);
-    let mut block = vec![0u8; rows_per_block.min(slots.max(1)) * l.stride];
-    let mut crc = 0u32;
-    let mut id = 0usize;
-    while id < slots {
-        let n = rows_per_block.min(slots - id);
-        let bytes = &mut block[..n * l.stride];
-        src.read_at(recs.offset + (id * l.stride) as u64, bytes)?;
-        crc = crc32c::crc32c_append(crc, bytes);
-        for rec in bytes.chunks_exact(l.stride) {
-            visit(id as u32, rec)?;
-            id += 1;
-        }
-    }
-    if crc != recs.crc {
-        return Err(corrupt("section RECS checksum mismatch"));
-    }
-    Ok(())
+    for_each_row(src, layout.section(b"RECS"), l.stride, layout.meta.slots as usize, |id, rec| visit(id as u32, rec))
 }
 
 /// Version 2: RECS (first pass: everything but the vectors) and UPPR.
