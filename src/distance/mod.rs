@@ -3,7 +3,9 @@
 //! Every metric reduces to two primitives over `f32` slices of equal length:
 //! squared Euclidean distance and dot product. `Kernels::detect()` returns the
 //! fastest pair the CPU supports; `scalar` is the oracle every SIMD kernel is tested against.
+//! `codes` holds the kernels over quantized codes (u8, bits, half floats), likewise.
 
+pub mod codes;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;

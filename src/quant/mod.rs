@@ -20,7 +20,8 @@
 pub mod binary;
 pub mod f16;
 pub mod int8;
-pub mod kernels;
+/// The code kernels (`crate::distance::codes`), under the name the codecs use.
+pub use crate::distance::codes as kernels;
 pub mod pq;
 
 use crate::error::{Error, Result};
