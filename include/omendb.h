@@ -104,7 +104,9 @@
 
 /**
  * One bit a dimension: whether the component is above that dimension's mean over the first
- * batch added (any size); traversal by Hamming distance.
+ * batch added (any size). The graph is built by Hamming distance; a search compares the query
+ * with each code's two-level vector (per dimension, the batch's mean below or above the
+ * threshold) under the metric.
  */
 #define OMENDB_DTYPE_BINARY 3
 
@@ -720,7 +722,7 @@ omendb_status omendb_options_set_seed(omendb_options *options, uint64_t seed, om
  * their codes from the first batch added: `omendb_index_add` (and the other adds) fails with
  * OMENDB_STATUS_INVALID_ARGUMENT, storing nothing, while that batch holds fewer than 256
  * (int8) or 1024 (pq) vectors. Later values outside int8's learned ranges saturate. Every
- * dtype can be saved (`omendb_index_save`, format version 3: codes, trained codec and
+ * dtype can be saved (`omendb_index_save`, format version 3, binary 4: codes, trained codec and
  * full-precision vectors); `omendb_index_load` restores it with the full-precision vectors in
  * memory, and `omendb_index_open` serves them from the file mapping.
  *

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use omendb::quant::Dtype;
-use omendb::storage::format::{self, QUANT_VERSION};
+use omendb::storage::format::{self, BINARY_LEVELS_VERSION, QUANT_VERSION};
 use omendb::{Error, Index, IndexOptions, KeyRef, Keys, Metric};
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -51,7 +51,8 @@ fn every_dtype_round_trips_through_save_load_and_open() {
         let path = temp_path(&format!("rt-{}", dtype.name()));
         index.save(&path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(format::read_layout(&bytes[..]).unwrap().version, QUANT_VERSION, "{what}");
+        let version = if dtype == Dtype::Binary { BINARY_LEVELS_VERSION } else { QUANT_VERSION };
+        assert_eq!(format::read_layout(&bytes[..]).unwrap().version, version, "{what}");
         assert_eq!(index.to_bytes().unwrap(), bytes, "{what}: save and to_bytes agree");
 
         let loaded = Index::load(&path).unwrap();
@@ -100,7 +101,7 @@ fn small_binary_file() -> Vec<u8> {
 fn every_truncation_and_every_bit_flip_of_a_small_quantized_file_is_rejected() {
     let bytes = small_binary_file();
     let layout = format::read_layout(&bytes[..]).unwrap();
-    assert_eq!(layout.version, QUANT_VERSION);
+    assert_eq!(layout.version, BINARY_LEVELS_VERSION);
     assert!(layout.section(b"QCOD").len > 0 && layout.section(b"FULL").len > 0);
     Index::from_bytes(&bytes).unwrap();
     for len in 0..bytes.len() {
@@ -203,4 +204,47 @@ fn v3_fixture_loads_and_opens_with_known_answers() {
         assert_eq!(loaded.to_bytes().unwrap(), file);
         assert_eq!(opened.to_bytes().unwrap(), file);
     }
+}
+
+// ---- a format-3 binary file (thresholds only, written by 7e60bad) ----
+
+const FIXTURE_V3_BINARY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v3-binary-small.omendb");
+
+/// The fixture holds a binary index, L2, dim 16, m 4, ef_construction 64, seed 7, rerank 5:
+/// `random_vectors(300, 16, 11)` under keys 0..300, less every 50th (removed). Written by the
+/// last build before format 4, whose codec kept thresholds only. Read today it gets levels one
+/// below and one above each threshold; saved again it is a format 4 file with the same
+/// thresholds.
+#[test]
+fn v3_binary_fixture_loads_opens_and_is_rewritten_as_format_4() {
+    let file = std::fs::read(FIXTURE_V3_BINARY).unwrap();
+    assert_eq!(format::read_layout(&file[..]).unwrap().version, 3);
+    assert_eq!(format::read_layout(&file[..]).unwrap().section(b"QCOD").len, 16 * 4);
+    let loaded = Index::load(FIXTURE_V3_BINARY).unwrap_or_else(|e| panic!("{FIXTURE_V3_BINARY}: {e}"));
+    let opened = Index::open(FIXTURE_V3_BINARY).unwrap_or_else(|e| panic!("{FIXTURE_V3_BINARY}: {e}"));
+    let base = random_vectors(300, 16, 11);
+    let q = random_vectors(1, 16, 31337);
+    // The exact 5 nearest live records, by brute force.
+    let mut exact: Vec<(f32, u64)> = (0..300u64)
+        .filter(|k| k % 50 != 0)
+        .map(|k| (base[k as usize * 16..][..16].iter().zip(&q).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(), k))
+        .collect();
+    exact.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for index in [&loaded, &opened] {
+        assert_eq!((index.dtype(), index.options().rerank, index.len()), (Dtype::Binary, 5, 294));
+        // With ef 128 and rerank 5 the 5 nearest are found, at their exact (re-ranked) distances.
+        let hits = index.search(&q, 5, Some(128)).unwrap();
+        for (h, (d, k)) in hits.iter().zip(&exact) {
+            assert_eq!(h.key, k.to_string(), "{hits:?}");
+            assert!((h.distance - d).abs() <= 1e-5 * d.max(1.0), "{}: {} vs {d}", h.key, h.distance);
+        }
+        let hit = &index.search(&base[16 * 7..16 * 8], 1, Some(32)).unwrap()[0];
+        assert_eq!((hit.key.as_str(), hit.distance), ("7", 0.0));
+    }
+    let rewritten = loaded.to_bytes().unwrap();
+    let layout = format::read_layout(&rewritten[..]).unwrap();
+    assert_eq!(layout.version, BINARY_LEVELS_VERSION);
+    assert_eq!(layout.section(b"QCOD").len, 3 * 16 * 4);
+    let again = Index::from_bytes(&rewritten).unwrap();
+    assert_eq!(again.search(&q, 5, Some(128)).unwrap(), loaded.search(&q, 5, Some(128)).unwrap());
 }

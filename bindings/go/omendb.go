@@ -226,7 +226,7 @@ const (
 	F32    Dtype = C.OMENDB_DTYPE_F32    // 4 bytes a dimension (the default)
 	F16    Dtype = C.OMENDB_DTYPE_F16    // IEEE half floats
 	Int8   Dtype = C.OMENDB_DTYPE_INT8   // 8-bit codes, ranges learned per dimension
-	Binary Dtype = C.OMENDB_DTYPE_BINARY // one sign bit a dimension, Hamming distance
+	Binary Dtype = C.OMENDB_DTYPE_BINARY // one bit a dimension: above the mean or not
 	PQ     Dtype = C.OMENDB_DTYPE_PQ     // product quantization, PQM bytes a vector
 )
 

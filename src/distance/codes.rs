@@ -14,6 +14,9 @@
 pub type U8Fn = fn(&[u8], &[u8]) -> u32;
 /// Hamming distance between two bit arrays (byte length a multiple of 8).
 pub type BitsFn = fn(&[u8], &[u8]) -> u32;
+/// Sum of the floats `q[i]` whose bit i is set in `bits` (little-endian within each byte;
+/// `q.len() == 8 * bits.len()`): the dot product of a query with a 0/1 code.
+pub type MaskedSumFn = fn(&[f32], &[u8]) -> f32;
 /// A primitive over two arrays of IEEE half floats (as u16 bits).
 pub type F16Fn = fn(&[u16], &[u16]) -> f32;
 
@@ -26,6 +29,8 @@ pub struct CodeKernels {
     pub dot_u8: U8Fn,
     /// Number of differing bits.
     pub hamming: BitsFn,
+    /// Sum of the query components selected by a code's set bits.
+    pub masked_sum: MaskedSumFn,
     /// Squared L2 over half floats.
     pub l2_f16: F16Fn,
     /// Dot product over half floats.
@@ -41,6 +46,7 @@ impl CodeKernels {
             l2_u8: scalar::l2_u8,
             dot_u8: scalar::dot_u8,
             hamming: scalar::hamming,
+            masked_sum: scalar::masked_sum,
             l2_f16: scalar::l2_f16,
             dot_f16: scalar::dot_f16,
             name: "scalar",
@@ -85,6 +91,19 @@ pub mod scalar {
         a.iter().zip(b).map(|(&x, &y)| (x ^ y).count_ones()).sum()
     }
 
+    /// Sum of q[i] over the set bits i (left to right).
+    pub fn masked_sum(q: &[f32], bits: &[u8]) -> f32 {
+        let mut sum = 0f32;
+        for (chunk, &byte) in q.chunks(8).zip(bits) {
+            for (j, &x) in chunk.iter().enumerate() {
+                if byte >> j & 1 == 1 {
+                    sum += x;
+                }
+            }
+        }
+        sum
+    }
+
     /// Squared L2 over half floats.
     pub fn l2_f16(a: &[u16], b: &[u16]) -> f32 {
         a.iter()
@@ -118,6 +137,7 @@ mod x86 {
             l2_u8: l2_u8_avx512,
             dot_u8: dot_u8_avx512,
             hamming: hamming_avx512,
+            masked_sum: masked_sum_avx512,
             l2_f16: l2_f16_avx512,
             dot_f16: dot_f16_avx512,
             name: "avx512vnni",
@@ -133,6 +153,8 @@ mod x86 {
             l2_u8: l2_u8_avx2,
             dot_u8: dot_u8_avx2,
             hamming: hamming_popcnt,
+            // Scalar: binary codes on an AVX2-only CPU fall back to the oracle.
+            masked_sum: scalar::masked_sum,
             l2_f16: l2_f16_avx2,
             dot_f16: dot_f16_avx2,
             name: "avx2",
@@ -155,6 +177,12 @@ mod x86 {
         let b = &b[..a.len()];
         // SAFETY: reachable only through `avx512()`, after AVX-512F/BW and VPOPCNTDQ were detected.
         unsafe { hamming_avx512_impl(a, b) }
+    }
+    fn masked_sum_avx512(q: &[f32], bits: &[u8]) -> f32 {
+        let q = &q[..bits.len() * 8];
+        // SAFETY: reachable only through `avx512()`, after AVX-512F was detected; q holds
+        // exactly 8 floats per byte of `bits`.
+        unsafe { masked_sum_avx512_impl(q, bits) }
     }
     fn hamming_popcnt(a: &[u8], b: &[u8]) -> u32 {
         let b = &b[..a.len()];
@@ -332,6 +360,42 @@ mod x86 {
         _mm512_reduce_add_epi64(_mm512_add_epi64(acc0, acc1)) as u32
     }
 
+    /// Four accumulators, each adding the 16 query floats of one block under the block's 16
+    /// code bits as a lane mask.
+    ///
+    /// # Safety
+    /// AVX-512F; `q.len() == 8 * bits.len()`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn masked_sum_avx512_impl(q: &[f32], bits: &[u8]) -> f32 {
+        let n = q.len();
+        let (pq, pb) = (q.as_ptr(), bits.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 64 <= n {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let at = i + 16 * j;
+                // SAFETY: at + 16 <= n = 8 * bits.len(): 16 floats of q and the 2 bytes
+                // bits[at / 8..at / 8 + 2] are in bounds.
+                let (m, v) = unsafe { ((pb.add(at / 8) as *const u16).read_unaligned(), _mm512_loadu_ps(pq.add(at))) };
+                *a = _mm512_mask_add_ps(*a, m, *a, v);
+            }
+            i += 64;
+        }
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n, as above.
+            let (m, v) = unsafe { ((pb.add(i / 8) as *const u16).read_unaligned(), _mm512_loadu_ps(pq.add(i))) };
+            acc[0] = _mm512_mask_add_ps(acc[0], m, acc[0], v);
+            i += 16;
+        }
+        if i < n {
+            // 8 floats left (n is a multiple of 8): one byte of bits, a masked load of 8 lanes.
+            // SAFETY: i / 8 < bits.len(); the load reads lanes i..i + 8 <= n only.
+            let (m, v) = unsafe { (*pb.add(i / 8) as u16, _mm512_maskz_loadu_ps(0xff, pq.add(i))) };
+            acc[1] = _mm512_mask_add_ps(acc[1], m, acc[1], v);
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])))
+    }
+
     /// # Safety
     /// POPCNT; `b.len() >= a.len()`.
     #[target_feature(enable = "popcnt")]
@@ -464,6 +528,12 @@ mod tests {
                 assert_eq!((k.dot_u8)(&ca, &cb), (oracle.dot_u8)(&ca, &cb), "{} dot_u8 n={n}", k.name);
                 let bits = n / 8 * 8;
                 assert_eq!((k.hamming)(&a[..bits], &b[..bits]), (oracle.hamming)(&a[..bits], &b[..bits]), "{} hamming n={n}", k.name);
+                // Queries of small integers: every partial sum is exact, so any order agrees.
+                let q: Vec<f32> = (0..bits).map(|_| (r() % 201) as f32 - 100.0).collect();
+                let code = &a[..bits / 8];
+                let want: f32 = (0..bits).filter(|&i| code[i / 8] >> (i % 8) & 1 == 1).map(|i| q[i]).sum();
+                assert_eq!((oracle.masked_sum)(&q, code), want, "scalar masked_sum n={n}");
+                assert_eq!((k.masked_sum)(&q, code), want, "{} masked_sum n={n}", k.name);
                 let ha: Vec<u16> = (0..n).map(|_| half::f16::from_f32((r() % 2001) as f32 / 1000.0 - 1.0).to_bits()).collect();
                 let hb: Vec<u16> = (0..n).map(|_| half::f16::from_f32((r() % 2001) as f32 / 1000.0 - 1.0).to_bits()).collect();
                 for (got, want, what) in [

@@ -31,7 +31,9 @@ pub const OMENDB_DTYPE_F16: u32 = 1;
 /// which must hold at least 256 vectors; one step for all dimensions (the widest range / 127).
 pub const OMENDB_DTYPE_INT8: u32 = 2;
 /// One bit a dimension: whether the component is above that dimension's mean over the first
-/// batch added (any size); traversal by Hamming distance.
+/// batch added (any size). The graph is built by Hamming distance; a search compares the query
+/// with each code's two-level vector (per dimension, the batch's mean below or above the
+/// threshold) under the metric.
 pub const OMENDB_DTYPE_BINARY: u32 = 3;
 /// Product quantization: `pq_m` bytes a vector (one of 256 centroids per sub-space), trained
 /// by k-means on the first batch added, which must hold at least 1024 vectors; dimensions
@@ -173,7 +175,7 @@ pub extern "C" fn omendb_options_set_seed(options: *mut omendb_options, seed: u6
 /// their codes from the first batch added: `omendb_index_add` (and the other adds) fails with
 /// OMENDB_STATUS_INVALID_ARGUMENT, storing nothing, while that batch holds fewer than 256
 /// (int8) or 1024 (pq) vectors. Later values outside int8's learned ranges saturate. Every
-/// dtype can be saved (`omendb_index_save`, format version 3: codes, trained codec and
+/// dtype can be saved (`omendb_index_save`, format version 3, binary 4: codes, trained codec and
 /// full-precision vectors); `omendb_index_load` restores it with the full-precision vectors in
 /// memory, and `omendb_index_open` serves them from the file mapping.
 ///

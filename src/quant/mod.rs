@@ -124,7 +124,7 @@ impl Codec {
             Dtype::F32 => return Err(Error::Internal("f32 has no codec".into())),
             Dtype::F16 => Codec::F16(f16::F16Codec::new(dim, metric)),
             Dtype::Int8 => Codec::Int8(int8::Int8Codec::train(dim, metric, sample)),
-            Dtype::Binary => Codec::Binary(binary::BinaryCodec::train(dim, sample)),
+            Dtype::Binary => Codec::Binary(binary::BinaryCodec::train(dim, metric, sample)),
             Dtype::Pq => Codec::Pq(pq::PqCodec::train(dim, metric, sample, pq_m)?),
         })
     }
@@ -170,10 +170,13 @@ impl Codec {
     }
 
     /// The form of query `q` that [`Codec::distance`] takes as its first argument: its code,
-    /// or for PQ its per-query table of distances to every centroid.
+    /// for PQ its per-query table of distances to every centroid, for binary codes the
+    /// centred query itself (compared with codes asymmetrically).
     pub fn prepare_query(&self, q: &[f32], out: &mut Vec<f32>) {
-        if let Codec::Pq(c) = self {
-            return c.lookup_table(q, out);
+        match self {
+            Codec::Pq(c) => return c.lookup_table(q, out),
+            Codec::Binary(c) => return c.prepare_query(q, out),
+            _ => {}
         }
         out.clear();
         out.resize(self.words(), 0.0);
@@ -181,8 +184,9 @@ impl Codec {
     }
 
     /// Distance between a prepared query (or a code) `a` and a code `b`, in the metric's
-    /// units (approximately: the distance between the decoded vectors); for binary codes the
-    /// Hamming distance, whatever the metric.
+    /// units (approximately: the distance between the decoded vectors); for binary codes,
+    /// whatever the metric, the Hamming distance between codes and a signed dot product from
+    /// a prepared query (see `binary`).
     #[inline]
     pub fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
         match self {
@@ -212,7 +216,7 @@ impl Dtype {
         match self {
             Dtype::F32 | Dtype::F16 => 0,
             Dtype::Int8 => 2 * dim,
-            Dtype::Binary => dim,
+            Dtype::Binary => 3 * dim,
             Dtype::Pq => pq::CENTROIDS * dim / pq_m.max(1) * pq_m,
         }
     }
@@ -228,7 +232,7 @@ impl Codec {
     }
 
     /// The trained state, as floats: nothing (f16), the minima then the maxima (int8), the
-    /// thresholds (binary), the centroids `m x 256 x dim / m` (pq). [`Codec::from_state`]
+    /// thresholds, then the levels of clear and of set bits (binary), the centroids `m x 256 x dim / m` (pq). [`Codec::from_state`]
     /// rebuilds an equal codec from it.
     pub fn state(&self) -> Vec<f32> {
         match self {
@@ -237,7 +241,7 @@ impl Codec {
                 let (lo, hi) = c.ranges();
                 lo.iter().chain(hi).copied().collect()
             }
-            Codec::Binary(c) => c.thresholds().to_vec(),
+            Codec::Binary(c) => c.state(),
             Codec::Pq(c) => c.centroids().to_vec(),
         }
     }
@@ -246,7 +250,9 @@ impl Codec {
     /// a bad one is an `InvalidArgument` error naming it).
     pub fn from_state(dtype: Dtype, metric: Metric, dim: usize, pq_m: usize, state: Vec<f32>) -> Result<Codec> {
         let bad = |what: String| Err(Error::InvalidArgument(what));
-        if state.len() != dtype.state_len(dim, pq_m) {
+        // A binary codec of a format 3 file holds its thresholds only.
+        let legacy = dtype == Dtype::Binary && state.len() == dim;
+        if state.len() != dtype.state_len(dim, pq_m) && !legacy {
             return bad(format!("{} codec state of {} floats, expected {}", dtype.name(), state.len(), dtype.state_len(dim, pq_m)));
         }
         if let Some(i) = state.iter().position(|x| !x.is_finite()) {
@@ -264,7 +270,13 @@ impl Codec {
                 }
                 Codec::Int8(int8::Int8Codec::from_ranges(dim, metric, lo, hi))
             }
-            Dtype::Binary => Codec::Binary(binary::BinaryCodec::from_thresholds(state)),
+            Dtype::Binary => {
+                let c = binary::BinaryCodec::from_state(dim, metric, &state);
+                if let Some(i) = c.levels_out_of_order() {
+                    return bad(format!("binary codec levels of dimension {i} do not straddle its threshold"));
+                }
+                Codec::Binary(c)
+            }
             Dtype::Pq => {
                 if pq::check_shape(dim, pq_m)? != pq_m {
                     return bad(format!("pq with {pq_m} sub-spaces"));

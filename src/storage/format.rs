@@ -48,11 +48,14 @@ use crate::text::TextIndex;
 pub const MAGIC: [u8; 8] = *b"\x89OMENDB\n";
 /// The format version this build writes for f32 indexes.
 pub const FORMAT_VERSION: u32 = 2;
-/// The format version this build writes for quantized indexes (version 2 plus the codec and the
-/// full-precision vectors); also the newest version it reads.
+/// The format version this build writes for quantized indexes other than binary (version 2
+/// plus the codec and the full-precision vectors).
 pub const QUANT_VERSION: u32 = 3;
+/// The format version this build writes for binary indexes: version 3 whose binary QCOD also
+/// holds the two levels per dimension that searches compare queries with.
+pub const BINARY_LEVELS_VERSION: u32 = 4;
 /// The newest format version this build reads (it reads every older one too).
-pub const NEWEST_VERSION: u32 = QUANT_VERSION;
+pub const NEWEST_VERSION: u32 = BINARY_LEVELS_VERSION;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Bytes in the header. Its layout is the same in every version.
@@ -184,7 +187,11 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Resul
         None => NodeStore::new(0, params.m0, params.m).layout(),
     };
     let codec = graph.and_then(|g| g.space.codec());
-    let version = if opts.dtype == Dtype::F32 { FORMAT_VERSION } else { QUANT_VERSION };
+    let version = match opts.dtype {
+        Dtype::F32 => FORMAT_VERSION,
+        Dtype::Binary => BINARY_LEVELS_VERSION,
+        _ => QUANT_VERSION,
+    };
     let kinds = sections_of(version);
 
     // The header and the table go first but depend on everything after them: write zeros in
@@ -806,7 +813,9 @@ fn check_section_sizes(layout: &Layout) -> Result<()> {
     if layout.version >= 3 {
         let (state, full) = if meta.has_codec() {
             let d = meta.options.dtype;
-            ((d.state_len(meta.dim, meta.codec_pq_m) * 4) as u64, slots.checked_mul(meta.dim as u64 * 4))
+            // Format 3 binary codecs keep their thresholds only.
+            let state = if d == Dtype::Binary && layout.version == 3 { meta.dim } else { d.state_len(meta.dim, meta.codec_pq_m) };
+            ((state * 4) as u64, slots.checked_mul(meta.dim as u64 * 4))
         } else {
             (0, Some(0))
         };
