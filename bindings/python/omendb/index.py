@@ -49,6 +49,8 @@ _F32 = np.dtype(np.float32)
 _U64 = np.dtype(np.uint64)
 _frombuffer = np.frombuffer
 _SIZE_ARGS = _ffi.SIZE_ARGS
+_ONE = _SIZE_ARGS[1]
+_NDARRAY = np.ndarray
 _OUTPUT_TYPES = _ffi.OUTPUT_TYPES
 
 ArrayLike = Any  # anything np.ascontiguousarray accepts
@@ -410,7 +412,7 @@ class Index:
             handle is not None
             and filter is None
             and not self._string_keys
-            and type(queries) is np.ndarray
+            and type(queries) is _NDARRAY
             and queries.dtype is _F32
             and queries.ndim == 1
             and type(k) is int
@@ -429,12 +431,13 @@ class Index:
                 query = None
             if query is not None:
                 sizes = _SIZE_ARGS
+                k_arg = sizes[k]
                 keys_type, distances_type = _OUTPUT_TYPES[k]
                 keys = keys_type()
                 distances_buffer = distances_type()
                 status = _ffi.untyped.omendb_index_search(
-                    handle, query, sizes[1], sizes[queries.shape[0]], sizes[k], sizes[ef or 0],
-                    keys, distances_buffer, sizes[k], None,
+                    handle, query, _ONE, sizes[queries.shape[0]], k_arg, sizes[ef or 0],
+                    keys, distances_buffer, k_arg, None,
                 )
                 if status == 0:  # OMENDB_STATUS_OK
                     return _frombuffer(keys, _U64), _frombuffer(distances_buffer, _F32)
