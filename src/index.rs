@@ -653,11 +653,23 @@ impl Index {
         k: usize,
         ef: Option<usize>,
         filter: Option<&dyn Fn(u32) -> bool>,
-        mut emit: impl FnMut(KeyRef<'_>, f32),
+        emit: impl FnMut(KeyRef<'_>, f32),
     ) -> Result<usize> {
-        let graph = self.prepare_search(query.len(), k)?;
-        self.check_vectors(query, query.len())?;
-        let Some(graph) = graph else { return Ok(0) };
+        let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
+        Ok(self.visit(graph, query, k, ef, filter, emit))
+    }
+
+    /// `search_visit` of a query already checked against `graph` (by `check_query` or
+    /// `check_batch`): each search checks its queries once.
+    fn visit(
+        &self,
+        graph: &Graph,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&dyn Fn(u32) -> bool>,
+        mut emit: impl FnMut(KeyRef<'_>, f32),
+    ) -> usize {
         let ef = self.search_ef(ef, k);
         let pin: Pin<'_> = graph.pin();
         with_scratch(|s| {
@@ -690,7 +702,7 @@ impl Index {
                     count += 1;
                 }
             }
-            Ok(count)
+            count
         })
     }
 
@@ -716,19 +728,25 @@ impl Index {
     /// Checks a batch of `n` queries stored row-major in `queries` before any is searched, so
     /// that a batch fails as a whole or not at all. Returns the row length.
     pub fn check_queries(&self, queries: &[f32], n: usize, k: usize) -> Result<usize> {
+        self.check_batch(queries, n, k).map(|(dim, _)| dim)
+    }
+
+    /// `check_queries`, also returning the graph the queries were checked against (None for
+    /// an empty index, or when n = 0).
+    fn check_batch(&self, queries: &[f32], n: usize, k: usize) -> Result<(usize, Option<&Graph>)> {
         if k == 0 {
             return Err(Error::InvalidArgument("k must be at least 1".into()));
         }
         if n == 0 {
-            return Ok(self.dim());
+            return Ok((self.dim(), None));
         }
         if queries.len() % n != 0 || queries.is_empty() {
             return Err(Error::InvalidArgument(format!("{} floats do not split into {n} queries", queries.len())));
         }
         let dim = queries.len() / n;
-        self.prepare_search(dim, k)?;
+        let graph = self.prepare_search(dim, k)?;
         self.check_vectors(queries, dim)?;
-        Ok(dim)
+        Ok((dim, graph))
     }
 
     /// Searches `n` queries in parallel; `sinks[i]` receives the hits of query i through `emit`.
@@ -739,23 +757,25 @@ impl Index {
         F: Fn(&mut S, usize, KeyRef<'_>, f32) + Sync,
     {
         let n = sinks.len();
-        let dim = self.check_queries(queries, n, k)?;
-        if n == 0 || dim == 0 {
+        let (dim, graph) = self.check_batch(queries, n, k)?;
+        // The graph the queries were checked against (a graph, once made, stays).
+        let Some(graph) = graph else { return Ok(()) };
+        if dim == 0 {
             return Ok(());
         }
-        let one = |(q, sink): (&[f32], &mut S)| -> Result<()> {
+        let one = |(q, sink): (&[f32], &mut S)| {
             let mut rank = 0;
-            self.search_visit(q, k, ef, None, |key, d| {
+            self.visit(graph, q, k, ef, None, |key, d| {
                 emit(sink, rank, key, d);
                 rank += 1;
-            })?;
-            Ok(())
+            });
         };
         if n >= 4 {
-            queries.par_chunks_exact(dim).zip(sinks.par_iter_mut()).try_for_each(one)
+            queries.par_chunks_exact(dim).zip(sinks.par_iter_mut()).for_each(one);
         } else {
-            queries.chunks_exact(dim).zip(sinks.iter_mut()).try_for_each(one)
+            queries.chunks_exact(dim).zip(sinks.iter_mut()).for_each(one);
         }
+        Ok(())
     }
 }
 

@@ -1,10 +1,13 @@
 """Per-call overhead: one search (d=8, n=100, k=10) through omendb's Python API vs hnswlib's
-knn_query, in microseconds per call (median of RUNS runs of CALLS calls each).
+knn_query, in microseconds of thread CPU time per call (median of RUNS runs of CALLS calls each).
 
 Rows:
   omendb Index.search          the public API (one (d,) query; allocates the result arrays)
-  omendb raw omendb_index_search   the bare ctypes call into preallocated arrays: the floor
-                               for any ctypes binding, i.e. C search + ctypes dispatch
+  omendb raw omendb_index_search   the bare ctypes call (argtypes declared) into preallocated
+                               arrays: C search + ctypes dispatch + argument conversion
+  omendb raw untyped           the same call through `_ffi.untyped` (no argtypes; ctypes
+                               objects made beforehand), as Index.search makes it: the floor
+                               for a ctypes binding
   hnswlib knn_query            pybind11, same graph parameters (M=16, ef_construction=200, ef=64)
 
     python bindings/python/bench_overhead.py [--calls 20000] [--runs 7]
@@ -34,10 +37,10 @@ def per_call_us(call, calls, runs):
         call()
     samples = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = time.thread_time()  # CPU time of this thread: other processes do not inflate it
         for _ in range(calls):
             call()
-        samples.append((time.perf_counter() - start) / calls * 1e6)
+        samples.append((time.thread_time() - start) / calls * 1e6)
     return statistics.median(samples), min(samples), max(samples)
 
 
@@ -61,6 +64,9 @@ def main():
     handle, search = index._handle, _ffi.lib.omendb_index_search
     q_ptr, l_ptr, d_ptr = _ffi.float_ptr(query), _ffi.u64_ptr(labels), _ffi.float_ptr(distances)
     rows["omendb raw omendb_index_search"] = lambda: search(handle, q_ptr, 1, DIM, K, 0, l_ptr, d_ptr, K, None)
+    untyped, size = _ffi.untyped.omendb_index_search, _ffi.SIZE_ARGS
+    untyped_args = (handle, q_ptr, size[1], size[DIM], size[K], size[0], l_ptr, d_ptr, size[K], None)
+    rows["omendb raw untyped"] = lambda: untyped(*untyped_args)
 
     try:
         import hnswlib
@@ -79,7 +85,7 @@ def main():
     if hnswlib is not None:
         assert set(ours.tolist()) == set(hnsw.knn_query(query, k=K)[0][0].tolist())
 
-    print(f"one search, d={DIM}, n={N}, k={K}, ef={EF}: microseconds per call "
+    print(f"one search, d={DIM}, n={N}, k={K}, ef={EF}: thread CPU microseconds per call "
           f"(median of {args.runs} runs x {args.calls} calls)")
     print(f"{'':34s}{'median':>8s}{'min':>8s}{'max':>8s}")
     for name, call in rows.items():

@@ -357,19 +357,21 @@ pub extern "C" fn omendb_index_search(index: *const omendb_index, queries: *cons
         check_query_dim(idx, n, dim)?;
         let keys_out = slice_mut(keys_out, need, "keys_out")?;
         let distances_out = slice_mut(distances_out, need, "distances_out")?;
-        idx.check_queries(queries, n, k)?;
-        keys_out.fill(NO_KEY);
-        distances_out.fill(f32::INFINITY);
-        if n == 0 {
-            return Ok(());
-        }
-        let mut rows: Vec<(&mut [u64], &mut [f32])> = keys_out.chunks_mut(k).zip(distances_out.chunks_mut(k)).collect();
-        idx.search_batch(queries, k, ef_opt(ef), &mut rows, |(keys, dists), rank, key, d| {
-            if let KeyRef::U64(key) = key {
-                keys[rank] = key;
-                dists[rank] = d;
-            }
+        // search_batch checks the whole batch before it emits a hit, so nothing is written on
+        // failure; each row's tail past its hits is filled after.
+        let mut rows: Vec<(&mut [u64], &mut [f32], usize)> =
+            keys_out.chunks_mut(k).zip(distances_out.chunks_mut(k)).map(|(keys, dists)| (keys, dists, 0)).collect();
+        idx.search_batch(queries, k, ef_opt(ef), &mut rows, |(keys, dists, hits), rank, key, d| {
+            // A string key only if a first add of string keys ran since the check above: a miss.
+            let (key, d) = if let KeyRef::U64(key) = key { (key, d) } else { (NO_KEY, f32::INFINITY) };
+            keys[rank] = key;
+            dists[rank] = d;
+            *hits = rank + 1;
         })?;
+        for (keys, dists, hits) in rows {
+            keys[hits..].fill(NO_KEY);
+            dists[hits..].fill(f32::INFINITY);
+        }
         Ok(())
     })
 }

@@ -44,6 +44,14 @@ _KEY_KIND_NAMES = {
 # An enum value C does not know: C reports OMENDB_STATUS_INVALID_ARGUMENT for it.
 _UNKNOWN_ENUM = 2**32 - 1
 _U64_LIMIT = 2**64
+# For the single-query fast path of `Index.search` (module globals: no attribute lookups).
+_F32 = np.dtype(np.float32)
+_U64 = np.dtype(np.uint64)
+_frombuffer = np.frombuffer
+_SIZE_ARGS = _ffi.SIZE_ARGS
+_ONE = _SIZE_ARGS[1]
+_NDARRAY = np.ndarray
+_OUTPUT_TYPES = _ffi.OUTPUT_TYPES
 
 ArrayLike = Any  # anything np.ascontiguousarray accepts
 Key = Union[str, bytes, int]
@@ -399,28 +407,42 @@ class Index:
             InvalidArgumentError (k = 0), DimensionMismatchError, NonFiniteError,
             ZeroVectorError (cosine), FilterSyntaxError (filter text that does not parse).
         """
-        handle = self._h()
+        handle = self._handle
         if (
-            filter is None
+            handle is not None
+            and filter is None
             and not self._string_keys
-            and type(queries) is np.ndarray
-            and queries.dtype == np.float32
+            and type(queries) is _NDARRAY
+            and queries.dtype is _F32
             and queries.ndim == 1
-            and queries.flags.c_contiguous
             and type(k) is int
             and 0 < k <= 4096
             and (ef is None or (type(ef) is int and 0 <= ef < _U64_LIMIT))
         ):
             # One float32 query as given (the common single-query call): the same C call as
-            # below without the generic conversions, which cost a few microseconds a call.
-            labels = np.empty(k, dtype=np.uint64)
-            distances = np.empty(k, dtype=np.float32)
-            status = _ffi.lib.omendb_index_search(
-                handle, float_ptr(queries), 1, queries.shape[0], k, ef or 0, u64_ptr(labels), float_ptr(distances), k, None
-            )
-            if status == _ffi.OMENDB_STATUS_OK:
-                return labels, distances
-            # An error (or string keys): the general path below repeats the call and reports it.
+            # below without the generic conversions, which cost microseconds a call. ctypes
+            # objects throughout (see `_ffi.untyped`); the results are new ctypes arrays, which
+            # the returned numpy arrays own (no two calls share memory).
+            try:
+                # The query's address; a read-only, non-contiguous or empty array raises and
+                # takes the general path.
+                query = byref(c_float.from_buffer(queries))
+            except (TypeError, ValueError, BufferError):
+                query = None
+            if query is not None:
+                sizes = _SIZE_ARGS
+                k_arg = sizes[k]
+                keys_type, distances_type = _OUTPUT_TYPES[k]
+                keys = keys_type()
+                distances_buffer = distances_type()
+                status = _ffi.untyped.omendb_index_search(
+                    handle, query, _ONE, sizes[queries.shape[0]], k_arg, sizes[ef or 0],
+                    keys, distances_buffer, k_arg, None,
+                )
+                if status == 0:  # OMENDB_STATUS_OK
+                    return _frombuffer(keys, _U64), _frombuffer(distances_buffer, _F32)
+                # An error (or string keys): the general path below repeats the call and reports it.
+        handle = self._h()
         rows, one = _rows(queries)
         n, dim = rows.shape
         k = _unsigned(k, "k")

@@ -74,6 +74,64 @@ def test_zero_vector_with_cosine(filled):
     expect_unchanged(index, omendb.ZeroVectorError, lambda: index.search(np.zeros(D)))
 
 
+def one_query_errors():
+    """(query, k, ef) of one float32 (d,) query, each wrong in one way: the shape of call that
+    `Index.search` sends to C without its generic conversions."""
+    nan = np.ones(D, np.float32)
+    nan[3] = np.nan
+    return [
+        (np.ones(D + 3, np.float32), 5, None),  # DIMENSION_MISMATCH
+        (nan, 5, None),  # NON_FINITE
+        (np.zeros(D, np.float32), 5, None),  # ZERO_VECTOR (cosine)
+        (np.ones(D, np.float32), 0, None),  # INVALID_ARGUMENT (k = 0)
+        (np.ones(0, np.float32), 5, None),  # DIMENSION_MISMATCH (an empty query)
+    ]
+
+
+def test_one_query_errors_match_the_batch_errors(filled):
+    """One (d,) float32 query fails with the exception and message of the same query sent as
+    a (1, d) batch, and leaves the index unchanged."""
+    index, keys, data = filled
+    for query, k, ef in one_query_errors():
+        with pytest.raises(omendb.OmenDBError) as batch:
+            index.search(query[None, :], k=k, ef=ef)
+        error = expect_unchanged(index, type(batch.value), lambda: index.search(query, k=k, ef=ef))
+        assert str(error) == str(batch.value) and error.status == batch.value.status
+
+
+def test_one_query_of_each_kind_matches_the_batch(filled):
+    """One (d,) query answers as row 0 of the same query as a (1, d) batch, whatever the
+    input: float32, float64, read-only, strided, large k, an explicit ef."""
+    index, keys, data = filled
+    read_only = data[3].copy()
+    read_only.setflags(write=False)
+    for query, k, ef in [
+        (data[3], 5, None),
+        (data[3].astype(np.float64), 5, None),
+        (read_only, 5, None),
+        (np.repeat(data[3], 2)[::2], 5, None),
+        (data[3], 45, None),  # more than the 40 records: NO_KEY / None and inf at the end
+        (data[3], 5000, None),  # beyond the direct path's k
+        (data[3], 5, 0),
+        (data[3], 5, 3),
+        (data[3], 5, 2**40),
+    ]:
+        labels, distances = index.search(query, k=k, ef=ef)
+        batch_labels, batch_distances = index.search(np.asarray(query)[None, :], k=k, ef=ef)
+        assert labels.shape == distances.shape == (k,)
+        assert labels.tolist() == batch_labels[0].tolist()
+        assert distances.tolist() == batch_distances[0].tolist()
+        assert labels.dtype == batch_labels.dtype and distances.dtype == np.float32
+
+
+def test_one_query_on_a_closed_index():
+    index = Index()
+    index.add(np.ones((1, D), np.float32), [1])
+    index.close()
+    with pytest.raises(omendb.IndexClosedError):
+        index.search(np.ones(D, np.float32), k=1)
+
+
 def test_k_zero(filled):
     index, keys, data = filled
     error = expect_unchanged(index, omendb.InvalidArgumentError, lambda: index.search(QUERIES, k=0))

@@ -1,6 +1,7 @@
 """Zero copy: a C-contiguous float32 (or uint64 key) array reaches C in place.
 
-How this is proven: `_ffi.lib` is replaced by a spy that records the address each pointer
+How this is proven: `_ffi.lib` (and `_ffi.untyped`, the same functions without argtypes that
+the single-query path calls) is replaced by a spy that records the address each pointer
 argument carries into the C function, and the test compares it with the address of the
 caller's own array (`array.ctypes.data`). Same address = C read the caller's memory, no copy
 was made. Converted input (float64, Fortran order, strided views, lists) must show a different
@@ -22,15 +23,18 @@ def address(argument):
         return 0
     if type(argument).__name__ == "CArgObject":  # ctypes.byref(...)
         return ctypes.addressof(argument._obj)
+    if isinstance(argument, ctypes.Array):  # passed as the pointer to its first element
+        return ctypes.addressof(argument)
     return ctypes.cast(argument, ctypes.c_void_p).value
 
 
 class Spy:
-    """Stands in for the CDLL: records the arguments of every call, then makes the call."""
+    """Stands in for the CDLL: records the arguments of every call, then makes the call.
+    Several spies may share one list of calls."""
 
-    def __init__(self, real):
+    def __init__(self, real, calls=None):
         self.real = real
-        self.calls = []
+        self.calls = [] if calls is None else calls
 
     def __getattr__(self, name):
         function = getattr(self.real, name)
@@ -49,6 +53,7 @@ class Spy:
 def spy(monkeypatch):
     recorder = Spy(_ffi.lib)
     monkeypatch.setattr(_ffi, "lib", recorder)
+    monkeypatch.setattr(_ffi, "untyped", Spy(_ffi.untyped, recorder.calls))
     return recorder
 
 
@@ -126,3 +131,25 @@ def test_search_writes_into_the_arrays_it_returns(spy):
         args = spy.last("omendb_index_search")
         assert address(args[6]) == labels.ctypes.data
         assert address(args[7]) == distances.ctypes.data
+
+
+def test_one_query_writes_into_new_arrays_it_returns(spy):
+    x = np.random.default_rng(4).standard_normal((5, 4)).astype(np.float32)
+    with omendb.Index() as index:
+        index.add(x, np.arange(5))
+        labels, distances = index.search(x[2], k=7)
+        args = spy.last("omendb_index_search")
+        assert address(args[1]) == x[2].ctypes.data
+        assert address(args[6]) == labels.ctypes.data
+        assert address(args[7]) == distances.ctypes.data
+        assert labels.dtype == np.uint64 and distances.dtype == np.float32
+        assert labels.shape == distances.shape == (7,)
+        assert labels.flags.writeable and labels.flags.c_contiguous and distances.flags.writeable
+        assert labels[0] == 2 and distances[0] == 0
+        assert (labels[5:] == omendb.NO_KEY).all() and np.isinf(distances[5:]).all()
+        # A second call returns other arrays: the first call's results stay as they were.
+        before = labels.copy(), distances.copy()
+        again, again_distances = index.search(x[4], k=7)
+        assert not np.shares_memory(again, labels) and not np.shares_memory(again_distances, distances)
+        assert (labels == before[0]).all() and (distances == before[1]).all()
+        assert again[0] == 4
