@@ -28,7 +28,7 @@ use crate::storage::arena::{STATE_DELETED, STATE_FREE, STATE_LIVE};
 
 /// A node whose layer-0 list lost at least 1 / RESEARCH_LOST_SHARE of its links to one pass
 /// has it chosen again by a search (`Graph::research`). Measured with 4 cycles of adding
-/// 100,000 and removing half: 1/4 (3% of the nodes a pass) took recall@10 from 0.785 to
+/// 100,000 and removing half: 1/4 (2-5% of the live nodes a pass) took recall@10 from 0.785 to
 /// 0.809 (fresh build 0.799); 1/2 (under 100 nodes a pass) changed nothing.
 const RESEARCH_LOST_SHARE: usize = 4;
 
