@@ -513,6 +513,35 @@ mod tests {
         with_scratch(|s| g.insert(&pin, id, s));
     }
 
+    /// Removing half of the nodes makes most lists lose a quarter of their links, so the pass
+    /// chooses many lists again by a search: the graph stays valid, every live node reachable,
+    /// and every live node found by a search for its own vector.
+    #[test]
+    fn a_pass_that_removes_half_keeps_every_node_findable() {
+        let g = Graph::new(2, Params::new(8, 64), Space::new(Metric::L2));
+        let ids: Vec<u32> = (0..3000)
+            .map(|i| {
+                let id = make_live(&g, i, crate::hnsw::insert::level_for(crate::hnsw::insert::uniform(5, i as u64), g.params.ml));
+                link(&g, id);
+                id
+            })
+            .collect();
+        for &id in ids.iter().filter(|&&id| id % 2 == 1) {
+            assert!(g.mark_deleted(id));
+        }
+        g.repair();
+        g.check_invariants().unwrap();
+        assert_eq!(g.unreachable_live_nodes(), Vec::<u32>::new());
+        let pin = g.pin();
+        for (i, &id) in ids.iter().enumerate().filter(|&(_, &id)| id % 2 == 0) {
+            let top = with_scratch(|s| {
+                g.knn(&pin, &point(i as u32), 1, 32, s, None);
+                s.found.first().map(|c| c.id)
+            });
+            assert_eq!(top, Some(id));
+        }
+    }
+
     #[test]
     fn a_live_node_not_linked_yet_does_not_become_the_entry() {
         let g = Graph::new(2, Params::new(4, 20), Space::new(Metric::L2));
