@@ -619,6 +619,12 @@ impl Index {
         self.graph.get().map_or(0, |g| g.unreachable_live_nodes().len())
     }
 
+    /// Mean number of layer-0 links of a live record (see `Graph::mean_layer0_links`); call
+    /// it while no other operation runs. For tests.
+    pub fn mean_layer0_links(&self) -> f64 {
+        self.graph.get().map_or(0.0, |g| g.mean_layer0_links())
+    }
+
     /// Repairs the graph around every pending delete now and frees their slots.
     /// Does nothing on an index opened read-only (nothing there can change).
     pub fn compact(&self) {

@@ -198,6 +198,7 @@ fn soak(per_cycle: usize, cycles: usize, batch: usize, n_queries: usize) -> Figu
     }
     let recall_fresh = recall_of(&fresh, &queries, &truth);
     let (unreachable_churned, unreachable_fresh) = (index.unreachable_count(), fresh.unreachable_count());
+    let (links_churned, links_fresh) = (index.mean_layer0_links(), fresh.mean_layer0_links());
     // Removed keys are gone for good.
     let live_set: HashSet<u64> = live.iter().copied().collect();
     for key in (0..next_key).step_by(997).filter(|k| !live_set.contains(k)) {
@@ -205,7 +206,8 @@ fn soak(per_cycle: usize, cycles: usize, batch: usize, n_queries: usize) -> Figu
     }
     println!(
         "after {cycles} cycles: recall@{K} (ef {EF}) churned {recall_churned:.4}, fresh build {recall_fresh:.4}; \
-         live records no search can reach: churned {unreachable_churned}, fresh {unreachable_fresh}; memory_bytes {} -> {} ({:.3}x), RSS {} -> {} MiB ({:.3}x), slot high water {} -> {}; total {:.1} s",
+         live records no search can reach: churned {unreachable_churned}, fresh {unreachable_fresh}; \
+         layer-0 links a record: churned {links_churned:.2}, fresh {links_fresh:.2}; memory_bytes {} -> {} ({:.3}x), RSS {} -> {} MiB ({:.3}x), slot high water {} -> {}; total {:.1} s",
         first.0,
         last.0,
         last.0 as f64 / first.0 as f64,
