@@ -70,11 +70,7 @@ impl Graph {
             }
         };
 
-        let mut cur = Candidate { dist: self.space.distance(q, self.store.vector(entry)), id: entry };
-        let mut buf = Vec::new();
-        for l in (level + 1..=top).rev() {
-            cur = self.greedy_step(q, cur, l, &mut buf);
-        }
+        let cur = self.descend(q, entry, top, level, &mut Vec::new());
 
         // First choose and write this node's own links on every layer, top down; only then
         // link back to it, layer 0 first. A search can reach the node only through those back

@@ -257,12 +257,7 @@ impl Graph {
         if entries.is_empty() {
             // No link left: descend from the entry point as an insert does.
             let Some((e, top)) = self.entry() else { return };
-            let mut cur = Candidate { dist: self.space.distance(q, self.store.vector(e)), id: e };
-            let mut buf = Vec::new();
-            for l in (1..=top as usize).rev() {
-                cur = self.greedy_step(q, cur, l, &mut buf);
-            }
-            entries.push(cur);
+            entries.push(self.descend(q, e, top as usize, 0, &mut Vec::new()));
         }
         self.search_layer(pin, q, &entries, self.params.ef_construction, 0, scratch, usable);
         let mut cands = std::mem::take(&mut scratch.found);

@@ -67,6 +67,16 @@ impl Graph {
         }
     }
 
+    /// Greedy descent from the node `entry` through layers `top` down to `above + 1`: the
+    /// nearest node to `query` it finds, the start of the search on layer `above`.
+    pub(crate) fn descend(&self, query: &[f32], entry: u32, top: usize, above: usize, buf: &mut Vec<u32>) -> Candidate {
+        let mut cur = Candidate { dist: self.space.distance(query, self.store.vector(entry)), id: entry };
+        for level in (above + 1..=top).rev() {
+            cur = self.greedy_step(query, cur, level, buf);
+        }
+        cur
+    }
+
     /// Beam search on one layer from `entries`. Every node reached is a stepping stone; only
     /// nodes for which `accept` holds enter the results. On return `scratch.found` holds up to
     /// `ef` accepted nodes, nearest first.
@@ -216,11 +226,8 @@ impl Graph {
             self.exact_knn(query, ef.max(k).max(pool), slots, scratch, filter);
             return;
         }
-        let mut cur = Candidate { dist: self.space.distance(query, self.store.vector(entry)), id: entry };
         let mut buf = std::mem::take(&mut scratch.neighbors);
-        for level in (1..=top as usize).rev() {
-            cur = self.greedy_step(query, cur, level, &mut buf);
-        }
+        let cur = self.descend(query, entry, top as usize, 0, &mut buf);
         scratch.neighbors = buf;
         let mut entries = std::mem::take(&mut scratch.entries);
         entries.clear();
