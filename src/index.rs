@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::distance::scalar;
 use crate::error::{Error, Result};
 use crate::hnsw::insert::{level_for, uniform};
-use crate::hnsw::scratch::with_scratch;
+use crate::hnsw::scratch::{with_scratch, Scratch};
 use crate::hnsw::{Graph, Params, Pin};
 use crate::keys::{KeyKind, KeyMap, KeyRef};
 use crate::metric::{Metric, Space};
@@ -679,22 +679,7 @@ impl Index {
         let ef = self.search_ef(ef, k);
         let pin: Pin<'_> = graph.pin();
         with_scratch(|s| {
-            let mut q = std::mem::take(&mut s.query);
-            q.clear();
-            q.extend_from_slice(query);
-            if self.options.metric == Metric::Cosine {
-                scalar::normalize(&mut q);
-            }
-            match graph.space.codec() {
-                None => graph.knn(&pin, &q, k, ef, s, filter),
-                Some(codec) => {
-                    let mut prepared = Vec::new();
-                    codec.prepare_query(&q, &mut prepared);
-                    graph.knn_pool(&pin, &prepared, k, ef, self.rerank_pool(k), s, filter);
-                    self.rerank(&q, k, s);
-                }
-            }
-            s.query = q;
+            self.nearest(graph, query, k, s, |target, pool, s| graph.knn_pool(&pin, target, k, ef, pool, s, filter));
             // `found` holds up to ef nodes: a record removed since the graph search (its key
             // gone) is skipped and the next one takes its place, so k hits still come back.
             let map = self.keys.read();
@@ -858,7 +843,7 @@ impl Index {
     /// Re-scores the best `rerank * k` candidates in `s.found` (from a search on codes) with
     /// the full-precision vectors and sorts them; drops the rest. `query` is the prepared f32
     /// query (normalised under cosine).
-    fn rerank(&self, query: &[f32], k: usize, s: &mut crate::hnsw::scratch::Scratch) {
+    fn rerank(&self, query: &[f32], k: usize, s: &mut Scratch) {
         let Some(raw) = self.raw.get() else { return };
         s.found.truncate(self.options.rerank.saturating_mul(k));
         for c in s.found.iter_mut() {
@@ -874,36 +859,40 @@ impl Index {
         Ok(graph)
     }
 
-    /// Fills `s.found` with the nearest live records among `bits` (all when None), nearest
-    /// first: an exact scan when few match, a graph search keeping only matches otherwise.
-    fn nearest_slots(&self, graph: &Graph, pin: &Pin<'_>, query: &[f32], k: usize, ef: usize, bits: Option<&roaring::RoaringBitmap>, s: &mut crate::hnsw::scratch::Scratch) {
+    /// Runs `search` for `query` and leaves its candidates in `s.found`, nearest first: the
+    /// query normalised under cosine, and for a quantized index prepared for its codes (the
+    /// `target` `search` gets, with the `pool` of candidates to return) and the candidates
+    /// then re-ranked at full precision.
+    fn nearest(&self, graph: &Graph, query: &[f32], k: usize, s: &mut Scratch, search: impl FnOnce(&[f32], usize, &mut Scratch)) {
         let mut q = std::mem::take(&mut s.query);
         q.clear();
         q.extend_from_slice(query);
         if self.options.metric == Metric::Cosine {
             scalar::normalize(&mut q);
         }
-        let mut prepared = Vec::new();
-        let target = match graph.space.codec() {
-            None => &q,
+        match graph.space.codec() {
+            None => search(&q, 0, s),
             Some(codec) => {
+                let mut prepared = Vec::new();
                 codec.prepare_query(&q, &mut prepared);
-                &prepared
+                search(&prepared, self.rerank_pool(k), s);
+                self.rerank(&q, k, s);
             }
-        };
-        let pool = self.rerank_pool(k);
-        match bits {
+        }
+        s.query = q;
+    }
+
+    /// Fills `s.found` with the nearest live records among `bits` (all when None), nearest
+    /// first: an exact scan when few match, a graph search keeping only matches otherwise.
+    fn nearest_slots(&self, graph: &Graph, pin: &Pin<'_>, query: &[f32], k: usize, ef: usize, bits: Option<&roaring::RoaringBitmap>, s: &mut Scratch) {
+        self.nearest(graph, query, k, s, |target, pool, s| match bits {
             None => graph.knn_pool(pin, target, k, ef, pool, s, None),
             Some(bits) => match filter::plan(bits.len(), self.len() as u64, ef.max(pool)) {
                 SearchPlan::Empty => s.found.clear(),
                 SearchPlan::BruteForce => graph.exact_knn_slots(target, ef.max(k).max(pool), bits.iter(), s),
                 SearchPlan::Graph => graph.knn_pool(pin, target, k, ef, pool, s, Some(&|id| bits.contains(id))),
             },
-        }
-        if graph.space.codec().is_some() {
-            self.rerank(&q, k, s);
-        }
-        s.query = q;
+        });
     }
 
     /// The `k` nearest records to `query` among those whose metadata matches `filter`, nearest
