@@ -722,9 +722,10 @@ omendb_status omendb_options_set_seed(omendb_options *options, uint64_t seed, om
  * their codes from the first batch added: `omendb_index_add` (and the other adds) fails with
  * OMENDB_STATUS_INVALID_ARGUMENT, storing nothing, while that batch holds fewer than 256
  * (int8) or 1024 (pq) vectors. Later values outside int8's learned ranges saturate. Every
- * dtype can be saved (`omendb_index_save`, format version 3, binary 4: codes, trained codec and
- * full-precision vectors); `omendb_index_load` restores it with the full-precision vectors in
- * memory, and `omendb_index_open` serves them from the file mapping.
+ * dtype can be saved (`omendb_index_save`, format version 3, binary 4, 5 where the records
+ * pack: codes, trained codec and full-precision vectors); `omendb_index_load` restores it with
+ * the full-precision vectors in memory, and `omendb_index_open` serves them from the file
+ * mapping.
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
  * any other number (the options are unchanged).

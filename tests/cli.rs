@@ -97,7 +97,8 @@ fn build_info_search_bench() {
     ok(&["build", "--input", &p("base.npy"), "-o", &p("b.omendb"), "--m", "8"]);
 
     let info = ok(&["info", &p("a.omendb")]);
-    for needle in ["format version  2", "dim             12", "metric          l2", "records         500", "RECS", "MDAT", "TEXT", "record layout", "check           ok"] {
+    // dim 12 and m0 16: the list ends at 116, so the records pack (format 5, 128-byte records).
+    for needle in ["format version  5", "record layout   128 bytes", "lock/level/state at 116", "dim             12", "metric          l2", "records         500", "RECS", "MDAT", "TEXT", "record layout", "check           ok"] {
         assert!(info.contains(needle), "info lacks {needle:?}:\n{info}");
     }
 

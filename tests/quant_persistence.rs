@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use omendb::quant::Dtype;
-use omendb::storage::format::{self, BINARY_LEVELS_VERSION, QUANT_VERSION};
+use omendb::storage::format::{self, BINARY_LEVELS_VERSION, PACKED_RECORDS_VERSION, QUANT_VERSION};
 use omendb::{Error, Index, IndexOptions, KeyRef, Keys, Metric};
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -34,15 +34,19 @@ fn build(dtype: Dtype, metric: Metric, n: usize, dim: usize) -> (Index, Vec<f32>
 
 #[test]
 fn every_dtype_round_trips_through_save_load_and_open() {
+    // The format version each writes: 3 for a quantized index, 4 for binary, 5 where the
+    // records are packed (f16 at 24 dims and binary at 384: a 12-word code and 33 list words
+    // end 4 bytes short of the upper reference, and packing saves a cache line).
     let cases = [
-        (Dtype::F16, Metric::L2, 400, 24),
-        (Dtype::Int8, Metric::Cosine, 400, 24),
-        (Dtype::Int8, Metric::L2, 300, 17),
-        (Dtype::Binary, Metric::L2, 300, 70),
-        (Dtype::Pq, Metric::L2, 1100, 128),
-        (Dtype::Pq, Metric::Cosine, 1024, 128),
+        (Dtype::F16, Metric::L2, 400, 24, PACKED_RECORDS_VERSION),
+        (Dtype::Int8, Metric::Cosine, 400, 24, QUANT_VERSION),
+        (Dtype::Int8, Metric::L2, 300, 17, QUANT_VERSION),
+        (Dtype::Binary, Metric::L2, 300, 70, BINARY_LEVELS_VERSION),
+        (Dtype::Binary, Metric::Cosine, 300, 384, PACKED_RECORDS_VERSION),
+        (Dtype::Pq, Metric::L2, 1100, 128, QUANT_VERSION),
+        (Dtype::Pq, Metric::Cosine, 1024, 128, QUANT_VERSION),
     ];
-    for (dtype, metric, n, dim) in cases {
+    for (dtype, metric, n, dim, version) in cases {
         let what = format!("{} {metric:?} n={n} dim={dim}", dtype.name());
         let (index, _) = build(dtype, metric, n, dim);
         let queries = random_vectors(20, dim, 99);
@@ -51,8 +55,10 @@ fn every_dtype_round_trips_through_save_load_and_open() {
         let path = temp_path(&format!("rt-{}", dtype.name()));
         index.save(&path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        let version = if dtype == Dtype::Binary { BINARY_LEVELS_VERSION } else { QUANT_VERSION };
-        assert_eq!(format::read_layout(&bytes[..]).unwrap().version, version, "{what}");
+        let layout = format::read_layout(&bytes[..]).unwrap();
+        assert_eq!(layout.version, version, "{what}");
+        let records = layout.meta.record_layout.unwrap();
+        assert_eq!(records.is_packed(), version == PACKED_RECORDS_VERSION, "{what}: {records:?}");
         assert_eq!(index.to_bytes().unwrap(), bytes, "{what}: save and to_bytes agree");
 
         let loaded = Index::load(&path).unwrap();
@@ -247,4 +253,62 @@ fn v3_binary_fixture_loads_opens_and_is_rewritten_as_format_4() {
     assert_eq!(layout.section(b"QCOD").len, 3 * 16 * 4);
     let again = Index::from_bytes(&rewritten).unwrap();
     assert_eq!(again.search(&q, 5, Some(128)).unwrap(), loaded.search(&q, 5, Some(128)).unwrap());
+}
+
+// ---- a format-4 binary file whose records a later build packs (written by 5c414ee) ----
+
+const FIXTURE_V4_UNPACKED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v4-binary-unpacked.omendb");
+
+/// The fixture holds a binary index, L2, dim 64, m 5 (m0 10), ef_construction 64, seed 7,
+/// rerank 5: `random_vectors(120, 64, 13)` under keys 0..120, less every 40th (removed).
+/// Written by the last build before packed records: a 2-word code and an 11-word list end at
+/// byte 52, so its 128-byte records now pack into 64 bytes (lock bytes at 52, upper at 56).
+/// It loads and opens (copied, as the layouts differ) and answers alike both ways, and is
+/// saved again as format 5 with the packed layout.
+#[test]
+fn v4_unpacked_fixture_loads_opens_and_is_rewritten_packed() {
+    let file = std::fs::read(FIXTURE_V4_UNPACKED).unwrap();
+    let old = format::read_layout(&file[..]).unwrap();
+    assert_eq!(old.version, BINARY_LEVELS_VERSION);
+    let old_records = old.meta.record_layout.unwrap();
+    assert_eq!((old_records.stride, old_records.upper, old_records.lock, old_records.is_packed()), (128, 56, 64, false));
+    let loaded = Index::load(FIXTURE_V4_UNPACKED).unwrap_or_else(|e| panic!("{FIXTURE_V4_UNPACKED}: {e}"));
+    let opened = Index::open(FIXTURE_V4_UNPACKED).unwrap_or_else(|e| panic!("{FIXTURE_V4_UNPACKED}: {e}"));
+    let base = random_vectors(120, 64, 13);
+    let queries = random_vectors(10, 64, 4242);
+    for index in [&loaded, &opened] {
+        assert_eq!((index.dtype(), index.options().rerank, index.options().m, index.len()), (Dtype::Binary, 5, 5, 117));
+        // Every record finds itself at distance 0, and every hit's distance is the exact
+        // full-precision one for its key (re-ranked from FULL).
+        for k in (0..120u64).filter(|k| k % 40 != 0) {
+            let v = &base[k as usize * 64..][..64];
+            let hits = index.search(v, 3, Some(64)).unwrap();
+            assert_eq!((hits[0].key.as_str(), hits[0].distance), (k.to_string().as_str(), 0.0), "{hits:?}");
+            for h in &hits {
+                let other = &base[h.key.parse::<usize>().unwrap() * 64..][..64];
+                let d: f32 = v.iter().zip(other).map(|(a, b)| (a - b) * (a - b)).sum();
+                assert!((h.distance - d).abs() <= 1e-4 * d.max(1.0), "{}: {} vs {d}", h.key, h.distance);
+            }
+        }
+        assert!(index.search(&base[..64], 1, Some(64)).unwrap()[0].key != "0", "key 0 was removed");
+    }
+    let rewritten = loaded.to_bytes().unwrap();
+    assert_eq!(opened.to_bytes().unwrap(), rewritten);
+    for q in queries.chunks_exact(64) {
+        assert_eq!(opened.search(q, 5, Some(128)).unwrap(), loaded.search(q, 5, Some(128)).unwrap());
+    }
+    let new = format::read_layout(&rewritten[..]).unwrap();
+    assert_eq!(new.version, PACKED_RECORDS_VERSION);
+    let new_records = new.meta.record_layout.unwrap();
+    assert_eq!((new_records.stride, new_records.upper, new_records.lock, new_records.is_packed()), (64, 56, 52, true));
+    assert!(rewritten.len() < file.len(), "{} vs {}", rewritten.len(), file.len());
+    // The packed file opens in place: its records are served from the mapping.
+    let path = temp_path("packed");
+    std::fs::write(&path, &rewritten).unwrap();
+    let reopened = Index::open(&path).unwrap();
+    assert!(reopened.memory_bytes() < loaded.memory_bytes(), "{} vs {}", reopened.memory_bytes(), loaded.memory_bytes());
+    for q in queries.chunks_exact(64) {
+        assert_eq!(reopened.search(q, 5, Some(128)).unwrap(), loaded.search(q, 5, Some(128)).unwrap());
+    }
+    let _ = std::fs::remove_file(&path);
 }

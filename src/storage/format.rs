@@ -17,7 +17,10 @@
 //! Version 2 stores each node as one record laid out as the in-memory arena lays it out
 //! (vector, layer-0 list, upper-list reference, level, state), so a memory-mapped file serves
 //! searches in place (`storage::mapped`); its upper lists are fixed-width, and it adds the
-//! records' metadata (MDAT) and texts (TEXT).
+//! records' metadata (MDAT) and texts (TEXT). Version 3 adds the codec state (QCOD) and the
+//! full-precision vectors (FULL) of a quantized index, version 4 a binary codec's two levels,
+//! and version 5 allows the packed record layout (`storage::arena`); a writer uses the oldest
+//! version that holds what it writes.
 //!
 //! Reading never trusts a number from the file before checking it: every count is checked
 //! against the section that holds the data (and so against the file's real length) before
@@ -54,8 +57,12 @@ pub const QUANT_VERSION: u32 = 3;
 /// The format version this build writes for binary indexes: version 3 whose binary QCOD also
 /// holds the two levels per dimension that searches compare queries with.
 pub const BINARY_LEVELS_VERSION: u32 = 4;
+/// The format version this build writes for an index whose records are packed (see
+/// `storage::arena`: the lock, level and state bytes before the upper reference, where that
+/// saves a cache line a record): version 4 with that record layout allowed.
+pub const PACKED_RECORDS_VERSION: u32 = 5;
 /// The newest format version this build reads (it reads every older one too).
-pub const NEWEST_VERSION: u32 = BINARY_LEVELS_VERSION;
+pub const NEWEST_VERSION: u32 = PACKED_RECORDS_VERSION;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Bytes in the header. Its layout is the same in every version.
@@ -173,8 +180,8 @@ fn encode_record(g: &Graph, id: u32, lay: &RecordLayout, rec: &mut [u8], upper_n
     rec[lay.lock + 2] = state;
 }
 
-/// Writes the index in `snap` to `out`, in format version 2 (f32) or 3 (quantized); returns
-/// the bytes written.
+/// Writes the index in `snap` to `out`, in format version 2 (f32), 3 (quantized), 4 (binary)
+/// or 5 (packed records); returns the bytes written.
 pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Result<u64> {
     let opts = snap.options;
     let graph = snap.graph;
@@ -188,6 +195,7 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Resul
     };
     let codec = graph.and_then(|g| g.space.codec());
     let version = match opts.dtype {
+        _ if lay.is_packed() => PACKED_RECORDS_VERSION,
         Dtype::F32 => FORMAT_VERSION,
         Dtype::Binary => BINARY_LEVELS_VERSION,
         _ => QUANT_VERSION,
@@ -658,14 +666,20 @@ pub(crate) fn read_section(src: &(impl Source + ?Sized), e: &SectionEntry) -> Re
 }
 
 /// Checks that a version 2 record layout is one a reader can use: fields in order, aligned,
-/// inside the stride, and the stride a multiple of 64 no larger than needed plus 64.
-fn check_record_layout(l: &RecordLayout, dim: usize, m0: usize) -> Result<()> {
+/// inside the stride, and the stride a multiple of 64 no larger than needed plus 64. From
+/// version 5 the lock bytes may also sit between the list and the upper reference.
+fn check_record_layout(l: &RecordLayout, dim: usize, m0: usize, version: u32) -> Result<()> {
     let min_upper = l.links.saturating_add(4 * (1 + m0));
+    let lock_ok = if l.is_packed() {
+        version >= PACKED_RECORDS_VERSION && l.lock >= min_upper && l.lock + 3 <= l.upper
+    } else {
+        l.lock >= l.upper + 8
+    };
     let ok = l.links >= dim * 4
         && l.links.is_multiple_of(4)
         && l.upper.is_multiple_of(8)
         && l.upper >= min_upper
-        && l.lock >= l.upper + 8
+        && lock_ok
         && l.lock + 3 <= l.stride
         && l.stride.is_multiple_of(64)
         && l.stride <= (4 * (dim + 1 + m0) + 16).div_ceil(64) * 64 + 64;
@@ -754,7 +768,7 @@ fn parse_meta(b: &[u8], version: u32) -> Result<Meta> {
         return Err(corrupt(format!("META: m0 = {m0} does not match m = {m}")));
     }
     match &record_layout {
-        Some(l) => check_record_layout(l, words, m0)?,
+        Some(l) => check_record_layout(l, words, m0, version)?,
         None if version >= 2 => unreachable!("version 2 META always has a record layout"),
         None => {
             if stride_a != vector_stride(dim) || stride_b != node_stride(m0) {
@@ -885,8 +899,15 @@ pub(crate) fn check_record<'a>(id: u32, rec: &'a [u8], meta: &Meta, l: &RecordLa
         }
     }
     check_zero(&rec[meta.words * 4..l.links], "RECS: bytes after a vector")?;
-    check_zero(&rec[links_end..l.upper], "RECS: bytes after a link list")?;
-    check_zero(&rec[l.lock + 3..], "RECS: bytes after a state")?;
+    if l.is_packed() {
+        check_zero(&rec[links_end..l.lock], "RECS: bytes after a link list")?;
+        check_zero(&rec[l.lock + 3..l.upper], "RECS: bytes after a state")?;
+        check_zero(&rec[l.upper + 8..], "RECS: bytes after the upper reference")?;
+    } else {
+        check_zero(&rec[links_end..l.upper], "RECS: bytes after a link list")?;
+        check_zero(&rec[l.upper + 8..l.lock], "RECS: bytes after the upper reference")?;
+        check_zero(&rec[l.lock + 3..], "RECS: bytes after a state")?;
+    }
     let upper = le_u64(rec, l.upper);
     if level == 0 {
         if upper != 0 {
@@ -898,7 +919,6 @@ pub(crate) fn check_record<'a>(id: u32, rec: &'a [u8], meta: &Meta, l: &RecordLa
         }
         *upper_next += upper_bytes(level, meta.options.m);
     }
-    check_zero(&rec[l.upper + 8..l.lock], "RECS: bytes after the upper reference")?;
     // A code's words are bit patterns, not numbers: only f32 vectors must be finite.
     let floats = if meta.options.dtype == Dtype::F32 { meta.dim } else { 0 };
     for (c, b) in rec[..floats * 4].chunks_exact(4).enumerate() {
