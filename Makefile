@@ -179,7 +179,7 @@ clean:
 NIGHTLY      ?= +nightly
 HOST_TRIPLE  := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 FUZZ_DIR     := tests/fuzz
-FUZZ_TARGETS := filter_parse metadata_parse index_differential
+FUZZ_TARGETS := filter_parse metadata_parse index_differential file_load
 FUZZ_SECONDS ?= 20
 ASAN_TARGET  := target/asan
 ASAN_LIBDIR  := $(ASAN_TARGET)/$(HOST_TRIPLE)/release
@@ -200,6 +200,7 @@ fuzz-smoke: | $(BUILD)
 		case $$t in \
 			filter_parse) extra="-dict=$(FUZZ_DIR)/dict/filter.dict -max_len=1024";; \
 			metadata_parse) extra="-dict=$(FUZZ_DIR)/dict/json.dict -max_len=1024";; \
+			file_load) extra="-max_len=65536";; \
 			*) extra="-max_len=2048";; \
 		esac; \
 		seeds=""; for d in seeds regressions; do [ -d $(FUZZ_DIR)/$$d/$$t ] && seeds="$$seeds $(FUZZ_DIR)/$$d/$$t"; done; \

@@ -8,6 +8,8 @@
 //! OMENDB_FUZZ_REPLAY_SECONDS sets the time cap per target (default 5); a failing input is
 //! written to `target/fuzz-replay-failures/<target>` and its path printed.
 
+#[path = "fuzz/bodies/file_load.rs"]
+mod file_load;
 #[path = "fuzz/bodies/filter_parse.rs"]
 mod filter_parse;
 #[path = "fuzz/bodies/index_differential.rs"]
@@ -134,4 +136,87 @@ fn metadata_parse_inputs() {
 #[test]
 fn index_differential_inputs() {
     replay("index_differential", index_differential::run, 1, 5_000, 2048);
+}
+
+#[test]
+fn file_load_inputs() {
+    replay("file_load", file_load::run, 10, 20_000, 1 << 16);
+}
+
+/// Writes the committed seeds of `file_load` (`tests/fuzz/seeds/file_load/`): small files of
+/// every kind the writer makes (each dtype, metric and key kind, packed and unpacked records,
+/// pending deletes, free slots, metadata and texts, an empty index), each behind the mode byte
+/// 3 (fix checksums, also open mapped), plus the format 1 and 2 fixtures. Run with
+/// `OMENDB_WRITE_SEEDS=1 cargo test --release --test fuzz_replay -- --ignored write_file_load_seeds`.
+#[test]
+#[ignore = "writes tests/fuzz/seeds/file_load; run only when OMENDB_WRITE_SEEDS=1"]
+fn write_file_load_seeds() {
+    use omendb::quant::Dtype;
+    use omendb::{Index, IndexOptions, KeyRef, Keys, Metric, Payloads};
+    if std::env::var("OMENDB_WRITE_SEEDS").as_deref() != Ok("1") {
+        return;
+    }
+    let mut rng = Rng(0x5EED_F11E);
+    let mut vectors = |n: usize, dim: usize| -> Vec<f32> { (0..n * dim).map(|_| (rng.below(2001) as f32 - 1000.0) / 250.0).collect() };
+    let dir = fuzz_dir().join("seeds/file_load");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, index: &Index| {
+        let mut bytes = vec![3u8];
+        bytes.extend(index.to_bytes().unwrap());
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    let numbered = |n: u64| (0..n).collect::<Vec<u64>>();
+    let opts = |dim, metric, m, dtype| IndexOptions { dim, metric, m, ef_construction: 32, seed: 3, dtype, ..Default::default() };
+
+    write("empty", &Index::new(IndexOptions::default()).unwrap());
+    // f32, L2, u64 keys, three removed and awaiting repair.
+    let index = Index::new(opts(3, Metric::L2, 4, Dtype::F32)).unwrap();
+    index.add(Keys::U64(&numbered(40)), &vectors(40, 3)).unwrap();
+    for k in [5, 17, 33] {
+        index.remove(KeyRef::U64(k)).unwrap();
+    }
+    write("f32-l2-deleted", &index);
+    // f32, inner product, removed then compacted: free slots.
+    let index = Index::new(opts(4, Metric::InnerProduct, 3, Dtype::F32)).unwrap();
+    index.add(Keys::U64(&numbered(30)), &vectors(30, 4)).unwrap();
+    for k in 0..10 {
+        index.remove(KeyRef::U64(k * 3)).unwrap();
+    }
+    index.compact();
+    write("f32-ip-free", &index);
+    // f32, cosine, string keys with metadata and texts.
+    let index = Index::new(opts(2, Metric::Cosine, 2, Dtype::F32)).unwrap();
+    let names: Vec<String> = (0..12).map(|i| format!("doc-{i}")).collect();
+    let keys: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let metas: Vec<String> = (0..12).map(|i| format!("{{\"n\": {i}, \"tag\": \"t{}\", \"ok\": {}}}", i % 3, i % 2 == 0)).collect();
+    let metadata: Vec<Option<&str>> = metas.iter().enumerate().map(|(i, m)| (i % 4 != 3).then_some(m.as_str())).collect();
+    let texts: Vec<Option<&str>> = (0..12).map(|i| (i % 5 != 4).then_some(["red fox", "blue whale song", "the quick brown fox"][i % 3])).collect();
+    index.add_with(Keys::Str(&keys), &vectors(12, 2), Payloads { metadata: Some(&metadata), texts: Some(&texts) }).unwrap();
+    index.remove(KeyRef::Str("doc-4")).unwrap();
+    write("f32-cos-str-payloads", &index);
+    // Packed records: f32 at 12 dims with m 8, binary at 64 dims with m 5.
+    let index = Index::new(opts(12, Metric::L2, 8, Dtype::F32)).unwrap();
+    index.add(Keys::U64(&numbered(24)), &vectors(24, 12)).unwrap();
+    write("f32-packed", &index);
+    let index = Index::new(opts(64, Metric::L2, 5, Dtype::Binary)).unwrap();
+    index.add(Keys::U64(&numbered(20)), &vectors(20, 64)).unwrap();
+    index.remove(KeyRef::U64(7)).unwrap();
+    write("binary-packed", &index);
+    // The other codecs, small.
+    let index = Index::new(opts(16, Metric::Cosine, 4, Dtype::Binary)).unwrap();
+    index.add(Keys::U64(&numbered(20)), &vectors(20, 16)).unwrap();
+    write("binary-cos", &index);
+    let index = Index::new(opts(6, Metric::L2, 3, Dtype::F16)).unwrap();
+    index.add(Keys::U64(&numbered(20)), &vectors(20, 6)).unwrap();
+    write("f16", &index);
+    let index = Index::new(opts(4, Metric::InnerProduct, 2, Dtype::Int8)).unwrap();
+    index.add(Keys::U64(&numbered(256)), &vectors(256, 4)).unwrap();
+    index.remove(KeyRef::U64(100)).unwrap();
+    write("int8", &index);
+    write("int8-untrained", &Index::new(opts(8, Metric::L2, 4, Dtype::Int8)).unwrap());
+    for fixture in ["v1-small", "v2-small"] {
+        let mut bytes = vec![3u8];
+        bytes.extend(std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{fixture}.omendb"))).unwrap());
+        std::fs::write(dir.join(fixture), bytes).unwrap();
+    }
 }

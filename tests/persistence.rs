@@ -556,6 +556,11 @@ fn checksummed_but_inconsistent_files_are_rejected() {
     let live = (0..field(56)).find(|&i| bytes[recs + i * stride + lock + 2] == 1).unwrap();
     let tall = (0..field(56)).find(|&i| bytes[recs + i * stride + lock + 1] > 0).unwrap();
     let rec = recs + live * stride;
+    // A live slot of level 0 (not `tall`), for an upper-layer link that its level cannot hold.
+    let flat = (0..field(56)).find(|&i| bytes[recs + i * stride + lock + 1] == 0 && bytes[recs + i * stride + lock + 2] == 1).unwrap();
+    let first_upper_owner = (0..field(56)).find(|&i| bytes[recs + i * stride + lock + 1] > 0).unwrap();
+    assert!(first_upper_owner != flat);
+    assert!(u32::from_le_bytes(bytes[rec + links..rec + links + 4].try_into().unwrap()) >= 2);
     assert!(uppr_len > 0);
     type Damage = Box<dyn Fn(&mut Vec<u8>)>;
     let put = |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
@@ -573,11 +578,23 @@ fn checksummed_but_inconsistent_files_are_rejected() {
         ("record layout: upper misaligned", Box::new(move |b| put(b, meta + 80, upper as u32 + 4))),
         ("link out of range", Box::new(move |b| put(b, rec + links + 4, 5_000))),
         ("link to itself", Box::new(move |b| put(b, rec + links + 4, live as u32))),
+        // The graph rules: `open` checks them as `load` does (the `file_load` fuzz target found
+        // that it did not).
+        ("a link twice in one list", Box::new(move |b| {
+            let first = u32::from_le_bytes(b[rec + links + 4..rec + links + 8].try_into().unwrap());
+            put(b, rec + links + 8, first)
+        })),
+        ("an upper link to a slot of level 0", Box::new(move |b| {
+            put(b, uppr, 1);
+            put(b, uppr + 4, flat as u32);
+        })),
         ("count above m0", Box::new(move |b| put(b, rec + links, 1_000))),
         ("state 7", Box::new(move |b| b[rec + lock + 2] = 7)),
         ("level 200", Box::new(move |b| b[rec + lock + 1] = 200)),
         ("lock byte set", Box::new(move |b| b[rec + lock] = 1)),
         ("NaN in a vector", Box::new(move |b| b[rec..rec + 4].copy_from_slice(&f32::NAN.to_le_bytes()))),
+        // Finite, but beyond what an add accepts under L2: searches would return infinities.
+        ("1e30 in a vector", Box::new(move |b| b[rec..rec + 4].copy_from_slice(&1e30f32.to_le_bytes()))),
         ("upper reference off by 4", Box::new(move |b| {
             let at = recs + tall * stride + upper;
             let v = u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) + 4;

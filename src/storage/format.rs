@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::filter::MetadataStore;
 use crate::hnsw::graph::MAX_LEVEL;
 use crate::hnsw::{Graph, Params};
-use crate::index::{IndexOptions, MAX_DIM};
+use crate::index::{IndexOptions, MAX_COMPONENT, MAX_DIM};
 use crate::keys::{KeyKind, KeyMap, KeyRef, MAX_KEY_BYTES, NO_KEY};
 use crate::metric::{Metric, Space};
 use crate::storage::raw::{RawStorage, RawStore};
@@ -680,6 +680,7 @@ fn check_record_layout(l: &RecordLayout, dim: usize, m0: usize, version: u32) ->
         && l.upper.is_multiple_of(8)
         && l.upper >= min_upper
         && lock_ok
+        && l.upper + 8 <= l.stride
         && l.lock + 3 <= l.stride
         && l.stride.is_multiple_of(64)
         && l.stride <= (4 * (dim + 1 + m0) + 16).div_ceil(64) * 64 + 64;
@@ -919,12 +920,9 @@ pub(crate) fn check_record<'a>(id: u32, rec: &'a [u8], meta: &Meta, l: &RecordLa
         }
         *upper_next += upper_bytes(level, meta.options.m);
     }
-    // A code's words are bit patterns, not numbers: only f32 vectors must be finite.
-    let floats = if meta.options.dtype == Dtype::F32 { meta.dim } else { 0 };
-    for (c, b) in rec[..floats * 4].chunks_exact(4).enumerate() {
-        if !f32::from_le_bytes(b.try_into().unwrap()).is_finite() {
-            return Err(bad(&format!("has a non-finite value at component {c}")));
-        }
+    // A code's words are bit patterns, not numbers: only f32 vectors are checked.
+    if meta.options.dtype == Dtype::F32 {
+        check_stored_vector(le_f32s(&rec[..meta.dim * 4]), meta.options.metric).map_err(|e| bad(&e))?;
     }
     Ok(RecordView { state, level, links })
 }
@@ -949,6 +947,38 @@ pub(crate) fn check_upper_lists(bytes: &[u8], meta: &Meta) -> Result<()> {
         check_zero(&list[4 + 4 * count..], "UPPR: link slots past a count")?;
     }
     Ok(())
+}
+
+/// The rules every link list of a file must follow, which `load` and `open` both check: each
+/// link names another slot that is not free, whose level reaches the list's layer, at most
+/// once per list (a repeat is seen through `stamp`, which holds the number of the list that
+/// saw a slot last).
+pub(crate) struct LinkChecker {
+    stamp: Vec<usize>,
+    list_no: usize,
+}
+
+impl LinkChecker {
+    pub(crate) fn new(slots: usize) -> LinkChecker {
+        LinkChecker { stamp: vec![usize::MAX; slots], list_no: 0 }
+    }
+
+    /// Checks the list of slot `id` on `layer`; links are below the slot count (checked by
+    /// the caller) or reported as bad.
+    pub(crate) fn check(&mut self, id: usize, layer: usize, links: impl Iterator<Item = u32>, states: &[u8], levels: &[u8]) -> Result<()> {
+        for n in links {
+            let ok = n as usize != id
+                && states.get(n as usize).is_some_and(|&s| s != STATE_FREE)
+                && levels[n as usize] as usize >= layer
+                && self.stamp[n as usize] != self.list_no;
+            if !ok {
+                return Err(corrupt(format!("slot {id} has a bad link to {n} on layer {layer}")));
+            }
+            self.stamp[n as usize] = self.list_no;
+        }
+        self.list_no += 1;
+        Ok(())
+    }
 }
 
 /// Checks the entry point against the slots' states and levels.
@@ -1128,14 +1158,36 @@ pub(crate) fn read_codec(src: &(impl Source + ?Sized), layout: &Layout) -> Resul
 }
 
 /// Checks a FULL row: finite for a used slot, zero for a free one.
-pub(crate) fn check_full_row(id: usize, row: &[u8], state: u8) -> Result<()> {
+pub(crate) fn check_full_row(id: usize, row: &[u8], state: u8, metric: Metric) -> Result<()> {
     if state == STATE_FREE {
         return check_zero(row, &format!("FULL: the row of free slot {id}"));
     }
-    for (c, b) in row.chunks_exact(4).enumerate() {
-        if !f32::from_le_bytes(b.try_into().unwrap()).is_finite() {
-            return Err(corrupt(format!("FULL: slot {id} has a non-finite value at component {c}")));
+    check_stored_vector(le_f32s(row), metric).map_err(|e| corrupt(format!("FULL: slot {id} {e}")))
+}
+
+/// The little-endian f32s of `b` (a whole number of them).
+fn le_f32s(b: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+}
+
+/// Checks a stored vector against what an add could have stored (`Index::check_vectors`, then
+/// cosine's normalisation): finite; under L2 and inner product no component beyond
+/// `MAX_COMPONENT` (a larger one overflows f32 distances: searches would return infinities);
+/// under cosine unit length (within 1e-3, in f64), the form every cosine vector is stored in,
+/// so a dot product with a unit query stays within [-1, 1]. The error says what is wrong.
+pub(crate) fn check_stored_vector(v: impl Iterator<Item = f32>, metric: Metric) -> std::result::Result<(), String> {
+    let mut norm2 = 0f64;
+    for (c, x) in v.enumerate() {
+        if !x.is_finite() {
+            return Err(format!("has a non-finite value at component {c}"));
         }
+        if metric != Metric::Cosine && x.abs() > MAX_COMPONENT {
+            return Err(format!("has {x} at component {c}, beyond the limit of {MAX_COMPONENT}"));
+        }
+        norm2 += x as f64 * x as f64;
+    }
+    if metric == Metric::Cosine && (norm2 - 1.0).abs() > 1e-3 {
+        return Err(format!("has squared length {norm2} under cosine, where vectors are stored normalised"));
     }
     Ok(())
 }
@@ -1158,26 +1210,13 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
         _ => read_nodes_v2(src, &layout)?,
     };
     let meta = &layout.meta;
-    // Links: to another used slot whose level reaches the layer, at most once per list (a
-    // repeat is seen through `stamp`, which holds the number of the list that saw a slot last).
-    let mut stamp = vec![usize::MAX; nodes.len()];
-    let mut list_no = 0usize;
+    let mut checker = LinkChecker::new(nodes.len());
     for id in 0..nodes.len() {
         for (l, links) in nodes.lists(id).enumerate() {
-            for &n in links {
-                let ok = n as usize != id
-                    && nodes.states.get(n as usize).is_some_and(|&s| s != STATE_FREE)
-                    && nodes.levels[n as usize] as usize >= l
-                    && stamp[n as usize] != list_no;
-                if !ok {
-                    return Err(corrupt(format!("slot {id} has a bad link to {n} on layer {l}")));
-                }
-                stamp[n as usize] = list_no;
-            }
-            list_no += 1;
+            checker.check(id, l, links.iter().copied(), &nodes.states, &nodes.levels)?;
         }
     }
-    drop(stamp);
+    drop(checker);
     let (states, levels) = (&nodes.states, &nodes.levels);
     check_entry(meta, states, levels)?;
     let (free, dels) = read_free_dels(src, &layout, states)?;
@@ -1233,7 +1272,7 @@ fn read_full(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8], fresh
     let store = RawStore::new(dim, &RawStorage::Memory)?;
     let mut row = vec![0f32; dim];
     for_each_row(src, full, dim * 4, layout.meta.slots as usize, |id, r| {
-        check_full_row(id, r, states[id])?;
+        check_full_row(id, r, states[id], layout.meta.options.metric)?;
         if states[id] != STATE_FREE {
             decode_f32s(r, &mut row);
             store.write(&fresh[id], &row)?;
@@ -1291,9 +1330,7 @@ fn read_vectors_v1(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8],
         if states[id] == STATE_FREE {
             check_zero(r, &format!("VECS: the row of free slot {id}"))?;
         } else {
-            if let Some(c) = row.iter().position(|x| !x.is_finite()) {
-                return Err(corrupt(format!("VECS: slot {id} has a non-finite value at component {c}")));
-            }
+            check_stored_vector(row.iter().copied(), meta.options.metric).map_err(|e| corrupt(format!("VECS: slot {id} {e}")))?;
             check_zero(&r[meta.dim * 4..], &format!("VECS: padding of slot {id}"))?;
             graph.store.write_vector(&fresh[id], &row);
         }

@@ -3,12 +3,12 @@
 //! nothing of the graph is copied and the operating system pages records in and out as
 //! searches touch them. Keys, metadata and texts are decoded into memory as `load` does.
 //!
-//! Opening still checks the whole file: every checksum, and every record for what makes it
-//! safe to use in place (links below the slot count, upper references inside UPPR, counts in
-//! range; see `format::check_record`). That is one sequential read of the file, with no copy.
-//! The deeper graph rules that `load` checks (links to free slots, levels, repeats) cost a
-//! random access per link and are not needed for memory safety; a file that passes its
-//! checksums but breaks them (written by hand) gives odd answers, never a crash.
+//! Opening still checks the whole file as `load` does, so the two accept exactly the same
+//! files: every checksum, every record for what makes it safe to use in place (links below
+//! the slot count, upper references inside UPPR, counts in range; see `format::check_record`),
+//! then the graph rules (no link to a free slot, to a slot whose level is below the layer, or
+//! twice in a list; `format::LinkChecker`). That is two sequential reads of the records and
+//! the per-slot states and levels in memory, with no copy of the records.
 //!
 //! A quantized index (format version 3) keeps its codes in the records and its
 //! full-precision vectors in FULL, which is served for re-ranking straight from a read-only
@@ -80,6 +80,26 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     if upper_next != uppr.len {
         return Err(corrupt("UPPR has lists that belong to no node"));
     }
+    // The graph rules, now that every slot's state and level is known. The upper lists lie
+    // in UPPR in slot order (checked above), `width` bytes each.
+    let width = 4 * (1 + params.m);
+    let mut checker = format::LinkChecker::new(slots);
+    let mut upper_at = 0usize;
+    for (id, rec) in section(&recs)?.chunks_exact(arena_layout.stride).enumerate() {
+        if states[id] == STATE_FREE {
+            continue;
+        }
+        let list = &rec[arena_layout.links..arena_layout.links + 4 * (1 + params.m0)];
+        let count = u32::from_le_bytes(list[..4].try_into().unwrap()) as usize;
+        checker.check(id, 0, le_words(&list[4..4 + 4 * count]), &states, &levels)?;
+        for layer in 1..=levels[id] as usize {
+            let list = &upper_bytes[upper_at..upper_at + width];
+            let count = u32::from_le_bytes(list[..4].try_into().unwrap()) as usize;
+            checker.check(id, layer, le_words(&list[4..4 + 4 * count]), &states, &levels)?;
+            upper_at += width;
+        }
+    }
+    drop(checker);
     format::check_entry(meta, &states, &levels)?;
     let (free, dels) = format::read_free_dels(bytes, &layout, &states)?;
     let keys = format::read_keys(bytes, &layout, &states)?;
@@ -90,7 +110,7 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     let raw = if meta.has_codec() {
         let full = section(layout.section(b"FULL"))?;
         for (id, row) in full.chunks_exact(meta.dim * 4).enumerate() {
-            format::check_full_row(id, row, states[id])?;
+            format::check_full_row(id, row, states[id], meta.options.metric)?;
         }
         // SAFETY: a read-only mapping of the file opened read-only above; the same caveat as
         // the first mapping (the file must not be rewritten in place while open).
@@ -121,4 +141,9 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     let graph = Graph::with_store(store, params, format::space_of(options.metric, codec));
     graph.restore_state(entry, dels);
     Ok(Restored { options, graph: Some(graph), keys, inserted, next_auto_key, metadata, text, raw })
+}
+
+/// The little-endian u32s of `b` (a whole number of them).
+fn le_words(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()))
 }
