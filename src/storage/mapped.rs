@@ -72,7 +72,8 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     let mut states = Vec::with_capacity(slots);
     let mut levels = Vec::with_capacity(slots);
     let mut upper_next = 0u64;
-    for (id, rec) in section(&recs)?.chunks_exact(arena_layout.stride).enumerate() {
+    let records = section(&recs)?;
+    for (id, rec) in records.chunks_exact(arena_layout.stride).enumerate() {
         let view = format::check_record(id as u32, rec, meta, &arena_layout, &mut upper_next)?;
         states.push(view.state);
         levels.push(view.level);
@@ -85,7 +86,7 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     let width = 4 * (1 + params.m);
     let mut checker = format::LinkChecker::new(slots);
     let mut upper_at = 0usize;
-    for (id, rec) in section(&recs)?.chunks_exact(arena_layout.stride).enumerate() {
+    for (id, rec) in records.chunks_exact(arena_layout.stride).enumerate() {
         if states[id] == STATE_FREE {
             continue;
         }
