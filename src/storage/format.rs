@@ -860,7 +860,12 @@ fn check_section_sizes(layout: &Layout) -> Result<()> {
 // ---------------------------------------------------------------------------------------
 
 fn u32_list(bytes: &[u8]) -> Vec<u32> {
-    bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+    le_u32s(bytes).collect()
+}
+
+/// The little-endian u32s of `b` (a whole number of them).
+pub(crate) fn le_u32s(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()))
 }
 
 /// One version 2 record, checked on its own (see [`check_record`]).
@@ -1115,7 +1120,7 @@ impl Nodes {
     /// Appends a list (little-endian u32s) to the node pushed last.
     fn push_list(&mut self, bytes: &[u8]) {
         let start = self.links.len();
-        self.links.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())));
+        self.links.extend(le_u32s(bytes));
         self.spans.push((start, self.links.len()));
     }
     fn len(&self) -> usize {
@@ -1148,7 +1153,7 @@ pub(crate) fn read_codec(src: &(impl Source + ?Sized), layout: &Layout) -> Resul
         return Ok(None);
     }
     let bytes = read_section(src, layout.section(b"QCOD"))?;
-    let state = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let state = le_f32s(&bytes).collect();
     let codec = Codec::from_state(meta.options.dtype, meta.options.metric, meta.dim, meta.codec_pq_m, state)
         .map_err(|e| corrupt(format!("QCOD: {e}")))?;
     if codec.words() != meta.words {

@@ -92,11 +92,11 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
         }
         let list = &rec[arena_layout.links..arena_layout.links + 4 * (1 + params.m0)];
         let count = u32::from_le_bytes(list[..4].try_into().unwrap()) as usize;
-        checker.check(id, 0, le_words(&list[4..4 + 4 * count]), &states, &levels)?;
+        checker.check(id, 0, format::le_u32s(&list[4..4 + 4 * count]), &states, &levels)?;
         for layer in 1..=levels[id] as usize {
             let list = &upper_bytes[upper_at..upper_at + width];
             let count = u32::from_le_bytes(list[..4].try_into().unwrap()) as usize;
-            checker.check(id, layer, le_words(&list[4..4 + 4 * count]), &states, &levels)?;
+            checker.check(id, layer, format::le_u32s(&list[4..4 + 4 * count]), &states, &levels)?;
             upper_at += width;
         }
     }
@@ -142,9 +142,4 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     let graph = Graph::with_store(store, params, format::space_of(options.metric, codec));
     graph.restore_state(entry, dels);
     Ok(Restored { options, graph: Some(graph), keys, inserted, next_auto_key, metadata, text, raw })
-}
-
-/// The little-endian u32s of `b` (a whole number of them).
-fn le_words(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()))
 }
