@@ -441,6 +441,10 @@ omendb_status omendb_index_compact(const omendb_index *index, omendb_error **err
  * `out_len >= n * k` elements. Distances are in the metric's units (squared L2; 1 - dot;
  * 1 - cosine). An empty index gives rows of OMENDB_NO_KEY. Nothing is written on failure.
  *
+ * Sizes: the arrays are yours, so size them for the k you pass; the library allocates
+ * nothing by k. A k above the number of records (`omendb_index_len`) returns the same hits as
+ * k = that number, so a caller sizing buffers for "everything" passes min(k, len).
+ *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_ARGUMENT (k = 0),
  * OMENDB_STATUS_BUFFER_TOO_SMALL, OMENDB_STATUS_DIMENSION_MISMATCH, OMENDB_STATUS_NON_FINITE,
  * OMENDB_STATUS_ZERO_VECTOR (cosine), or OMENDB_STATUS_INVALID_KEY when the index holds string
@@ -454,6 +458,10 @@ omendb_status omendb_index_search(const omendb_index *index, const float *querie
  * Searches like `omendb_index_search`, for indexes with either kind of key, and returns the
  * hits in a new results object written to `*results_out`; the caller owns it and frees it with
  * `omendb_results_free`. On failure `*results_out` is unchanged.
+ *
+ * The object holds min(k, records in the index when the search starts) places per query
+ * (see `omendb_results_distances`), never k itself: a huge k on a small index costs no
+ * memory. Each query's hit count is `omendb_results_count`.
  *
  * Returns the statuses of `omendb_index_search` except OMENDB_STATUS_BUFFER_TOO_SMALL and
  * OMENDB_STATUS_INVALID_KEY.
@@ -567,7 +575,8 @@ omendb_status omendb_index_search_filtered(const omendb_index *index, const floa
  * On success writes a new one-query results object to `*results_out`; the caller owns it and
  * frees it with `omendb_results_free`. Its distances array holds BM25 scores, not distances:
  * higher is better, and hits come in descending score order. A query with no indexed word,
- * or an empty index, gives 0 hits. On failure `*results_out` is unchanged.
+ * or an empty index, gives 0 hits. On failure `*results_out` is unchanged. The object holds
+ * min(k, records) places, never k itself (a huge k costs no memory).
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index` or `results_out` NULL, or
  * `query` NULL with `len` > 0), OMENDB_STATUS_INVALID_UTF8, or
@@ -590,6 +599,7 @@ omendb_status omendb_index_text_search(const omendb_index *index, const char *qu
  * On success writes a new one-query results object to `*results_out`; the caller owns it and
  * frees it with `omendb_results_free`. Its distances array holds fused scores, not
  * distances: higher is better, in descending order. On failure `*results_out` is unchanged.
+ * The object holds min(k, records) places, never k itself (a huge k costs no memory).
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8,
  * OMENDB_STATUS_INVALID_ARGUMENT (k = 0, an unknown `fusion`, `param` out of range),
@@ -918,9 +928,11 @@ omendb_status omendb_results_key(const omendb_results *results, size_t query, si
 omendb_status omendb_results_key_str(const omendb_results *results, size_t query, size_t rank, const char **key_out, size_t *len_out, omendb_error **err_out);
 
 /**
- * Writes a pointer to all distances, `n_queries * k` floats row by row (query i's hits at
- * `[i * k, i * k + count_i)`, the rest INFINITY), to `*distances_out` and their number to
- * `*len_out`. Owned by the results; valid until `omendb_results_free`.
+ * Writes a pointer to all distances, row by row, to `*distances_out` and their number to
+ * `*len_out`. Each row is `w = *len_out / n_queries` floats wide, where w = min(k, records
+ * in the index when the search started) (0 for an empty index): query i's hits are at
+ * `[i * w, i * w + count_i)`, the rest INFINITY. Owned by the results; valid until
+ * `omendb_results_free`.
  *
  * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
  *

@@ -255,6 +255,12 @@ impl Index {
         self.len() == 0
     }
 
+    /// Result places a search for `k` needs: min(k, records). Every result buffer the library
+    /// allocates is sized by this, never by k alone, so a huge k costs no memory.
+    pub fn result_width(&self, k: usize) -> usize {
+        k.min(self.len())
+    }
+
     /// The kind of key the index holds, once a record was added.
     pub fn key_kind(&self) -> Option<KeyKind> {
         self.keys.read().kind()
@@ -676,6 +682,8 @@ impl Index {
         filter: Option<&dyn Fn(u32) -> bool>,
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> usize {
+        // No clamp of k here (a lock per search): nothing below allocates by k or ef; a beam
+        // wider than the graph becomes a scan of its slots.
         let ef = self.search_ef(ef, k);
         let pin: Pin<'_> = graph.pin();
         with_scratch(|s| {
@@ -907,6 +915,7 @@ impl Index {
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> Result<usize> {
         let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
+        let k = self.result_width(k).max(1);
         let ef = self.search_ef(ef, k);
         // Pinned before the filter is evaluated: no slot in the bitmap can be reused meanwhile.
         let pin = graph.pin();
@@ -935,6 +944,7 @@ impl Index {
             return Err(Error::InvalidArgument("k must be at least 1".into()));
         }
         let Some(graph) = self.graph.get() else { return Ok(0) };
+        let k = self.result_width(k).max(1);
         let _pin = graph.pin();
         let bits = filter.map(|f| self.matching(f));
         let accept = |slot: u32| bits.as_ref().is_none_or(|b| b.contains(slot));
@@ -965,6 +975,7 @@ impl Index {
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> Result<usize> {
         let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
+        let k = self.result_width(k).max(1);
         let depth = k.max(HYBRID_DEPTH);
         let ef = self.search_ef(ef, depth);
         let pin = graph.pin();

@@ -327,6 +327,10 @@ pub extern "C" fn omendb_index_compact(index: *const omendb_index, err_out: *mut
 /// `out_len >= n * k` elements. Distances are in the metric's units (squared L2; 1 - dot;
 /// 1 - cosine). An empty index gives rows of OMENDB_NO_KEY. Nothing is written on failure.
 ///
+/// Sizes: the arrays are yours, so size them for the k you pass; the library allocates
+/// nothing by k. A k above the number of records (`omendb_index_len`) returns the same hits as
+/// k = that number, so a caller sizing buffers for "everything" passes min(k, len).
+///
 /// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_ARGUMENT (k = 0),
 /// OMENDB_STATUS_BUFFER_TOO_SMALL, OMENDB_STATUS_DIMENSION_MISMATCH, OMENDB_STATUS_NON_FINITE,
 /// OMENDB_STATUS_ZERO_VECTOR (cosine), or OMENDB_STATUS_INVALID_KEY when the index holds string
@@ -391,6 +395,10 @@ pub(crate) fn check_query_dim(idx: &Index, n: usize, dim: usize) -> Result<(), o
 /// hits in a new results object written to `*results_out`; the caller owns it and frees it with
 /// `omendb_results_free`. On failure `*results_out` is unchanged.
 ///
+/// The object holds min(k, records in the index when the search starts) places per query
+/// (see `omendb_results_distances`), never k itself: a huge k on a small index costs no
+/// memory. Each query's hit count is `omendb_results_count`.
+///
 /// Returns the statuses of `omendb_index_search` except OMENDB_STATUS_BUFFER_TOO_SMALL and
 /// OMENDB_STATUS_INVALID_KEY.
 ///
@@ -407,7 +415,7 @@ pub extern "C" fn omendb_index_search_results(index: *const omendb_index, querie
         n.checked_mul(k).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
         check_query_dim(idx, n, dim)?;
         idx.check_queries(queries, n, k)?;
-        let mut results = omendb_results::new(n, k, idx.key_kind() == Some(KeyKind::Str))?;
+        let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
         {
             let mut sinks = results.sinks();
             idx.search_batch(queries, k, ef_opt(ef), &mut sinks, omendb_results::record)?;

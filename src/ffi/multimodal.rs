@@ -269,7 +269,7 @@ pub extern "C" fn omendb_index_search_filtered(
         n.checked_mul(k).ok_or_else(|| invalid("n * k overflows"))?;
         check_query_dim(idx, n, dim)?;
         idx.check_queries(queries, n, k)?;
-        let mut results = omendb_results::new(n, k, idx.key_kind() == Some(KeyKind::Str))?;
+        let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
         if n > 0 {
             let mut sinks = results.sinks();
             queries.par_chunks_exact(dim).zip(sinks.par_iter_mut()).try_for_each(|(q, sink)| {
@@ -293,7 +293,7 @@ fn optional_filter<'a>(filter: *const omendb_filter) -> Option<&'a Filter> {
 
 /// Runs one search that emits (key, score) into a fresh one-query results object.
 fn one_query(idx: &Index, k: usize, search: impl FnOnce(&mut dyn FnMut(KeyRef<'_>, f32)) -> crate::Result<usize>) -> Result<omendb_results, omendb_error> {
-    let mut results = omendb_results::new(1, k, idx.key_kind() == Some(KeyKind::Str))?;
+    let mut results = omendb_results::new(1, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
     {
         let mut sinks = results.sinks();
         let sink = &mut sinks[0];
@@ -313,7 +313,8 @@ fn one_query(idx: &Index, k: usize, search: impl FnOnce(&mut dyn FnMut(KeyRef<'_
 /// On success writes a new one-query results object to `*results_out`; the caller owns it and
 /// frees it with `omendb_results_free`. Its distances array holds BM25 scores, not distances:
 /// higher is better, and hits come in descending score order. A query with no indexed word,
-/// or an empty index, gives 0 hits. On failure `*results_out` is unchanged.
+/// or an empty index, gives 0 hits. On failure `*results_out` is unchanged. The object holds
+/// min(k, records) places, never k itself (a huge k costs no memory).
 ///
 /// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index` or `results_out` NULL, or
 /// `query` NULL with `len` > 0), OMENDB_STATUS_INVALID_UTF8, or
@@ -356,6 +357,7 @@ pub extern "C" fn omendb_index_text_search(
 /// On success writes a new one-query results object to `*results_out`; the caller owns it and
 /// frees it with `omendb_results_free`. Its distances array holds fused scores, not
 /// distances: higher is better, in descending order. On failure `*results_out` is unchanged.
+/// The object holds min(k, records) places, never k itself (a huge k costs no memory).
 ///
 /// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8,
 /// OMENDB_STATUS_INVALID_ARGUMENT (k = 0, an unknown `fusion`, `param` out of range),

@@ -10,7 +10,8 @@ use crate::keys::{KeyRef, NO_KEY};
 /// Made by `omendb_index_search_results`, freed by `omendb_results_free`. Immutable, so
 /// any number of threads may read it at once.
 pub struct omendb_results {
-    pub(crate) k: usize,
+    /// Places per query: min(k, records that can match), fixed before the search runs.
+    pub(crate) width: usize,
     pub(crate) counts: Vec<usize>,
     pub(crate) distances: Vec<f32>,
     pub(crate) keys: Vec<u64>,
@@ -27,11 +28,12 @@ pub(crate) struct Sink<'a> {
 }
 
 impl omendb_results {
-    /// Room for `n` rows of `k` hits. An allocation that fails (an absurd k) is an error,
-    /// not an abort of the host process.
-    pub(crate) fn new(n: usize, k: usize, strings: bool) -> Result<omendb_results, omendb_error> {
-        let cells = n.checked_mul(k).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
-        let too_big = |_| super::boundary::invalid(format!("cannot allocate results for {n} queries x k = {k}"));
+    /// Room for `n` rows of `width` hits: the caller passes min(k, records that can match),
+    /// never k itself, so a huge k costs nothing. An allocation that fails (a huge batch) is an
+    /// error, not an abort of the host process.
+    pub(crate) fn new(n: usize, width: usize, strings: bool) -> Result<omendb_results, omendb_error> {
+        let cells = n.checked_mul(width).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
+        let too_big = |_| super::boundary::invalid(format!("cannot allocate results for {n} queries x {width} hits"));
         fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, std::collections::TryReserveError> {
             let mut v = Vec::new();
             v.try_reserve_exact(len)?;
@@ -39,7 +41,7 @@ impl omendb_results {
             Ok(v)
         }
         Ok(omendb_results {
-            k,
+            width,
             counts: filled(n, 0).map_err(too_big)?,
             distances: filled(cells, f32::INFINITY).map_err(too_big)?,
             keys: filled(cells, NO_KEY).map_err(too_big)?,
@@ -47,19 +49,27 @@ impl omendb_results {
         })
     }
 
+    /// One sink per query, even where rows are 0 wide (an empty index): the search checks
+    /// every query it is given.
     pub(crate) fn sinks(&mut self) -> Vec<Sink<'_>> {
-        let k = self.k.max(1);
-        let mut strs: Vec<Option<&mut [Vec<u8>]>> = match &mut self.str_keys {
-            Some(s) => s.chunks_mut(k).map(Some).collect(),
-            None => (0..self.counts.len()).map(|_| None).collect(),
-        };
-        self.counts
-            .iter_mut()
-            .zip(self.distances.chunks_mut(k))
-            .zip(self.keys.chunks_mut(k))
-            .zip(strs.drain(..))
-            .map(|(((count, distances), keys), str_keys)| Sink { count, distances, keys, str_keys })
-            .collect()
+        let width = self.width;
+        let mut distances = self.distances.as_mut_slice();
+        let mut keys = self.keys.as_mut_slice();
+        let mut strs = self.str_keys.as_deref_mut();
+        let mut sinks = Vec::with_capacity(self.counts.len());
+        for count in self.counts.iter_mut() {
+            let (d, rest_d) = std::mem::take(&mut distances).split_at_mut(width);
+            let (k, rest_k) = std::mem::take(&mut keys).split_at_mut(width);
+            distances = rest_d;
+            keys = rest_k;
+            let str_keys = strs.take().map(|s| {
+                let (row, rest) = s.split_at_mut(width);
+                strs = Some(rest);
+                row
+            });
+            sinks.push(Sink { count, distances: d, keys: k, str_keys });
+        }
+        sinks
     }
 
     pub(crate) fn record(sink: &mut Sink<'_>, rank: usize, key: KeyRef<'_>, distance: f32) {
@@ -96,7 +106,7 @@ impl omendb_results {
                 format!("rank {rank} is past the end (query {query} has {count} hits)"),
             ));
         }
-        Ok(query * self.k + rank)
+        Ok(query * self.width + rank)
     }
 }
 
@@ -206,9 +216,11 @@ pub extern "C" fn omendb_results_key_str(results: *const omendb_results, query: 
     })
 }
 
-/// Writes a pointer to all distances, `n_queries * k` floats row by row (query i's hits at
-/// `[i * k, i * k + count_i)`, the rest INFINITY), to `*distances_out` and their number to
-/// `*len_out`. Owned by the results; valid until `omendb_results_free`.
+/// Writes a pointer to all distances, row by row, to `*distances_out` and their number to
+/// `*len_out`. Each row is `w = *len_out / n_queries` floats wide, where w = min(k, records
+/// in the index when the search started) (0 for an empty index): query i's hits are at
+/// `[i * w, i * w + count_i)`, the rest INFINITY. Owned by the results; valid until
+/// `omendb_results_free`.
 ///
 /// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
 ///
