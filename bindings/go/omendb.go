@@ -12,8 +12,13 @@
 //     since C would otherwise read only part of the slice.
 //   - String keys are copied into one C-allocated block (pointers, lengths, bytes) for the
 //     call, so no Go pointer is stored in memory handed to C.
-//   - Search and SearchBatch return only the hits found (a row stops at the first
-//     OMENDB_NO_KEY); for an index of string keys they go through omendb_results.
+//   - Search and SearchBatch return only the hits found: a row may be shorter than k (a
+//     small index, or a filter that few records match) and is never padded. Their buffers
+//     are sized by min(k, Len()), never by k, so a huge k costs no memory; for an index of
+//     string keys they go through omendb_results, which C sizes the same way. SearchInto
+//     fills the caller's n*k buffers and pads each row with NoKey and +Inf.
+//   - A negative int (an Options field, a count, k, a query or rank index) is rejected
+//     before any C call with an *Error naming it, never converted to a huge size_t.
 //
 // An Index is safe for concurrent use by many goroutines, Close included: each method holds a
 // read lock on the handle during its C call and Close takes the write lock, frees the handle
@@ -233,7 +238,8 @@ const (
 // Options are the settings of New. A zero field keeps the library's default: dimensions
 // taken from the first batch added, metric L2, M 16, EfConstruction 200, EfSearch 64, a
 // fixed seed, dtype F32, Rerank 4, PQM dim / 8, full-precision vectors in memory.
-// Out-of-range values (negative ones included) are rejected by C with ErrInvalidArgument.
+// A negative value is rejected by New itself (ErrInvalidArgument naming the field and the
+// value); other out-of-range values are rejected by C with ErrInvalidArgument.
 type Options struct {
 	Dim            int    // vector dimensions, 1..=65536; 0 = set by the first batch
 	Metric         Metric // L2, IP or Cosine
@@ -260,6 +266,15 @@ type Index struct {
 // New creates an empty index with the given options (omendb_options_create, the
 // omendb_options_set_* setters for the non-zero fields, omendb_index_create).
 func New(o Options) (*Index, error) {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Dim", o.Dim}, {"M", o.M}, {"EfConstruction", o.EfConstruction}, {"EfSearch", o.EfSearch},
+		{"Rerank", o.Rerank}, {"PQM", o.PQM}} {
+		if f.v < 0 {
+			return nil, argError(StatusInvalidArgument, fmt.Sprintf("Options.%s = %d must not be negative", f.name, f.v))
+		}
+	}
 	var opts *C.omendb_options
 	var cerr *C.omendb_error
 	if err := check(C.omendb_options_create(&opts, &cerr), &cerr); err != nil {
@@ -765,7 +780,8 @@ type Result struct {
 }
 
 // Search returns the k nearest records to query, nearest first, with the index's default
-// beam width. Fewer than k come back when the index holds fewer records.
+// beam width. Only real hits come back: min(k, Len()) of them, none from an empty index (no
+// NoKey padding). A k above Len() costs no memory: it is lowered to Len() as the call starts.
 func (idx *Index) Search(query []float32, k int) ([]Result, error) {
 	return idx.SearchEf(query, k, 0)
 }
@@ -781,8 +797,10 @@ func (idx *Index) SearchEf(query []float32, k, ef int) ([]Result, error) {
 
 // SearchBatch searches n queries (row-major in queries, len(queries) / n floats each) for
 // their k nearest records each; C runs the queries in parallel. Row i holds query i's hits,
-// nearest first. ef as in SearchEf. It calls omendb_index_search for an index of u64 keys
-// (or none yet) and omendb_index_search_results for an index of string keys.
+// nearest first: only real hits, so a row may be shorter than k (empty for an empty index).
+// ef as in SearchEf. Nothing is sized by k: k is lowered to the record count (Len()) as the
+// call starts, which gives the same hits. It calls omendb_index_search for an index of u64
+// keys (or none yet) and omendb_index_search_results for an index of string keys.
 func (idx *Index) SearchBatch(queries []float32, n, k, ef int) ([][]Result, error) {
 	h, err := idx.acquire()
 	if err != nil {
@@ -796,11 +814,16 @@ func (idx *Index) SearchBatch(queries []float32, n, k, ef int) ([][]Result, erro
 	if k < 0 || ef < 0 {
 		return nil, argError(StatusInvalidArgument, fmt.Sprintf("k = %d and ef = %d must not be negative", k, ef))
 	}
+	if k, err = resultWidth(h, k); err != nil {
+		return nil, err
+	}
 	kind, err := keyKind(h)
 	if err != nil {
 		return nil, err
 	}
-	if kind != KeyKindString {
+	// n queries of 0 floats (n > 0, no queries given) go to omendb_index_search_results,
+	// whose checks reject them before anything is sized by n; searchU64 would allocate first.
+	if kind != KeyKindString && (dim > 0 || n == 0) {
 		rows, err := searchU64(h, queries, n, dim, k, ef)
 		// ErrInvalidKey here means the index took string keys since keyKind: go on below.
 		if !errors.Is(err, ErrInvalidKey) {
@@ -815,6 +838,23 @@ func (idx *Index) SearchBatch(queries []float32, n, k, ef int) ([][]Result, erro
 	return resultRows(res)
 }
 
+// resultWidth is min(k, records in the index): the row width a search for k hits needs, by
+// which the Go buffers are sized, never by k itself (C gives the same hits for any k at or
+// above the record count). k = 0 stays 0 for C to reject; an empty index gives 1, so that C
+// still checks the queries (and pads the one place with NoKey).
+func resultWidth(h *C.omendb_index, k int) (int, error) {
+	var cerr *C.omendb_error
+	var n C.size_t
+	if err := check(C.omendb_index_len(h, &n, &cerr), &cerr); err != nil {
+		return 0, err
+	}
+	if uint64(k) > uint64(n) {
+		return max(int(n), 1), nil
+	}
+	return k, nil
+}
+
+// searchU64 searches with caller-sized k: k must already be min(k, records) (resultWidth).
 func searchU64(h *C.omendb_index, queries []float32, n int, dim C.size_t, k, ef int) ([][]Result, error) {
 	if k > 0 && n > math.MaxInt/k {
 		return nil, argError(StatusInvalidArgument, "n * k overflows")
@@ -870,7 +910,7 @@ func resultRows(res *C.omendb_results) ([][]Result, error) {
 		return rows, nil
 	}
 	dists := unsafe.Slice((*float32)(unsafe.Pointer(dptr)), int(dlen))
-	k := int(dlen / nq)
+	k := int(dlen / nq) // the row width: min(k, records), not the k searched for
 	for q := range rows {
 		var count C.size_t
 		if err := check(C.omendb_results_count(res, C.size_t(q), &count, &cerr), &cerr); err != nil {
@@ -891,9 +931,12 @@ func resultRows(res *C.omendb_results) ([][]Result, error) {
 }
 
 // SearchInto is omendb_index_search itself, for callers who reuse their output buffers:
-// query i's hits go to keys[i*k:] and distances[i*k:], the rest of a row holding NoKey and
-// +Inf. Both slices must hold n*k elements (else ErrBufferTooSmall). Only for an index of
-// u64 keys (else ErrInvalidKey).
+// query i's hits go to keys[i*k:] and distances[i*k:], nearest first, and the rest of the
+// row is padded with NoKey (UINT64_MAX, Python's omendb.NO_KEY) and +Inf; an empty index
+// gives rows of padding only. Both slices must hold n*k elements (else ErrBufferTooSmall):
+// they are the caller's, sized for the k passed, and nothing else is allocated by k. A k
+// above Len() gives the same hits as k = Len() (the rest padding), so to get "everything"
+// size the buffers for min(k, Len()). Only for an index of u64 keys (else ErrInvalidKey).
 func (idx *Index) SearchInto(queries []float32, n, k, ef int, keys []uint64, distances []float32) error {
 	h, err := idx.acquire()
 	if err != nil {
@@ -981,6 +1024,19 @@ func (r *Results) release() {
 	runtime.KeepAlive(r)
 }
 
+// position rejects a negative query or rank of the results getters with ErrOutOfRange, the
+// status C gives for one past the end, naming the value as given instead of as a wrapped
+// size_t.
+func position(query, rank int) error {
+	switch {
+	case query < 0:
+		return argError(StatusOutOfRange, fmt.Sprintf("query %d is negative", query))
+	case rank < 0:
+		return argError(StatusOutOfRange, fmt.Sprintf("rank %d is negative", rank))
+	}
+	return nil
+}
+
 // NumQueries returns the number of queries (omendb_results_num_queries).
 func (r *Results) NumQueries() (int, error) {
 	h, err := r.acquire()
@@ -996,13 +1052,18 @@ func (r *Results) NumQueries() (int, error) {
 	return int(n), nil
 }
 
-// Count returns the number of hits of query `query` (omendb_results_count).
+// Count returns the number of hits of query `query`: at most min(k, records)
+// (omendb_results_count). A query not below NumQueries() (negative included) gives
+// ErrOutOfRange.
 func (r *Results) Count(query int) (int, error) {
 	h, err := r.acquire()
 	if err != nil {
 		return 0, err
 	}
 	defer r.release()
+	if err := position(query, 0); err != nil {
+		return 0, err
+	}
 	var cerr *C.omendb_error
 	var n C.size_t
 	if err := check(C.omendb_results_count(h, C.size_t(query), &n, &cerr), &cerr); err != nil {
@@ -1012,12 +1073,16 @@ func (r *Results) Count(query int) (int, error) {
 }
 
 // Distance returns the distance of hit `rank` of query `query` (omendb_results_distance).
+// A query or rank out of range (negative included) gives ErrOutOfRange.
 func (r *Results) Distance(query, rank int) (float32, error) {
 	h, err := r.acquire()
 	if err != nil {
 		return 0, err
 	}
 	defer r.release()
+	if err := position(query, rank); err != nil {
+		return 0, err
+	}
 	var cerr *C.omendb_error
 	var d C.float
 	if err := check(C.omendb_results_distance(h, C.size_t(query), C.size_t(rank), &d, &cerr), &cerr); err != nil {
@@ -1027,13 +1092,17 @@ func (r *Results) Distance(query, rank int) (float32, error) {
 }
 
 // Key returns the u64 key of hit `rank` of query `query`; ErrInvalidKey for string keys
-// (omendb_results_key).
+// (omendb_results_key). A query or rank out of range (negative included) gives
+// ErrOutOfRange.
 func (r *Results) Key(query, rank int) (uint64, error) {
 	h, err := r.acquire()
 	if err != nil {
 		return 0, err
 	}
 	defer r.release()
+	if err := position(query, rank); err != nil {
+		return 0, err
+	}
 	var cerr *C.omendb_error
 	var k C.uint64_t
 	if err := check(C.omendb_results_key(h, C.size_t(query), C.size_t(rank), &k, &cerr), &cerr); err != nil {
@@ -1043,13 +1112,17 @@ func (r *Results) Key(query, rank int) (uint64, error) {
 }
 
 // KeyString returns the string key of hit `rank` of query `query` (copied into Go memory);
-// ErrInvalidKey for u64 keys (omendb_results_key_str).
+// ErrInvalidKey for u64 keys (omendb_results_key_str). A query or rank out of range
+// (negative included) gives ErrOutOfRange.
 func (r *Results) KeyString(query, rank int) (string, error) {
 	h, err := r.acquire()
 	if err != nil {
 		return "", err
 	}
 	defer r.release()
+	if err := position(query, rank); err != nil {
+		return "", err
+	}
 	var cerr *C.omendb_error
 	var p *C.char
 	var n C.size_t
@@ -1059,8 +1132,10 @@ func (r *Results) KeyString(query, rank int) (string, error) {
 	return C.GoStringN(p, C.int(n)), nil
 }
 
-// Distances returns a copy of all distances, NumQueries() * k of them row by row, the
-// places past a query's Count holding +Inf (omendb_results_distances).
+// Distances returns a copy of all distances row by row (omendb_results_distances). Rows are
+// w = len / NumQueries() wide, where w = min(k, records in the index when the search
+// started), not k (0 for an empty index): query i's hits are at [i*w, i*w + Count(i)), the
+// places after them holding +Inf.
 func (r *Results) Distances() ([]float32, error) {
 	h, err := r.acquire()
 	if err != nil {
