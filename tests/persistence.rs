@@ -924,7 +924,14 @@ fn crash_during_save_leaves_old_or_new() {
             panic!("kill {i}: the file is neither the old nor the new index");
         }
     }
-    let leftovers = std::fs::read_dir(&dir.0).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".tmp-")).count();
+    let temps = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".tmp-"))
+            .collect()
+    };
+    let leftovers = temps(&dir.0).len();
     eprintln!(
         "crash test: {KILLS} SIGKILLs during saves ({:?} per save, {:?} in all): file was A {found_a} times, B {found_b} times, \
          never anything else; {leftovers} temporary files left behind",
@@ -932,45 +939,91 @@ fn crash_during_save_leaves_old_or_new() {
         start.elapsed()
     );
     assert!(found_a > 0 && found_b > 0, "kills should land in both halves of the loop");
-    // Each load after a kill removed the killed child's temporary file.
-    if cfg!(target_os = "linux") {
-        assert_eq!(leftovers, 0);
+    // The killed children's temporary files are unlocked (their locks died with them); once
+    // older than STRAY_MIN_AGE (aged here by hand), the next load removes every one.
+    for t in temps(&dir.0) {
+        age(&t, omendb::storage::atomic::STRAY_MIN_AGE * 2);
+    }
+    Index::load(&target).unwrap();
+    if cfg!(unix) {
+        assert_eq!(temps(&dir.0), Vec::<PathBuf>::new());
     }
 }
 
+/// Sets the modification time of `path` to `by` ago.
+fn age(path: &Path, by: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - by).unwrap();
+}
+
+/// Issue #21, item 5: strays were judged by pid, so the temporary file of a save in another
+/// PID namespace (another container, another NFS client: its pid means nothing here, or names
+/// another process) was deleted under it. They are judged by a lock and by age now.
 #[test]
-#[cfg(target_os = "linux")]
-fn stray_temporary_files_of_dead_processes_are_removed() {
+#[cfg(unix)]
+fn stray_temporary_files_are_judged_by_lock_and_age_not_pid() {
+    use std::os::unix::io::AsRawFd;
     let dir = TempDir::new("strays");
     let target = dir.path("x.omendb");
-    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
-    let dead = pid_max + 1; // above every possible pid
-    let alive = std::os::unix::process::parent_id();
+    let old = omendb::storage::atomic::STRAY_MIN_AGE * 2;
+    // A pid no process here can have: before the fix, this alone made a file a stray.
+    let foreign = u32::MAX;
     let files = [
-        (format!(".x.omendb.tmp-{dead}-0"), false),
-        (format!(".x.omendb.tmp-{dead}-17"), false),
-        (format!(".x.omendb.tmp-{alive}-3"), true),                  // a save in progress elsewhere
-        (format!(".x.omendb.tmp-{}-1", std::process::id()), true),  // maybe one of ours
-        (format!(".y.omendb.tmp-{dead}-0"), true),                   // another index's
-        (format!(".x.omendb.tmp-{dead}"), true),                     // not our pattern
-        ("x.omendb.bak".to_string(), true),
+        (format!(".x.omendb.tmp-{foreign}-0"), old, false, false),           // old, unlocked: a killed save
+        (format!(".x.omendb.tmp-{foreign}-1-abc"), old, false, false),       // the new naming, same
+        (format!(".x.omendb.tmp-{foreign}-2"), old, true, true),             // a save in progress elsewhere
+        (format!(".x.omendb.tmp-{foreign}-3"), Duration::ZERO, false, true), // just created, not yet locked
+        (format!(".y.omendb.tmp-{foreign}-0"), old, false, true),            // another index's
+        ("x.omendb.bak".to_string(), old, false, true),
     ];
-    for (name, _) in &files {
+    let mut held = Vec::new();
+    for (name, age_by, locked, _) in &files {
         std::fs::write(dir.path(name), b"partial").unwrap();
+        age(&dir.path(name), *age_by);
+        if *locked {
+            // Another open file description: its flock conflicts with the cleaner's as a
+            // process in another namespace would.
+            let f = std::fs::File::open(dir.path(name)).unwrap();
+            // SAFETY: flock on a descriptor this test owns.
+            assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+            held.push(f);
+        }
     }
     let index = Index::new(options(2, Metric::L2, 4)).unwrap();
     index.add(Keys::U64(&[1]), &[1.0, 2.0]).unwrap();
     index.save(&target).unwrap();
-    for (name, kept) in &files {
+    for (name, _, _, kept) in &files {
         assert_eq!(dir.path(name).exists(), *kept, "{name}");
     }
-    // Load and open clean up too.
-    std::fs::write(dir.path(&format!(".x.omendb.tmp-{dead}-5")), b"partial").unwrap();
+    // Once its saver is gone (the lock released), an old file goes at the next load or open.
+    drop(held);
     Index::load(&target).unwrap();
-    assert!(!dir.path(&format!(".x.omendb.tmp-{dead}-5")).exists());
-    std::fs::write(dir.path(&format!(".x.omendb.tmp-{dead}-6")), b"partial").unwrap();
+    assert!(!dir.path(&format!(".x.omendb.tmp-{foreign}-2")).exists());
+    std::fs::write(dir.path(".x.omendb.tmp-9-9"), b"partial").unwrap();
+    age(&dir.path(".x.omendb.tmp-9-9"), old);
     Index::open(&target).unwrap();
-    assert!(!dir.path(&format!(".x.omendb.tmp-{dead}-6")).exists());
+    assert!(!dir.path(".x.omendb.tmp-9-9").exists());
+}
+
+/// Concurrent savers of one path (threads here; processes elsewhere behave the same, the lock
+/// being per open file): none has its temporary file removed under it, every save succeeds.
+#[test]
+fn concurrent_saves_of_one_path_all_succeed() {
+    let dir = TempDir::new("concurrent-saves");
+    let target = dir.path("shared.omendb");
+    let index = Index::new(options(4, Metric::L2, 4)).unwrap();
+    index.add(Keys::U64(&(0..200).collect::<Vec<u64>>()), &vectors(200, 4, 3)).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..25 {
+                    index.save(&target).unwrap();
+                    Index::load(&target).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(Index::load(&target).unwrap().len(), 200);
 }
 
 // ---- concurrency ----

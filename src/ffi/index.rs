@@ -412,7 +412,6 @@ pub extern "C" fn omendb_index_search_results(index: *const omendb_index, querie
         if k == 0 {
             return Err(super::boundary::invalid("k must be at least 1"));
         }
-        n.checked_mul(k).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
         check_query_dim(idx, n, dim)?;
         idx.check_queries(queries, n, k)?;
         let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;

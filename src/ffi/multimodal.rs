@@ -266,7 +266,6 @@ pub extern "C" fn omendb_index_search_filtered(
         if k == 0 {
             return Err(invalid("k must be at least 1"));
         }
-        n.checked_mul(k).ok_or_else(|| invalid("n * k overflows"))?;
         check_query_dim(idx, n, dim)?;
         idx.check_queries(queries, n, k)?;
         let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;

@@ -1,8 +1,16 @@
 //! Metadata values: what one record may carry, read from a JSON object and checked.
 //!
-//! A record's metadata is a flat JSON object whose values are strings, integers, floats,
-//! booleans, or lists of strings (tags). Anything else (null, nested objects, lists holding
-//! anything but strings, integers beyond ±2^53) is refused with a message naming the field.
+//! A record's metadata is a JSON object whose values are strings, integers, floats,
+//! booleans, lists of strings (tags), or objects of the same (nested to any depth serde_json
+//! reads, 128). Anything else (null, lists holding anything but strings, integers beyond
+//! ±2^53) is refused with a message naming the field.
+//!
+//! Nested objects are stored flat, under dotted paths: `{"a": {"b": 1}}` is the field `a.b`,
+//! which filters name as `a.b`, and it comes back nested from [`metadata_to_json`]. A key that
+//! holds a dot is the same path (`{"a.b": 1}` is that record too), so a path given twice
+//! (`{"a.b": 1, "a": {"b": 2}}`), a path that is both a value and an object
+//! (`{"a": 1, "a.b": 2}`), and a key repeated in one object (`{"a": 1, "a": 2}`, which plain
+//! JSON readers settle by keeping the last) are refused. An empty object holds no field.
 //!
 //! One exception to the integer rule: a literal too long for 64 bits (say
 //! `18446744073709551616`) reaches us from serde_json as a float, indistinguishable from
@@ -10,6 +18,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{Error, Result};
 
@@ -146,12 +156,99 @@ pub fn value_from_json(field: &str, v: &serde_json::Value) -> Result<Value> {
     }
 }
 
-/// Checks a parsed JSON value (which must be an object) and converts it.
+/// Checks a parsed JSON value (which must be an object) and converts it, flattening nested
+/// objects into dotted paths (see the module doc).
 pub fn metadata_from_json(v: &serde_json::Value) -> Result<Metadata> {
     let serde_json::Value::Object(map) = v else {
         return Err(invalid(format!("expected a JSON object such as {{\"genre\": \"jazz\"}}, got {}", json_kind(v))));
     };
-    map.iter().map(|(k, v)| Ok((k.clone(), value_from_json(k, v)?))).collect()
+    let mut out = Metadata::new();
+    flatten_into(&mut out, "", map)?;
+    // A path that is a value and also leads into an object: "a" and "a.b".
+    for path in out.keys() {
+        let inner = format!("{path}.");
+        if let Some((other, _)) = out.range(inner.clone()..).next().filter(|(k, _)| k.starts_with(&inner)) {
+            return Err(invalid(format!("field \"{path}\" holds a value and is also the object holding \"{other}\"")));
+        }
+    }
+    Ok(out)
+}
+
+fn flatten_into(out: &mut Metadata, prefix: &str, map: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    for (key, v) in map {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match v {
+            serde_json::Value::Object(inner) => flatten_into(out, &path, inner)?,
+            _ => {
+                let value = value_from_json(&path, v)?;
+                if out.insert(path.clone(), value).is_some() {
+                    return Err(invalid(format!(
+                        "field \"{path}\" is given twice (a dotted key and a nested object name the same path)"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value read with one rule more than serde_json's own reader: a key repeated in one
+/// object is an error (serde_json keeps the last silently).
+struct NoDuplicateKeys(serde_json::Value);
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeysVisitor)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys(v.into()))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys(v.into()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys(v.into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys(v.into()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys(v.into()))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys(serde_json::Value::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(NoDuplicateKeys(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(NoDuplicateKeys(serde_json::Value::Array(items)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(A::Error::custom(format!("the key \"{key}\" appears twice in one object")));
+            }
+            let NoDuplicateKeys(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(NoDuplicateKeys(serde_json::Value::Object(out)))
+    }
 }
 
 /// Parses metadata text: one JSON object (see the module doc for what it may hold).
@@ -162,13 +259,38 @@ pub fn parse_metadata(text: &str) -> Result<Metadata> {
             text.len()
         )));
     }
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+    let NoDuplicateKeys(v) = serde_json::from_str(text).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     metadata_from_json(&v)
 }
 
-/// The metadata as a JSON object.
+/// The metadata as a JSON object, dotted paths nested again (`a.b` -> `{"a": {"b": ..}}`).
+/// A path that cannot nest (a record saved by an older version holding both `a` and `a.b`)
+/// stays a dotted key at the top.
 pub fn metadata_to_json(m: &Metadata) -> serde_json::Value {
-    serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    let mut root = serde_json::Map::new();
+    for (path, v) in m {
+        if !nest(&mut root, path, v.to_json()) {
+            root.insert(path.clone(), v.to_json());
+        }
+    }
+    serde_json::Value::Object(root)
+}
+
+/// Puts `value` at the dotted `path` under `root`; false where the path is taken.
+fn nest(root: &mut serde_json::Map<String, serde_json::Value>, path: &str, value: serde_json::Value) -> bool {
+    let mut parts = path.split('.');
+    let last = parts.next_back().unwrap_or_default();
+    let mut map = root;
+    for part in parts {
+        let entry = map.entry(part.to_string()).or_insert_with(|| serde_json::Value::Object(Default::default()));
+        let serde_json::Value::Object(inner) = entry else { return false };
+        map = inner;
+    }
+    if map.contains_key(last) {
+        return false;
+    }
+    map.insert(last.to_string(), value);
+    true
 }
 
 #[cfg(test)]
@@ -221,7 +343,6 @@ mod tests {
         assert!(err("null").contains("got null"));
         assert!(err("{\"a\":").contains("not valid JSON"));
         assert!(err("{} {}").contains("not valid JSON"));
-        assert!(err(r#"{"o":{"x":1}}"#).contains("field \"o\" holds a nested object"));
         assert!(err(r#"{"t":["a",1]}"#)
             .contains("field \"t\" is a list, and lists may hold only strings, but item 1 is a number"));
         assert!(err(r#"{"t":[["a"]]}"#).contains("item 0 is a list"));
@@ -229,6 +350,35 @@ mod tests {
         assert!(err(r#"{"n":null}"#).contains("field \"n\" is null"));
         let big = format!("{{\"s\":\"{}\"}}", "x".repeat(MAX_METADATA_BYTES));
         assert!(err(&big).contains("above the limit"));
+    }
+
+    /// Issue #21, item 6: the header promised nested objects reached with dotted names, and
+    /// `{"a": {"b": 1}}` was refused.
+    #[test]
+    fn nested_objects_flatten_to_dotted_paths_and_come_back_nested() {
+        let text = r#"{"a":{"b":1,"c":{"d":"x","e":["t"]}},"top":true}"#;
+        let m = parse_metadata(text).unwrap();
+        let fields: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(fields, ["a.b", "a.c.d", "a.c.e", "top"]);
+        assert_eq!(m["a.c.d"], Value::Str("x".into()));
+        assert_eq!(metadata_to_json(&m), serde_json::from_str::<serde_json::Value>(text).unwrap());
+        // A dotted key is the same path as the nested object.
+        assert_eq!(parse_metadata(r#"{"a.b":1,"a.c.d":"x","a.c.e":["t"],"top":true}"#).unwrap(), m);
+        // An empty object holds no field.
+        assert!(parse_metadata(r#"{"a":{}}"#).unwrap().is_empty());
+        // Errors inside name the full path.
+        assert!(err(r#"{"a":{"b":null}}"#).contains("field \"a.b\" is null"));
+    }
+
+    #[test]
+    fn a_path_given_twice_or_a_repeated_key_is_refused() {
+        assert!(err(r#"{"a.b":1,"a":{"b":2}}"#).contains("field \"a.b\" is given twice"));
+        assert!(err(r#"{"a":1,"a.b":2}"#).contains("field \"a\" holds a value and is also the object holding \"a.b\""));
+        assert!(err(r#"{"a":{"c":1},"a.c.d":2}"#).contains("field \"a.c\" holds a value"));
+        assert!(err(r#"{"a":1,"a":2}"#).contains("the key \"a\" appears twice"), "{}", err(r#"{"a":1,"a":2}"#));
+        assert!(err(r#"{"o":{"x":1,"x":1}}"#).contains("the key \"x\" appears twice"));
+        // Not a conflict: "a" and "ab", "a!b" sort between "a" and "a.b".
+        assert_eq!(parse_metadata(r#"{"a":1,"a!":2,"ab":3}"#).unwrap().len(), 3);
     }
 
     #[test]

@@ -175,14 +175,19 @@ impl Graph {
         }
     }
 
-    /// Copies the links of `id` on `level` into `out` (replacing its contents).
+    /// Copies the links of `id` on `level` into `out` (replacing its contents). Every id read
+    /// is checked against the store's slot count: the lists of an index opened from a file
+    /// mapping are read from the file, which may have been rewritten since it was checked, so
+    /// an id out of range is dropped here rather than followed (a wrong answer at worst, never
+    /// a read outside the mapping).
     #[inline]
     pub fn copy_links(&self, id: u32, level: usize, out: &mut Vec<u32>) {
         out.clear();
         let list = self.list(id, level);
         if let Some((count, links)) = list.split_first() {
             let n = (count.load(Ordering::Acquire) as usize).min(links.len());
-            out.extend(links[..n].iter().map(|l| l.load(Ordering::Acquire)));
+            let limit = self.store.link_limit();
+            out.extend(links[..n].iter().map(|l| l.load(Ordering::Acquire)).filter(|&l| l < limit));
         }
     }
 

@@ -104,6 +104,10 @@ pub struct NodeStore {
     alloc: Mutex<Allocator>,
     /// Set when the records are served from a file mapping (a read-only index, see `mapped`).
     mapped: Option<MappedBacking>,
+    /// Link ids at or above this are dropped when read (`Graph::copy_links`): the slot count
+    /// of a mapped store, whose links a change to the file under the mapping can make
+    /// anything; `u32::MAX` (nothing dropped) for records this process wrote.
+    link_limit: u32,
 }
 
 #[derive(Default)]
@@ -152,6 +156,7 @@ impl NodeStore {
             chunks: std::array::from_fn(|_| OnceLock::new()),
             alloc: Mutex::new(Allocator::default()),
             mapped: None,
+            link_limit: u32::MAX,
         }
     }
 
@@ -381,25 +386,35 @@ impl NodeStore {
     #[inline]
     pub fn upper_links(&self, id: u32, level: usize) -> &[AtomicU32] {
         let mut ptr = self.upper_cell(id).load(Ordering::Acquire);
-        if ptr.is_null() || level == 0 || level > self.level(id) as usize {
+        // Read once: in a mapped store the byte can change between two reads (the file
+        // rewritten under the mapping), and the bounds check below must use what is used.
+        let top = self.level(id) as usize;
+        if ptr.is_null() || level == 0 || level > top {
             return &[];
         }
         let width = 1 + self.m;
-        if is_file_ref(ptr) {
-            // Only a store over a file mapping holds file references; `mapped.rs` checked
-            // every one against the UPPR section, so the lists lie inside it.
-            let Some(m) = &self.mapped else { return &[] };
-            let first = (ptr as usize - 1) / 4;
-            if first + self.level(id) as usize * width > m.upper_words {
+        if let Some(m) = &self.mapped {
+            // A mapped store holds only file references, which `mapped.rs` checked against
+            // UPPR at open; they are checked again here on every read, since the file may have
+            // been rewritten since. Anything else (an even value is a heap pointer's shape) is
+            // no list at all: never dereferenced.
+            if !is_file_ref(ptr) {
                 return &[];
             }
-            // SAFETY: `first + level * width <= upper_words`, the u32 words of UPPR inside the
+            let first = (ptr as usize - 1) / 4;
+            if first.saturating_add(top * width) > m.upper_words {
+                return &[];
+            }
+            // SAFETY: `first + top * width <= upper_words`, the u32 words of UPPR inside the
             // mapping, which lives as long as the store; the section is 64-byte aligned.
             ptr = unsafe { m.upper.add(first) };
+        } else if is_file_ref(ptr) {
+            return &[]; // cannot happen: only a mapped store holds file references
         }
-        // SAFETY: a non-null pointer addresses `level(id) * width` atomics allocated in
-        // `take_fresh` and freed only after a grace period (no pinned reader can hold it);
-        // the list for `level` lies inside that allocation.
+        // SAFETY: a heap pointer addresses `level(id) * width` atomics allocated in
+        // `take_fresh` and freed only after a grace period (no pinned reader can hold it); a
+        // file reference was bounded above by `top * width` words. Either way the list for
+        // `level <= top` lies inside.
         unsafe { std::slice::from_raw_parts(ptr.add((level - 1) * width), width) }
     }
 
@@ -590,6 +605,12 @@ impl NodeStore {
         RecordLayout { stride: self.stride, links: self.words * 4, upper: self.off_upper, lock: self.off_lock }
     }
 
+    /// Link ids at or above this are not slots of this store (see `Graph::copy_links`).
+    #[inline]
+    pub fn link_limit(&self) -> u32 {
+        self.link_limit
+    }
+
     /// Whether the records are served from a file mapping (the store is then read-only).
     pub fn is_mapped(&self) -> bool {
         self.mapped.is_some()
@@ -630,6 +651,7 @@ impl NodeStore {
         // SAFETY: `upper + upper_len <= map.len()` (checked above).
         let upper_ptr = unsafe { base.add(upper) } as *mut AtomicU32;
         store.mapped = Some(MappedBacking { _map: map, upper: upper_ptr, upper_words: upper_len / 4 });
+        store.link_limit = slots;
         store
     }
 }

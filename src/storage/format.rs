@@ -437,12 +437,33 @@ pub struct FileSource {
 
 impl FileSource {
     /// Opens `path`.
+    /// Opens `path`. Anything but a regular file (a FIFO, device, socket or directory) is
+    /// refused without blocking: the open itself is non-blocking, since opening a FIFO for
+    /// reading would otherwise wait forever for a writer.
     pub fn open(path: &Path) -> Result<FileSource> {
         let shown = path.display().to_string();
-        let file = File::open(path).map_err(|e| Error::Io(format!("cannot open {shown}: {e}")))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        let file = options.open(path).map_err(|e| Error::Io(format!("cannot open {shown}: {e}")))?;
         let meta = file.metadata().map_err(|e| Error::Io(format!("cannot stat {shown}: {e}")))?;
         if !meta.is_file() {
             return Err(Error::Io(format!("{shown} is not a regular file")));
+        }
+        // O_NONBLOCK means nothing to reads of a regular file; it is cleared all the same, so
+        // the descriptor behaves as a plain open's would.
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            let fd = file.as_raw_fd();
+            // SAFETY: fcntl on a descriptor we own, with flag arguments only.
+            unsafe {
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                if flags >= 0 {
+                    libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+                }
+            }
         }
         Ok(FileSource { file, len: meta.len(), path: shown })
     }
