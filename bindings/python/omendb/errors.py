@@ -72,12 +72,17 @@ class NullPointerError(OmenDBError):
 
 
 class IndexClosedError(NullPointerError):
-    """An ``Index`` was used after ``close()``; raised by the binding before calling C, whose
-    answer to the NULL handle would be OMENDB_STATUS_NULL_POINTER."""
+    """An ``Index`` (or a ``Filter``: "the filter is closed") was used after ``close()``;
+    raised by the binding before calling C, whose answer to the NULL handle would be
+    OMENDB_STATUS_NULL_POINTER."""
 
 
 class InvalidArgumentError(OmenDBError, ValueError):
-    """OMENDB_STATUS_INVALID_ARGUMENT: an argument is out of range (k = 0, m < 2, bad metric...)."""
+    """OMENDB_STATUS_INVALID_ARGUMENT: an argument is out of range (k = 0, m < 2, bad metric...).
+
+    The binding raises it too, before calling C, for an integer argument that no ``size_t`` /
+    ``uint64_t`` parameter can hold (negative, or 2**64 and above: k = -1, ef = -5, an id of
+    -1), which ctypes would otherwise wrap around silently."""
 
     status = 3
     status_name = "OMENDB_STATUS_INVALID_ARGUMENT"

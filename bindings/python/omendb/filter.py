@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from ctypes import byref
-from typing import Any, Optional
+from typing import Any
 
 from . import _ffi
 from ._ffi import check
+from ._lease import Leased
 
 __all__ = ["Filter"]
 
 
-class Filter:
+class Filter(Leased):
     """A metadata filter parsed once by C (``omendb_filter_parse``).
 
     Grammar (keywords case-insensitive): ``field = | != | < | <= | > | >= literal``,
@@ -25,10 +26,12 @@ class Filter:
         InvalidUtf8Error: the text holds a lone surrogate.
 
     A filter is immutable and may be used by many threads at once. ``close()`` (or the garbage
-    collector) frees it; it must not run while a search uses the filter.
+    collector) frees it. ``close()`` may run while searches use the filter: they finish
+    normally, and the C filter is freed when the last of them returns; a search started after
+    ``close()`` raises ``IndexClosedError`` ("the filter is closed").
     """
 
-    _handle: Optional[Any] = None  # FilterPtr; None once closed
+    _CLOSED = "the filter is closed"
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -36,13 +39,12 @@ class Filter:
         handle = _ffi.FilterPtr()
         err = _ffi.ErrorPtr()
         check(_ffi.lib.omendb_filter_parse(encoded, len(encoded), byref(handle), byref(err)), err)
-        self._handle = handle
+        self._adopt(handle)
 
     def close(self, _free: Any = _ffi.lib.omendb_filter_free) -> None:
-        """Frees the C filter (``omendb_filter_free``). Idempotent."""
-        handle, self._handle = self._handle, None
-        if handle:
-            _free(handle)
+        """Frees the C filter (``omendb_filter_free``): now, or when the last search using it
+        returns. Idempotent; afterwards a search with this filter raises IndexClosedError."""
+        self._close(_free)
 
     def __del__(self) -> None:
         self.close()
@@ -52,11 +54,6 @@ class Filter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def _h(self) -> Any:
-        if self._handle is None:
-            raise ValueError("the filter is closed")
-        return self._handle
 
     def __repr__(self) -> str:
         return f"omendb.Filter({self.text!r})"

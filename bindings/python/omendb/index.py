@@ -1,9 +1,21 @@
-"""``Index``: a NumPy front end to ``omendb_index``; each method is one C call (or a few for
-string-key results), with conversions only.
+"""``Index``: a NumPy front end to ``omendb_index``; each method is one C call (or a few:
+reading a results object, ``omendb_index_len`` to size a batch search's arrays), with
+conversions only.
 
 Vectors: ``np.ascontiguousarray(x, dtype=np.float32)``. A C-contiguous float32 array is handed
 to C in place, without a copy; any other input (a list, float64, Fortran order, a strided view)
-is converted into a new float32 array once per call. The same holds for uint64 key arrays.
+is converted into a new float32 array once per call; complex input is refused (TypeError)
+rather than losing its imaginary part. The same holds for uint64 key arrays.
+
+Integers for ``size_t`` / ``uint64_t`` parameters (k, ef, dim, m, ids, ...) must fit: a
+negative or too large one is InvalidArgumentError (a ValueError), not silently wrapped.
+
+Results hold only real hits: one (d,) query gets arrays of its hit count; an (n, d) batch gets
+(n, min(k, len(index))) arrays, rows with fewer hits padded with ``NO_KEY`` / None and inf.
+Nothing is ever allocated by k alone.
+
+Every method holds the C index for the whole of its C calls (``_lease.Leased``), so ``close()``
+from another thread never frees it under a running call.
 """
 
 from __future__ import annotations
@@ -19,12 +31,15 @@ import numpy as np
 
 from . import _ffi
 from ._ffi import check, float_ptr, u64_ptr
-from .errors import IndexClosedError
+from ._lease import Leased
+from .errors import IndexClosedError, InvalidArgumentError
 from .filter import Filter
 
 __all__ = ["Index", "NO_KEY"]
 
-#: The label of a missing hit in the results of a u64-key index (UINT64_MAX).
+#: The label that pads a row of a batch search with fewer hits than the others have room for,
+#: in a u64-key index (UINT64_MAX, the C header's OMENDB_NO_KEY; Go's ``NoKey``). Never a
+#: stored key: C refuses it as one.
 NO_KEY = _ffi.OMENDB_NO_KEY
 
 _METRICS = {"l2": _ffi.OMENDB_METRIC_L2, "ip": _ffi.OMENDB_METRIC_IP, "cosine": _ffi.OMENDB_METRIC_COSINE}
@@ -71,13 +86,17 @@ def _payload(entries: Optional[Sequence[Any]], n: int, name: str, as_json: bool)
     if len(entries) != n:
         raise ValueError(f"{len(entries)} {name} entries for {n} vectors")
     encoded: List[Optional[bytes]] = []
-    for entry in entries:
+    for position, entry in enumerate(entries):
         if entry is None:
             encoded.append(None)
         elif as_json and not isinstance(entry, (str, bytes)):
-            encoded.append(json.dumps(entry).encode("utf-8"))
+            try:
+                text = json.dumps(entry)
+            except TypeError as error:
+                raise TypeError(f"{name}[{position}]: {error}") from None
+            encoded.append(text.encode("utf-8"))
         else:
-            encoded.append(_encode(entry))
+            encoded.append(_encode(entry, f"{name}[{position}]"))
     pointers = (ctypes.c_char_p * n)(*encoded)
     lengths = (c_size_t * n)(*(0 if e is None else len(e) for e in encoded))
     return pointers, lengths
@@ -85,16 +104,31 @@ def _payload(entries: Optional[Sequence[Any]], n: int, name: str, as_json: bool)
 
 def _unsigned(value: Any, name: str) -> int:
     """``value`` as an int for a uint64_t / size_t parameter. ctypes would silently wrap a
-    negative number, so that is refused here."""
-    number = operator.index(value)
+    negative number, so that is refused here (InvalidArgumentError, a ValueError)."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
     if not 0 <= number < _U64_LIMIT:
-        raise OverflowError(f"{name} = {number} does not fit an unsigned 64-bit integer")
+        raise InvalidArgumentError(f"{name} = {number} is out of range (0 <= {name} < 2**64)")
     return number
 
 
-def _rows(vectors: ArrayLike) -> Tuple[np.ndarray, bool]:
+def _u64_key(value: Any, name: str = "id") -> int:
+    """One integer key. A bool is refused (TypeError), not taken as 0 or 1."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int or a str, not a bool ({value!r})")
+    return _unsigned(value, name)
+
+
+def _rows(vectors: ArrayLike, name: str) -> Tuple[np.ndarray, bool]:
     """A 2-D C-contiguous float32 view of ``vectors`` ((n, d), or (d,) as one row), and
-    whether it was one (d,) vector."""
+    whether it was one (d,) vector. Complex input is refused (TypeError): converting it would
+    silently drop the imaginary parts."""
+    if not isinstance(vectors, np.ndarray):
+        vectors = np.asarray(vectors)  # no copy for an object with the buffer protocol
+    if vectors.dtype.kind == "c":
+        raise TypeError(f"{name} are complex ({vectors.dtype}): OmenDB takes real float32 vectors")
     array = np.ascontiguousarray(vectors, dtype=np.float32)
     if array.ndim == 1:
         return array.reshape(1, -1), True  # a view: still no copy
@@ -111,19 +145,28 @@ def _u64_keys(ids: Any) -> np.ndarray:
         if ids.dtype.kind not in "ui":
             raise TypeError(f"ids must be integers or strings, got an array of {ids.dtype}")
         if ids.dtype.kind == "i" and ids.size and ids.min() < 0:
-            raise OverflowError("ids must not be negative")
+            raise InvalidArgumentError(f"ids must not be negative (got {ids.min()})")
         keys = np.ascontiguousarray(ids, dtype=np.uint64)
         return keys if keys.ndim == 1 else keys.reshape(-1)
-    return np.fromiter((_unsigned(i, "id") for i in ids), dtype=np.uint64, count=len(ids))
+    return np.fromiter((_u64_key(i, "ids entry") for i in ids), dtype=np.uint64, count=len(ids))
 
 
-def _encode(key: Any) -> bytes:
-    if isinstance(key, str):
+def _encode(text: Any, name: str = "string ids") -> bytes:
+    """``text`` as UTF-8 bytes; ``name`` names the argument in the TypeError for another type."""
+    if isinstance(text, str):
         # surrogatepass: a lone surrogate becomes bytes that C rejects as INVALID_UTF8.
-        return key.encode("utf-8", "surrogatepass")
-    if isinstance(key, bytes):
-        return key
-    raise TypeError(f"string ids must all be str or bytes, got {type(key).__name__}")
+        return text.encode("utf-8", "surrogatepass")
+    if isinstance(text, bytes):
+        return text
+    raise TypeError(f"{name} must be str or bytes, got {type(text).__name__}")
+
+
+def _hit_count(labels: np.ndarray) -> int:
+    """The hits in a non-empty u64 row written by ``omendb_index_search``: C writes them
+    first and pads the rest of the row with NO_KEY (never a stored key)."""
+    if labels[-1] != NO_KEY:
+        return len(labels)
+    return int(np.argmax(labels == NO_KEY))
 
 
 def _is_string_ids(ids: Any) -> bool:
@@ -148,14 +191,18 @@ class _as_filter:
             raise TypeError(f"filter must be a str or an omendb.Filter, got {type(value).__name__}")
 
     def __enter__(self) -> Tuple[Any, Any]:
-        return self._filter, (self._filter._h() if self._filter is not None else None)
+        # The filter's handle is leased for the block: a concurrent Filter.close() frees it
+        # only after the block (see _lease.Leased).
+        return self._filter, (self._filter._acquire() if self._filter is not None else None)
 
     def __exit__(self, *exc: Any) -> None:
+        if self._filter is not None:
+            self._filter._release()
         if self._owned is not None:
             self._owned.close()
 
 
-class Index:
+class Index(Leased):
     """An HNSW vector index (``omendb_index``).
 
     Args:
@@ -181,12 +228,16 @@ class Index:
         InvalidArgumentError: an option out of range, or an unknown metric or dtype (reported
             by C).
 
-    Keys are either all u64 or all strings; the first batch added decides. Methods may be
-    called from many threads at once (C searches and inserts in parallel, and ctypes releases
-    the GIL), except ``close``, which must not overlap any other call on the index.
+    Keys are either all u64 or all strings; the first batch added decides.
+
+    Thread safety: methods may be called from many threads at once (C searches and inserts in
+    parallel, and ctypes releases the GIL), ``close`` included: each call holds the C index
+    for the whole of its C calls, and ``close`` frees it only once no call holds it (see
+    ``close``).
     """
 
-    _handle: Optional[Any] = None  # IndexPtr; None once closed
+    _CLOSED = "the index is closed"
+    _string_keys = False  # set once C reports that this index holds string keys
 
     def __init__(
         self,
@@ -201,7 +252,6 @@ class Index:
         pq_m: int = 0,
         full_precision_dir: Optional[str] = None,
     ) -> None:
-        self._string_keys = False  # set once C reports that this index holds string keys
         lib = _ffi.lib
         options = _ffi.OptionsPtr()
         err = _ffi.ErrorPtr()
@@ -241,7 +291,7 @@ class Index:
                 )
             handle = _ffi.IndexPtr()
             check(lib.omendb_index_create(options, byref(handle), byref(err)), err)
-            self._handle = handle
+            self._adopt(handle)
         finally:
             lib.omendb_options_free(options)
 
@@ -249,10 +299,13 @@ class Index:
 
     def close(self, _free: Any = _ffi.lib.omendb_index_free) -> None:
         """Frees the C index (``omendb_index_free``). Idempotent; afterwards every method
-        raises ``IndexClosedError``. Must not run while another thread uses the index."""
-        handle, self._handle = self._handle, None
-        if handle:
-            _free(handle)
+        raises ``IndexClosedError``.
+
+        Safe while other threads use the index: ``close`` does not wait for them. Calls
+        already running finish normally (their C calls keep a valid index), and the last of
+        them to return frees the C index; until then its memory (and the file of an index
+        from ``open``) stays held. Calls started after ``close`` raise IndexClosedError."""
+        self._close(_free)
 
     def __del__(self) -> None:
         self.close()
@@ -263,16 +316,8 @@ class Index:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    @property
-    def closed(self) -> bool:
-        """Whether ``close()`` has been called."""
-        return self._handle is None
-
-    def _h(self) -> Any:
-        handle = self._handle
-        if handle is None:
-            raise IndexClosedError("the index is closed", _ffi.OMENDB_STATUS_NULL_POINTER, "OMENDB_STATUS_NULL_POINTER")
-        return handle
+    # ``closed``, ``_acquire`` and ``_release`` come from ``Leased``: every method below
+    # holds the handle (``_acquire`` ... ``finally: _release``) for the whole of its C calls.
 
     # ---- inserting ----
 
@@ -286,6 +331,7 @@ class Index:
             ids: n str (or UTF-8 bytes) keys (``omendb_index_add_batch_str``), n ints or a
                 uint64 array (``omendb_index_add_batch``), or None for automatic u64 keys
                 counting up from 0 (``omendb_index_add_auto``; not with metadata or texts).
+                A bool is not an id (TypeError), though Python counts it as an int.
             metadata: None, or n entries, each a dict (sent as ``json.dumps``), a JSON object
                 as str, or None (no metadata for that record); searched by filters.
             texts: None, or n entries, each a str or None; searched by ``text_search`` and
@@ -300,7 +346,9 @@ class Index:
             (empty or reserved key, or the other kind of key than the index holds),
             InvalidUtf8Error, DuplicateKeyError (already stored, or twice in the batch),
             InvalidArgumentError (also: metadata that is not a JSON object of supported
-            values). On any error nothing is added.
+            values; a negative or too large int id), TypeError (complex vectors; a bool id; an
+            entry of ids, metadata or texts of the wrong type: the message names the argument
+            and the position, as ``texts[3]``). On any error nothing is added.
         """
         return self._put(vectors, ids, upsert=False, metadata=metadata, texts=texts)
 
@@ -316,9 +364,17 @@ class Index:
     def _put(
         self, vectors: ArrayLike, ids: Optional[Ids], upsert: bool, metadata: Metadata = None, texts: Texts = None
     ) -> Union[List[Any], np.ndarray]:
-        handle = self._h()
+        handle = self._acquire()
+        try:
+            return self._put_held(handle, vectors, ids, upsert, metadata, texts)
+        finally:
+            self._release()
+
+    def _put_held(
+        self, handle: Any, vectors: ArrayLike, ids: Optional[Ids], upsert: bool, metadata: Metadata, texts: Texts
+    ) -> Union[List[Any], np.ndarray]:
         lib = _ffi.lib
-        rows, _ = _rows(vectors)
+        rows, _ = _rows(vectors, "vectors")
         n, dim = rows.shape
         err = _ffi.ErrorPtr()
         records = metadata is not None or texts is not None
@@ -337,7 +393,7 @@ class Index:
             raise ValueError(f"{len(ids)} ids for {n} vectors")
         if _is_string_ids(ids):
             keys = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
-            encoded = [_encode(k) for k in keys]
+            encoded = [_encode(k, "ids entry") for k in keys]
             pointers = (ctypes.c_char_p * n)(*encoded)
             lengths = (c_size_t * n)(*map(len, encoded))
             if records:
@@ -367,20 +423,26 @@ class Index:
             KeyNotFoundError (a KeyError): the key is not stored.
             InvalidKeyError: the key is of the other kind than the index holds.
         """
-        handle = self._h()
-        err = _ffi.ErrorPtr()
-        if isinstance(id, (str, bytes)):
-            key = _encode(id)
-            check(_ffi.lib.omendb_index_remove_str(handle, key, len(key), byref(err)), err)
-        else:
-            check(_ffi.lib.omendb_index_remove(handle, _unsigned(id, "id"), byref(err)), err)
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            if isinstance(id, (str, bytes)):
+                key = _encode(id)
+                check(_ffi.lib.omendb_index_remove_str(handle, key, len(key), byref(err)), err)
+            else:
+                check(_ffi.lib.omendb_index_remove(handle, _u64_key(id), byref(err)), err)
+        finally:
+            self._release()
 
     def compact(self) -> None:
         """Repairs the graph around removed records now and makes their memory reusable
         (``omendb_index_compact``; removal also does this on its own from time to time)."""
-        handle = self._h()
-        err = _ffi.ErrorPtr()
-        check(_ffi.lib.omendb_index_compact(handle, byref(err)), err)
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            check(_ffi.lib.omendb_index_compact(handle, byref(err)), err)
+        finally:
+            self._release()
 
     # ---- searching ----
 
@@ -391,26 +453,32 @@ class Index:
 
         Args:
             queries: one (d,) vector, or an (n, d) batch (searched in parallel by C).
-            k: hits per query.
+            k: the most hits per query; any size (results are sized by min(k, len(index)),
+                never by k, so ``k=2**40`` asks for every record at no cost).
             ef: beam width; None for the index's ef_search (C raises it to k when smaller).
             filter: None, or a ``Filter`` or filter text: only records whose metadata matches
                 are returned (``omendb_index_search_filtered``; min(k, matches) hits each).
 
         Returns:
-            ``(labels, distances)``: shape (k,) for one query, (n, k) for a batch. Distances
-            are float32 in the metric's units (squared L2, 1 - dot, 1 - cos). For u64 keys
-            labels are uint64 and a missing hit (fewer than k records) is ``NO_KEY`` with
-            distance inf; for string keys labels are an object array of str, None where
-            missing.
+            ``(labels, distances)``, only real hits, nearest first. Distances are float32 in
+            the metric's units (squared L2, 1 - dot, 1 - cos); labels are uint64 for u64 keys
+            and an object array of str for string keys.
+
+            - One (d,) query: two arrays of length h, the number of hits found: min(k,
+              len(index)), or fewer with a filter (0 on an empty index). No padding.
+            - An (n, d) batch: two (n, w) arrays, w = min(k, len(index)) (0 on an empty
+              index). A row with fewer than w hits (a filter, or records removed during the
+              call) is padded at its end with ``NO_KEY`` (u64 keys; UINT64_MAX, as the C and Go
+              APIs pad) or None (string keys), and distance inf.
 
         Raises:
-            InvalidArgumentError (k = 0), DimensionMismatchError, NonFiniteError,
-            ZeroVectorError (cosine), FilterSyntaxError (filter text that does not parse).
+            InvalidArgumentError (k = 0, or k or ef negative), DimensionMismatchError,
+            NonFiniteError, ZeroVectorError (cosine), FilterSyntaxError (filter text that does
+            not parse), TypeError (complex queries), IndexClosedError (the index or the
+            filter was closed).
         """
-        handle = self._handle
         if (
-            handle is not None
-            and filter is None
+            filter is None
             and not self._string_keys
             and type(queries) is _NDARRAY
             and queries.dtype is _F32
@@ -422,7 +490,8 @@ class Index:
             # One float32 query as given (the common single-query call): the same C call as
             # below without the generic conversions, which cost microseconds a call. ctypes
             # objects throughout (see `_ffi.untyped`); the results are new ctypes arrays, which
-            # the returned numpy arrays own (no two calls share memory).
+            # the returned numpy arrays own (no two calls share memory). Buffers of k <= 4096
+            # places (at most 48 KiB) are cheaper than asking C for len() first.
             try:
                 # The query's address; a read-only, non-contiguous or empty array raises and
                 # takes the general path.
@@ -435,74 +504,121 @@ class Index:
                 keys_type, distances_type = _OUTPUT_TYPES[k]
                 keys = keys_type()
                 distances_buffer = distances_type()
-                status = _ffi.untyped.omendb_index_search(
-                    handle, query, _ONE, sizes[queries.shape[0]], k_arg, sizes[ef or 0],
-                    keys, distances_buffer, k_arg, None,
-                )
+                # The lease of `Leased._acquire` / `_release`, inlined (half the cost).
+                lock = self._lock
+                lock.acquire()
+                handle = self._handle
+                if handle is not None:
+                    self._users += 1
+                lock.release()
+                if handle is None:
+                    self._acquire()  # raises IndexClosedError
+                try:
+                    status = _ffi.untyped.omendb_index_search(
+                        handle, query, _ONE, sizes[queries.shape[0]], k_arg, sizes[ef or 0],
+                        keys, distances_buffer, k_arg, None,
+                    )
+                finally:
+                    lock.acquire()
+                    self._users -= 1
+                    idle = not self._users
+                    lock.release()
+                    if idle and self._pending is not None:  # close() ran meanwhile: free now
+                        self._free_pending()
                 if status == 0:  # OMENDB_STATUS_OK
-                    return _frombuffer(keys, _U64), _frombuffer(distances_buffer, _F32)
+                    if keys[k - 1] != NO_KEY:  # k hits (C pads a shorter row at its end)
+                        return _frombuffer(keys, _U64), _frombuffer(distances_buffer, _F32)
+                    hits = _hit_count(_frombuffer(keys, _U64))
+                    return _frombuffer(keys, _U64, hits), _frombuffer(distances_buffer, _F32, hits)
                 # An error (or string keys): the general path below repeats the call and reports it.
-        handle = self._h()
-        rows, one = _rows(queries)
+        handle = self._acquire()
+        try:
+            return self._search_held(handle, queries, k, ef, filter)
+        finally:
+            self._release()
+
+    def _search_held(
+        self, handle: Any, queries: ArrayLike, k: int, ef: Optional[int], filter: FilterLike
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        lib = _ffi.lib
+        rows, one = _rows(queries, "queries")
         n, dim = rows.shape
         k = _unsigned(k, "k")
         ef = 0 if ef is None else _unsigned(ef, "ef")
         if filter is not None:
-            with _as_filter(filter) as (f, _):
+            with _as_filter(filter) as (_, f):
                 results = _ffi.ResultsPtr()
                 err = _ffi.ErrorPtr()
-                status = _ffi.lib.omendb_index_search_filtered(
-                    handle, float_ptr(rows), n, dim, k, ef, f._h(), byref(results), byref(err)
+                status = lib.omendb_index_search_filtered(
+                    handle, float_ptr(rows), n, dim, k, ef, f, byref(results), byref(err)
                 )
                 check(status, err)
-            labels, distances = self._read_results(results, n, k)
-            return (labels[0], distances[0]) if one else (labels, distances)
+            return self._results(handle, results, n, k, one)
         if not self._string_keys:
-            labels = np.empty((n, k), dtype=np.uint64)
-            distances = np.empty((n, k), dtype=np.float32)
-            err = _ffi.ErrorPtr()
-            status = _ffi.lib.omendb_index_search(
-                handle, float_ptr(rows), n, dim, k, ef, u64_ptr(labels), float_ptr(distances), n * k, byref(err)
-            )
-            if status == _ffi.OMENDB_STATUS_OK:
-                return (labels[0], distances[0]) if one else (labels, distances)
-            if status != _ffi.OMENDB_STATUS_INVALID_KEY:
-                _ffi.raise_status(status, err)
-            # INVALID_KEY: this index holds string keys (a kind never changes once set).
-            _ffi.lib.omendb_error_free(err)
-            self._string_keys = True
-        labels, distances = self._search_strings(handle, rows, k, ef)
-        return (labels[0], distances[0]) if one else (labels, distances)
-
-    def _search_strings(self, handle: Any, rows: np.ndarray, k: int, ef: int) -> Tuple[np.ndarray, np.ndarray]:
-        lib = _ffi.lib
-        n, dim = rows.shape
-        err = _ffi.ErrorPtr()
+            # The caller's buffers of omendb_index_search hold n x k: sized by min(k, len)
+            # (a k above the records finds the same hits), never by k.
+            width = min(k, self._size_t_held(handle, lib.omendb_index_len))
+            if width:
+                labels = np.empty((n, width), dtype=np.uint64)
+                distances = np.empty((n, width), dtype=np.float32)
+                err = _ffi.ErrorPtr()
+                status = lib.omendb_index_search(
+                    handle, float_ptr(rows), n, dim, width, ef, u64_ptr(labels), float_ptr(distances), n * width, byref(err)
+                )
+                if status == _ffi.OMENDB_STATUS_OK:
+                    if one:
+                        hits = _hit_count(labels[0])
+                        return labels[0, :hits], distances[0, :hits]
+                    return labels, distances
+                if status != _ffi.OMENDB_STATUS_INVALID_KEY:
+                    _ffi.raise_status(status, err)
+                # INVALID_KEY: this index holds string keys (a kind never changes once set).
+                lib.omendb_error_free(err)
+                self._string_keys = True
+        # String keys, or no room for a hit (an empty index, or k = 0, which C refuses): a
+        # results object, which C sizes by min(k, len) after checking k and the queries.
         results = _ffi.ResultsPtr()
+        err = _ffi.ErrorPtr()
         check(lib.omendb_index_search_results(handle, float_ptr(rows), n, dim, k, ef, byref(results), byref(err)), err)
-        return self._read_results(results, n, k, strings=True)
+        return self._results(handle, results, n, k, one)
 
-    def _read_results(self, results: Any, n: int, k: int, strings: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
-        """(labels, distances) of shape (n, k) from a results object, which is freed here.
-        Missing hits: NO_KEY (u64) or None (strings), and inf."""
+    def _results(self, handle: Any, results: Any, n: int, k: int, one: bool) -> Tuple[np.ndarray, np.ndarray]:
+        """``search``'s answer from a results object (freed here): its hits for one query,
+        the padded (n, w) arrays for a batch."""
+        # For n = 0 the object cannot tell its width: the shape is (0, min(k, len)).
+        width = None if n else min(k, self._size_t_held(handle, _ffi.lib.omendb_index_len))
+        labels, distances, counts = self._read_results(handle, results, n, width)
+        if one:
+            return labels[0, : counts[0]], distances[0, : counts[0]]
+        return labels, distances
+
+    def _read_results(
+        self, handle: Any, results: Any, n: int, width: Optional[int] = None
+    ) -> Tuple[np.ndarray, np.ndarray, List[int]]:
+        """(labels, distances, hit counts) from a results object, which is freed here.
+        The arrays are (n, w), w = the object's row width (min(k, records) when the search
+        ran; ``width`` when n = 0); a row's places past its hit count hold NO_KEY (u64) or
+        None (strings), and inf."""
         lib = _ffi.lib
         err = _ffi.ErrorPtr()
-        if strings is None:
-            strings = self.key_kind == "string"
         try:
+            strings = self._u32_held(handle, lib.omendb_index_key_kind) == _ffi.OMENDB_KEY_KIND_STRING
             pointer = ctypes.POINTER(c_float)()
             length = c_size_t()
             check(lib.omendb_results_distances(results, byref(pointer), byref(length), byref(err)), err)
-            distances = np.full((n, k), np.inf, dtype=np.float32)
+            w = length.value // n if n else (width or 0)
+            distances = np.full((n, w), np.inf, dtype=np.float32)
             if length.value:
                 distances.reshape(-1)[:] = np.ctypeslib.as_array(pointer, shape=(length.value,))
-            labels = np.full((n, k), None, dtype=object) if strings else np.full((n, k), NO_KEY, dtype=np.uint64)
+            labels = np.full((n, w), None, dtype=object) if strings else np.full((n, w), NO_KEY, dtype=np.uint64)
+            counts = []
             count = c_size_t()
             key = ctypes.POINTER(c_char)()
             key_len = c_size_t()
             key_u64 = c_uint64()
             for query in range(n):
                 check(lib.omendb_results_count(results, query, byref(count), byref(err)), err)
+                counts.append(count.value)
                 row = labels[query]
                 for rank in range(count.value):
                     if strings:
@@ -511,20 +627,9 @@ class Index:
                     else:
                         check(lib.omendb_results_key(results, query, rank, byref(key_u64), byref(err)), err)
                         row[rank] = key_u64.value
-            return labels, distances
+            return labels, distances, counts
         finally:
             lib.omendb_results_free(results)
-
-    def _one_query_results(self, results: Any, k: int) -> Tuple[np.ndarray, np.ndarray]:
-        """(labels, scores) of a one-query results object, truncated to its hit count."""
-        count = c_size_t()
-        err = _ffi.ErrorPtr()
-        status = _ffi.lib.omendb_results_count(results, 0, byref(count), byref(err))
-        if status != _ffi.OMENDB_STATUS_OK:
-            _ffi.lib.omendb_results_free(results)
-            _ffi.raise_status(status, err)
-        labels, scores = self._read_results(results, 1, k)
-        return labels[0, : count.value], scores[0, : count.value]
 
     def text_search(self, query: str, k: int = 10, filter: FilterLike = None) -> Tuple[np.ndarray, np.ndarray]:
         """BM25 search over the records' texts (``omendb_index_text_search``).
@@ -535,20 +640,25 @@ class Index:
             filter: None, or a ``Filter`` or filter text restricting the records searched.
 
         Returns:
-            ``(labels, scores)``, best first, of length min(k, records holding a query word):
-            labels as in ``search`` (uint64 or str), scores float32 BM25 (higher is better).
+            ``(labels, scores)``, best first, of length min(k, records holding a query word)
+            (no padding; any k: C sizes its results by min(k, records)): labels as in
+            ``search`` (uint64 or str), scores float32 BM25 (higher is better).
 
         Raises:
-            InvalidArgumentError (k = 0), FilterSyntaxError.
+            InvalidArgumentError (k = 0 or negative), FilterSyntaxError, TypeError (a query
+            that is not str or bytes).
         """
-        handle = self._h()
         k = _unsigned(k, "k")
-        encoded = _encode(query)
-        with _as_filter(filter) as (_, f):
-            results = _ffi.ResultsPtr()
-            err = _ffi.ErrorPtr()
-            check(_ffi.lib.omendb_index_text_search(handle, encoded, len(encoded), k, f, byref(results), byref(err)), err)
-        return self._one_query_results(results, k)
+        encoded = _encode(query, "query")
+        handle = self._acquire()
+        try:
+            with _as_filter(filter) as (_, f):
+                results = _ffi.ResultsPtr()
+                err = _ffi.ErrorPtr()
+                check(_ffi.lib.omendb_index_text_search(handle, encoded, len(encoded), k, f, byref(results), byref(err)), err)
+            return self._results(handle, results, 1, k, one=True)
+        finally:
+            self._release()
 
     def hybrid_search(
         self,
@@ -576,30 +686,35 @@ class Index:
             rrf_k: the RRF constant for ``"rrf"``.
 
         Returns:
-            ``(labels, scores)``, best first, at most k: fused scores (higher is better).
+            ``(labels, scores)``, best first, at most min(k, len(index)) (no padding; any k):
+            fused scores (higher is better).
 
         Raises:
-            InvalidArgumentError (k = 0, unknown fusion, alpha or rrf_k out of range),
-            DimensionMismatchError, NonFiniteError, ZeroVectorError, FilterSyntaxError.
+            InvalidArgumentError (k = 0, k or ef negative, unknown fusion, alpha or rrf_k out
+            of range), DimensionMismatchError, NonFiniteError, ZeroVectorError,
+            FilterSyntaxError, TypeError (a complex vector, a text that is not str or bytes).
         """
-        handle = self._h()
-        rows, one = _rows(vector)
+        rows, one = _rows(vector, "vector")
         if not one and rows.shape[0] != 1:
             raise ValueError(f"hybrid_search takes one vector, got shape {rows.shape}")
         k = _unsigned(k, "k")
         ef = 0 if ef is None else _unsigned(ef, "ef")
         code = _FUSIONS.get(fusion, _UNKNOWN_ENUM)
         param = float(rrf_k) if fusion == "rrf" else float(alpha)
-        encoded = _encode(text)
+        encoded = _encode(text, "text")
         dim = rows.shape[1]
-        with _as_filter(filter) as (_, f):
-            results = _ffi.ResultsPtr()
-            err = _ffi.ErrorPtr()
-            status = _ffi.lib.omendb_index_hybrid_search(
-                handle, float_ptr(rows), dim, encoded, len(encoded), k, ef, f, code, param, byref(results), byref(err)
-            )
-            check(status, err, None if code != _UNKNOWN_ENUM else f"fusion {fusion!r} (expected 'rrf' or 'weighted')")
-        return self._one_query_results(results, k)
+        handle = self._acquire()
+        try:
+            with _as_filter(filter) as (_, f):
+                results = _ffi.ResultsPtr()
+                err = _ffi.ErrorPtr()
+                status = _ffi.lib.omendb_index_hybrid_search(
+                    handle, float_ptr(rows), dim, encoded, len(encoded), k, ef, f, code, param, byref(results), byref(err)
+                )
+                check(status, err, None if code != _UNKNOWN_ENUM else f"fusion {fusion!r} (expected 'rrf' or 'weighted')")
+            return self._results(handle, results, 1, k, one=True)
+        finally:
+            self._release()
 
     def metadata(self, id: Key) -> dict:
         """The metadata of a record as a dict ({} when it has none) (``omendb_index_metadata``).
@@ -607,16 +722,19 @@ class Index:
         Raises:
             KeyNotFoundError: the key is not stored.
         """
-        handle = self._h()
-        err = _ffi.ErrorPtr()
-        out = ctypes.POINTER(c_char)()
-        length = c_size_t()
-        if isinstance(id, (str, bytes)):
-            key = _encode(id)
-            check(_ffi.lib.omendb_index_metadata_str(handle, key, len(key), byref(out), byref(length), byref(err)), err)
-        else:
-            check(_ffi.lib.omendb_index_metadata(handle, _unsigned(id, "id"), byref(out), byref(length), byref(err)), err)
+        handle = self._acquire()
         try:
+            err = _ffi.ErrorPtr()
+            out = ctypes.POINTER(c_char)()
+            length = c_size_t()
+            if isinstance(id, (str, bytes)):
+                key = _encode(id)
+                check(_ffi.lib.omendb_index_metadata_str(handle, key, len(key), byref(out), byref(length), byref(err)), err)
+            else:
+                check(_ffi.lib.omendb_index_metadata(handle, _u64_key(id), byref(out), byref(length), byref(err)), err)
+        finally:
+            self._release()
+        try:  # the string is the caller's: no index needed to read or free it
             text = ctypes.string_at(out, length.value).decode("utf-8")
         finally:
             _ffi.lib.omendb_string_free(out)
@@ -633,10 +751,13 @@ class Index:
             IoError: the file cannot be created, written, synced or renamed.
             InvalidUtf8Error: the path is not valid UTF-8.
         """
-        handle = self._h()
         encoded = os.fsencode(path)
-        err = _ffi.ErrorPtr()
-        check(_ffi.lib.omendb_index_save(handle, encoded, len(encoded), byref(err)), err)
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            check(_ffi.lib.omendb_index_save(handle, encoded, len(encoded), byref(err)), err)
+        finally:
+            self._release()
 
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Index":
@@ -653,8 +774,7 @@ class Index:
         err = _ffi.ErrorPtr()
         check(_ffi.lib.omendb_index_load(encoded, len(encoded), byref(handle), byref(err)), err)
         index = cls.__new__(cls)
-        index._string_keys = False
-        index._handle = handle
+        index._adopt(handle)
         return index
 
     @classmethod
@@ -678,32 +798,37 @@ class Index:
         err = _ffi.ErrorPtr()
         check(_ffi.lib.omendb_index_open(encoded, len(encoded), byref(handle), byref(err)), err)
         index = cls.__new__(cls)
-        index._string_keys = False
-        index._handle = handle
+        index._adopt(handle)
         return index
 
     @property
     def read_only(self) -> bool:
         """Whether the index was opened with ``open`` (``omendb_index_is_read_only``)."""
-        handle = self._h()
-        err = _ffi.ErrorPtr()
-        flag = c_bool()
-        check(_ffi.lib.omendb_index_is_read_only(handle, byref(flag), byref(err)), err)
-        return flag.value
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            flag = c_bool()
+            check(_ffi.lib.omendb_index_is_read_only(handle, byref(flag), byref(err)), err)
+            return flag.value
+        finally:
+            self._release()
 
     # ---- inspecting ----
 
     def __contains__(self, id: object) -> bool:
         """Whether the key is stored (``omendb_index_contains`` / ``_contains_str``)."""
-        handle = self._h()
-        err = _ffi.ErrorPtr()
-        found = c_bool()
-        if isinstance(id, (str, bytes)):
-            key = _encode(id)
-            check(_ffi.lib.omendb_index_contains_str(handle, key, len(key), byref(found), byref(err)), err)
-        else:
-            check(_ffi.lib.omendb_index_contains(handle, _unsigned(id, "id"), byref(found), byref(err)), err)
-        return found.value
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            found = c_bool()
+            if isinstance(id, (str, bytes)):
+                key = _encode(id)
+                check(_ffi.lib.omendb_index_contains_str(handle, key, len(key), byref(found), byref(err)), err)
+            else:
+                check(_ffi.lib.omendb_index_contains(handle, _u64_key(id), byref(found), byref(err)), err)
+            return found.value
+        finally:
+            self._release()
 
     def __len__(self) -> int:
         """The number of records (``omendb_index_len``)."""
@@ -731,21 +856,48 @@ class Index:
         return self._size_t(_ffi.lib.omendb_index_memory_bytes)
 
     def _size_t(self, getter: Any) -> int:
-        handle = self._h()
+        handle = self._acquire()
+        try:
+            return self._size_t_held(handle, getter)
+        finally:
+            self._release()
+
+    def _u32(self, getter: Any) -> int:
+        handle = self._acquire()
+        try:
+            return self._u32_held(handle, getter)
+        finally:
+            self._release()
+
+    @staticmethod
+    def _size_t_held(handle: Any, getter: Any) -> int:
         err = _ffi.ErrorPtr()
         value = c_size_t()
         check(getter(handle, byref(value), byref(err)), err)
         return value.value
 
-    def _u32(self, getter: Any) -> int:
-        handle = self._h()
+    @staticmethod
+    def _u32_held(handle: Any, getter: Any) -> int:
         err = _ffi.ErrorPtr()
         value = c_uint32()
         check(getter(handle, byref(value), byref(err)), err)
         return value.value
 
     def __repr__(self) -> str:
-        if self._handle is None:
+        try:
+            handle = self._acquire()
+        except IndexClosedError:
             return "<omendb.Index closed>"
-        return f"<omendb.Index dim={self.dim} metric={self.metric!r} keys={self.key_kind!r} len={len(self)}>"
+        try:
+            lib = _ffi.lib
+            dim = self._size_t_held(handle, lib.omendb_index_dim)
+            metric = self._u32_held(handle, lib.omendb_index_metric)
+            kind = self._u32_held(handle, lib.omendb_index_key_kind)
+            length = self._size_t_held(handle, lib.omendb_index_len)
+        finally:
+            self._release()
+        return (
+            f"<omendb.Index dim={dim} metric={_METRIC_NAMES.get(metric, str(metric))!r}"
+            f" keys={_KEY_KIND_NAMES.get(kind, str(kind))!r} len={length}>"
+        )
 

@@ -110,7 +110,7 @@ def test_one_query_of_each_kind_matches_the_batch(filled):
         (data[3].astype(np.float64), 5, None),
         (read_only, 5, None),
         (np.repeat(data[3], 2)[::2], 5, None),
-        (data[3], 45, None),  # more than the 40 records: NO_KEY / None and inf at the end
+        (data[3], 45, None),  # more than the 40 records: the 40 hits, no padding
         (data[3], 5000, None),  # beyond the direct path's k
         (data[3], 5, 0),
         (data[3], 5, 3),
@@ -118,7 +118,8 @@ def test_one_query_of_each_kind_matches_the_batch(filled):
     ]:
         labels, distances = index.search(query, k=k, ef=ef)
         batch_labels, batch_distances = index.search(np.asarray(query)[None, :], k=k, ef=ef)
-        assert labels.shape == distances.shape == (k,)
+        assert labels.shape == distances.shape == (min(k, 40),)
+        assert batch_labels.shape == batch_distances.shape == (1, min(k, 40))
         assert labels.tolist() == batch_labels[0].tolist()
         assert distances.tolist() == batch_distances[0].tolist()
         assert labels.dtype == batch_labels.dtype and distances.dtype == np.float32
@@ -223,14 +224,16 @@ def test_binding_side_errors():
             index.add(np.ones((2, D)), [2])  # 1 id for 2 vectors: C would read past the ids
         with pytest.raises(ValueError):
             index.search(np.ones((2, 2, D)))
-        with pytest.raises(OverflowError):
+        with pytest.raises(omendb.InvalidArgumentError):  # not OverflowError: a ValueError
             index.add(np.ones((1, D)), [-1])
-        with pytest.raises(OverflowError):
+        with pytest.raises(omendb.InvalidArgumentError):
             index.add(np.ones((1, D)), np.array([-1]))
-        with pytest.raises(OverflowError):
+        with pytest.raises(omendb.InvalidArgumentError):
             index.search(np.ones(D), k=-1)
-        with pytest.raises(OverflowError):
+        with pytest.raises(omendb.InvalidArgumentError):
             index.remove(-3)
+        with pytest.raises(TypeError):
+            index.add(np.ones((1, D)), [True])
         with pytest.raises(TypeError):
             index.add(np.ones((1, D)), [1.5])
         with pytest.raises(TypeError):

@@ -97,20 +97,21 @@ def test_auto_ids_count_up(rng):
         assert single.tolist() == [15]
 
 
-def test_missing_hits_are_padded(rng):
+def test_results_hold_real_hits_only(rng):
+    """k above the records: one query gets the hits only; a batch is (n, min(k, len))."""
     with Index() as index:
         labels, distances = index.search(np.ones(4, np.float32), k=3)  # empty index
-        assert labels.tolist() == [NO_KEY] * 3 and np.all(np.isinf(distances))
+        assert labels.shape == distances.shape == (0,)
         index.add(vectors(rng, 2, 4), [1, 2])
         labels, distances = index.search(np.ones((2, 4), np.float32), k=5)
-        assert labels.shape == (2, 5)
-        assert (labels[:, 2:] == NO_KEY).all() and np.isinf(distances[:, 2:]).all()
-        assert sorted(labels[0, :2].tolist()) == [1, 2]
+        assert labels.shape == (2, 2) and (labels != NO_KEY).all() and np.isfinite(distances).all()
+        assert sorted(labels[0].tolist()) == [1, 2]
     with Index() as index:
         index.add(vectors(rng, 2, 4), ["a", "b"])
         labels, distances = index.search(np.ones(4, np.float32), k=4)
-        assert sorted(labels[:2].tolist()) == ["a", "b"] and labels[2:].tolist() == [None, None]
-        assert np.isinf(distances[2:]).all()
+        assert sorted(labels.tolist()) == ["a", "b"] and np.isfinite(distances).all()
+        labels, distances = index.search(np.ones((3, 4), np.float32), k=4)
+        assert labels.shape == distances.shape == (3, 2) and None not in labels.ravel().tolist()
 
 
 def test_empty_batches(rng):
@@ -118,8 +119,11 @@ def test_empty_batches(rng):
         assert index.add(np.zeros((0, 4), np.float32), []).tolist() == []
         assert index.add(np.zeros((0, 4), np.float32)).tolist() == []
         labels, distances = index.search(np.zeros((0, 4), np.float32), k=3)
-        assert labels.shape == (0, 3) and distances.shape == (0, 3)
+        assert labels.shape == (0, 0) and distances.shape == (0, 0)  # (n, min(k, len))
         assert len(index) == 0
+        index.add(np.ones((2, 4), np.float32))
+        labels, distances = index.search(np.zeros((0, 4), np.float32), k=3)
+        assert labels.shape == (0, 2) and distances.shape == (0, 2)
 
 
 def test_upsert(rng):
