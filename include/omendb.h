@@ -478,8 +478,15 @@ omendb_status omendb_index_search_results(const omendb_index *index, const float
  * `field = | != | < | <= | > | >= literal`, `field IN (v1, v2, ...)`,
  * `field CONTAINS "s"` (a list of strings holding s), `EXISTS field`, `NOT f`, `f AND f`,
  * `f OR f`, parentheses. Literals: "double-quoted strings" (with \" and \\), integers, floats,
- * TRUE, FALSE. Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects).
+ * TRUE, FALSE. Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects:
+ * `book.year` is the field `year` of the object `book`).
  * Example: `genre = "jazz" AND year >= 1990 AND NOT tags CONTAINS "live"`.
+ *
+ * Types: numbers compare with numbers (integers and floats on one number line), strings
+ * with strings (byte order), booleans only by `=` and `!=`. Where a record's field holds a
+ * value of another type than the literal, `=`, `<`, `<=`, `>`, `>=` and `IN` are false and
+ * `!=` true, and that is no error, since records may differ in a field's type:
+ * `year = "1999"` matches no record whose year is a number.
  *
  * On success writes a new handle to `*filter_out`; the caller owns it and frees it with
  * `omendb_filter_free`. On failure `*filter_out` is unchanged.
@@ -505,6 +512,11 @@ void omendb_filter_free(omendb_filter *filter);
  *
  * `metadata[i]` is record i's metadata: a JSON object whose fields filters test (strings,
  * numbers, booleans, lists of strings, nested objects), `metadata_lens[i]` bytes of UTF-8.
+ * A nested object's fields are reached by dotted names: `{"book": {"year": 1999}}` holds
+ * the field `book.year`, and so does `{"book.year": 1999}` (a key with a dot names the same
+ * path). A key repeated in one object, a path given twice, or a path that is both a value and
+ * an object (`{"a": 1, "a.b": 2}`) is refused; an empty object holds no field.
+ * `omendb_index_metadata` gives the object back nested.
  * `texts[i]` is record i's text, searched by `omendb_index_text_search` and
  * `omendb_index_hybrid_search`, `text_lens[i]` bytes of UTF-8. `metadata` (or `texts`) may
  * be NULL: no record has metadata (text); an entry may be NULL: that record has none. With
@@ -789,7 +801,15 @@ omendb_status omendb_options_set_full_precision_dir(omendb_options *options, con
  * versioned format of docs/format.md, atomically: the bytes go to a temporary file in the
  * same directory, which is flushed to disk (fsync) and renamed over `path`, and the directory
  * is fsynced. A crash or power loss at any moment leaves the previous file (or none) or the
- * new one, whole; at worst a stray temporary file `.<name>.tmp-<pid>-<n>` remains beside it.
+ * new one, whole; at worst a stray temporary file `.<name>.tmp-<unique>` remains beside it,
+ * which the next save, load or open of `path` removes once it is a minute old. A save in
+ * progress holds a lock on its temporary file, so no other process (in any PID namespace,
+ * or on another NFS client with working locks) removes it.
+ *
+ * `path` may be a symbolic link: the file it names is replaced and the link stays. A path
+ * that names an existing directory, FIFO, device or socket is refused (OMENDB_STATUS_IO), so a
+ * save never replaces one. File names up to the system's limit (255 bytes) work: a name too
+ * long for its temporary name is shortened there.
  *
  * The file holds everything: options, vectors, graph, keys, removed slots and counters, so an
  * index loaded from it answers every call exactly as `index` did at the time of the save.
@@ -808,7 +828,9 @@ omendb_status omendb_index_save(const omendb_index *index, const char *path, siz
 /**
  * Loads an index from the file at `path` (`path_len` bytes of UTF-8, no NUL needed), written
  * by `omendb_index_save`, into memory. Every checksum and structural rule of the file is
- * checked first: a damaged or foreign file is refused, never trusted.
+ * checked first: a damaged or foreign file is refused, never trusted. A path that names
+ * anything but a regular file (a FIFO, device, socket or directory) fails at once with
+ * OMENDB_STATUS_IO, without waiting on it; so does `omendb_index_open`.
  *
  * On success writes a new handle to `*index_out`; the caller owns it and frees it with
  * `omendb_index_free`. On failure `*index_out` is unchanged.
@@ -842,9 +864,13 @@ omendb_status omendb_index_load(const char *path, size_t path_len, omendb_index 
  * from this build's, cannot be used in place: it is loaded into memory instead (same answers,
  * still read-only).
  *
- * The file must not be truncated or rewritten in place while the index is open (the process
- * could then fault on a page that no longer exists); replacing it with `omendb_index_save`,
- * which renames a new file over it, is safe.
+ * Changing the file while it is open: replacing it with `omendb_index_save`, which renames a
+ * new file over it, is safe (the open index keeps the old one). Rewriting it in place at the
+ * same length gives wrong answers (or errors) until it is reopened, never a read outside the
+ * mapping: every link read from it is bounds-checked. Truncating it is the one thing a
+ * mapping cannot survive: a search that touches a page past the new end gets SIGBUS, as with
+ * LMDB or SQLite's memory-mapped I/O. Where other processes may shrink the file, use
+ * `omendb_index_load`, which reads it into memory.
  *
  * On success writes a new handle to `*index_out`; the caller owns it and frees it with
  * `omendb_index_free`, which unmaps the file. On failure `*index_out` is unchanged.

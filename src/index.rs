@@ -1103,9 +1103,11 @@ impl Index {
     /// change the index (add, upsert, add_auto, remove, compact) fail with
     /// `Error::InvalidArgument` ("index opened read-only"). Saving it elsewhere works.
     ///
-    /// The file must not be modified in place while it is open (replacing it with `save`, which
-    /// renames a new file over it, is safe: the open index keeps the old one). Errors as
-    /// [`Index::load`].
+    /// Replacing the file with `save`, which renames a new file over it, is safe: the open
+    /// index keeps the old one. Rewriting it in place gives wrong answers until it is reopened
+    /// (every link read from the mapping is bounds-checked, so never a wild read); truncating
+    /// it makes a search that touches a lost page fault (SIGBUS): use [`Index::load`] where
+    /// another process may shrink the file. Errors as [`Index::load`].
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Index> {
         Ok(Index::from_restored(crate::storage::mapped::open(path.as_ref())?, true))
     }

@@ -37,8 +37,15 @@ pub const OMENDB_FUSION_WEIGHTED: u32 = 1;
 /// `field = | != | < | <= | > | >= literal`, `field IN (v1, v2, ...)`,
 /// `field CONTAINS "s"` (a list of strings holding s), `EXISTS field`, `NOT f`, `f AND f`,
 /// `f OR f`, parentheses. Literals: "double-quoted strings" (with \" and \\), integers, floats,
-/// TRUE, FALSE. Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects).
+/// TRUE, FALSE. Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects:
+/// `book.year` is the field `year` of the object `book`).
 /// Example: `genre = "jazz" AND year >= 1990 AND NOT tags CONTAINS "live"`.
+///
+/// Types: numbers compare with numbers (integers and floats on one number line), strings
+/// with strings (byte order), booleans only by `=` and `!=`. Where a record's field holds a
+/// value of another type than the literal, `=`, `<`, `<=`, `>`, `>=` and `IN` are false and
+/// `!=` true, and that is no error, since records may differ in a field's type:
+/// `year = "1999"` matches no record whose year is a number.
 ///
 /// On success writes a new handle to `*filter_out`; the caller owns it and frees it with
 /// `omendb_filter_free`. On failure `*filter_out` is unchanged.
@@ -125,6 +132,11 @@ fn put_records(
 ///
 /// `metadata[i]` is record i's metadata: a JSON object whose fields filters test (strings,
 /// numbers, booleans, lists of strings, nested objects), `metadata_lens[i]` bytes of UTF-8.
+/// A nested object's fields are reached by dotted names: `{"book": {"year": 1999}}` holds
+/// the field `book.year`, and so does `{"book.year": 1999}` (a key with a dot names the same
+/// path). A key repeated in one object, a path given twice, or a path that is both a value and
+/// an object (`{"a": 1, "a.b": 2}`) is refused; an empty object holds no field.
+/// `omendb_index_metadata` gives the object back nested.
 /// `texts[i]` is record i's text, searched by `omendb_index_text_search` and
 /// `omendb_index_hybrid_search`, `text_lens[i]` bytes of UTF-8. `metadata` (or `texts`) may
 /// be NULL: no record has metadata (text); an entry may be NULL: that record has none. With

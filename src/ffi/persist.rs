@@ -12,7 +12,15 @@ use crate::index::Index;
 /// versioned format of docs/format.md, atomically: the bytes go to a temporary file in the
 /// same directory, which is flushed to disk (fsync) and renamed over `path`, and the directory
 /// is fsynced. A crash or power loss at any moment leaves the previous file (or none) or the
-/// new one, whole; at worst a stray temporary file `.<name>.tmp-<pid>-<n>` remains beside it.
+/// new one, whole; at worst a stray temporary file `.<name>.tmp-<unique>` remains beside it,
+/// which the next save, load or open of `path` removes once it is a minute old. A save in
+/// progress holds a lock on its temporary file, so no other process (in any PID namespace,
+/// or on another NFS client with working locks) removes it.
+///
+/// `path` may be a symbolic link: the file it names is replaced and the link stays. A path
+/// that names an existing directory, FIFO, device or socket is refused (OMENDB_STATUS_IO), so a
+/// save never replaces one. File names up to the system's limit (255 bytes) work: a name too
+/// long for its temporary name is shortened there.
 ///
 /// The file holds everything: options, vectors, graph, keys, removed slots and counters, so an
 /// index loaded from it answers every call exactly as `index` did at the time of the save.
@@ -37,7 +45,9 @@ pub extern "C" fn omendb_index_save(index: *const omendb_index, path: *const c_c
 
 /// Loads an index from the file at `path` (`path_len` bytes of UTF-8, no NUL needed), written
 /// by `omendb_index_save`, into memory. Every checksum and structural rule of the file is
-/// checked first: a damaged or foreign file is refused, never trusted.
+/// checked first: a damaged or foreign file is refused, never trusted. A path that names
+/// anything but a regular file (a FIFO, device, socket or directory) fails at once with
+/// OMENDB_STATUS_IO, without waiting on it; so does `omendb_index_open`.
 ///
 /// On success writes a new handle to `*index_out`; the caller owns it and frees it with
 /// `omendb_index_free`. On failure `*index_out` is unchanged.
@@ -78,9 +88,13 @@ pub extern "C" fn omendb_index_load(path: *const c_char, path_len: usize, index_
 /// from this build's, cannot be used in place: it is loaded into memory instead (same answers,
 /// still read-only).
 ///
-/// The file must not be truncated or rewritten in place while the index is open (the process
-/// could then fault on a page that no longer exists); replacing it with `omendb_index_save`,
-/// which renames a new file over it, is safe.
+/// Changing the file while it is open: replacing it with `omendb_index_save`, which renames a
+/// new file over it, is safe (the open index keeps the old one). Rewriting it in place at the
+/// same length gives wrong answers (or errors) until it is reopened, never a read outside the
+/// mapping: every link read from it is bounds-checked. Truncating it is the one thing a
+/// mapping cannot survive: a search that touches a page past the new end gets SIGBUS, as with
+/// LMDB or SQLite's memory-mapped I/O. Where other processes may shrink the file, use
+/// `omendb_index_load`, which reads it into memory.
 ///
 /// On success writes a new handle to `*index_out`; the caller owns it and frees it with
 /// `omendb_index_free`, which unmaps the file. On failure `*index_out` is unchanged.

@@ -19,8 +19,13 @@
 //! memory instead, with the same answers. Either way the index is read-only.
 //!
 //! The mapping is private (copy-on-write): nothing is ever written through it to the file.
-//! The file must not be truncated or rewritten in place while open (a read past its new end
-//! would fault); `save` never does that, it renames a new file over the old one.
+//! The checks at open do not bind later reads: another process may rewrite the file in place
+//! while it is open, and the kernel then shows the new bytes. So nothing read from the mapping
+//! is trusted with memory: link ids are checked against the slot count on every read
+//! (`Graph::copy_links`), upper-list references against UPPR (`NodeStore::upper_links`), and
+//! counts against their lists; a rewritten file gives wrong answers, never a wild read. A
+//! truncated one cannot be survived (a read past its new end faults with SIGBUS); `save`
+//! never does either, it renames a new file over the old one.
 
 use std::path::Path;
 
@@ -43,8 +48,8 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     }
     // SAFETY: a private mapping of a file we opened read-only. Reads through it see the
     // file's bytes; writes (none are made) would go to private copies. The file changing
-    // under the mapping is outside what Rust can guard against; the module doc tells callers
-    // not to rewrite an open index file in place.
+    // under the mapping is tolerated by bounds checks on every id read from it (module doc);
+    // its truncation is not, and is documented next to `omendb_index_open`.
     let map = unsafe { MmapOptions::new().map_copy(&source.file) }
         .map_err(|e| Error::Io(format!("cannot map {}: {e}", path.display())))?;
     let bytes: &[u8] = &map;
