@@ -1,0 +1,108 @@
+//! Checks of what callers hand in: batch shapes, vectors and queries (NaN, infinities, zero
+//! vectors under cosine, components too large for f32 distances), k. The FFI checks and
+//! converts pointers; the values are checked here, once.
+
+
+
+use crate::error::{Error, Result};
+use crate::hnsw::Graph;
+use crate::metric::Metric;
+
+use super::{Index, MAX_COMPONENT};
+
+impl Index {
+    /// Works out the row length of a batch of `n` rows held in `flat`, and checks it.
+    pub(super) fn batch_dim(&self, n: usize, flat: &[f32]) -> Result<usize> {
+        let dim = self.dim();
+        if n == 0 {
+            if !flat.is_empty() {
+                return Err(Error::InvalidArgument(format!("{} floats given for 0 keys", flat.len())));
+            }
+            return Ok(dim);
+        }
+        if dim == 0 {
+            if flat.len() % n != 0 || flat.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} floats do not split into {n} vectors of equal length",
+                    flat.len()
+                )));
+            }
+            return Ok(flat.len() / n);
+        }
+        if flat.len() != n * dim {
+            return Err(Error::DimensionMismatch { expected: dim, got: flat.len() / n.max(1) });
+        }
+        Ok(dim)
+    }
+
+    /// Checks vectors (stored or queries) for NaN, infinities, (under L2 and inner product)
+    /// components too large for f32 distances, and (under cosine) zero length.
+    pub(super) fn check_vectors(&self, flat: &[f32], dim: usize) -> Result<()> {
+        let bounded = self.options.metric != Metric::Cosine;
+        if dim == 0 {
+            // An empty query to an index whose dimensions are not fixed yet: one row of no
+            // floats (`chunks_exact(0)` would panic). Nothing in it is non-finite or too large;
+            // under cosine it is the zero vector.
+            return if bounded { Ok(()) } else { Err(Error::ZeroVector { index: 0 }) };
+        }
+        for (i, row) in flat.chunks_exact(dim).enumerate() {
+            if let Some(c) = row.iter().position(|x| !x.is_finite()) {
+                return Err(Error::NonFiniteValue { index: i, component: c });
+            }
+            if bounded {
+                if let Some(c) = row.iter().position(|x| x.abs() > MAX_COMPONENT) {
+                    return Err(Error::ValueTooLarge { index: i, component: c, limit: MAX_COMPONENT });
+                }
+            }
+            if !bounded && row.iter().all(|&x| x == 0.0) {
+                return Err(Error::ZeroVector { index: i });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a query and k; returns the graph to search, or None for an empty index.
+    fn prepare_search(&self, query_len: usize, k: usize) -> Result<Option<&Graph>> {
+        if k == 0 {
+            return Err(Error::InvalidArgument("k must be at least 1".into()));
+        }
+        let Some(graph) = self.graph.get() else {
+            return Ok(None);
+        };
+        if query_len != graph.store.dim() {
+            return Err(Error::DimensionMismatch { expected: graph.store.dim(), got: query_len });
+        }
+        Ok(Some(graph))
+    }
+
+    /// Checks a batch of `n` queries stored row-major in `queries` before any is searched, so
+    /// that a batch fails as a whole or not at all. Returns the row length.
+    pub fn check_queries(&self, queries: &[f32], n: usize, k: usize) -> Result<usize> {
+        self.check_batch(queries, n, k).map(|(dim, _)| dim)
+    }
+
+    /// `check_queries`, also returning the graph the queries were checked against (None for
+    /// an empty index, or when n = 0).
+    pub(super) fn check_batch(&self, queries: &[f32], n: usize, k: usize) -> Result<(usize, Option<&Graph>)> {
+        if k == 0 {
+            return Err(Error::InvalidArgument("k must be at least 1".into()));
+        }
+        if n == 0 {
+            return Ok((self.dim(), None));
+        }
+        if queries.len() % n != 0 || queries.is_empty() {
+            return Err(Error::InvalidArgument(format!("{} floats do not split into {n} queries", queries.len())));
+        }
+        let dim = queries.len() / n;
+        let graph = self.prepare_search(dim, k)?;
+        self.check_vectors(queries, dim)?;
+        Ok((dim, graph))
+    }
+
+    /// Checks a query vector; returns the graph (None for an empty index).
+    pub(super) fn check_query(&self, query: &[f32], k: usize) -> Result<Option<&Graph>> {
+        let graph = self.prepare_search(query.len(), k)?;
+        self.check_vectors(query, query.len())?;
+        Ok(graph)
+    }
+}

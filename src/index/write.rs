@@ -1,0 +1,275 @@
+//! The write path: add, upsert, add_auto, remove and compact. A batch is checked whole, its
+//! keys published all or nothing, then its nodes linked (in parallel for big batches).
+
+use std::sync::atomic::Ordering;
+
+use rayon::prelude::*;
+
+use crate::distance::scalar;
+use crate::error::{Error, Result};
+use crate::hnsw::insert::{level_for, uniform};
+use crate::hnsw::scratch::with_scratch;
+use crate::hnsw::Graph;
+use crate::keys::{KeyMap, KeyRef};
+use crate::metric::Metric;
+use crate::filter::{self, Metadata};
+use crate::storage::arena::STATE_LIVE;
+
+use super::{Index, Keys, Payloads};
+
+/// Repair runs once this many deletes are pending, or more than an eighth of the records.
+const REPAIR_MIN_PENDING: usize = 64;
+
+impl Index {
+    fn check_batch_keys(&self, keys: Keys<'_>, map: &KeyMap, allow_existing: bool) -> Result<()> {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        for i in 0..keys.len() {
+            let k = keys.get(i);
+            map.check_kind(k)?;
+            if i > 0 && k.kind() != keys.get(0).kind() {
+                return Err(Error::InvalidKey("a batch mixes key kinds".into()));
+            }
+            if !seen.insert(k) {
+                return Err(Error::DuplicateKey(format!("{k} appears twice in one batch")));
+            }
+            if !allow_existing && map.slot_of(k).is_some() {
+                return Err(Error::DuplicateKey(format!("{k} is already in the index (use upsert to replace it)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `keys.len()` vectors stored row-major in `vectors`. Fails, adding nothing, if a
+    /// key is already stored or repeats within the batch, or a vector is invalid.
+    /// Uses every core for large batches.
+    pub fn add(&self, keys: Keys<'_>, vectors: &[f32]) -> Result<()> {
+        self.add_with(keys, vectors, Payloads::default())
+    }
+
+    /// As [`Index::add`], with per-record metadata and texts.
+    pub fn add_with(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>) -> Result<()> {
+        self.check_writable()?;
+        let _writer = self.persist_gate.read();
+        self.put(keys, vectors, payloads, false)
+    }
+
+    /// Like [`Index::add`], but a key already stored gets the new vector (its old record is
+    /// removed in the same step).
+    pub fn upsert(&self, keys: Keys<'_>, vectors: &[f32]) -> Result<()> {
+        self.upsert_with(keys, vectors, Payloads::default())
+    }
+
+    /// As [`Index::upsert`], with per-record metadata and texts (which replace the old ones).
+    pub fn upsert_with(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>) -> Result<()> {
+        self.check_writable()?;
+        let _writer = self.persist_gate.read();
+        self.put(keys, vectors, payloads, true)
+    }
+
+    /// Adds vectors under the next free automatic u64 keys; returns the first key used.
+    /// Automatic keys count up from 0, one per record added this way.
+    pub fn add_auto(&self, vectors: &[f32], n: usize) -> Result<u64> {
+        self.check_writable()?;
+        let _writer = self.persist_gate.read();
+        // Reserve a range; give it back if the add fails, so keys stay dense.
+        let first = self.next_auto_key.fetch_add(n as u64, Ordering::SeqCst);
+        let keys: Vec<u64> = (first..first + n as u64).collect();
+        match self.put(Keys::U64(&keys), vectors, Payloads::default(), false) {
+            Ok(()) => Ok(first),
+            Err(e) => {
+                let _ = self.next_auto_key.compare_exchange(
+                    first + n as u64,
+                    first,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn put(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>, upsert: bool) -> Result<()> {
+        let n = keys.len();
+        let dim = self.batch_dim(n, vectors)?;
+        let metadata = parse_payloads(n, payloads)?;
+        if n == 0 {
+            return Ok(());
+        }
+        self.check_vectors(vectors, dim)?;
+        // Checked once here for a clear early error, and again under the write lock below.
+        // Before `graph_for`: a refused first batch must not fix the index's dimensions.
+        self.check_batch_keys(keys, &self.keys.read(), upsert)?;
+        let graph = self.graph_for(dim, vectors)?;
+
+        let first = self.inserted.fetch_add(n as u64, Ordering::Relaxed);
+        let levels: Vec<u8> =
+            (0..n as u64).map(|i| level_for(uniform(self.options.seed, first + i), graph.params.ml)).collect();
+        let slots = graph.store.take_fresh(&levels);
+        let ids: Vec<u32> = slots.iter().map(|s| s.id()).collect();
+        let mut normalized = Vec::new();
+        let mut code = vec![0f32; graph.store.words()];
+        let mut raw_error = None;
+        for (slot, row) in slots.iter().zip(vectors.chunks_exact(dim)) {
+            let v = if self.options.metric == Metric::Cosine {
+                normalized.clear();
+                normalized.extend_from_slice(row);
+                scalar::normalize(&mut normalized);
+                &normalized[..]
+            } else {
+                row
+            };
+            match (graph.space.codec(), self.raw.get()) {
+                (Some(codec), Some(raw)) => {
+                    codec.encode(v, &mut code);
+                    graph.store.write_vector(slot, &code);
+                    if let Err(e) = raw.write(slot, v) {
+                        raw_error.get_or_insert(e);
+                    }
+                }
+                _ => graph.store.write_vector(slot, v),
+            }
+            graph.store.set_state(slot.id(), STATE_LIVE);
+        }
+        graph.capacity_hint.fetch_max(graph.store.high_water(), Ordering::AcqRel);
+
+        // Publish the keys (all or nothing), then link the nodes.
+        let replaced = {
+            let mut map = self.keys.write();
+            if let Err(e) = raw_error.map_or_else(|| self.check_batch_keys(keys, &map, upsert), Err) {
+                drop(map);
+                for &id in &ids {
+                    graph.mark_deleted(id);
+                }
+                return Err(e);
+            }
+            let mut replaced = Vec::new();
+            for (i, &id) in ids.iter().enumerate() {
+                if let Some(old) = map.set(keys.get(i), id) {
+                    replaced.push(old);
+                }
+            }
+            replaced
+        };
+        // Payloads go in before the nodes are linked, so a search that finds a node also
+        // sees its metadata and text.
+        {
+            let mut meta = self.meta.write();
+            self.meta_version.fetch_add(1, Ordering::AcqRel);
+            for &old in &replaced {
+                meta.remove(old);
+            }
+            for (&id, m) in ids.iter().zip(metadata) {
+                match m {
+                    // Checked by parse_payloads; cannot fail here.
+                    Some(m) => meta.set_metadata(id, m)?,
+                    None => meta.set_empty(id),
+                }
+            }
+        }
+        {
+            let mut text = self.text.write();
+            for &old in &replaced {
+                text.remove(old);
+            }
+            if let Some(texts) = payloads.texts {
+                for (&id, t) in ids.iter().zip(texts) {
+                    if let Some(t) = t {
+                        text.set(id, t);
+                    }
+                }
+            }
+        }
+        self.link(graph, &ids);
+        for old in replaced {
+            graph.mark_deleted(old);
+        }
+        self.maybe_repair(graph);
+        Ok(())
+    }
+
+    fn link(&self, graph: &Graph, ids: &[u32]) {
+        let insert_one = |id: u32| {
+            let pin = graph.pin();
+            with_scratch(|s| graph.insert(&pin, id, s));
+        };
+        // The first node of an empty graph goes in alone, so the others find an entry point.
+        let (head, rest) = match graph.entry() {
+            None => ids.split_at(1),
+            Some(_) => ids.split_at(0),
+        };
+        head.iter().for_each(|&id| insert_one(id));
+        if rest.len() >= 32 {
+            rest.par_iter().for_each(|&id| insert_one(id));
+        } else {
+            rest.iter().for_each(|&id| insert_one(id));
+        }
+    }
+
+    /// Removes the record with `key`. It never appears in results after this returns; its
+    /// slot is reused once the graph has been repaired around it.
+    pub fn remove(&self, key: KeyRef<'_>) -> Result<()> {
+        self.check_writable()?;
+        let _writer = self.persist_gate.read();
+        let slot = {
+            let mut map = self.keys.write();
+            map.check_kind(key)?;
+            map.remove(key).ok_or_else(|| Error::KeyNotFound(key.to_string()))?
+        };
+        {
+            let mut meta = self.meta.write();
+            self.meta_version.fetch_add(1, Ordering::AcqRel);
+            meta.remove(slot);
+        }
+        self.text.write().remove(slot);
+        let graph = self.graph.get().ok_or_else(|| Error::Internal("key mapped without a graph".into()))?;
+        graph.mark_deleted(slot);
+        self.maybe_repair(graph);
+        Ok(())
+    }
+
+    fn maybe_repair(&self, graph: &Graph) {
+        let pending = graph.pending_deletes();
+        if pending >= REPAIR_MIN_PENDING.max(self.len() / 8) {
+            graph.repair();
+        }
+    }
+
+    /// Repairs the graph around every pending delete now and frees their slots.
+    /// Does nothing on an index opened read-only (nothing there can change).
+    pub fn compact(&self) {
+        if self.read_only {
+            return;
+        }
+        let _writer = self.persist_gate.read();
+        if let Some(g) = self.graph.get() {
+            g.repair();
+        }
+    }
+}
+
+/// Checks the payload arrays of a batch of `n` records and parses the metadata, so that a bad
+/// payload fails the batch before anything is stored.
+fn parse_payloads(n: usize, payloads: Payloads<'_>) -> Result<Vec<Option<Metadata>>> {
+    if let Some(t) = payloads.texts {
+        if t.len() != n {
+            return Err(Error::InvalidArgument(format!("{} texts for {n} records", t.len())));
+        }
+    }
+    match payloads.metadata {
+        None => Ok(vec![None; n]),
+        Some(m) if m.len() != n => Err(Error::InvalidArgument(format!("{} metadata entries for {n} records", m.len()))),
+        Some(m) => m
+            .iter()
+            .enumerate()
+            .map(|(i, json)| {
+                json.map(|j| {
+                    filter::parse_metadata(j).map_err(|e| match e {
+                        Error::InvalidArgument(msg) => Error::InvalidArgument(format!("record {i}: {msg}")),
+                        other => other,
+                    })
+                })
+                .transpose()
+            })
+            .collect(),
+    }
+}
