@@ -33,6 +33,10 @@ const (
 // String returns the C name of the status, such as "OMENDB_STATUS_KEY_NOT_FOUND".
 func (s Status) String() string { return StatusName(s) }
 
+// StatusName returns the C name of a status code, such as "OMENDB_STATUS_NULL_POINTER", or
+// "OMENDB_STATUS_UNKNOWN" (omendb_status_name).
+func StatusName(code Status) string { return C.GoString(C.omendb_status_name(C.uint32_t(code))) }
+
 // Error is a failed call: the C status code and the message of the C error object (or, for
 // the few checks the binding makes itself before calling C, a message of its own under the
 // code C would have given).
@@ -88,3 +92,25 @@ var ErrClosed = errors.New("omendb: use of a closed handle")
 // not be made safely (a Go slice shorter than the lengths it would be described by, or a
 // negative count). It carries the status C gives for the same mistake.
 func argError(code Status, msg string) error { return &Error{Code: code, Message: msg} }
+
+// check turns a status and the error object written to *cerr into an error value, and frees
+// the error object.
+func check(st C.omendb_status, cerr **C.omendb_error) error {
+	e := *cerr
+	if e == nil {
+		if st == C.OMENDB_STATUS_OK {
+			return nil
+		}
+		return &Error{Code: Status(st)}
+	}
+	*cerr = nil
+	err := &Error{Code: Status(C.omendb_error_code(e)), Message: C.GoString(C.omendb_error_message(e))}
+	C.omendb_error_free(e)
+	if err.Code == StatusOK {
+		err.Code = Status(st)
+	}
+	if err.Code == StatusOK {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,178 @@
+package omendb
+
+// #include "omendb.h"
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// Metric is the distance of an index (OMENDB_METRIC_*).
+type Metric uint32
+
+// The metrics. L2 is the zero value and the library's default.
+const (
+	L2     Metric = C.OMENDB_METRIC_L2     // squared Euclidean distance
+	IP     Metric = C.OMENDB_METRIC_IP     // inner product: distance = 1 - a.b
+	Cosine Metric = C.OMENDB_METRIC_COSINE // distance = 1 - cos(a, b)
+)
+
+func (m Metric) String() string {
+	switch m {
+	case L2:
+		return "L2"
+	case IP:
+		return "IP"
+	case Cosine:
+		return "Cosine"
+	}
+	return fmt.Sprintf("Metric(%d)", uint32(m))
+}
+
+// KeyKind is the kind of key an index holds (OMENDB_KEY_KIND_*).
+type KeyKind uint32
+
+// The key kinds. An index takes its kind from its first record.
+const (
+	KeyKindNone   KeyKind = C.OMENDB_KEY_KIND_NONE
+	KeyKindU64    KeyKind = C.OMENDB_KEY_KIND_U64
+	KeyKindString KeyKind = C.OMENDB_KEY_KIND_STRING
+)
+
+func (k KeyKind) String() string {
+	switch k {
+	case KeyKindNone:
+		return "None"
+	case KeyKindU64:
+		return "U64"
+	case KeyKindString:
+		return "String"
+	}
+	return fmt.Sprintf("KeyKind(%d)", uint32(k))
+}
+
+// Dtype is how an index stores its vectors (OMENDB_DTYPE_*); see omendb_options_set_dtype.
+// Other than F32, the graph is built and searched on compact codes and each search re-scores
+// its best Rerank * k candidates at full precision (distances are exact). Int8 and PQ learn
+// from the first batch added, which must hold at least 256 / 1024 vectors (else
+// ErrInvalidArgument). Quantized indexes cannot be saved yet.
+type Dtype uint32
+
+// The storage types.
+const (
+	F32    Dtype = C.OMENDB_DTYPE_F32    // 4 bytes a dimension (the default)
+	F16    Dtype = C.OMENDB_DTYPE_F16    // IEEE half floats
+	Int8   Dtype = C.OMENDB_DTYPE_INT8   // 8-bit codes, ranges learned per dimension
+	Binary Dtype = C.OMENDB_DTYPE_BINARY // one bit a dimension: above the mean or not
+	PQ     Dtype = C.OMENDB_DTYPE_PQ     // product quantization, PQM bytes a vector
+)
+
+// Options are the settings of New. A zero field keeps the library's default: dimensions
+// taken from the first batch added, metric L2, M 16, EfConstruction 200, EfSearch 64, a
+// fixed seed, dtype F32, Rerank 4, PQM dim / 8, full-precision vectors in memory.
+// A negative value is rejected by New itself (ErrInvalidArgument naming the field and the
+// value); other out-of-range values are rejected by C with ErrInvalidArgument.
+type Options struct {
+	Dim            int    // vector dimensions, 1..=65536; 0 = set by the first batch
+	Metric         Metric // L2, IP or Cosine
+	M              int    // links per node on the upper layers, 2..=512
+	EfConstruction int    // beam width while inserting
+	EfSearch       int    // default beam width of a search (ef = 0)
+	Seed           uint64 // seed of the level sampler; 0 keeps the library's fixed seed
+	Dtype          Dtype  // F32, F16, Int8, Binary or PQ
+	Rerank         int    // quantized: re-score the best Rerank * k candidates, 1..=1024
+	PQM            int    // PQ sub-spaces, a divisor of Dim; 0 = Dim / 8
+	// FullPrecisionDir, when set, keeps a quantized index's full-precision vectors in an
+	// unlinked, memory-mapped temporary file in this directory (page cache) instead of
+	// anonymous memory.
+	FullPrecisionDir string
+}
+
+// validate rejects a negative field before it becomes a huge size_t.
+func (o Options) validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Dim", o.Dim}, {"M", o.M}, {"EfConstruction", o.EfConstruction}, {"EfSearch", o.EfSearch},
+		{"Rerank", o.Rerank}, {"PQM", o.PQM}} {
+		if f.v < 0 {
+			return argError(StatusInvalidArgument, fmt.Sprintf("Options.%s = %d must not be negative", f.name, f.v))
+		}
+	}
+	return nil
+}
+
+// cOptions validates o and makes the C options object of New. The caller frees it with
+// omendb_options_free; on failure nothing is left to free.
+func (o Options) cOptions() (*C.omendb_options, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	var opts *C.omendb_options
+	var cerr *C.omendb_error
+	if err := check(C.omendb_options_create(&opts, &cerr), &cerr); err != nil {
+		return nil, err
+	}
+	if err := o.set(opts); err != nil {
+		C.omendb_options_free(opts)
+		return nil, err
+	}
+	return opts, nil
+}
+
+// set calls the omendb_options_set_* setter of each non-zero field, and those of Metric and
+// Dtype always, in field order; it stops at the first error.
+func (o Options) set(opts *C.omendb_options) error {
+	var cerr *C.omendb_error
+	if o.Dim != 0 {
+		if err := check(C.omendb_options_set_dim(opts, C.uint64_t(o.Dim), &cerr), &cerr); err != nil {
+			return err
+		}
+	}
+	if err := check(C.omendb_options_set_metric(opts, C.uint32_t(o.Metric), &cerr), &cerr); err != nil {
+		return err
+	}
+	if o.M != 0 {
+		if err := check(C.omendb_options_set_m(opts, C.uint64_t(o.M), &cerr), &cerr); err != nil {
+			return err
+		}
+	}
+	if o.EfConstruction != 0 {
+		if err := check(C.omendb_options_set_ef_construction(opts, C.uint64_t(o.EfConstruction), &cerr), &cerr); err != nil {
+			return err
+		}
+	}
+	if o.EfSearch != 0 {
+		if err := check(C.omendb_options_set_ef_search(opts, C.uint64_t(o.EfSearch), &cerr), &cerr); err != nil {
+			return err
+		}
+	}
+	if o.Seed != 0 {
+		if err := check(C.omendb_options_set_seed(opts, C.uint64_t(o.Seed), &cerr), &cerr); err != nil {
+			return err
+		}
+	}
+	if err := check(C.omendb_options_set_dtype(opts, C.uint32_t(o.Dtype), &cerr), &cerr); err != nil {
+		return err
+	}
+	if o.Rerank != 0 {
+		if err := check(C.omendb_options_set_rerank(opts, C.uint64_t(o.Rerank), &cerr), &cerr); err != nil {
+			return err
+		}
+	}
+	if o.PQM != 0 {
+		if err := check(C.omendb_options_set_pq_m(opts, C.uint64_t(o.PQM), &cerr), &cerr); err != nil {
+			return err
+		}
+	}
+	if o.FullPrecisionDir != "" {
+		dir := o.FullPrecisionDir
+		st := C.omendb_options_set_full_precision_dir(opts, strPtr(dir), C.size_t(len(dir)), &cerr)
+		runtime.KeepAlive(dir)
+		if err := check(st, &cerr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
