@@ -163,7 +163,7 @@ pub fn metadata_from_json(v: &serde_json::Value) -> Result<Metadata> {
         return Err(invalid(format!("expected a JSON object such as {{\"genre\": \"jazz\"}}, got {}", json_kind(v))));
     };
     let mut out = Metadata::new();
-    flatten_into(&mut out, "", map)?;
+    flatten_into(&mut out, None, map)?;
     // A path that is a value and also leads into an object: "a" and "a.b".
     for path in out.keys() {
         let inner = format!("{path}.");
@@ -174,11 +174,15 @@ pub fn metadata_from_json(v: &serde_json::Value) -> Result<Metadata> {
     Ok(out)
 }
 
-fn flatten_into(out: &mut Metadata, prefix: &str, map: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+/// `prefix` is the path of the object `map` (None at the top: an empty key is a path too).
+fn flatten_into(out: &mut Metadata, prefix: Option<&str>, map: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
     for (key, v) in map {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = match prefix {
+            None => key.clone(),
+            Some(p) => format!("{p}.{key}"),
+        };
         match v {
-            serde_json::Value::Object(inner) => flatten_into(out, &path, inner)?,
+            serde_json::Value::Object(inner) => flatten_into(out, Some(&path), inner)?,
             _ => {
                 let value = value_from_json(&path, v)?;
                 if out.insert(path.clone(), value).is_some() {
@@ -366,6 +370,13 @@ mod tests {
         assert_eq!(parse_metadata(r#"{"a.b":1,"a.c.d":"x","a.c.e":["t"],"top":true}"#).unwrap(), m);
         // An empty object holds no field.
         assert!(parse_metadata(r#"{"a":{}}"#).unwrap().is_empty());
+        // Empty keys are paths too, at any depth (found by fuzz_replay: a key starting with a
+        // dot came back without it).
+        for text in [r#"{".x":1}"#, r#"{"":{"x":1}}"#, r#"{"x.":1}"#, r#"{"":{"":1}}"#, r#"{"a..b":1}"#] {
+            let m = parse_metadata(text).unwrap();
+            assert_eq!(parse_metadata(&metadata_to_json(&m).to_string()).unwrap(), m, "{text}");
+        }
+        assert_eq!(parse_metadata(r#"{"":{"x":1}}"#).unwrap().keys().next().unwrap(), ".x");
         // Errors inside name the full path.
         assert!(err(r#"{"a":{"b":null}}"#).contains("field \"a.b\" is null"));
     }
