@@ -15,6 +15,7 @@
 
 #[allow(unsafe_code)]
 pub mod distance;
+pub(crate) mod encoding;
 pub mod error;
 pub mod filter;
 #[allow(unsafe_code)]
@@ -24,8 +25,10 @@ pub mod hybrid;
 pub mod index;
 pub mod keys;
 pub mod metric;
+pub mod options;
 #[allow(unsafe_code)]
 pub mod quant;
+pub mod space;
 #[allow(unsafe_code)]
 pub mod storage;
 pub mod text;

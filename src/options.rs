@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::metric::Metric;
-use crate::storage::raw::RawStorage;
+use crate::quant::raw::RawStorage;
 use crate::quant::Dtype;
 use crate::text::{Bm25Params, TokenizerOptions};
 

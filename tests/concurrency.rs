@@ -22,7 +22,7 @@ use common::*;
 use omendb::{Index, IndexOptions, KeyRef, Keys, Metric};
 
 /// 12 dimensions with the default m (m0 = 32): a 12-float vector and 33 list words end 4 bytes
-/// short of the upper reference, so the records are packed (see `storage::arena`) and the
+/// short of the upper reference, so the records are packed (see `hnsw::arena`) and the
 /// threads run on that layout (16 dimensions, before e01d3cb, gave the unpacked one).
 const DIM: usize = 12;
 /// Records present before the threads start: the first half is only ever upserted (with

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use omendb::storage::raw::RawStorage;
+use omendb::quant::raw::RawStorage;
 use omendb::quant::Dtype;
 use omendb::{Error, Index, IndexOptions, Keys, Metric};
 

@@ -6,7 +6,7 @@ use super::boundary::{free_handle, guard, handle_mut, invalid, out, utf8};
 use super::status::{omendb_error, omendb_status};
 use crate::index::IndexOptions;
 use crate::metric::Metric;
-use crate::storage::raw::RawStorage;
+use crate::quant::raw::RawStorage;
 use crate::quant::Dtype;
 
 /// Settings for `omendb_index_create`. Made by `omendb_options_create`, changed by the

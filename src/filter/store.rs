@@ -666,7 +666,7 @@ impl MetadataStore {
 
     /// Encodes the store: the field names in id order, then every live record in slot order
     /// as (field id, value) pairs. Deterministic: the same store gives the same bytes.
-    pub(crate) fn encode(&self, out: &mut crate::storage::codec::Le) {
+    pub(crate) fn encode(&self, out: &mut crate::encoding::Le) {
         out.u32(self.fields.len() as u32);
         for f in &self.fields {
             out.str(&f.name);
@@ -716,7 +716,7 @@ impl MetadataStore {
     /// ids in range and increasing within a record, values as `set` accepts them, slots
     /// increasing and each `live`, and exactly `records` of them.
     pub(crate) fn decode(bytes: &[u8], records: usize, live: impl Fn(u32) -> bool) -> Result<MetadataStore> {
-        use crate::storage::codec::{corrupt, Cursor};
+        use crate::encoding::{corrupt, Cursor};
         let mut c = Cursor::new(bytes, "MDAT");
         let mut store = MetadataStore::new();
         let fields = c.count(4)?;

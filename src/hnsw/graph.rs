@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
-use crate::metric::Space;
-use crate::storage::arena::{NodeGuard, NodeStore, STATE_LIVE};
+use crate::space::Space;
+use crate::hnsw::arena::{NodeGuard, NodeStore, STATE_LIVE};
 
 /// Construction parameters, with the paper's names.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::graph::{Graph, Pin};
 use super::scratch::{with_scratch, Candidate, Scratch};
-use crate::storage::arena::{STATE_DELETED, STATE_FREE, STATE_LIVE};
+use crate::hnsw::arena::{STATE_DELETED, STATE_FREE, STATE_LIVE};
 
 /// A node whose layer-0 list lost at least 1 / RESEARCH_LOST_SHARE of its links to one pass
 /// has it chosen again by a search (`Graph::research`). Measured with 4 cycles of adding
@@ -496,7 +496,8 @@ mod tests {
     use super::*;
     use crate::hnsw::scratch::with_scratch;
     use crate::hnsw::Params;
-    use crate::metric::{Metric, Space};
+    use crate::metric::Metric;
+use crate::space::Space;
 
     fn point(i: u32) -> [f32; 2] {
         let a = i as f32 * 0.37;

@@ -290,8 +290,9 @@ mod tests {
     use crate::hnsw::insert::{level_for, uniform};
     use crate::hnsw::scratch::with_scratch;
     use crate::hnsw::{Graph, Params};
-    use crate::metric::{Metric, Space};
-    use crate::storage::arena::STATE_LIVE;
+    use crate::metric::Metric;
+use crate::space::Space;
+    use crate::hnsw::arena::STATE_LIVE;
 
     fn point(i: u32) -> [f32; 4] {
         let h = |k: u64| uniform(7, i as u64 * 4 + k) as f32;

@@ -21,19 +21,20 @@ use crate::distance::scalar;
 use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Params};
 use crate::keys::{KeyKind, KeyMap, KeyRef};
-use crate::metric::{Metric, Space};
-use crate::storage::raw::RawStore;
+use crate::metric::Metric;
+use crate::space::Space;
+use crate::quant::raw::RawStore;
 use crate::quant::{Codec, Dtype};
 use crate::filter::{Filter, MetadataStore};
 use crate::text::TextIndex;
 
 mod check;
-pub mod options;
+
 mod persist;
 mod search;
 mod write;
 
-pub use options::{IndexOptions, DEFAULT_RERANK, MAX_COMPONENT, MAX_DIM, MAX_EF, MAX_M, MAX_RERANK};
+pub use crate::options::{IndexOptions, DEFAULT_RERANK, MAX_COMPONENT, MAX_DIM, MAX_EF, MAX_M, MAX_RERANK};
 pub use search::HYBRID_DEPTH;
 
 /// One search result.

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
-use crate::metric::Space;
+use crate::space::Space;
 
 use super::Index;
 

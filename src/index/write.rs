@@ -13,7 +13,7 @@ use crate::hnsw::Graph;
 use crate::keys::{KeyMap, KeyRef};
 use crate::metric::Metric;
 use crate::filter::{self, Metadata};
-use crate::storage::arena::STATE_LIVE;
+use crate::hnsw::arena::STATE_LIVE;
 
 use super::{Index, Keys, Payloads};
 
@@ -122,7 +122,7 @@ impl Index {
                 (Some(codec), Some(raw)) => {
                     codec.encode(v, &mut code);
                     graph.store.write_vector(slot, &code);
-                    if let Err(e) = raw.write(slot, v) {
+                    if let Err(e) = raw.write(slot.id(), v) {
                         raw_error.get_or_insert(e);
                     }
                 }

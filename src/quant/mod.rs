@@ -2,7 +2,7 @@
 //!
 //! A quantized index keeps a compact code per record in the node arena (where the f32 vector
 //! would be) and builds and searches the graph on those codes; the full-precision vectors sit
-//! in a separate [`crate::storage::raw::RawStore`] read only to re-score the best `rerank * k` candidates of
+//! in a separate [`crate::quant::raw::RawStore`] read only to re-score the best `rerank * k` candidates of
 //! each search ("adaptive precision"). Codes are stored as whole 32-bit words so the arena and
 //! the search loop handle them as they handle f32 vectors; each codec reads its bytes back out.
 //!
@@ -23,6 +23,7 @@ pub mod int8;
 /// The code kernels (`crate::distance::codes`), under the name the codecs use.
 pub use crate::distance::codes as kernels;
 pub mod pq;
+pub mod raw;
 
 use crate::error::{Error, Result};
 use crate::metric::Metric;

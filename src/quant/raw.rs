@@ -6,8 +6,10 @@
 //! pages belong to the page cache, which the kernel can write back and drop under memory
 //! pressure, so they cost no anonymous memory.
 //!
-//! Sharing protocol: a row is written only through a [`FreshSlot`] (no reader can reach the
-//! slot) before the slot is published; readers read only published slots.
+//! Sharing protocol: a row is written only for a slot that no reader can reach (the writer
+//! holds its `hnsw::arena::FreshSlot`) before the slot is published; readers read only
+//! published slots. The store takes the slot's id, not the `FreshSlot`, so that `quant` does
+//! not depend on `hnsw` (which depends on `quant` through `space`).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,6 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::storage::arena::FreshSlot;
 
 const FIRST_CHUNK: usize = 1024;
 const MAX_CHUNKS: usize = 23;
@@ -137,16 +138,18 @@ impl RawStore {
         Ok(self.chunks[c].get_or_init(|| Chunk { _map: map, base }))
     }
 
-    /// Writes the row of a slot no reader can reach.
-    pub fn write(&self, slot: &FreshSlot, v: &[f32]) -> Result<()> {
+    /// Writes the row of slot `id`, which no reader can reach: the caller holds its
+    /// `FreshSlot` (see the module doc).
+    pub fn write(&self, id: u32, v: &[f32]) -> Result<()> {
         assert_eq!(v.len(), self.dim, "row length must equal the store's dimensions");
         if self.mapped.is_some() {
             return Err(Error::InvalidArgument("the full-precision vectors of an opened index are read-only".into()));
         }
-        let (c, off) = locate(slot.id());
+        let (c, off) = locate(id);
         let chunk = self.ensure_chunk(c)?;
         // SAFETY: `off < FIRST_CHUNK << c`, so the row lies inside the chunk's mapping (page
-        // aligned, so f32-aligned); `FreshSlot` proves no reader can reach this row now.
+        // aligned, so f32-aligned); the caller holds the slot's `FreshSlot`, so no reader can reach
+        // this row now.
         unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), chunk.base.add(off * self.dim), self.dim) }
         Ok(())
     }
@@ -172,7 +175,7 @@ impl RawStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::arena::NodeStore;
+    use crate::hnsw::arena::NodeStore;
 
     #[test]
     fn rows_round_trip_in_memory_and_in_a_file() {
@@ -183,7 +186,7 @@ mod tests {
             let slots = nodes.take_fresh(&vec![0u8; 3000]);
             for s in &slots {
                 let x = s.id() as f32;
-                store.write(s, &[x, x + 1.0, -x]).unwrap();
+                store.write(s.id(), &[x, x + 1.0, -x]).unwrap();
             }
             for s in &slots {
                 let x = s.id() as f32;

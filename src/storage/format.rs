@@ -19,7 +19,7 @@
 //! searches in place (`storage::mapped`); its upper lists are fixed-width, and it adds the
 //! records' metadata (MDAT) and texts (TEXT). Version 3 adds the codec state (QCOD) and the
 //! full-precision vectors (FULL) of a quantized index, version 4 a binary codec's two levels,
-//! and version 5 allows the packed record layout (`storage::arena`); a writer uses the oldest
+//! and version 5 allows the packed record layout (`hnsw::arena`); a writer uses the oldest
 //! version that holds what it writes.
 //!
 //! Reading never trusts a number from the file before checking it: every count is checked
@@ -36,14 +36,15 @@ use crate::error::{Error, Result};
 use crate::filter::MetadataStore;
 use crate::hnsw::graph::MAX_LEVEL;
 use crate::hnsw::{Graph, Params};
-use crate::index::{IndexOptions, MAX_COMPONENT, MAX_DIM};
+use crate::options::{IndexOptions, MAX_COMPONENT, MAX_DIM};
 use crate::keys::{KeyKind, KeyMap, KeyRef, MAX_KEY_BYTES, NO_KEY};
-use crate::metric::{Metric, Space};
-use crate::storage::raw::{RawStorage, RawStore};
+use crate::metric::Metric;
+use crate::space::Space;
+use crate::quant::raw::{RawStorage, RawStore};
 use crate::quant::{Codec, Dtype};
-use crate::storage::arena::{FreshSlot, NodeStore, RecordLayout, STATE_DELETED, STATE_FREE, STATE_LIVE};
+use crate::hnsw::arena::{FreshSlot, NodeStore, RecordLayout, STATE_DELETED, STATE_FREE, STATE_LIVE};
 use crate::storage::atomic::WriteSeek;
-use crate::storage::codec::{corrupt, Cursor, Le};
+use crate::encoding::{corrupt, Cursor, Le};
 use crate::text::TextIndex;
 
 /// The first 8 bytes of every index file: a non-ASCII byte (catches 7-bit transfers), the
@@ -58,7 +59,7 @@ pub const QUANT_VERSION: u32 = 3;
 /// holds the two levels per dimension that searches compare queries with.
 pub const BINARY_LEVELS_VERSION: u32 = 4;
 /// The format version this build writes for an index whose records are packed (see
-/// `storage::arena`: the lock, level and state bytes before the upper reference, where that
+/// `hnsw::arena`: the lock, level and state bytes before the upper reference, where that
 /// saves a cache line a record): version 4 with that record layout allowed.
 pub const PACKED_RECORDS_VERSION: u32 = 5;
 /// The newest format version this build reads (it reads every older one too).
@@ -1301,7 +1302,7 @@ fn read_full(src: &(impl Source + ?Sized), layout: &Layout, states: &[u8], fresh
         check_full_row(id, r, states[id], layout.meta.options.metric)?;
         if states[id] != STATE_FREE {
             decode_f32s(r, &mut row);
-            store.write(&fresh[id], &row)?;
+            store.write(fresh[id].id(), &row)?;
         }
         Ok(())
     })?;

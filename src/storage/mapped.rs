@@ -33,9 +33,9 @@ use memmap2::MmapOptions;
 
 use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Params};
-use crate::storage::raw::RawStore;
-use crate::storage::arena::{NodeStore, STATE_FREE};
-use crate::storage::codec::corrupt;
+use crate::quant::raw::RawStore;
+use crate::hnsw::arena::{NodeStore, STATE_FREE};
+use crate::encoding::corrupt;
 use crate::storage::format::{self, FileSource, Restored, Source};
 
 /// Opens the index at `path` read-only (see the module doc).

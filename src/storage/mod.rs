@@ -1,9 +1,7 @@
-//! Where records live: the node arena in memory (vectors and layer-0 links, grown in chunks),
-//! the full-precision vectors of quantized indexes (`raw`), and the index file on disk (its
-//! format, and the atomic write that replaces it).
-pub mod arena;
+//! Persistence: the index file on disk (its format, checked reading and writing, the atomic
+//! write that replaces it) and the read-only open over a file mapping. The encoders of the
+//! sections that hold metadata and texts live beside that data (`filter::store`, `text`) and
+//! write through [`crate::encoding`].
 pub mod atomic;
-pub(crate) mod codec;
 pub mod format;
 pub mod mapped;
-pub mod raw;

@@ -102,7 +102,7 @@ impl TextIndex {
 impl TextIndex {
     /// Encodes the tokenizer options, the BM25 parameters and every document as (term,
     /// frequency) pairs over a term table, slots in increasing order. Deterministic.
-    pub(crate) fn encode(&self, out: &mut crate::storage::codec::Le) {
+    pub(crate) fn encode(&self, out: &mut crate::encoding::Le) {
         let o = self.tokenizer.options();
         out.u8(o.lowercase as u8);
         out.u8(o.normalize_unicode as u8);
@@ -162,7 +162,7 @@ impl TextIndex {
     /// distinct and non-empty, slots increasing and `live`, term ids increasing within a
     /// document, frequencies >= 1). Returns the index and the options it was built with.
     pub(crate) fn decode(bytes: &[u8], live: impl Fn(u32) -> bool) -> crate::Result<(TextIndex, TokenizerOptions, Bm25Params)> {
-        use crate::storage::codec::{corrupt, Cursor};
+        use crate::encoding::{corrupt, Cursor};
         let mut c = Cursor::new(bytes, "TEXT");
         let flag = |b: u8, what: &str| match b {
             0 | 1 => Ok(b == 1),
