@@ -26,33 +26,12 @@ pub struct Params {
     pub ef_construction: usize,
     /// Level normalisation, 1 / ln(m).
     pub ml: f64,
-    /// RobustPrune's alpha (Vamana) in neighbour selection: a candidate c is dropped when some
-    /// kept neighbour s has `alpha * d(s, c) <= d(base, c)` (true distances). 1.0 is the HNSW
-    /// heuristic and the default: alpha > 1 was measured A/B (BENCHMARKS.md, "Engine notes") and
-    /// did not move the recall/QPS front. Set by `OMENDB_PRUNE_ALPHA` (>= 1) when an index is
-    /// created, for experiments; meaningful for L2 and cosine.
-    pub alpha: f32,
-    /// Hub highway (experimental, `OMENDB_HUB_ENTRIES`, default 0 = off): this many nodes of
-    /// highest layer-0 in-degree join the layer-0 beam's entries next to the greedy descent's
-    /// result.
-    pub hub_entries: usize,
 }
 
 impl Params {
     /// Parameters for a given `m` and `ef_construction`, with `m0 = 2m` and `mL = 1/ln m`.
     pub fn new(m: usize, ef_construction: usize) -> Params {
-        let env = |k: &str| std::env::var(k).ok();
-        Params {
-            m,
-            m0: 2 * m,
-            ef_construction,
-            ml: 1.0 / (m as f64).ln(),
-            alpha: env("OMENDB_PRUNE_ALPHA")
-                .and_then(|v| v.parse::<f32>().ok())
-                .filter(|a| a.is_finite() && *a >= 1.0)
-                .unwrap_or(1.0),
-            hub_entries: env("OMENDB_HUB_ENTRIES").and_then(|v| v.parse().ok()).unwrap_or(0).min(256),
-        }
+        Params { m, m0: 2 * m, ef_construction, ml: 1.0 / (m as f64).ln() }
     }
 }
 
@@ -86,8 +65,6 @@ pub struct Graph {
     pub(crate) capacity_hint: AtomicU32,
     /// Slots marked deleted and not yet reclaimed (searches skip the liveness check at 0).
     pub(crate) deleted_count: AtomicUsize,
-    /// Hub highway: (slots when computed, hub ids), recomputed when the graph doubles.
-    pub(crate) hubs: RwLock<(u32, Vec<u32>)>,
 }
 
 impl Graph {
@@ -111,7 +88,6 @@ impl Graph {
             deleted: Mutex::new(Vec::new()),
             capacity_hint: AtomicU32::new(0),
             deleted_count: AtomicUsize::new(0),
-            hubs: RwLock::new((0, Vec::new())),
         }
     }
 

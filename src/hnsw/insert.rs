@@ -30,14 +30,12 @@ impl Graph {
     /// neighbour kept so far, up to `m` of them. `cands` must be sorted by distance to the base.
     pub(crate) fn select_neighbors(&self, cands: &[Candidate], m: usize, out: &mut Vec<u32>) {
         out.clear();
-        // Distances are squared (L2) or 1 - cos (half the squared chord), so alpha enters squared.
-        let scale = self.params.alpha * self.params.alpha;
         for c in cands {
             if out.len() >= m {
                 break;
             }
             let v = self.store.vector(c.id);
-            if out.iter().all(|&s| scale * self.space.distance(v, self.store.vector(s)) >= c.dist) {
+            if out.iter().all(|&s| self.space.distance(v, self.store.vector(s)) >= c.dist) {
                 out.push(c.id);
             }
         }

@@ -232,12 +232,6 @@ impl Graph {
         let mut entries = std::mem::take(&mut scratch.entries);
         entries.clear();
         entries.push(cur);
-        if self.params.hub_entries > 0 && filter.is_none() && !self.has_deleted() {
-            self.refresh_hubs(slots as u32);
-            for &h in self.hubs.read().1.iter() {
-                entries.push(Candidate { dist: self.space.distance(query, self.store.vector(h)), id: h });
-            }
-        }
         // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
         let ef = ef.max(k);
         match (filter, self.has_deleted(), pool > ef) {
@@ -251,35 +245,6 @@ impl Graph {
             }
         }
         scratch.entries = entries;
-    }
-
-    /// Recomputes the hub highway (the `hub_entries` nodes most often linked to on layer 0)
-    /// when the graph has doubled since the last time. Every hub is a link target, so its
-    /// vector is published.
-    fn refresh_hubs(&self, slots: u32) {
-        if self.hubs.read().0.saturating_mul(2) > slots {
-            return;
-        }
-        let mut hubs = self.hubs.write();
-        if hubs.0.saturating_mul(2) > slots {
-            return;
-        }
-        let mut indegree = vec![0u32; slots as usize];
-        let mut links = Vec::new();
-        for id in 0..slots {
-            if self.is_live(id) {
-                self.copy_links(id, 0, &mut links);
-                for &n in &links {
-                    if let Some(d) = indegree.get_mut(n as usize) {
-                        *d += 1;
-                    }
-                }
-            }
-        }
-        let mut order: Vec<u32> = (0..slots).filter(|&id| indegree[id as usize] > 0).collect();
-        order.sort_unstable_by_key(|&id| std::cmp::Reverse(indegree[id as usize]));
-        order.truncate(self.params.hub_entries);
-        *hubs = (slots, order);
     }
 }
 
@@ -299,7 +264,7 @@ use crate::space::Space;
         [h(0), h(1), h(2), h(3)]
     }
 
-    /// A graph of `n` points built one insert at a time with the given knobs.
+    /// A graph of `n` points built one insert at a time.
     fn build(n: u32, params: Params) -> Graph {
         let g = Graph::new(4, params, Space::new(Metric::L2));
         for i in 0..n {
@@ -314,27 +279,17 @@ use crate::space::Space;
         g
     }
 
-    /// Every point finds itself first: the experimental knobs keep searches exact on easy data.
+    /// Every point finds itself first on easy data.
     #[test]
-    fn hub_entries_and_prune_alpha_keep_self_queries_exact() {
-        for params in [
-            Params { hub_entries: 8, ..Params::new(8, 64) },
-            Params { alpha: 1.2, ..Params::new(8, 64) },
-        ] {
-            let g = build(2000, params);
-            let pin = g.pin();
-            for i in (0..2000).step_by(7) {
-                let top = with_scratch(|s| {
-                    g.knn(&pin, &point(i), 1, 32, s, None);
-                    s.found.first().map(|c| c.id)
-                });
-                assert_eq!(top, Some(i), "{params:?}");
-            }
-            if params.hub_entries > 0 {
-                let hubs = g.hubs.read();
-                assert_eq!(hubs.1.len(), 8);
-                assert!(hubs.1.iter().all(|&h| h < 2000));
-            }
+    fn self_queries_are_exact() {
+        let g = build(2000, Params::new(8, 64));
+        let pin = g.pin();
+        for i in (0..2000).step_by(7) {
+            let top = with_scratch(|s| {
+                g.knn(&pin, &point(i), 1, 32, s, None);
+                s.found.first().map(|c| c.id)
+            });
+            assert_eq!(top, Some(i));
         }
     }
 }
