@@ -337,6 +337,36 @@ pub fn kind_name(kind: KeyKind) -> &'static str {
     }
 }
 
+// ---- persistence ----
+impl KeyMap {
+    /// Every stored (slot, key), in slot order. For saving.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, KeyRef<'_>)> + '_ {
+        let slots = match &self.by_slot {
+            SlotKeys::Unset => 0,
+            SlotKeys::U64(v) => v.len(),
+            SlotKeys::Str(v) => v.len(),
+        };
+        (0..slots as u32).filter_map(move |slot| self.key_of(slot).map(|k| (slot, k)))
+    }
+
+    /// Sets the kind of key of a map being rebuilt from a file, before its first `set` (a map
+    /// whose keys were all removed keeps its kind).
+    pub(crate) fn restore_kind(&mut self, kind: Option<KeyKind>) {
+        self.kind = kind;
+    }
+
+    /// Makes room for `n` keys of the map's kind (set by `restore_kind`) in slots below
+    /// `slots`, so that a map rebuilt from a file grows once.
+    pub(crate) fn reserve_restored(&mut self, n: usize, slots: usize) {
+        match self.kind {
+            Some(KeyKind::U64) => self.by_slot = SlotKeys::U64(vec![NO_KEY; slots]),
+            Some(KeyKind::Str) => self.by_slot = SlotKeys::Str(vec![None; slots]),
+            None => {}
+        }
+        self.by_key.grow(n, &self.by_slot);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,35 +446,5 @@ mod tests {
         let long = "x".repeat(MAX_KEY_BYTES + 1);
         assert!(KeyRef::Str(&long).validate().is_err());
         assert!(KeyRef::Str(&long[..MAX_KEY_BYTES]).validate().is_ok());
-    }
-}
-
-// ---- persistence ----
-impl KeyMap {
-    /// Every stored (slot, key), in slot order. For saving.
-    pub fn entries(&self) -> impl Iterator<Item = (u32, KeyRef<'_>)> + '_ {
-        let slots = match &self.by_slot {
-            SlotKeys::Unset => 0,
-            SlotKeys::U64(v) => v.len(),
-            SlotKeys::Str(v) => v.len(),
-        };
-        (0..slots as u32).filter_map(move |slot| self.key_of(slot).map(|k| (slot, k)))
-    }
-
-    /// Sets the kind of key of a map being rebuilt from a file, before its first `set` (a map
-    /// whose keys were all removed keeps its kind).
-    pub(crate) fn restore_kind(&mut self, kind: Option<KeyKind>) {
-        self.kind = kind;
-    }
-
-    /// Makes room for `n` keys of the map's kind (set by `restore_kind`) in slots below
-    /// `slots`, so that a map rebuilt from a file grows once.
-    pub(crate) fn reserve_restored(&mut self, n: usize, slots: usize) {
-        match self.kind {
-            Some(KeyKind::U64) => self.by_slot = SlotKeys::U64(vec![NO_KEY; slots]),
-            Some(KeyKind::Str) => self.by_slot = SlotKeys::Str(vec![None; slots]),
-            None => {}
-        }
-        self.by_key.grow(n, &self.by_slot);
     }
 }

@@ -91,7 +91,7 @@ pub mod scalar {
         a.iter().zip(b).map(|(&x, &y)| (x ^ y).count_ones()).sum()
     }
 
-    /// Sum of q[i] over the set bits i (left to right).
+    /// Sum of `q[i]` over the set bits i (left to right).
     pub fn masked_sum(q: &[f32], bits: &[u8]) -> f32 {
         let mut sum = 0f32;
         for (chunk, &byte) in q.chunks(8).zip(bits) {

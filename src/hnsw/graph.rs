@@ -105,7 +105,7 @@ impl Graph {
     #[inline]
     pub fn entry(&self) -> Option<(u32, u8)> {
         let e = self.entry.load(Ordering::Acquire);
-        (e != NO_ENTRY).then(|| (e as u32, (e >> 32) as u8))
+        (e != NO_ENTRY).then_some((e as u32, (e >> 32) as u8))
     }
 
     pub(crate) fn set_entry(&self, e: Option<(u32, u8)>) {

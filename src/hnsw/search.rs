@@ -206,7 +206,7 @@ impl Graph {
     }
 
     /// As [`Graph::knn`], but `scratch.found` holds up to max(`pool`, ef) nodes: the nearest
-    /// of all the beam evaluated (see [`Graph::beam`]). The candidates a quantized index
+    /// of all the beam evaluated (see `Graph::beam`). The candidates a quantized index
     /// re-ranks.
     #[allow(clippy::too_many_arguments)]
     pub fn knn_pool(

@@ -21,7 +21,7 @@ impl Index {
             return Ok(dim);
         }
         if dim == 0 {
-            if flat.len() % n != 0 || flat.is_empty() {
+            if !flat.len().is_multiple_of(n) || flat.is_empty() {
                 return Err(Error::InvalidArgument(format!(
                     "{} floats do not split into {n} vectors of equal length",
                     flat.len()
@@ -90,7 +90,7 @@ impl Index {
         if n == 0 {
             return Ok((self.dim(), None));
         }
-        if queries.len() % n != 0 || queries.is_empty() {
+        if !queries.len().is_multiple_of(n) || queries.is_empty() {
             return Err(Error::InvalidArgument(format!("{} floats do not split into {n} queries", queries.len())));
         }
         let dim = queries.len() / n;

@@ -4,11 +4,11 @@
 //! Failure contract: a call that returns an error has changed nothing (batches are
 //! all-or-nothing: every record is checked before the first one is stored).
 //!
-//! - [`options`]: [`IndexOptions`], the settings fixed at creation, and the limits.
-//! - [`check`]: every check of a value a caller hands in (vectors, queries, k, batch shapes).
-//! - [`write`]: add, upsert, add_auto, remove, compact: the write path.
-//! - [`search`]: plain, batched, filtered, text and hybrid searches.
-//! - [`persist`]: save, load, open (the file format itself is `storage::format`).
+//! - `crate::options`: [`IndexOptions`], the settings fixed at creation, and the limits.
+//! - `check`: every check of a value a caller hands in (vectors, queries, k, batch shapes).
+//! - `write`: add, upsert, add_auto, remove, compact: the write path.
+//! - `search`: plain, batched, filtered, text and hybrid searches.
+//! - `persist`: save, load, open (the file format itself is `storage::format`).
 //! - here: the struct, its accessors, the graph's creation and the slots-to-keys step every
 //!   search ends with.
 

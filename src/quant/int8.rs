@@ -10,6 +10,7 @@
 //! - L2: |x - y|^2 = step^2 * sum (c_i - d_i)^2;
 //! - dot: x.y = t(c) + t(d) + step^2 * sum c_i d_i, where `t(c) = step * sum lo_i c_i +
 //!   sum lo_i^2 / 2` is stored with each code (one f32 after the bytes).
+//!
 //! The price of the shared step is resolution on dimensions much narrower than the widest.
 
 use super::f16::KernelsDebug;

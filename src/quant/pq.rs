@@ -24,7 +24,7 @@ const ITERATIONS: usize = 12;
 
 /// The default number of sub-spaces for `dim`: dim / 8 (8 components per byte), if 8 divides dim.
 pub fn default_m(dim: usize) -> Option<usize> {
-    (dim % 8 == 0).then_some(dim / 8)
+    dim.is_multiple_of(8).then_some(dim / 8)
 }
 
 /// Checks that PQ can cut `dim` dimensions into `m` sub-spaces (0 = [`default_m`]); returns m.
@@ -35,7 +35,7 @@ pub fn check_shape(dim: usize, m: usize) -> Result<usize> {
     match m {
         0 => default_m(dim)
             .ok_or_else(|| Error::InvalidArgument(format!("pq: 8 does not divide dim {dim}; set pq_m to a divisor of {dim}"))),
-        m if m > dim || dim % m != 0 => Err(Error::InvalidArgument(format!("pq: {m} sub-spaces do not divide dim {dim}"))),
+        m if m > dim || !dim.is_multiple_of(m) => Err(Error::InvalidArgument(format!("pq: {m} sub-spaces do not divide dim {dim}"))),
         m => Ok(m),
     }
 }

@@ -175,7 +175,7 @@ impl Model {
             return if flat.is_empty() { Class::Ok } else { Class::InvalidArgument };
         }
         let dim = if self.dim == 0 {
-            if flat.is_empty() || flat.len() % n != 0 {
+            if flat.is_empty() || !flat.len().is_multiple_of(n) {
                 return Class::InvalidArgument;
             }
             flat.len() / n
@@ -255,7 +255,7 @@ impl Model {
         if n == 0 {
             return Class::Ok;
         }
-        if flat.is_empty() || flat.len() % n != 0 {
+        if flat.is_empty() || !flat.len().is_multiple_of(n) {
             return Class::InvalidArgument;
         }
         let dim = flat.len() / n;
@@ -389,7 +389,7 @@ pub fn run(data: &[u8]) {
         let dim = if model.dim == 0 { 1 + (op as usize >> 4) % 6 } else { model.dim };
         match op % 11 {
             // add / upsert, u64 keys
-            0 | 1 | 2 => {
+            0..=2 => {
                 let upsert = op % 11 == 2;
                 let n = (input.byte() % 9) as usize;
                 let keys: Vec<u64> = (0..n).map(|_| key_u64(input.byte())).collect();
@@ -446,7 +446,7 @@ pub fn run(data: &[u8]) {
             // remove
             6 => {
                 let b = input.byte();
-                let key = if b >= 250 && b < 253 { Key::S(format!("s{}", b % 48)) } else { Key::U(key_u64(b)) };
+                let key = if (250..253).contains(&b) { Key::S(format!("s{}", b % 48)) } else { Key::U(key_u64(b)) };
                 let key = if let (Some(KeyKind::Str), Key::U(u)) = (model.kind, &key) {
                     if b < 240 {
                         Key::S(format!("s{}", u % 48))
