@@ -1,16 +1,10 @@
 //! OmenDB: an embedded vector database behind a C ABI.
 //!
-//! Architecture, from the bottom up:
-//! - [`distance`]: SIMD kernels (squared L2, dot) picked once at run time; scalar oracle.
-//! - [`metric`]: L2, inner product and cosine on top of the kernels.
-//! - [`storage`]: the node arena (vectors and layer-0 links side by side, growing in chunks),
-//!   and the index file (`storage::format`, `docs/format.md`) with its atomic write.
-//! - [`hnsw`]: the graph: search, insert, repair after removal.
-//! - [`quant`]: f16, int8, binary and PQ codes of a quantized index, their kernels, and the
-//!   full-precision store used to re-rank.
-//! - [`keys`]: u64 / string keys <-> dense slot ids.
-//! - [`index`]: the public `Index`: validation, batches, keys, parallelism.
-//! - `ffi`: the C ABI (`include/omendb.h`), the only place with `extern "C"`.
+//! The map of the modules, how they depend on each other, and the life of an add and of a
+//! search through them are in `ARCHITECTURE.md` at the repository root. In short, from the
+//! bottom up: [`distance`] kernels, [`metric`] and [`space`], [`quant`] codecs, [`hnsw`] (graph
+//! and node arena), [`filter`] and [`text`], [`keys`], [`index`] (the public [`Index`]),
+//! [`storage`] (the file), and `ffi` (the C ABI, the only `extern "C"`).
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)]

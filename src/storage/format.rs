@@ -1,6 +1,6 @@
-//! The index file format: layout, checksums, writing (version 2) and reading (versions 1 and
-//! 2). The byte-by-byte description is `docs/format.md`; this file is its implementation and
-//! the two must agree.
+//! The index file format: layout, checksums, writing (versions 2 to 5: the oldest that holds
+//! what is written) and reading (versions 1 to 5). The byte-by-byte description is
+//! `docs/format.md`; this file is its implementation and the two must agree.
 //!
 //! ```text
 //! version 2: [ header: 64 ][ table: 8 x 32 ][ pad ]
