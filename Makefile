@@ -9,7 +9,8 @@
 #   make demo             the sample-data demo from C, Go and Python (ctests/data)
 #   make install PREFIX=/usr/local   (DESTDIR honoured)
 #   make pkgconfig-check  install into a temporary prefix and build the demo with pkg-config
-#   make test             every test: Rust, header check, C under valgrind, pkg-config, pytest, go test -race
+#   make lint             cargo clippy (all targets, warnings denied) and cargo doc (warnings denied)
+#   make test             every test: lint, Rust, header check, C under valgrind, pkg-config, pytest, go test -race
 #
 # Build outputs go to ctests/build/ (gitignored).
 
@@ -47,7 +48,7 @@ VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full \
 
 DEMO_ARGS := ctests/data/sample.fvecs ctests/data/sample_words.txt
 
-.PHONY: all lib header-check ctests ctest-run valgrind demo install pkgconfig-check test setup setup-python check-aarch64 clean
+.PHONY: all lint lib header-check ctests ctest-run valgrind demo install pkgconfig-check test setup setup-python check-aarch64 clean
 
 all: ctests
 
@@ -130,7 +131,7 @@ pkgconfig-check: lib
 # The Rust and C parts of the test suite (valgrind runs every C test binary, so they are not
 # run a second time without it).
 # Every test. The Rust tests read ../shared/data (or $$OMENDB_DATA) for the recall checks.
-test: setup header-check
+test: setup header-check lint
 	$(CARGO) test --release
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory pkgconfig-check
@@ -140,6 +141,16 @@ test: setup header-check
 	cd bindings/go && go vet ./... && go test -race -count=1 ./...
 	@$(MAKE) --no-print-directory check-aarch64
 	@$(MAKE) --no-print-directory fuzz-check
+
+# The lints of Cargo.toml's [lints] and clippy's defaults, and rustdoc (broken links), with
+# every warning an error.
+# (clippy ships with the toolchain on these machines; where it is missing the step says so.)
+lint:
+	@if $(CARGO) clippy --version >/dev/null 2>&1; then \
+		echo "== cargo clippy --release --all-targets -- -D warnings"; \
+		$(CARGO) clippy --release --all-targets -- -D warnings; \
+	else echo "== clippy is not installed: lint skipped (rustup component add clippy)"; fi
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --release
 
 # Installs valgrind and the Python venv when missing (see .ci/setup).
 setup:
