@@ -80,6 +80,7 @@ impl Graph {
     /// Beam search on one layer from `entries`. Every node reached is a stepping stone; only
     /// nodes for which `accept` holds enter the results. On return `scratch.found` holds up to
     /// `ef` accepted nodes, nearest first.
+    #[allow(clippy::too_many_arguments)] // until the search request value (#22) carries them
     pub(crate) fn search_layer<F: Fn(u32) -> bool>(
         &self,
         pin: &Pin<'_>,

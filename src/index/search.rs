@@ -175,6 +175,7 @@ impl Index {
 
     /// Fills `s.found` with the nearest live records among `bits` (all when None), nearest
     /// first: an exact scan when few match, a graph search keeping only matches otherwise.
+    #[allow(clippy::too_many_arguments)] // until the search request value (#22) carries them
     fn nearest_slots(&self, graph: &Graph, pin: &Pin<'_>, query: &[f32], k: usize, ef: usize, bits: Option<&roaring::RoaringBitmap>, s: &mut Scratch) {
         self.nearest(graph, query, k, s, |target, pool, s| match bits {
             None => graph.knn_pool(pin, target, k, ef, pool, s, None),
