@@ -11,6 +11,11 @@ all threads. Recall is tie-safe against the shipped ground truth (see run.py's `
 
     python benches/compare/interleaved.py glove-50-angular [--libs omendb,hnswlib] [--nq 2000]
     python benches/compare/interleaved.py mnist-784-euclidean --libs omendb,omendb+OMENDB_PRUNE_ALPHA=1.1,hnswlib
+    python benches/compare/interleaved.py glove-50-angular --libs omendb,omendb@/tmp/old/libomendb.so,hnswlib
+
+``omendb@PATH`` is a second OmenDB in the same process: this checkout's Python binding loaded a
+second time (as its own package) over the shared library at PATH, e.g. a build of an earlier
+commit, so two builds of the engine are measured side by side in one run.
 """
 from __future__ import annotations
 
@@ -28,6 +33,39 @@ import run  # noqa: E402  (data readers, Recall, library adapters)
 
 def cpu_s() -> float:
     return time.process_time()
+
+
+def binding_over(library: str, alias: str) -> object:
+    """This checkout's ``omendb`` package imported again as ``alias``, its ctypes calls bound
+    to the shared library at ``library`` (a distinct file is a distinct copy in the process)."""
+    import importlib.util
+
+    package = run.REPO / "bindings" / "python" / "omendb"
+    saved = os.environ.get("OMENDB_LIB")
+    os.environ["OMENDB_LIB"] = library
+    try:
+        spec = importlib.util.spec_from_file_location(alias, package / "__init__.py", submodule_search_locations=[str(package)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[alias] = module
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            os.environ.pop("OMENDB_LIB", None)
+        else:
+            os.environ["OMENDB_LIB"] = saved
+    return module
+
+
+def omendb_over(library: str, alias: str) -> type:
+    """run.OmenDB, its index made by the binding over ``library``."""
+    module = binding_over(library, alias)
+
+    class OmenDBOver(run.OmenDB):
+        def __init__(self, *args: object) -> None:  # run.Lib's fields, then this binding's Index
+            run.Lib.__init__(self, *args)
+            self.p = module.Index(dim=self.dim, metric="cosine" if self.metric == "cos" else "l2", m=self.M, ef_construction=self.efc)
+
+    return OmenDBOver
 
 
 def main() -> None:
@@ -60,6 +98,10 @@ def main() -> None:
         # "omendb+OMENDB_PRUNE_ALPHA=1.2": the same library built with these environment
         # variables set (OmenDB reads its experimental tuning knobs when an index is created).
         cls, *assigns = name.split("+")
+        if "@" in cls:  # "omendb@PATH": a second build of the library, side by side
+            cls, library = cls.split("@", 1)
+            classes[name] = omendb_over(library, f"omendb_{len(classes)}")
+            cls = name
         env = dict(kv.split("=", 1) for kv in assigns)
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
@@ -116,7 +158,7 @@ def main() -> None:
             print(f"  {base} / {n} = {summary[base] / summary[n]:.2f}x")
         print(f"  build CPU {base} / {n} = {builds[base]['cpu_s'] / builds[n]['cpu_s']:.2f}x")
     out = run.HERE / "results" / f"interleaved-{folder.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    versions = run.library_versions(sorted({name.split("+", 1)[0] for name in libs}))
+    versions = run.library_versions(sorted({name.split("+", 1)[0].split("@", 1)[0] for name in libs}))
     out.write_text(json.dumps({"dataset": folder.name, "nq": len(Q), "builds": builds, "rows": rows,
                                "at_target": summary, "target": a.target, "M": a.M, "efc": a.efc,
                                "threads": a.threads, "versions": versions, "commit": versions.get("omendb_git"),
