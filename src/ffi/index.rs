@@ -6,7 +6,7 @@ use super::boundary::{free_handle, guard, handle, matrix, out, slice_mut, utf8, 
 use super::options::omendb_options;
 use super::results::omendb_results;
 use super::status::{omendb_error, omendb_status};
-use crate::index::{Index, IndexOptions, Keys};
+use crate::index::{Index, IndexOptions, Keys, SearchRequest};
 use crate::keys::{KeyKind, KeyRef, NO_KEY};
 
 /// An HNSW vector index. Made by `omendb_index_create`, freed by `omendb_index_free`.
@@ -365,7 +365,7 @@ pub extern "C" fn omendb_index_search(index: *const omendb_index, queries: *cons
         // failure; each row's tail past its hits is filled after.
         let mut rows: Vec<(&mut [u64], &mut [f32], usize)> =
             keys_out.chunks_mut(k).zip(distances_out.chunks_mut(k)).map(|(keys, dists)| (keys, dists, 0)).collect();
-        idx.search_batch(queries, k, ef_opt(ef), &mut rows, |(keys, dists, hits), rank, key, d| {
+        idx.search_batch(queries, SearchRequest::new(k, ef_opt(ef)), &mut rows, |(keys, dists, hits), rank, key, d| {
             // A string key only if a first add of string keys ran since the check above: a miss.
             let (key, d) = if let KeyRef::U64(key) = key { (key, d) } else { (NO_KEY, f32::INFINITY) };
             keys[rank] = key;
@@ -417,7 +417,7 @@ pub extern "C" fn omendb_index_search_results(index: *const omendb_index, querie
         let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
         {
             let mut sinks = results.sinks();
-            idx.search_batch(queries, k, ef_opt(ef), &mut sinks, omendb_results::record)?;
+            idx.search_batch(queries, SearchRequest::new(k, ef_opt(ef)), &mut sinks, omendb_results::record)?;
         }
         *slot = Box::into_raw(Box::new(results));
         Ok(())

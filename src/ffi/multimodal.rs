@@ -11,7 +11,7 @@ use super::results::omendb_results;
 use super::status::{omendb_error, omendb_status};
 use crate::filter::Filter;
 use crate::hybrid::{Fusion, RRF_K};
-use crate::index::{Index, Keys, Payloads};
+use crate::index::{Index, Keys, Payloads, SearchRequest};
 use crate::keys::{KeyKind, KeyRef};
 
 /// A parsed metadata filter. Made by `omendb_filter_parse`, freed by `omendb_filter_free`.
@@ -104,24 +104,30 @@ fn optional_strings<'a>(ptrs: *const *const c_char, lens: *const usize, n: usize
         .map(Some)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One optional-strings argument of the records functions (`metadata` or `texts`) with its
+/// lengths, read only after the arguments before it were checked.
+struct OptionalStrings {
+    ptrs: *const *const c_char,
+    lens: *const usize,
+    name: &'static str,
+}
+
+/// The body of the records functions; `keys` (already read) give the number of records.
 fn put_records(
     index: *const omendb_index,
     keys: Keys<'_>,
-    n: usize,
     vectors: *const f32,
     dim: usize,
-    metadata: *const *const c_char,
-    metadata_lens: *const usize,
-    texts: *const *const c_char,
-    text_lens: *const usize,
+    metadata: OptionalStrings,
+    texts: OptionalStrings,
     upsert: bool,
 ) -> Result<(), omendb_error> {
+    let n = keys.len();
     let idx: &Index = &handle(index, "index")?.inner;
     let vectors = matrix(vectors, n, dim, "vectors")?;
     check_row_dim(idx, n, dim)?;
-    let metadata = optional_strings(metadata, metadata_lens, n, "metadata")?;
-    let texts = optional_strings(texts, text_lens, n, "texts")?;
+    let metadata = optional_strings(metadata.ptrs, metadata.lens, n, metadata.name)?;
+    let texts = optional_strings(texts.ptrs, texts.lens, n, texts.name)?;
     let payloads = Payloads { metadata: metadata.as_deref(), texts: texts.as_deref() };
     if upsert { idx.upsert_with(keys, vectors, payloads)? } else { idx.add_with(keys, vectors, payloads)? }
     Ok(())
@@ -165,7 +171,7 @@ pub extern "C" fn omendb_index_add_records(
 ) -> omendb_status {
     guard(err_out, || {
         let keys = slice(keys, n, "keys")?;
-        put_records(index, Keys::U64(keys), n, vectors, dim, metadata, metadata_lens, texts, text_lens, false)
+        put_records(index, Keys::U64(keys), vectors, dim, OptionalStrings { ptrs: metadata, lens: metadata_lens, name: "metadata" }, OptionalStrings { ptrs: texts, lens: text_lens, name: "texts" }, false)
     })
 }
 
@@ -191,7 +197,7 @@ pub extern "C" fn omendb_index_upsert_records(
 ) -> omendb_status {
     guard(err_out, || {
         let keys = slice(keys, n, "keys")?;
-        put_records(index, Keys::U64(keys), n, vectors, dim, metadata, metadata_lens, texts, text_lens, true)
+        put_records(index, Keys::U64(keys), vectors, dim, OptionalStrings { ptrs: metadata, lens: metadata_lens, name: "metadata" }, OptionalStrings { ptrs: texts, lens: text_lens, name: "texts" }, true)
     })
 }
 
@@ -217,7 +223,7 @@ pub extern "C" fn omendb_index_add_records_str(
 ) -> omendb_status {
     guard(err_out, || {
         let keys = utf8_array(keys, key_lens, n, "keys")?;
-        put_records(index, Keys::Str(&keys), n, vectors, dim, metadata, metadata_lens, texts, text_lens, false)
+        put_records(index, Keys::Str(&keys), vectors, dim, OptionalStrings { ptrs: metadata, lens: metadata_lens, name: "metadata" }, OptionalStrings { ptrs: texts, lens: text_lens, name: "texts" }, false)
     })
 }
 
@@ -240,7 +246,7 @@ pub extern "C" fn omendb_index_upsert_records_str(
 ) -> omendb_status {
     guard(err_out, || {
         let keys = utf8_array(keys, key_lens, n, "keys")?;
-        put_records(index, Keys::Str(&keys), n, vectors, dim, metadata, metadata_lens, texts, text_lens, true)
+        put_records(index, Keys::Str(&keys), vectors, dim, OptionalStrings { ptrs: metadata, lens: metadata_lens, name: "metadata" }, OptionalStrings { ptrs: texts, lens: text_lens, name: "texts" }, true)
     })
 }
 
@@ -283,9 +289,10 @@ pub extern "C" fn omendb_index_search_filtered(
         let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
         if n > 0 {
             let mut sinks = results.sinks();
+            let request = SearchRequest::new(k, ef_opt(ef)).with_filter(Some(filter));
             queries.par_chunks_exact(dim).zip(sinks.par_iter_mut()).try_for_each(|(q, sink)| {
                 let mut rank = 0;
-                idx.search_where(q, k, ef_opt(ef), filter, |key, d| {
+                idx.search_visit(q, request, |key, d| {
                     omendb_results::record(sink, rank, key, d);
                     rank += 1;
                 })
@@ -415,7 +422,7 @@ pub extern "C" fn omendb_index_hybrid_search(
         }
         check_query_dim(idx, 1, dim)?;
         let filter = optional_filter(filter);
-        let results = one_query(idx, k, |emit| idx.hybrid_search(vector, text, k, ef_opt(ef), filter, fusion, emit))?;
+        let results = one_query(idx, k, |emit| idx.hybrid_search(vector, text, SearchRequest::new(k, ef_opt(ef)).with_filter(filter), fusion, emit))?;
         *slot = Box::into_raw(Box::new(results));
         Ok(())
     })

@@ -2,8 +2,6 @@
 //! vectors under cosine, components too large for f32 distances), k. The FFI checks and
 //! converts pointers; the values are checked here, once.
 
-
-
 use crate::error::{Error, Result};
 use crate::hnsw::Graph;
 use crate::metric::Metric;
@@ -61,11 +59,9 @@ impl Index {
         Ok(())
     }
 
-    /// Checks a query and k; returns the graph to search, or None for an empty index.
-    fn prepare_search(&self, query_len: usize, k: usize) -> Result<Option<&Graph>> {
-        if k == 0 {
-            return Err(Error::InvalidArgument("k must be at least 1".into()));
-        }
+    /// The graph to search for a query of `query_len` floats (None for an empty index),
+    /// checking its dimensions.
+    fn graph_for_query(&self, query_len: usize) -> Result<Option<&Graph>> {
         let Some(graph) = self.graph.get() else {
             return Ok(None);
         };
@@ -84,9 +80,7 @@ impl Index {
     /// `check_queries`, also returning the graph the queries were checked against (None for
     /// an empty index, or when n = 0).
     pub(super) fn check_batch(&self, queries: &[f32], n: usize, k: usize) -> Result<(usize, Option<&Graph>)> {
-        if k == 0 {
-            return Err(Error::InvalidArgument("k must be at least 1".into()));
-        }
+        check_k(k)?;
         if n == 0 {
             return Ok((self.dim(), None));
         }
@@ -94,15 +88,24 @@ impl Index {
             return Err(Error::InvalidArgument(format!("{} floats do not split into {n} queries", queries.len())));
         }
         let dim = queries.len() / n;
-        let graph = self.prepare_search(dim, k)?;
+        let graph = self.graph_for_query(dim)?;
         self.check_vectors(queries, dim)?;
         Ok((dim, graph))
     }
 
-    /// Checks a query vector; returns the graph (None for an empty index).
+    /// Checks k and a query vector; returns the graph (None for an empty index).
     pub(super) fn check_query(&self, query: &[f32], k: usize) -> Result<Option<&Graph>> {
-        let graph = self.prepare_search(query.len(), k)?;
+        check_k(k)?;
+        let graph = self.graph_for_query(query.len())?;
         self.check_vectors(query, query.len())?;
         Ok(graph)
     }
+}
+
+/// k, the number of hits a search asks for: at least 1.
+pub(crate) fn check_k(k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(Error::InvalidArgument("k must be at least 1".into()));
+    }
+    Ok(())
 }
