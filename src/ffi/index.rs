@@ -5,8 +5,8 @@ use std::ffi::c_char;
 use super::boundary::{free_handle, guard, handle, matrix, out, slice_mut, utf8, utf8_array};
 use super::options::omendb_options;
 use super::results::omendb_results;
-use super::status::{omendb_error, omendb_status};
-use crate::index::{Index, IndexOptions, Keys, SearchRequest};
+use super::status::{early_check, omendb_error, omendb_status};
+use crate::index::{check_k, Index, IndexOptions, Keys, SearchRequest};
 use crate::keys::{KeyKind, KeyRef, NO_KEY};
 
 /// An HNSW vector index. Made by `omendb_index_create`, freed by `omendb_index_free`.
@@ -97,20 +97,9 @@ fn put_u64(index: *const omendb_index, keys: *const u64, n: usize, vectors: *con
     let idx = &handle(index, "index")?.inner;
     let keys = super::boundary::slice(keys, n, "keys")?;
     let vectors = matrix(vectors, n, dim, "vectors")?;
-    check_row_dim(idx, n, dim)?;
+    early_check(idx.check_row_shape(n, dim))?;
     let keys = Keys::U64(keys);
     if upsert { idx.upsert(keys, vectors)? } else { idx.add(keys, vectors)? }
-    Ok(())
-}
-
-pub(crate) fn check_row_dim(idx: &Index, n: usize, dim: usize) -> Result<(), omendb_error> {
-    if n > 0 && dim == 0 {
-        return Err(super::boundary::invalid("dim must be at least 1"));
-    }
-    let have = idx.dim();
-    if n > 0 && have != 0 && have != dim {
-        return Err(crate::Error::DimensionMismatch { expected: have, got: dim }.into());
-    }
     Ok(())
 }
 
@@ -143,7 +132,7 @@ fn put_str(index: *const omendb_index, keys: *const *const c_char, key_lens: *co
     let idx = &handle(index, "index")?.inner;
     let keys = utf8_array(keys, key_lens, n, "keys")?;
     let vectors = matrix(vectors, n, dim, "vectors")?;
-    check_row_dim(idx, n, dim)?;
+    early_check(idx.check_row_shape(n, dim))?;
     let keys = Keys::Str(&keys);
     if upsert { idx.upsert(keys, vectors)? } else { idx.add(keys, vectors)? }
     Ok(())
@@ -163,7 +152,7 @@ pub extern "C" fn omendb_index_add_auto(index: *const omendb_index, vectors: *co
         let idx = &handle(index, "index")?.inner;
         let first_out = out(first_key_out, "first_key_out")?;
         let vectors = matrix(vectors, n, dim, "vectors")?;
-        check_row_dim(idx, n, dim)?;
+        early_check(idx.check_row_shape(n, dim))?;
         *first_out = idx.add_auto(vectors, n)?;
         Ok(())
     })
@@ -342,9 +331,7 @@ pub extern "C" fn omendb_index_search(index: *const omendb_index, queries: *cons
     guard(err_out, || {
         let idx = &handle(index, "index")?.inner;
         let queries = matrix(queries, n, dim, "queries")?;
-        if k == 0 {
-            return Err(super::boundary::invalid("k must be at least 1"));
-        }
+        early_check(check_k(k))?;
         let need = n.checked_mul(k).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
         if out_len < need {
             return Err(omendb_error::new(
@@ -358,7 +345,7 @@ pub extern "C" fn omendb_index_search(index: *const omendb_index, queries: *cons
                 "this index holds string keys: use omendb_index_search_results",
             ));
         }
-        check_query_dim(idx, n, dim)?;
+        early_check(idx.check_query_shape(n, dim))?;
         let keys_out = slice_mut(keys_out, need, "keys_out")?;
         let distances_out = slice_mut(distances_out, need, "distances_out")?;
         // search_batch checks the whole batch before it emits a hit, so nothing is written on
@@ -380,17 +367,6 @@ pub extern "C" fn omendb_index_search(index: *const omendb_index, queries: *cons
     })
 }
 
-pub(crate) fn check_query_dim(idx: &Index, n: usize, dim: usize) -> Result<(), omendb_error> {
-    let have = idx.dim();
-    if n > 0 && have != 0 && dim != have {
-        return Err(crate::Error::DimensionMismatch { expected: have, got: dim }.into());
-    }
-    if n > 0 && dim == 0 {
-        return Err(super::boundary::invalid("dim must be at least 1"));
-    }
-    Ok(())
-}
-
 /// Searches like `omendb_index_search`, for indexes with either kind of key, and returns the
 /// hits in a new results object written to `*results_out`; the caller owns it and frees it with
 /// `omendb_results_free`. On failure `*results_out` is unchanged.
@@ -409,10 +385,8 @@ pub extern "C" fn omendb_index_search_results(index: *const omendb_index, querie
         let idx = &handle(index, "index")?.inner;
         let slot = out(results_out, "results_out")?;
         let queries = matrix(queries, n, dim, "queries")?;
-        if k == 0 {
-            return Err(super::boundary::invalid("k must be at least 1"));
-        }
-        check_query_dim(idx, n, dim)?;
+        early_check(check_k(k))?;
+        early_check(idx.check_query_shape(n, dim))?;
         idx.check_queries(queries, n, k)?;
         let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
         {

@@ -6,12 +6,12 @@ use std::ffi::{c_char, CStr, CString};
 use rayon::prelude::*;
 
 use super::boundary::{free_handle, guard, handle, invalid, matrix, out, slice, utf8, utf8_array};
-use super::index::{check_query_dim, check_row_dim, ef_opt, omendb_index};
+use super::index::{ef_opt, omendb_index};
 use super::results::omendb_results;
-use super::status::{omendb_error, omendb_status};
+use super::status::{early_check, omendb_error, omendb_status};
 use crate::filter::Filter;
 use crate::hybrid::{Fusion, RRF_K};
-use crate::index::{Index, Keys, Payloads, SearchRequest};
+use crate::index::{check_k, Index, Keys, Payloads, SearchRequest};
 use crate::keys::{KeyKind, KeyRef};
 
 /// A parsed metadata filter. Made by `omendb_filter_parse`, freed by `omendb_filter_free`.
@@ -125,7 +125,7 @@ fn put_records(
     let n = keys.len();
     let idx: &Index = &handle(index, "index")?.inner;
     let vectors = matrix(vectors, n, dim, "vectors")?;
-    check_row_dim(idx, n, dim)?;
+    early_check(idx.check_row_shape(n, dim))?;
     let metadata = optional_strings(metadata.ptrs, metadata.lens, n, metadata.name)?;
     let texts = optional_strings(texts.ptrs, texts.lens, n, texts.name)?;
     let payloads = Payloads { metadata: metadata.as_deref(), texts: texts.as_deref() };
@@ -281,10 +281,8 @@ pub extern "C" fn omendb_index_search_filtered(
         let slot = out(results_out, "results_out")?;
         let filter = &handle(filter, "filter")?.inner;
         let queries = matrix(queries, n, dim, "queries")?;
-        if k == 0 {
-            return Err(invalid("k must be at least 1"));
-        }
-        check_query_dim(idx, n, dim)?;
+        early_check(check_k(k))?;
+        early_check(idx.check_query_shape(n, dim))?;
         idx.check_queries(queries, n, k)?;
         let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
         if n > 0 {
@@ -353,9 +351,7 @@ pub extern "C" fn omendb_index_text_search(
         let idx = &handle(index, "index")?.inner;
         let slot = out(results_out, "results_out")?;
         let query = utf8(query, len, "query")?;
-        if k == 0 {
-            return Err(invalid("k must be at least 1"));
-        }
+        early_check(check_k(k))?;
         let filter = optional_filter(filter);
         let results = one_query(idx, k, |emit| idx.text_search(query, k, filter, emit))?;
         *slot = Box::into_raw(Box::new(results));
@@ -403,9 +399,7 @@ pub extern "C" fn omendb_index_hybrid_search(
         let slot = out(results_out, "results_out")?;
         let vector = slice(vector, dim, "vector")?;
         let text = utf8(text, text_len, "text")?;
-        if k == 0 {
-            return Err(invalid("k must be at least 1"));
-        }
+        early_check(check_k(k))?;
         let fusion = match fusion {
             OMENDB_FUSION_RRF => Fusion::Rrf { k: if param == 0.0 { RRF_K } else { param } },
             OMENDB_FUSION_WEIGHTED => Fusion::Weighted { alpha: param },
@@ -420,7 +414,7 @@ pub extern "C" fn omendb_index_hybrid_search(
             }
             _ => {}
         }
-        check_query_dim(idx, 1, dim)?;
+        early_check(idx.check_query_shape(1, dim))?;
         let filter = optional_filter(filter);
         let results = one_query(idx, k, |emit| idx.hybrid_search(vector, text, SearchRequest::new(k, ef_opt(ef)).with_filter(filter), fusion, emit))?;
         *slot = Box::into_raw(Box::new(results));

@@ -113,6 +113,17 @@ impl omendb_error {
     }
 }
 
+/// The outcome of an engine check (`index/check.rs`) that an export runs ahead of its other
+/// checks, to keep the order in which the C API reports errors. The C API has always given
+/// these invalid-argument messages bare, without the "invalid argument: " that `Error`'s
+/// display puts first, and still does.
+pub(crate) fn early_check(result: crate::Result<()>) -> Result<(), omendb_error> {
+    result.map_err(|e| match e {
+        Error::InvalidArgument(message) => omendb_error::new(OMENDB_STATUS_INVALID_ARGUMENT, message),
+        other => other.into(),
+    })
+}
+
 impl From<Error> for omendb_error {
     fn from(e: Error) -> omendb_error {
         let code = match &e {

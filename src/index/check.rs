@@ -1,6 +1,8 @@
 //! Checks of what callers hand in: batch shapes, vectors and queries (NaN, infinities, zero
 //! vectors under cosine, components too large for f32 distances), k. The FFI checks and
-//! converts pointers; the values are checked here, once.
+//! converts pointers; the values are checked here, once. Some checks are called by the C API
+//! itself, ahead of its own (output sizes, key kinds, pointers), to keep the order in which it
+//! reports errors; the engine's entry points run them again, at no cost worth counting.
 
 use crate::error::{Error, Result};
 use crate::hnsw::Graph;
@@ -100,6 +102,37 @@ impl Index {
         self.check_vectors(query, query.len())?;
         Ok(graph)
     }
+
+    /// The shape of a batch of `n` rows of `dim` floats to store, as the C API takes it: at
+    /// least one dimension, and the index's number once it has one. (The rows' values are
+    /// checked by the write itself.)
+    pub(crate) fn check_row_shape(&self, n: usize, dim: usize) -> Result<()> {
+        if n > 0 && dim == 0 {
+            return Err(no_dimensions());
+        }
+        self.check_same_dim(n, dim)
+    }
+
+    /// The shape of `n` queries of `dim` floats, as the C API takes them: the index's number
+    /// of dimensions once it has one, and at least one. (The values are checked by
+    /// `check_queries` or the search itself.)
+    pub(crate) fn check_query_shape(&self, n: usize, dim: usize) -> Result<()> {
+        self.check_same_dim(n, dim)?;
+        if n > 0 && dim == 0 {
+            return Err(no_dimensions());
+        }
+        Ok(())
+    }
+
+    /// A non-empty batch of `dim`-float rows against the index's dimensions (0: not fixed
+    /// yet, which `dim()` reports for an index created without them, before its first batch).
+    fn check_same_dim(&self, n: usize, dim: usize) -> Result<()> {
+        let have = self.dim();
+        if n > 0 && have != 0 && dim != have {
+            return Err(Error::DimensionMismatch { expected: have, got: dim });
+        }
+        Ok(())
+    }
 }
 
 /// k, the number of hits a search asks for: at least 1.
@@ -108,4 +141,8 @@ pub(crate) fn check_k(k: usize) -> Result<()> {
         return Err(Error::InvalidArgument("k must be at least 1".into()));
     }
     Ok(())
+}
+
+fn no_dimensions() -> Error {
+    Error::InvalidArgument("dim must be at least 1".into())
 }

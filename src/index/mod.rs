@@ -33,6 +33,7 @@ mod persist;
 mod search;
 mod write;
 
+pub(crate) use check::check_k;
 pub use crate::options::{IndexOptions, DEFAULT_RERANK, MAX_COMPONENT, MAX_DIM, MAX_EF, MAX_M, MAX_RERANK};
 pub use search::{SearchRequest, HYBRID_DEPTH};
 
