@@ -3,8 +3,6 @@
 
 use std::ffi::{c_char, CStr, CString};
 
-use rayon::prelude::*;
-
 use super::boundary::{free_handle, guard, handle, invalid, matrix, out, slice, utf8, utf8_array};
 use super::index::{ef_opt, omendb_index};
 use super::results::omendb_results;
@@ -285,18 +283,8 @@ pub extern "C" fn omendb_index_search_filtered(
         early_check(idx.check_query_shape(n, dim))?;
         idx.check_queries(queries, n, k)?;
         let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
-        if n > 0 {
-            let mut sinks = results.sinks();
-            let request = SearchRequest::new(k, ef_opt(ef)).with_filter(Some(filter));
-            queries.par_chunks_exact(dim).zip(sinks.par_iter_mut()).try_for_each(|(q, sink)| {
-                let mut rank = 0;
-                idx.search_visit(q, request, |key, d| {
-                    omendb_results::record(sink, rank, key, d);
-                    rank += 1;
-                })
-                .map(|_| ())
-            })?;
-        }
+        let request = SearchRequest::new(k, ef_opt(ef)).with_filter(Some(filter));
+        idx.search_batch(queries, request, &mut results.sinks(), omendb_results::record)?;
         *slot = Box::into_raw(Box::new(results));
         Ok(())
     })

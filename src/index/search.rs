@@ -295,3 +295,79 @@ impl Index {
         Ok(self.emit_keys(fused, k, &mut emit))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{IndexOptions, Keys, Payloads};
+
+    /// 600 records on a 2-d spiral (more than the exact-scan size, so the graph is searched),
+    /// each with metadata {"cat": i % 4}.
+    fn index_with_metadata() -> Index {
+        let n = 600;
+        let spiral = |i: usize| {
+            let t = i as f32 * 0.05;
+            [t.cos() * (1.0 + t), t.sin() * (1.0 + t)]
+        };
+        let vectors: Vec<f32> = (0..n).flat_map(spiral).collect();
+        let keys: Vec<u64> = (0..n as u64).collect();
+        let json: Vec<String> = (0..n).map(|i| format!("{{\"cat\": {}}}", i % 4)).collect();
+        let metadata: Vec<Option<&str>> = json.iter().map(|j| Some(j.as_str())).collect();
+        let index = Index::new(IndexOptions { dim: 2, ..IndexOptions::default() }).unwrap();
+        index.add_with(Keys::U64(&keys), &vectors, Payloads { metadata: Some(&metadata), texts: None }).unwrap();
+        index
+    }
+
+    fn one_by_one(index: &Index, queries: &[f32], request: SearchRequest<'_>) -> Vec<Vec<(String, f32)>> {
+        queries
+            .chunks_exact(2)
+            .map(|q| {
+                let mut hits = Vec::new();
+                index.search_visit(q, request, |key, d| hits.push((key.to_string_plain(), d))).unwrap();
+                hits
+            })
+            .collect()
+    }
+
+    fn batched(index: &Index, queries: &[f32], request: SearchRequest<'_>) -> Vec<Vec<(String, f32)>> {
+        let mut sinks = vec![Vec::new(); queries.len() / 2];
+        index
+            .search_batch(queries, request, &mut sinks, |sink: &mut Vec<(String, f32)>, rank, key, d| {
+                assert_eq!(rank, sink.len());
+                sink.push((key.to_string_plain(), d));
+            })
+            .unwrap();
+        sinks
+    }
+
+    /// A batch, filtered or not, parallel (4 queries or more) or not, answers as its queries
+    /// searched one at a time.
+    #[test]
+    fn batches_with_and_without_a_filter_match_single_searches() {
+        let index = index_with_metadata();
+        let filter = Filter::parse("cat = 1").unwrap();
+        let queries: Vec<f32> = (0..12).map(|i| i as f32 * 0.7 - 4.0).collect();
+        for request in [SearchRequest::new(10, Some(32)), SearchRequest::new(10, Some(32)).with_filter(Some(&filter))] {
+            for n in [2, 6] {
+                let queries = &queries[..2 * n];
+                let want = one_by_one(&index, queries, request);
+                assert_eq!(batched(&index, queries, request), want);
+                assert!(want.iter().all(|hits| hits.len() == 10));
+            }
+        }
+        let filtered = batched(&index, &queries, SearchRequest::new(10, None).with_filter(Some(&filter)));
+        for (key, _) in filtered.iter().flatten() {
+            assert_eq!(key.parse::<u64>().unwrap() % 4, 1, "a hit outside the filter");
+        }
+    }
+
+    #[test]
+    fn the_beam_is_widened_to_k_once_in_the_request() {
+        let index = index_with_metadata();
+        assert_eq!(index.knn_request(50, Some(8)).ef(), 50);
+        assert_eq!(index.knn_request(5, Some(8)).ef(), 8);
+        assert_eq!(index.knn_request(5, Some(0)).ef(), 5, "ef 0 is clamped to 1, then raised to k");
+        assert_eq!(index.knn_request(5, None).ef(), index.options().ef_search.max(5));
+        assert_eq!(index.knn_request(5, Some(usize::MAX)).ef(), MAX_EF);
+    }
+}
