@@ -107,7 +107,7 @@ fn main() {
             let mut found = [0u64; 10];
             let mut i = 0;
             index
-                .search_visit(q, 10, Some(ef), None, |k, _| {
+                .search_visit(q, omendb::index::SearchRequest::new(10, Some(ef)), |k, _| {
                     if let omendb::KeyRef::U64(k) = k {
                         found[i] = k;
                         i += 1;

@@ -471,6 +471,67 @@ omendb_status omendb_index_search(const omendb_index *index, const float *querie
 omendb_status omendb_index_search_results(const omendb_index *index, const float *queries, size_t n, size_t dim, size_t k, size_t ef, omendb_results **results_out, omendb_error **err_out);
 
 /**
+ * Searches `n` queries (row-major `n x dim` floats, read in place) for their `k` nearest
+ * records among those whose metadata matches `filter`, in parallel on all cores. `ef` as in
+ * `omendb_index_search` (0 = the index's ef_search). Each query gets min(k, matching records)
+ * hits: few matches are scanned exactly, otherwise the graph is searched with the filter
+ * applied during traversal.
+ *
+ * On success writes a new results object to `*results_out`, laid out as by
+ * `omendb_index_search_results` (distances in the metric's units, nearest first); the caller
+ * owns it and frees it with `omendb_results_free`. On failure `*results_out` is unchanged.
+ *
+ * Returns the statuses of `omendb_index_search_results`; OMENDB_STATUS_NULL_POINTER also when
+ * `filter` is NULL.
+ *
+ * Thread safety: as `omendb_index_search`; `filter` may be shared by concurrent searches.
+ */
+omendb_status omendb_index_search_filtered(const omendb_index *index, const float *queries, size_t n, size_t dim, size_t k, size_t ef, const omendb_filter *filter, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * BM25 search over the records' texts (see `omendb_index_add_records`): the `k` best
+ * records for `query` (`len` bytes of UTF-8), best first, among those whose metadata matches
+ * `filter` (NULL: all records). Records without text never match.
+ *
+ * On success writes a new one-query results object to `*results_out`; the caller owns it and
+ * frees it with `omendb_results_free`. Its distances array holds BM25 scores, not distances:
+ * higher is better, and hits come in descending score order. A query with no indexed word,
+ * or an empty index, gives 0 hits. On failure `*results_out` is unchanged. The object holds
+ * min(k, records) places, never k itself (a huge k costs no memory).
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index` or `results_out` NULL, or
+ * `query` NULL with `len` > 0), OMENDB_STATUS_INVALID_UTF8, or
+ * OMENDB_STATUS_INVALID_ARGUMENT (k = 0).
+ *
+ * Thread safety: as `omendb_index_search`.
+ */
+omendb_status omendb_index_text_search(const omendb_index *index, const char *query, size_t len, size_t k, const omendb_filter *filter, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * Hybrid search: a vector search for `vector` (`dim` floats) and a BM25 search for `text`
+ * (`text_len` bytes of UTF-8), each 100 deep (at least k) and both restricted to records
+ * matching `filter` (NULL: all records), fused into the `k` best records, best first.
+ *
+ * `fusion` is OMENDB_FUSION_RRF (`param` = the RRF constant k, >= 0; 0 means 60) or
+ * OMENDB_FUSION_WEIGHTED (`param` = alpha in [0, 1], the weight of the vector side); see
+ * those constants for the formulas. `ef` as in `omendb_index_search` (0 = the index's
+ * ef_search; raised to the search depth).
+ *
+ * On success writes a new one-query results object to `*results_out`; the caller owns it and
+ * frees it with `omendb_results_free`. Its distances array holds fused scores, not
+ * distances: higher is better, in descending order. On failure `*results_out` is unchanged.
+ * The object holds min(k, records) places, never k itself (a huge k costs no memory).
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8,
+ * OMENDB_STATUS_INVALID_ARGUMENT (k = 0, an unknown `fusion`, `param` out of range),
+ * OMENDB_STATUS_DIMENSION_MISMATCH, OMENDB_STATUS_NON_FINITE or OMENDB_STATUS_ZERO_VECTOR
+ * (cosine).
+ *
+ * Thread safety: as `omendb_index_search`.
+ */
+omendb_status omendb_index_hybrid_search(const omendb_index *index, const float *vector, size_t dim, const char *text, size_t text_len, size_t k, size_t ef, const omendb_filter *filter, uint32_t fusion, float param, omendb_results **results_out, omendb_error **err_out);
+
+/**
  * Parses filter text (`len` bytes of UTF-8 at `text`; need not be NUL-terminated) into a
  * filter handle.
  *
@@ -560,67 +621,6 @@ omendb_status omendb_index_add_records_str(const omendb_index *index, const char
  * Thread safety: as `omendb_index_add_batch`.
  */
 omendb_status omendb_index_upsert_records_str(const omendb_index *index, const char *const *keys, const size_t *key_lens, size_t n, const float *vectors, size_t dim, const char *const *metadata, const size_t *metadata_lens, const char *const *texts, const size_t *text_lens, omendb_error **err_out);
-
-/**
- * Searches `n` queries (row-major `n x dim` floats, read in place) for their `k` nearest
- * records among those whose metadata matches `filter`, in parallel on all cores. `ef` as in
- * `omendb_index_search` (0 = the index's ef_search). Each query gets min(k, matching records)
- * hits: few matches are scanned exactly, otherwise the graph is searched with the filter
- * applied during traversal.
- *
- * On success writes a new results object to `*results_out`, laid out as by
- * `omendb_index_search_results` (distances in the metric's units, nearest first); the caller
- * owns it and frees it with `omendb_results_free`. On failure `*results_out` is unchanged.
- *
- * Returns the statuses of `omendb_index_search_results`; OMENDB_STATUS_NULL_POINTER also when
- * `filter` is NULL.
- *
- * Thread safety: as `omendb_index_search`; `filter` may be shared by concurrent searches.
- */
-omendb_status omendb_index_search_filtered(const omendb_index *index, const float *queries, size_t n, size_t dim, size_t k, size_t ef, const omendb_filter *filter, omendb_results **results_out, omendb_error **err_out);
-
-/**
- * BM25 search over the records' texts (see `omendb_index_add_records`): the `k` best
- * records for `query` (`len` bytes of UTF-8), best first, among those whose metadata matches
- * `filter` (NULL: all records). Records without text never match.
- *
- * On success writes a new one-query results object to `*results_out`; the caller owns it and
- * frees it with `omendb_results_free`. Its distances array holds BM25 scores, not distances:
- * higher is better, and hits come in descending score order. A query with no indexed word,
- * or an empty index, gives 0 hits. On failure `*results_out` is unchanged. The object holds
- * min(k, records) places, never k itself (a huge k costs no memory).
- *
- * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index` or `results_out` NULL, or
- * `query` NULL with `len` > 0), OMENDB_STATUS_INVALID_UTF8, or
- * OMENDB_STATUS_INVALID_ARGUMENT (k = 0).
- *
- * Thread safety: as `omendb_index_search`.
- */
-omendb_status omendb_index_text_search(const omendb_index *index, const char *query, size_t len, size_t k, const omendb_filter *filter, omendb_results **results_out, omendb_error **err_out);
-
-/**
- * Hybrid search: a vector search for `vector` (`dim` floats) and a BM25 search for `text`
- * (`text_len` bytes of UTF-8), each 100 deep (at least k) and both restricted to records
- * matching `filter` (NULL: all records), fused into the `k` best records, best first.
- *
- * `fusion` is OMENDB_FUSION_RRF (`param` = the RRF constant k, >= 0; 0 means 60) or
- * OMENDB_FUSION_WEIGHTED (`param` = alpha in [0, 1], the weight of the vector side); see
- * those constants for the formulas. `ef` as in `omendb_index_search` (0 = the index's
- * ef_search; raised to the search depth).
- *
- * On success writes a new one-query results object to `*results_out`; the caller owns it and
- * frees it with `omendb_results_free`. Its distances array holds fused scores, not
- * distances: higher is better, in descending order. On failure `*results_out` is unchanged.
- * The object holds min(k, records) places, never k itself (a huge k costs no memory).
- *
- * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8,
- * OMENDB_STATUS_INVALID_ARGUMENT (k = 0, an unknown `fusion`, `param` out of range),
- * OMENDB_STATUS_DIMENSION_MISMATCH, OMENDB_STATUS_NON_FINITE or OMENDB_STATUS_ZERO_VECTOR
- * (cosine).
- *
- * Thread safety: as `omendb_index_search`.
- */
-omendb_status omendb_index_hybrid_search(const omendb_index *index, const float *vector, size_t dim, const char *text, size_t text_len, size_t k, size_t ef, const omendb_filter *filter, uint32_t fusion, float param, omendb_results **results_out, omendb_error **err_out);
 
 /**
  * Writes the metadata of the record with u64 key `key`, as a JSON object (`{}` when it has

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use omendb::filter::Filter;
 use omendb::hybrid::Fusion;
+use omendb::index::SearchRequest;
 use omendb::storage::format::{self, FORMAT_VERSION, NEWEST_VERSION};
 use omendb::{Error, Hit, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric, Payloads};
 
@@ -183,7 +184,7 @@ fn payload_answers(index: &Index, queries: &[f32], dim: usize) -> (Vec<Pairs>, V
     for (i, q) in queries.chunks_exact(dim).take(4).enumerate() {
         for fusion in [Fusion::Rrf { k: 60.0 }, Fusion::Weighted { alpha: 0.7 }] {
             hybrid.push(collect(&mut |o| {
-                index.hybrid_search(q, TEXT_QUERIES[i % 4], 10, None, None, fusion, |k, d| o.push((k.to_string_plain(), d))).unwrap();
+                index.hybrid_search(q, TEXT_QUERIES[i % 4], SearchRequest::new(10, None), fusion, |k, d| o.push((k.to_string_plain(), d))).unwrap();
             }));
         }
     }
@@ -762,7 +763,7 @@ fn write_v2_fixture() {
     show("filtered", &mut |o| drop(index.search_where(&q, 5, None, &f, |k, d| o.push((k.to_string_plain(), d)))));
     show("text", &mut |o| drop(index.text_search("saxophone quartet", 5, None, |k, d| o.push((k.to_string_plain(), d)))));
     show("hybrid", &mut |o| {
-        drop(index.hybrid_search(&q, "piano live night", 5, None, Some(&f), Fusion::Rrf { k: 60.0 }, |k, d| o.push((k.to_string_plain(), d))))
+        drop(index.hybrid_search(&q, "piano live night", SearchRequest::new(5, None).with_filter(Some(&f)), Fusion::Rrf { k: 60.0 }, |k, d| o.push((k.to_string_plain(), d))))
     });
 }
 
@@ -818,7 +819,7 @@ fn v2_fixture_loads_and_opens_with_known_answers() {
         index.text_search("saxophone quartet", 5, None, |k, d| got.push((k.to_string_plain(), d))).unwrap();
         assert_close(&got, &FIXTURE_V2_TEXT, "text search");
         let mut got = Vec::new();
-        index.hybrid_search(&q, "piano live night", 5, None, Some(&f), Fusion::Rrf { k: 60.0 }, |k, d| got.push((k.to_string_plain(), d))).unwrap();
+        index.hybrid_search(&q, "piano live night", SearchRequest::new(5, None).with_filter(Some(&f)), Fusion::Rrf { k: 60.0 }, |k, d| got.push((k.to_string_plain(), d))).unwrap();
         assert_close(&got, &FIXTURE_V2_HYBRID, "hybrid search");
     }
     assert!(opened.is_read_only());

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use omendb::hybrid::{self, Fusion, RRF_K};
+use omendb::index::SearchRequest;
 use omendb::text::{Bm25Params, StopWords, TextIndex, TokenizerOptions};
 
 /// Depth of the lists that are fused and scored for recall (the reference used 100).
@@ -281,10 +282,10 @@ fn npl_through_the_index() {
         index.text_search(text, 10, None, |k, _| run.push(to_slot(k))).unwrap();
         bm25.push(run);
         let mut run = Vec::new();
-        index.search_visit(q, 10, Some(128), None, |k, _| run.push(to_slot(k))).unwrap();
+        index.search_visit(q, SearchRequest::new(10, Some(128)), |k, _| run.push(to_slot(k))).unwrap();
         dense.push(run);
         let mut run = Vec::new();
-        index.hybrid_search(q, text, 10, Some(128), None, Fusion::Weighted { alpha: 0.7 }, |k, _| run.push(to_slot(k))).unwrap();
+        index.hybrid_search(q, text, SearchRequest::new(10, Some(128)), Fusion::Weighted { alpha: 0.7 }, |k, _| run.push(to_slot(k))).unwrap();
         fused.push(run);
     }
     let (b, d, h) = (c.ndcg(&bm25, 10), c.ndcg(&dense, 10), c.ndcg(&fused, 10));

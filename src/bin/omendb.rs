@@ -20,6 +20,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use omendb::storage::format::{self, FileSource};
+use omendb::index::SearchRequest;
 use omendb::{Index, IndexOptions, KeyRef, Keys, Metric};
 
 #[derive(Parser)]
@@ -32,32 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build an index from a vector file and save it.
-    Build {
-        /// Distance: l2 (squared Euclidean), ip (1 - dot) or cosine (1 - cos).
-        #[arg(long, default_value = "l2")]
-        metric: String,
-        /// Vectors: .fvecs, .bvecs or .npy (float32, 2-D, C order).
-        #[arg(long)]
-        input: PathBuf,
-        /// The index file to write.
-        #[arg(short = 'o', long)]
-        output: PathBuf,
-        /// Links per node on the upper layers (layer 0 gets 2 * m).
-        #[arg(long, default_value_t = 16)]
-        m: usize,
-        /// Beam width while inserting.
-        #[arg(long, default_value_t = 200)]
-        ef_construction: usize,
-        /// Default beam width of searches, stored in the file.
-        #[arg(long, default_value_t = 64)]
-        ef_search: usize,
-        /// Records per batch (each batch is inserted on all cores).
-        #[arg(long, default_value_t = 10_000)]
-        batch: usize,
-        /// Read at most this many vectors.
-        #[arg(long)]
-        limit: Option<usize>,
-    },
+    Build(BuildArgs),
     /// Search an index for the nearest records of each query; prints one line per query:
     /// its number, then key:distance pairs, nearest first.
     Search {
@@ -106,14 +82,41 @@ enum Command {
     },
 }
 
+/// The options of `omendb build`.
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// Distance: l2 (squared Euclidean), ip (1 - dot) or cosine (1 - cos).
+    #[arg(long, default_value = "l2")]
+    metric: String,
+    /// Vectors: .fvecs, .bvecs or .npy (float32, 2-D, C order).
+    #[arg(long)]
+    input: PathBuf,
+    /// The index file to write.
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+    /// Links per node on the upper layers (layer 0 gets 2 * m).
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// Beam width while inserting.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// Default beam width of searches, stored in the file.
+    #[arg(long, default_value_t = 64)]
+    ef_search: usize,
+    /// Records per batch (each batch is inserted on all cores).
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// Read at most this many vectors.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
 type CliResult<T> = Result<T, String>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Build { metric, input, output, m, ef_construction, ef_search, batch, limit } => {
-            build(&metric, &input, &output, m, ef_construction, ef_search, batch, limit)
-        }
+        Command::Build(args) => build(args),
         Command::Search { index, queries, k, ef, limit, load } => search(&index, &queries, k, ef, limit, load),
         Command::Info { index } => info(&index),
         Command::Bench { index, queries, groundtruth, k, ef, load } => bench(&index, &queries, &groundtruth, k, &ef, load),
@@ -127,18 +130,10 @@ fn main() -> ExitCode {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    metric: &str,
-    input: &Path,
-    output: &Path,
-    m: usize,
-    ef_construction: usize,
-    ef_search: usize,
-    batch: usize,
-    limit: Option<usize>,
-) -> CliResult<()> {
-    let metric = Metric::from_name(metric).map_err(|e| e.to_string())?;
+fn build(args: BuildArgs) -> CliResult<()> {
+    let BuildArgs { metric, input, output, m, ef_construction, ef_search, batch, limit } = args;
+    let (input, output) = (input.as_path(), output.as_path());
+    let metric = Metric::from_name(&metric).map_err(|e| e.to_string())?;
     let (data, dim) = read_vectors(input, limit)?;
     let n = data.len() / dim.max(1);
     let options = IndexOptions { dim, metric, m, ef_construction, ef_search, ..IndexOptions::default() };
@@ -195,7 +190,7 @@ fn search(index: &Path, queries: &Path, k: usize, ef: Option<usize>, limit: Opti
     for (i, q) in queries.chunks_exact(dim).enumerate() {
         let _ = write!(out, "{i}");
         index
-            .search_visit(q, k, ef, None, |key, d| {
+            .search_visit(q, SearchRequest::new(k, ef), |key, d| {
                 let _ = write!(out, "\t{}:{d}", key_text(key));
             })
             .map_err(|e| format!("query {i}: {e}"))?;
@@ -283,7 +278,7 @@ fn bench(index: &Path, queries: &Path, groundtruth: &Path, k: usize, efs: &[usiz
         for q in queries.chunks_exact(dim) {
             let mut row = Vec::with_capacity(k);
             index
-                .search_visit(q, k, Some(ef), None, |key, _| row.push(key_number(key)))
+                .search_visit(q, SearchRequest::new(k, Some(ef)), |key, _| row.push(key_number(key)))
                 .map_err(|e| e.to_string())?;
             found.push(row);
         }
@@ -292,7 +287,7 @@ fn bench(index: &Path, queries: &Path, groundtruth: &Path, k: usize, efs: &[usiz
         let mut sinks: Vec<Vec<u64>> = vec![Vec::new(); nq];
         let start = Instant::now();
         index
-            .search_batch(&queries, k, Some(ef), &mut sinks, |row, _, key, _| row.push(key_number(key)))
+            .search_batch(&queries, SearchRequest::new(k, Some(ef)), &mut sinks, |row, _, key, _| row.push(key_number(key)))
             .map_err(|e| e.to_string())?;
         let batch = nq as f64 / start.elapsed().as_secs_f64();
         let mut hits = 0usize;

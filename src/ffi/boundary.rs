@@ -1,8 +1,10 @@
-//! Everything that crosses the C boundary goes through here: the panic guard, and the
-//! conversions of raw pointers into slices, strings and handles (each checked for NULL).
+//! Everything that crosses the C boundary goes through here: the panic guard of every
+//! export (`guard`, and `free_guarded` for the `_free` functions, which return nothing), and
+//! every read of a raw pointer: into slices, strings and handles (each checked for NULL), and
+//! back into the boxes and strings it came from. No other file of `ffi` has `unsafe`.
 
 use std::any::Any;
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::status::{omendb_error, omendb_status};
@@ -19,13 +21,10 @@ pub(crate) fn guard(err_out: *mut *mut omendb_error, body: impl FnOnce() -> FfiR
     });
     let (status, error) = match outcome {
         Ok(()) => (omendb_status::OMENDB_STATUS_OK, std::ptr::null_mut()),
-        Err(e) => (e.code, Box::into_raw(Box::new(e))),
+        Err(e) => (e.code, new_handle(e)),
     };
     if err_out.is_null() {
-        if !error.is_null() {
-            // SAFETY: made by Box::into_raw just above and not shared.
-            drop(unsafe { Box::from_raw(error) });
-        }
+        free_handle(error);
     } else {
         // SAFETY: a non-NULL `err_out` points to writable storage for one pointer, per the
         // contract of every export.
@@ -124,6 +123,14 @@ pub(crate) fn utf8<'a>(ptr: *const c_char, len: usize, name: &str) -> Result<&'a
     })
 }
 
+/// A NUL-terminated UTF-8 string at the non-NULL `ptr`.
+fn nul_terminated<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, omendb_error> {
+    // SAFETY: non-NULL (checked by the callers); the caller of the export guarantees a
+    // NUL-terminated string that stays unchanged for the duration of the call.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    utf8(bytes.as_ptr() as *const c_char, bytes.len(), name)
+}
+
 /// `n` strings given as pointers and byte lengths; with `lens` NULL each string is
 /// NUL-terminated instead.
 pub(crate) fn utf8_array<'a>(
@@ -140,18 +147,42 @@ pub(crate) fn utf8_array<'a>(
             let what = format!("{name}[{i}]");
             match lens {
                 Some(l) => utf8(p, l[i], &what),
-                None => {
-                    if p.is_null() {
-                        return Err(null(&what));
-                    }
-                    // SAFETY: non-NULL; the caller guarantees a NUL-terminated string when
-                    // `lens` is NULL.
-                    let bytes = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
-                    utf8(bytes.as_ptr() as *const c_char, bytes.len(), &what)
-                }
+                None if p.is_null() => Err(null(&what)),
+                None => nul_terminated(p, &what),
             }
         })
         .collect()
+}
+
+/// `n` optional strings: NULL `ptrs` is None (none for every record); a NULL entry is None
+/// for that record; with `lens` NULL each non-NULL entry is NUL-terminated. The lengths are
+/// named `{name}_lens` in errors.
+pub(crate) fn optional_utf8_array<'a>(
+    ptrs: *const *const c_char,
+    lens: *const usize,
+    n: usize,
+    name: &str,
+) -> Result<Option<Vec<Option<&'a str>>>, omendb_error> {
+    if ptrs.is_null() {
+        return Ok(None);
+    }
+    let ptrs = slice(ptrs, n, name)?;
+    let lens_name = format!("{name}_lens");
+    let lens: Option<&[usize]> = if lens.is_null() { None } else { Some(slice(lens, n, &lens_name)?) };
+    ptrs.iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            if p.is_null() {
+                return Ok(None);
+            }
+            let what = format!("{name}[{i}]");
+            match lens {
+                Some(l) => utf8(p, l[i], &what).map(Some),
+                None => nul_terminated(p, &what).map(Some),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// `&mut T` behind a handle that the caller uses from one thread at a time (builders).
@@ -161,10 +192,52 @@ pub(crate) fn handle_mut<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, om
     unsafe { ptr.as_mut() }.ok_or_else(|| null(name))
 }
 
-/// Frees a handle made by `Box::into_raw`. NULL is a no-op.
+/// `&T` behind an optional handle: None for NULL.
+pub(crate) fn optional_handle<'a, T>(ptr: *const T) -> Option<&'a T> {
+    // SAFETY: NULL or a handle made by this library and not yet freed, per the caller's
+    // contract; handles are only ever shared (`&T`).
+    unsafe { ptr.as_ref() }
+}
+
+/// A new handle owning `value`, for the caller to free with the matching `_free` function
+/// (which calls [`free_handle`]).
+pub(crate) fn new_handle<T>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
+}
+
+/// A new NUL-terminated string owning `text`, for the caller to free with
+/// `omendb_string_free` (which calls [`free_string`]).
+pub(crate) fn new_string(text: CString) -> *mut c_char {
+    text.into_raw()
+}
+
+/// The body of a `_free` function, which has no status to report a panic with: a panic while
+/// freeing (a bug) is caught, and the memory it was freeing is leaked rather than unwound
+/// into C.
+fn free_guarded(body: impl FnOnce()) {
+    let _ = catch_unwind(AssertUnwindSafe(body));
+}
+
+/// Frees a handle made by [`new_handle`]. NULL is a no-op.
 pub(crate) fn free_handle<T>(ptr: *mut T) {
-    if !ptr.is_null() {
-        // SAFETY: made by Box::into_raw in a `_create` function and freed once, per contract.
-        drop(unsafe { Box::from_raw(ptr) });
+    if ptr.is_null() {
+        return;
     }
+    free_guarded(|| {
+        // SAFETY: made by `new_handle` (Box::into_raw) and freed once, per the caller's
+        // contract.
+        drop(unsafe { Box::from_raw(ptr) })
+    })
+}
+
+/// Frees a string made by [`new_string`]. NULL is a no-op.
+pub(crate) fn free_string(ptr: *mut c_char) {
+    if ptr.is_null() {
+        return;
+    }
+    free_guarded(|| {
+        // SAFETY: made by `new_string` (CString::into_raw) and freed once, per the caller's
+        // contract.
+        drop(unsafe { CString::from_raw(ptr) })
+    })
 }

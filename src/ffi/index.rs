@@ -1,11 +1,12 @@
-//! `omendb_index`: create, add, upsert, remove, search, inspect, free.
+//! `omendb_index`: create, add, upsert, remove, inspect, compact, free. Its searches are in
+//! `search.rs`, records with metadata and texts in `records.rs`, saving and loading in
+//! `persist.rs`.
 
 use std::ffi::c_char;
 
-use super::boundary::{free_handle, guard, handle, matrix, out, slice_mut, utf8, utf8_array};
+use super::boundary::{free_handle, guard, handle, matrix, new_handle, out, slice, utf8, utf8_array};
 use super::options::omendb_options;
-use super::results::omendb_results;
-use super::status::{omendb_error, omendb_status};
+use super::status::{early_check, omendb_error, omendb_status};
 use crate::index::{Index, IndexOptions, Keys};
 use crate::keys::{KeyKind, KeyRef, NO_KEY};
 
@@ -28,10 +29,6 @@ pub const OMENDB_KEY_KIND_STRING: u32 = 2;
 
 const _: () = assert!(OMENDB_NO_KEY == NO_KEY);
 
-pub(crate) fn ef_opt(ef: usize) -> Option<usize> {
-    (ef != 0).then_some(ef)
-}
-
 /// Creates an empty index.
 ///
 /// `options` may be NULL for the defaults (see `omendb_options_create`); the index copies
@@ -49,7 +46,7 @@ pub extern "C" fn omendb_index_create(options: *const omendb_options, index_out:
         let slot = out(index_out, "index_out")?;
         let opts = if options.is_null() { IndexOptions::default() } else { handle(options, "options")?.inner.clone() };
         let inner = Index::new(opts)?;
-        *slot = Box::into_raw(Box::new(omendb_index { inner }));
+        *slot = new_handle(omendb_index { inner });
         Ok(())
     })
 }
@@ -95,22 +92,11 @@ pub extern "C" fn omendb_index_upsert_batch(index: *const omendb_index, keys: *c
 
 fn put_u64(index: *const omendb_index, keys: *const u64, n: usize, vectors: *const f32, dim: usize, upsert: bool) -> Result<(), omendb_error> {
     let idx = &handle(index, "index")?.inner;
-    let keys = super::boundary::slice(keys, n, "keys")?;
+    let keys = slice(keys, n, "keys")?;
     let vectors = matrix(vectors, n, dim, "vectors")?;
-    check_row_dim(idx, n, dim)?;
+    early_check(idx.check_row_shape(n, dim))?;
     let keys = Keys::U64(keys);
     if upsert { idx.upsert(keys, vectors)? } else { idx.add(keys, vectors)? }
-    Ok(())
-}
-
-pub(crate) fn check_row_dim(idx: &Index, n: usize, dim: usize) -> Result<(), omendb_error> {
-    if n > 0 && dim == 0 {
-        return Err(super::boundary::invalid("dim must be at least 1"));
-    }
-    let have = idx.dim();
-    if n > 0 && have != 0 && have != dim {
-        return Err(crate::Error::DimensionMismatch { expected: have, got: dim }.into());
-    }
     Ok(())
 }
 
@@ -143,7 +129,7 @@ fn put_str(index: *const omendb_index, keys: *const *const c_char, key_lens: *co
     let idx = &handle(index, "index")?.inner;
     let keys = utf8_array(keys, key_lens, n, "keys")?;
     let vectors = matrix(vectors, n, dim, "vectors")?;
-    check_row_dim(idx, n, dim)?;
+    early_check(idx.check_row_shape(n, dim))?;
     let keys = Keys::Str(&keys);
     if upsert { idx.upsert(keys, vectors)? } else { idx.add(keys, vectors)? }
     Ok(())
@@ -163,7 +149,7 @@ pub extern "C" fn omendb_index_add_auto(index: *const omendb_index, vectors: *co
         let idx = &handle(index, "index")?.inner;
         let first_out = out(first_key_out, "first_key_out")?;
         let vectors = matrix(vectors, n, dim, "vectors")?;
-        check_row_dim(idx, n, dim)?;
+        early_check(idx.check_row_shape(n, dim))?;
         *first_out = idx.add_auto(vectors, n)?;
         Ok(())
     })
@@ -313,113 +299,6 @@ pub extern "C" fn omendb_index_compact(index: *const omendb_index, err_out: *mut
         let idx = &handle(index, "index")?.inner;
         idx.check_writable()?;
         idx.compact();
-        Ok(())
-    })
-}
-
-/// Searches `n` queries (row-major `n x dim` floats at `queries`, read in place) for their `k`
-/// nearest records each, in parallel on all cores. `ef` is the beam width (0 = the index's
-/// ef_search; raised to k when smaller).
-///
-/// On success, for query i, writes its hits nearest first to `keys_out[i * k ..]` and
-/// `distances_out[i * k ..]`; when a query has fewer than k hits (a small index) the rest of
-/// its row holds OMENDB_NO_KEY and INFINITY. Both arrays are the caller's and must hold
-/// `out_len >= n * k` elements. Distances are in the metric's units (squared L2; 1 - dot;
-/// 1 - cosine). An empty index gives rows of OMENDB_NO_KEY. Nothing is written on failure.
-///
-/// Sizes: the arrays are yours, so size them for the k you pass; the library allocates
-/// nothing by k. A k above the number of records (`omendb_index_len`) returns the same hits as
-/// k = that number, so a caller sizing buffers for "everything" passes min(k, len).
-///
-/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_ARGUMENT (k = 0),
-/// OMENDB_STATUS_BUFFER_TOO_SMALL, OMENDB_STATUS_DIMENSION_MISMATCH, OMENDB_STATUS_NON_FINITE,
-/// OMENDB_STATUS_ZERO_VECTOR (cosine), or OMENDB_STATUS_INVALID_KEY when the index holds string
-/// keys (use `omendb_index_search_results`).
-///
-/// Thread safety: safe to call concurrently with any other call except `omendb_index_free`.
-#[no_mangle]
-pub extern "C" fn omendb_index_search(index: *const omendb_index, queries: *const f32, n: usize, dim: usize, k: usize, ef: usize, keys_out: *mut u64, distances_out: *mut f32, out_len: usize, err_out: *mut *mut omendb_error) -> omendb_status {
-    guard(err_out, || {
-        let idx = &handle(index, "index")?.inner;
-        let queries = matrix(queries, n, dim, "queries")?;
-        if k == 0 {
-            return Err(super::boundary::invalid("k must be at least 1"));
-        }
-        let need = n.checked_mul(k).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
-        if out_len < need {
-            return Err(omendb_error::new(
-                omendb_status::OMENDB_STATUS_BUFFER_TOO_SMALL,
-                format!("the output arrays hold {out_len} entries, {n} queries x k = {k} need {need}"),
-            ));
-        }
-        if idx.key_kind() == Some(KeyKind::Str) {
-            return Err(omendb_error::new(
-                omendb_status::OMENDB_STATUS_INVALID_KEY,
-                "this index holds string keys: use omendb_index_search_results",
-            ));
-        }
-        check_query_dim(idx, n, dim)?;
-        let keys_out = slice_mut(keys_out, need, "keys_out")?;
-        let distances_out = slice_mut(distances_out, need, "distances_out")?;
-        // search_batch checks the whole batch before it emits a hit, so nothing is written on
-        // failure; each row's tail past its hits is filled after.
-        let mut rows: Vec<(&mut [u64], &mut [f32], usize)> =
-            keys_out.chunks_mut(k).zip(distances_out.chunks_mut(k)).map(|(keys, dists)| (keys, dists, 0)).collect();
-        idx.search_batch(queries, k, ef_opt(ef), &mut rows, |(keys, dists, hits), rank, key, d| {
-            // A string key only if a first add of string keys ran since the check above: a miss.
-            let (key, d) = if let KeyRef::U64(key) = key { (key, d) } else { (NO_KEY, f32::INFINITY) };
-            keys[rank] = key;
-            dists[rank] = d;
-            *hits = rank + 1;
-        })?;
-        for (keys, dists, hits) in rows {
-            keys[hits..].fill(NO_KEY);
-            dists[hits..].fill(f32::INFINITY);
-        }
-        Ok(())
-    })
-}
-
-pub(crate) fn check_query_dim(idx: &Index, n: usize, dim: usize) -> Result<(), omendb_error> {
-    let have = idx.dim();
-    if n > 0 && have != 0 && dim != have {
-        return Err(crate::Error::DimensionMismatch { expected: have, got: dim }.into());
-    }
-    if n > 0 && dim == 0 {
-        return Err(super::boundary::invalid("dim must be at least 1"));
-    }
-    Ok(())
-}
-
-/// Searches like `omendb_index_search`, for indexes with either kind of key, and returns the
-/// hits in a new results object written to `*results_out`; the caller owns it and frees it with
-/// `omendb_results_free`. On failure `*results_out` is unchanged.
-///
-/// The object holds min(k, records in the index when the search starts) places per query
-/// (see `omendb_results_distances`), never k itself: a huge k on a small index costs no
-/// memory. Each query's hit count is `omendb_results_count`.
-///
-/// Returns the statuses of `omendb_index_search` except OMENDB_STATUS_BUFFER_TOO_SMALL and
-/// OMENDB_STATUS_INVALID_KEY.
-///
-/// Thread safety: as `omendb_index_search`.
-#[no_mangle]
-pub extern "C" fn omendb_index_search_results(index: *const omendb_index, queries: *const f32, n: usize, dim: usize, k: usize, ef: usize, results_out: *mut *mut omendb_results, err_out: *mut *mut omendb_error) -> omendb_status {
-    guard(err_out, || {
-        let idx = &handle(index, "index")?.inner;
-        let slot = out(results_out, "results_out")?;
-        let queries = matrix(queries, n, dim, "queries")?;
-        if k == 0 {
-            return Err(super::boundary::invalid("k must be at least 1"));
-        }
-        check_query_dim(idx, n, dim)?;
-        idx.check_queries(queries, n, k)?;
-        let mut results = omendb_results::new(n, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
-        {
-            let mut sinks = results.sinks();
-            idx.search_batch(queries, k, ef_opt(ef), &mut sinks, omendb_results::record)?;
-        }
-        *slot = Box::into_raw(Box::new(results));
         Ok(())
     })
 }

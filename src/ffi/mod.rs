@@ -11,9 +11,14 @@
 // safe `extern "C"` functions (as in rustls-ffi) so C sees one calling convention.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+// One file per C object (rustls-ffi's layout). cbindgen writes the header's declarations
+// module by module in this order, so it is the order of include/omendb.h.
 pub(crate) mod boundary;
 pub mod index;
-pub mod multimodal;
+pub mod search;
+pub mod filter;
+pub mod records;
+pub mod metadata;
 pub mod options;
 pub mod persist;
 pub mod results;

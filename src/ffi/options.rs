@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{free_handle, guard, handle_mut, invalid, out, utf8};
+use super::boundary::{free_handle, guard, handle_mut, invalid, new_handle, out, utf8};
 use super::status::{omendb_error, omendb_status};
 use crate::index::IndexOptions;
 use crate::metric::Metric;
@@ -54,7 +54,7 @@ pub const OMENDB_DTYPE_PQ: u32 = 4;
 pub extern "C" fn omendb_options_create(options_out: *mut *mut omendb_options, err_out: *mut *mut omendb_error) -> omendb_status {
     guard(err_out, || {
         let slot = out(options_out, "options_out")?;
-        *slot = Box::into_raw(Box::new(omendb_options { inner: IndexOptions::default() }));
+        *slot = new_handle(omendb_options { inner: IndexOptions::default() });
         Ok(())
     })
 }

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{guard, handle, out, utf8};
+use super::boundary::{guard, handle, new_handle, out, utf8};
 use super::index::omendb_index;
 use super::status::{omendb_error, omendb_status};
 use crate::index::Index;
@@ -65,7 +65,7 @@ pub extern "C" fn omendb_index_load(path: *const c_char, path_len: usize, index_
         let slot = out(index_out, "index_out")?;
         let path = utf8(path, path_len, "path")?;
         let inner = Index::load(path)?;
-        *slot = Box::into_raw(Box::new(omendb_index { inner }));
+        *slot = new_handle(omendb_index { inner });
         Ok(())
     })
 }
@@ -112,7 +112,7 @@ pub extern "C" fn omendb_index_open(path: *const c_char, path_len: usize, index_
         let slot = out(index_out, "index_out")?;
         let path = utf8(path, path_len, "path")?;
         let inner = Index::open(path)?;
-        *slot = Box::into_raw(Box::new(omendb_index { inner }));
+        *slot = new_handle(omendb_index { inner });
         Ok(())
     })
 }

@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{guard, handle, out};
+use super::boundary::{free_handle, guard, handle, invalid, out};
 use super::status::{omendb_error, omendb_status};
 use crate::keys::{KeyRef, NO_KEY};
 
@@ -32,8 +32,8 @@ impl omendb_results {
     /// never k itself, so a huge k costs nothing. An allocation that fails (a huge batch) is an
     /// error, not an abort of the host process.
     pub(crate) fn new(n: usize, width: usize, strings: bool) -> Result<omendb_results, omendb_error> {
-        let cells = n.checked_mul(width).ok_or_else(|| super::boundary::invalid("n * k overflows"))?;
-        let too_big = |_| super::boundary::invalid(format!("cannot allocate results for {n} queries x {width} hits"));
+        let cells = n.checked_mul(width).ok_or_else(|| invalid("n * k overflows"))?;
+        let too_big = |_| invalid(format!("cannot allocate results for {n} queries x {width} hits"));
         fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, std::collections::TryReserveError> {
             let mut v = Vec::new();
             v.try_reserve_exact(len)?;
@@ -115,7 +115,7 @@ impl omendb_results {
 /// Thread safety: no other thread may be reading the results.
 #[no_mangle]
 pub extern "C" fn omendb_results_free(results: *mut omendb_results) {
-    super::boundary::free_handle(results)
+    free_handle(results)
 }
 
 /// Writes the number of queries to `*n_out`.

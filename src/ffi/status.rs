@@ -2,6 +2,7 @@
 
 use std::ffi::{c_char, CStr, CString};
 
+use super::boundary::{free_handle, optional_handle};
 use crate::error::Error;
 
 /// The result of every fallible call. Numbers are stable and never reused; new codes are
@@ -113,6 +114,17 @@ impl omendb_error {
     }
 }
 
+/// The outcome of an engine check (`index/check.rs`) that an export runs ahead of its other
+/// checks, to keep the order in which the C API reports errors. The C API has always given
+/// these invalid-argument messages bare, without the "invalid argument: " that `Error`'s
+/// display puts first, and still does.
+pub(crate) fn early_check(result: crate::Result<()>) -> Result<(), omendb_error> {
+    result.map_err(|e| match e {
+        Error::InvalidArgument(message) => omendb_error::new(OMENDB_STATUS_INVALID_ARGUMENT, message),
+        other => other.into(),
+    })
+}
+
 impl From<Error> for omendb_error {
     fn from(e: Error) -> omendb_error {
         let code = match &e {
@@ -152,8 +164,7 @@ pub extern "C" fn omendb_status_name(status: u32) -> *const c_char {
 /// Thread safety: safe from any thread while `error` is not being freed.
 #[no_mangle]
 pub extern "C" fn omendb_error_code(error: *const omendb_error) -> omendb_status {
-    // SAFETY: the caller passes NULL or an error made by this library and not yet freed.
-    unsafe { error.as_ref() }.map_or(OMENDB_STATUS_OK, |e| e.code)
+    optional_handle(error).map_or(OMENDB_STATUS_OK, |e| e.code)
 }
 
 /// The message carried by `error`, a NUL-terminated UTF-8 string owned by the error and valid
@@ -162,8 +173,7 @@ pub extern "C" fn omendb_error_code(error: *const omendb_error) -> omendb_status
 /// Thread safety: safe from any thread while `error` is not being freed.
 #[no_mangle]
 pub extern "C" fn omendb_error_message(error: *const omendb_error) -> *const c_char {
-    // SAFETY: as in omendb_error_code.
-    unsafe { error.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    optional_handle(error).map_or(c"".as_ptr(), |e| e.message.as_ptr())
 }
 
 /// Frees an error returned through an `err_out` parameter. NULL is a no-op.
@@ -171,9 +181,5 @@ pub extern "C" fn omendb_error_message(error: *const omendb_error) -> *const c_c
 /// Thread safety: the error must not be in use by another thread.
 #[no_mangle]
 pub extern "C" fn omendb_error_free(error: *mut omendb_error) {
-    if !error.is_null() {
-        // SAFETY: a non-NULL error was made by Box::into_raw in `boundary::guard` and is
-        // freed once, by the caller's contract.
-        drop(unsafe { Box::from_raw(error) });
-    }
+    free_handle(error)
 }

@@ -616,16 +616,13 @@ impl NodeStore {
         self.mapped.is_some()
     }
 
-    /// A read-only store over `slots` records laid out as `layout()` says, starting at byte
+    /// This empty store (made by [`NodeStore::with_words`] for the file's shape) turned into a
+    /// read-only store over `slots` records laid out as `layout()` says, starting at byte
     /// `records` of `map`, with upper lists at byte `upper` (`upper_len` bytes). The caller
     /// (`storage::mapped`) has checked every record: counts, links below `slots`, upper
     /// references inside the upper section, and that `free` lists exactly the free slots.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn over_mapping(
-        dim: usize,
-        words: usize,
-        m0: usize,
-        m: usize,
+        self,
         mut map: MmapMut,
         records: usize,
         slots: u32,
@@ -633,7 +630,7 @@ impl NodeStore {
         upper_len: usize,
         free: Vec<u32>,
     ) -> NodeStore {
-        let mut store = NodeStore::with_words(dim, words, m0, m);
+        let mut store = self;
         assert!(records.is_multiple_of(64) && upper.is_multiple_of(64), "mapped sections must be 64-byte aligned");
         assert!(records + slots as usize * store.stride <= map.len() && upper + upper_len <= map.len());
         let base = map.as_mut_ptr();

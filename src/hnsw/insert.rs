@@ -4,6 +4,7 @@
 
 use super::graph::{Graph, Pin, MAX_LEVEL};
 use super::scratch::{Candidate, Scratch};
+use super::search::Beam;
 
 /// A level drawn from the exponential distribution with scale `ml`, from a uniform `u` in (0, 1].
 pub fn level_for(u: f64, ml: f64) -> u8 {
@@ -78,7 +79,7 @@ impl Graph {
         let check_live = self.has_deleted();
         let accept = |n: u32| n != id && (!check_live || self.is_live(n));
         for l in (0..=level.min(top)).rev() {
-            self.search_layer(pin, q, &entries, self.params.ef_construction, l, scratch, accept);
+            self.search_layer(pin, q, &entries, Beam::new(l, self.params.ef_construction), scratch, accept);
             if scratch.found.is_empty() {
                 // Every node reached is deleted; keep descending from where we are.
                 continue;

@@ -18,3 +18,4 @@ pub mod search;
 
 pub use graph::{Graph, Params, Pin};
 pub use scratch::Candidate;
+pub use search::KnnRequest;

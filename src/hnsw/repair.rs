@@ -24,6 +24,7 @@ use rayon::prelude::*;
 
 use super::graph::{Graph, Pin};
 use super::scratch::{with_scratch, Candidate, Scratch};
+use super::search::Beam;
 use crate::hnsw::arena::{STATE_DELETED, STATE_FREE, STATE_LIVE};
 
 /// A node whose layer-0 list lost at least 1 / RESEARCH_LOST_SHARE of its links to one pass
@@ -268,7 +269,7 @@ impl Graph {
             let Some((e, top)) = self.entry() else { return };
             entries.push(self.descend(q, e, top as usize, 0, &mut Vec::new()));
         }
-        self.search_layer(pin, q, &entries, self.params.ef_construction, 0, scratch, usable);
+        self.search_layer(pin, q, &entries, Beam::new(0, self.params.ef_construction), scratch, usable);
         let mut cands = std::mem::take(&mut scratch.found);
         // Under the lock: an insert may have linked this node meanwhile; its link stays a
         // candidate.
@@ -495,7 +496,7 @@ impl Graph {
 mod tests {
     use super::*;
     use crate::hnsw::scratch::with_scratch;
-    use crate::hnsw::Params;
+    use crate::hnsw::{KnnRequest, Params};
     use crate::metric::Metric;
 use crate::space::Space;
 
@@ -540,7 +541,7 @@ use crate::space::Space;
         let pin = g.pin();
         for (i, &id) in ids.iter().enumerate().filter(|&(_, &id)| id % 2 == 0) {
             let top = with_scratch(|s| {
-                g.knn(&pin, &point(i as u32), 1, 32, s, None);
+                g.knn(&pin, &point(i as u32), KnnRequest::new(1, 32), s, None);
                 s.found.first().map(|c| c.id)
             });
             assert_eq!(top, Some(id));

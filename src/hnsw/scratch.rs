@@ -92,7 +92,7 @@ pub struct Scratch {
     pub found: Vec<Candidate>,
     /// Entry points of the layer-0 beam.
     pub entries: Vec<Candidate>,
-    /// Every node a pooled beam evaluated (see `Graph::knn_pool`).
+    /// Every node a pooled beam evaluated (see `Graph::knn`).
     pub pool: Vec<Candidate>,
 }
 

@@ -17,6 +17,68 @@ const PREFETCH_FIRST_LINES: usize = 8;
 /// lines of every neighbour up front was slower than the first 8 only).
 const PREFETCH_AHEAD: usize = 3;
 
+/// What one k-nearest search asks of the graph: `k` hits, a beam of width `ef` on layer 0,
+/// and `pool`, how many of the nodes the beam evaluated to return (0: none beyond the beam's;
+/// a quantized index re-ranks that many). Invariant: `ef >= k`, set by [`KnnRequest::new`],
+/// the one place a beam is widened to k.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnnRequest {
+    k: usize,
+    ef: usize,
+    pool: usize,
+}
+
+impl KnnRequest {
+    /// `k` hits with a beam of width `ef`, raised to `k` when smaller; no pool.
+    pub fn new(k: usize, ef: usize) -> KnnRequest {
+        KnnRequest { k, ef: ef.max(k), pool: 0 }
+    }
+
+    /// The same request, returning the `pool` nearest of every node the beam evaluates.
+    pub fn with_pool(self, pool: usize) -> KnnRequest {
+        KnnRequest { pool, ..self }
+    }
+
+    /// Hits asked for.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The beam width (at least k).
+    pub fn ef(&self) -> usize {
+        self.ef
+    }
+
+    /// Candidates returned from all the beam evaluated (0: none beyond the beam's).
+    pub fn pool(&self) -> usize {
+        self.pool
+    }
+
+    /// Candidates the search leaves in `Scratch::found` at most: the beam's or the pool.
+    pub fn depth(&self) -> usize {
+        self.ef.max(self.pool)
+    }
+}
+
+/// One beam search on one layer: the layer, the beam width `ef`, and for a pooled search
+/// (`Graph::beam_search` with `POOL`) how many of the evaluated nodes it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Beam {
+    /// The layer searched.
+    pub level: usize,
+    /// The beam width.
+    pub ef: usize,
+    /// Nodes a pooled search returns.
+    pub pool: usize,
+}
+
+impl Beam {
+    /// A beam of width `ef` on `level` that returns its own best (up to `ef`).
+    pub(crate) fn new(level: usize, ef: usize) -> Beam {
+        Beam { level, ef, pool: 0 }
+    }
+}
+
 impl Graph {
     /// Exact k nearest by a scan of slots `0..slots`.
     fn exact_knn(&self, query: &[f32], k: usize, slots: usize, scratch: &mut Scratch, filter: Option<&dyn Fn(u32) -> bool>) {
@@ -79,38 +141,34 @@ impl Graph {
 
     /// Beam search on one layer from `entries`. Every node reached is a stepping stone; only
     /// nodes for which `accept` holds enter the results. On return `scratch.found` holds up to
-    /// `ef` accepted nodes, nearest first.
-    #[allow(clippy::too_many_arguments)] // until the search request value (#22) carries them
+    /// `beam.ef` accepted nodes, nearest first.
     pub(crate) fn search_layer<F: Fn(u32) -> bool>(
         &self,
         pin: &Pin<'_>,
         query: &[f32],
         entries: &[Candidate],
-        ef: usize,
-        level: usize,
+        beam: Beam,
         scratch: &mut Scratch,
         accept: F,
     ) {
-        self.beam::<F, false>(pin, query, entries, ef, level, scratch, accept, 0);
+        self.beam_search::<F, false>(pin, query, entries, beam, scratch, accept);
     }
 
     /// The beam search of [`Graph::search_layer`]. With `POOL`, `scratch.found` gets up to
-    /// `pool` accepted nodes instead of `ef`: the nearest of every node the beam computed a
-    /// distance to, not only of those it kept. A quantized index re-ranks that many
+    /// `beam.pool` accepted nodes instead of `beam.ef`: the nearest of every node the beam
+    /// computed a distance to, not only of those it kept. A quantized index re-ranks that many
     /// candidates, and a beam of width ef already evaluates far more than ef nodes, so the
     /// pool costs no wider beam.
-    #[allow(clippy::too_many_arguments)]
-    fn beam<F: Fn(u32) -> bool, const POOL: bool>(
+    fn beam_search<F: Fn(u32) -> bool, const POOL: bool>(
         &self,
         _pin: &Pin<'_>,
         query: &[f32],
         entries: &[Candidate],
-        ef: usize,
-        level: usize,
+        beam: Beam,
         scratch: &mut Scratch,
         accept: F,
-        pool: usize,
     ) {
+        let Beam { level, ef, pool } = beam;
         let Scratch { visited, candidates, results, neighbors, found, pool: evaluated, .. } = scratch;
         if POOL {
             evaluated.clear();
@@ -192,39 +250,24 @@ impl Graph {
     }
 
     /// The nearest live nodes to `query` for which `filter` holds, nearest first, left in
-    /// `scratch.found`: at least the `k` nearest (when that many exist) and up to `ef`, so a
-    /// caller that must drop some (removed meanwhile) still has k to give. `query` is already prepared (normalised under cosine).
+    /// `scratch.found`: at least the `request.k()` nearest (when that many exist) and up to
+    /// `request.depth()`, so a caller that must drop some (removed meanwhile) still has k to
+    /// give; with a pool, the nearest of all the beam evaluated (see `Graph::beam_search`),
+    /// the candidates a quantized index re-ranks. `query` is already prepared (normalised
+    /// under cosine).
     pub fn knn(
         &self,
         pin: &Pin<'_>,
         query: &[f32],
-        k: usize,
-        ef: usize,
-        scratch: &mut Scratch,
-        filter: Option<&dyn Fn(u32) -> bool>,
-    ) {
-        self.knn_pool(pin, query, k, ef, 0, scratch, filter)
-    }
-
-    /// As [`Graph::knn`], but `scratch.found` holds up to max(`pool`, ef) nodes: the nearest
-    /// of all the beam evaluated (see `Graph::beam`). The candidates a quantized index
-    /// re-ranks.
-    #[allow(clippy::too_many_arguments)]
-    pub fn knn_pool(
-        &self,
-        pin: &Pin<'_>,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        pool: usize,
+        request: KnnRequest,
         scratch: &mut Scratch,
         filter: Option<&dyn Fn(u32) -> bool>,
     ) {
         scratch.found.clear();
         let Some((entry, top)) = self.entry() else { return };
         let slots = self.capacity_hint.load(Ordering::Acquire) as usize;
-        if slots <= BRUTE_FORCE_SLOTS.max(2 * ef.max(k).max(pool)) {
-            self.exact_knn(query, ef.max(k).max(pool), slots, scratch, filter);
+        if slots <= BRUTE_FORCE_SLOTS.max(2 * request.depth()) {
+            self.exact_knn(query, request.depth(), slots, scratch, filter);
             return;
         }
         let mut buf = std::mem::take(&mut scratch.neighbors);
@@ -233,16 +276,16 @@ impl Graph {
         let mut entries = std::mem::take(&mut scratch.entries);
         entries.clear();
         entries.push(cur);
+        let beam = Beam { level: 0, ef: request.ef(), pool: request.pool() };
         // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
-        let ef = ef.max(k);
-        match (filter, self.has_deleted(), pool > ef) {
-            (None, false, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |_| true),
-            (None, true, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id)),
-            (Some(f), _, false) => self.search_layer(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id) && f(id)),
-            (None, false, true) => self.beam::<_, true>(pin, query, &entries, ef, 0, scratch, |_| true, pool),
-            (None, true, true) => self.beam::<_, true>(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id), pool),
+        match (filter, self.has_deleted(), request.pool() > request.ef()) {
+            (None, false, false) => self.search_layer(pin, query, &entries, beam, scratch, |_| true),
+            (None, true, false) => self.search_layer(pin, query, &entries, beam, scratch, |id| self.is_live(id)),
+            (Some(f), _, false) => self.search_layer(pin, query, &entries, beam, scratch, |id| self.is_live(id) && f(id)),
+            (None, false, true) => self.beam_search::<_, true>(pin, query, &entries, beam, scratch, |_| true),
+            (None, true, true) => self.beam_search::<_, true>(pin, query, &entries, beam, scratch, |id| self.is_live(id)),
             (Some(f), _, true) => {
-                self.beam::<_, true>(pin, query, &entries, ef, 0, scratch, |id| self.is_live(id) && f(id), pool)
+                self.beam_search::<_, true>(pin, query, &entries, beam, scratch, |id| self.is_live(id) && f(id))
             }
         }
         scratch.entries = entries;
@@ -255,9 +298,9 @@ mod tests {
 
     use crate::hnsw::insert::{level_for, uniform};
     use crate::hnsw::scratch::with_scratch;
-    use crate::hnsw::{Graph, Params};
+    use crate::hnsw::{Graph, KnnRequest, Params};
     use crate::metric::Metric;
-use crate::space::Space;
+    use crate::space::Space;
     use crate::hnsw::arena::STATE_LIVE;
 
     fn point(i: u32) -> [f32; 4] {
@@ -287,7 +330,7 @@ use crate::space::Space;
         let pin = g.pin();
         for i in (0..2000).step_by(7) {
             let top = with_scratch(|s| {
-                g.knn(&pin, &point(i), 1, 32, s, None);
+                g.knn(&pin, &point(i), KnnRequest::new(1, 32), s, None);
                 s.found.first().map(|c| c.id)
             });
             assert_eq!(top, Some(i));

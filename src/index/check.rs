@@ -1,8 +1,8 @@
 //! Checks of what callers hand in: batch shapes, vectors and queries (NaN, infinities, zero
 //! vectors under cosine, components too large for f32 distances), k. The FFI checks and
-//! converts pointers; the values are checked here, once.
-
-
+//! converts pointers; the values are checked here, once. Some checks are called by the C API
+//! itself, ahead of its own (output sizes, key kinds, pointers), to keep the order in which it
+//! reports errors; the engine's entry points run them again, at no cost worth counting.
 
 use crate::error::{Error, Result};
 use crate::hnsw::Graph;
@@ -61,11 +61,9 @@ impl Index {
         Ok(())
     }
 
-    /// Checks a query and k; returns the graph to search, or None for an empty index.
-    fn prepare_search(&self, query_len: usize, k: usize) -> Result<Option<&Graph>> {
-        if k == 0 {
-            return Err(Error::InvalidArgument("k must be at least 1".into()));
-        }
+    /// The graph to search for a query of `query_len` floats (None for an empty index),
+    /// checking its dimensions.
+    fn graph_for_query(&self, query_len: usize) -> Result<Option<&Graph>> {
         let Some(graph) = self.graph.get() else {
             return Ok(None);
         };
@@ -84,9 +82,7 @@ impl Index {
     /// `check_queries`, also returning the graph the queries were checked against (None for
     /// an empty index, or when n = 0).
     pub(super) fn check_batch(&self, queries: &[f32], n: usize, k: usize) -> Result<(usize, Option<&Graph>)> {
-        if k == 0 {
-            return Err(Error::InvalidArgument("k must be at least 1".into()));
-        }
+        check_k(k)?;
         if n == 0 {
             return Ok((self.dim(), None));
         }
@@ -94,15 +90,59 @@ impl Index {
             return Err(Error::InvalidArgument(format!("{} floats do not split into {n} queries", queries.len())));
         }
         let dim = queries.len() / n;
-        let graph = self.prepare_search(dim, k)?;
+        let graph = self.graph_for_query(dim)?;
         self.check_vectors(queries, dim)?;
         Ok((dim, graph))
     }
 
-    /// Checks a query vector; returns the graph (None for an empty index).
+    /// Checks k and a query vector; returns the graph (None for an empty index).
     pub(super) fn check_query(&self, query: &[f32], k: usize) -> Result<Option<&Graph>> {
-        let graph = self.prepare_search(query.len(), k)?;
+        check_k(k)?;
+        let graph = self.graph_for_query(query.len())?;
         self.check_vectors(query, query.len())?;
         Ok(graph)
     }
+
+    /// The shape of a batch of `n` rows of `dim` floats to store, as the C API takes it: at
+    /// least one dimension, and the index's number once it has one. (The rows' values are
+    /// checked by the write itself.)
+    pub(crate) fn check_row_shape(&self, n: usize, dim: usize) -> Result<()> {
+        if n > 0 && dim == 0 {
+            return Err(no_dimensions());
+        }
+        self.check_same_dim(n, dim)
+    }
+
+    /// The shape of `n` queries of `dim` floats, as the C API takes them: the index's number
+    /// of dimensions once it has one, and at least one. (The values are checked by
+    /// `check_queries` or the search itself.)
+    pub(crate) fn check_query_shape(&self, n: usize, dim: usize) -> Result<()> {
+        self.check_same_dim(n, dim)?;
+        if n > 0 && dim == 0 {
+            return Err(no_dimensions());
+        }
+        Ok(())
+    }
+
+    /// A non-empty batch of `dim`-float rows against the index's dimensions (0: not fixed
+    /// yet, which `dim()` reports for an index created without them, before its first batch).
+    fn check_same_dim(&self, n: usize, dim: usize) -> Result<()> {
+        let have = self.dim();
+        if n > 0 && have != 0 && dim != have {
+            return Err(Error::DimensionMismatch { expected: have, got: dim });
+        }
+        Ok(())
+    }
+}
+
+/// k, the number of hits a search asks for: at least 1.
+pub(crate) fn check_k(k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(Error::InvalidArgument("k must be at least 1".into()));
+    }
+    Ok(())
+}
+
+fn no_dimensions() -> Error {
+    Error::InvalidArgument("dim must be at least 1".into())
 }

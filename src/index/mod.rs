@@ -29,13 +29,13 @@ use crate::filter::{Filter, MetadataStore};
 use crate::text::TextIndex;
 
 mod check;
-
 mod persist;
 mod search;
 mod write;
 
+pub(crate) use check::check_k;
 pub use crate::options::{IndexOptions, DEFAULT_RERANK, MAX_COMPONENT, MAX_DIM, MAX_EF, MAX_M, MAX_RERANK};
-pub use search::HYBRID_DEPTH;
+pub use search::{SearchRequest, HYBRID_DEPTH};
 
 /// One search result.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,91 +1,158 @@
 //! Searches: plain and batched k-nearest (parallel over queries), filtered (exact scan or
 //! filtered graph search, see `filter::plan`), BM25 text and hybrid; quantized indexes re-rank
-//! their candidates at full precision.
+//! their candidates at full precision. A vector search is asked for with a [`SearchRequest`]
+//! (k, ef, metadata filter), resolved per query into the graph's [`KnnRequest`].
 
 use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
 
 use crate::distance::scalar;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hnsw::scratch::{with_scratch, Scratch};
-use crate::hnsw::{Graph, Pin};
+use crate::hnsw::{Graph, KnnRequest, Pin};
 use crate::keys::KeyRef;
 use crate::metric::Metric;
 use crate::quant::Dtype;
 use crate::filter::{self, Filter, SearchPlan};
 use crate::hybrid::{self, Fusion};
 
+use super::check::check_k;
 use super::{Hit, Index, MAX_EF};
 
 /// Hits per side that hybrid search fuses (at least k).
 pub const HYBRID_DEPTH: usize = 100;
 
+/// What a vector search asks for: the `k` nearest records, found with a beam of width `ef`
+/// (None: the index's `ef_search`; clamped to `MAX_EF`, raised to k), among the records whose
+/// metadata matches `filter` (None: all records).
+#[derive(Clone, Copy, Debug)]
+pub struct SearchRequest<'a> {
+    /// Hits asked for; at least 1.
+    pub k: usize,
+    /// The beam width, or None for the index's `ef_search`.
+    pub ef: Option<usize>,
+    /// Only records matching this filter, or None for all.
+    pub filter: Option<&'a Filter>,
+}
+
+impl<'a> SearchRequest<'a> {
+    /// `k` hits with a beam of width `ef` (None: the index's `ef_search`), over all records.
+    pub fn new(k: usize, ef: Option<usize>) -> SearchRequest<'a> {
+        SearchRequest { k, ef, filter: None }
+    }
+
+    /// The same request, over the records matching `filter` (None: all records).
+    pub fn with_filter(self, filter: Option<&'a Filter>) -> SearchRequest<'a> {
+        SearchRequest { filter, ..self }
+    }
+}
+
 impl Index {
     /// Runs one search and hands each hit (key, distance) to `emit`, nearest first; returns
-    /// the number of hits. `filter` sees slot ids (the hook for metadata filters).
-    pub fn search_visit(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: Option<usize>,
-        filter: Option<&dyn Fn(u32) -> bool>,
-        emit: impl FnMut(KeyRef<'_>, f32),
-    ) -> Result<usize> {
-        let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
-        Ok(self.visit(graph, query, k, ef, filter, emit))
+    /// the number of hits. With a filter: always min(k, matches) hits; few matches are scanned
+    /// exactly, otherwise the graph is searched with the filter applied during traversal.
+    pub fn search_visit(&self, query: &[f32], request: SearchRequest<'_>, emit: impl FnMut(KeyRef<'_>, f32)) -> Result<usize> {
+        let Some(graph) = self.check_query(query, request.k)? else { return Ok(0) };
+        Ok(self.visit(graph, query, request, emit))
     }
 
     /// `search_visit` of a query already checked against `graph` (by `check_query` or
     /// `check_batch`): each search checks its queries once.
-    fn visit(
+    fn visit(&self, graph: &Graph, query: &[f32], request: SearchRequest<'_>, emit: impl FnMut(KeyRef<'_>, f32)) -> usize {
+        match request.filter {
+            // No clamp of k here (a lock per search): nothing below allocates by k or ef; a
+            // beam wider than the graph becomes a scan of its slots.
+            None => self.visit_nearest(graph, query, self.knn_request(request.k, request.ef), None, emit),
+            Some(filter) => self.visit_matching(graph, query, request, filter, emit),
+        }
+    }
+
+    /// The search of an unfiltered query, the hot path; `predicate`, when given, sees slot ids.
+    fn visit_nearest(
         &self,
         graph: &Graph,
         query: &[f32],
-        k: usize,
-        ef: Option<usize>,
-        filter: Option<&dyn Fn(u32) -> bool>,
+        request: KnnRequest,
+        predicate: Option<&dyn Fn(u32) -> bool>,
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> usize {
-        // No clamp of k here (a lock per search): nothing below allocates by k or ef; a beam
-        // wider than the graph becomes a scan of its slots.
-        let ef = self.search_ef(ef, k);
         let pin: Pin<'_> = graph.pin();
         with_scratch(|s| {
-            self.nearest(graph, query, k, s, |target, pool, s| graph.knn_pool(&pin, target, k, ef, pool, s, filter));
+            self.nearest(graph, query, request, s, |target, request, s| graph.knn(&pin, target, request, s, predicate));
             // `found` holds up to ef nodes, so k hits still come back when some were removed.
-            self.emit_keys(s.found.iter().map(|c| (c.id, c.dist)), k, &mut emit)
+            self.emit_keys(s.found.iter().map(|c| (c.id, c.dist)), request.k(), &mut emit)
+        })
+    }
+
+    /// The search of a query restricted to the records matching `filter`: min(k, matches) hits.
+    fn visit_matching(
+        &self,
+        graph: &Graph,
+        query: &[f32],
+        request: SearchRequest<'_>,
+        filter: &Filter,
+        mut emit: impl FnMut(KeyRef<'_>, f32),
+    ) -> usize {
+        let knn = self.knn_request(self.result_width(request.k).max(1), request.ef);
+        // Pinned before the filter is evaluated: no slot in the bitmap can be reused meanwhile.
+        let pin = graph.pin();
+        let bits = self.matching(filter);
+        with_scratch(|s| {
+            self.nearest_slots(graph, &pin, query, knn, Some(&bits), s);
+            self.emit_keys(s.found.iter().map(|c| (c.id, c.dist)), knn.k(), &mut emit)
         })
     }
 
     /// The `k` nearest records to `query`, nearest first (fewer if the index holds fewer).
     /// `ef` defaults to the index's `ef_search`; a value below `k` is raised to `k`.
     pub fn search(&self, query: &[f32], k: usize, ef: Option<usize>) -> Result<Vec<Hit<String>>> {
-        self.search_filtered(query, k, ef, None)
+        let mut hits = Vec::with_capacity(k.min(1024));
+        self.search_visit(query, SearchRequest::new(k, ef), |key, d| hits.push(Hit { key: key.to_string_plain(), distance: d }))?;
+        Ok(hits)
     }
 
-    /// As [`Index::search`], keeping only slots for which `filter` holds.
+    /// As [`Index::search`], keeping only slots for which `predicate` holds: a hook on slot
+    /// ids for tests of the graph's filtered traversal (metadata filters go in a
+    /// [`SearchRequest`]).
     pub fn search_filtered(
         &self,
         query: &[f32],
         k: usize,
         ef: Option<usize>,
-        filter: Option<&dyn Fn(u32) -> bool>,
+        predicate: Option<&dyn Fn(u32) -> bool>,
     ) -> Result<Vec<Hit<String>>> {
         let mut hits = Vec::with_capacity(k.min(1024));
-        self.search_visit(query, k, ef, filter, |key, d| hits.push(Hit { key: key.to_string_plain(), distance: d }))?;
+        let Some(graph) = self.check_query(query, k)? else { return Ok(hits) };
+        self.visit_nearest(graph, query, self.knn_request(k, ef), predicate, |key, d| {
+            hits.push(Hit { key: key.to_string_plain(), distance: d })
+        });
         Ok(hits)
     }
 
-    /// Searches `n` queries in parallel; `sinks[i]` receives the hits of query i through `emit`.
-    /// The batch is checked as a whole first (see [`Index::check_queries`]).
-    pub fn search_batch<S, F>(&self, queries: &[f32], k: usize, ef: Option<usize>, sinks: &mut [S], emit: F) -> Result<()>
+    /// The `k` nearest records to `query` among those whose metadata matches `filter`, nearest
+    /// first: always min(k, matches) hits (`search_visit` with the filter in its request).
+    pub fn search_where(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: &Filter,
+        emit: impl FnMut(KeyRef<'_>, f32),
+    ) -> Result<usize> {
+        self.search_visit(query, SearchRequest::new(k, ef).with_filter(Some(filter)), emit)
+    }
+
+    /// Searches `n` queries, filtered or not, in parallel; `sinks[i]` receives the hits of
+    /// query i through `emit` (sink, rank, key, distance). The batch is checked as a whole
+    /// first (see [`Index::check_queries`]).
+    pub fn search_batch<S, F>(&self, queries: &[f32], request: SearchRequest<'_>, sinks: &mut [S], emit: F) -> Result<()>
     where
         S: Send,
         F: Fn(&mut S, usize, KeyRef<'_>, f32) + Sync,
     {
         let n = sinks.len();
-        let (dim, graph) = self.check_batch(queries, n, k)?;
+        let (dim, graph) = self.check_batch(queries, n, request.k)?;
         // The graph the queries were checked against (a graph, once made, stays).
         let Some(graph) = graph else { return Ok(()) };
         if dim == 0 {
@@ -93,7 +160,7 @@ impl Index {
         }
         let one = |(q, sink): (&[f32], &mut S)| {
             let mut rank = 0;
-            self.visit(graph, q, k, ef, None, |key, d| {
+            self.visit(graph, q, request, |key, d| {
                 emit(sink, rank, key, d);
                 rank += 1;
             });
@@ -122,9 +189,10 @@ impl Index {
         bits
     }
 
-    /// The beam width of a search for k: `ef` or the default, at least k.
-    fn search_ef(&self, ef: Option<usize>, k: usize) -> usize {
-        ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF).max(k)
+    /// The graph's request for `k` hits: a beam of width `ef` or the index's `ef_search`,
+    /// within 1..=MAX_EF (`KnnRequest::new` raises it to k).
+    fn knn_request(&self, k: usize, ef: Option<usize>) -> KnnRequest {
+        KnnRequest::new(k, ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF))
     }
 
     /// Candidates a search for k re-scores at full precision: `rerank * k` for a quantized
@@ -152,9 +220,9 @@ impl Index {
 
     /// Runs `search` for `query` and leaves its candidates in `s.found`, nearest first: the
     /// query normalised under cosine, and for a quantized index prepared for its codes (the
-    /// `target` `search` gets, with the `pool` of candidates to return) and the candidates
-    /// then re-ranked at full precision.
-    fn nearest(&self, graph: &Graph, query: &[f32], k: usize, s: &mut Scratch, search: impl FnOnce(&[f32], usize, &mut Scratch)) {
+    /// `target` `search` gets, with the request widened to the pool of candidates to re-rank)
+    /// and the candidates then re-ranked at full precision.
+    fn nearest(&self, graph: &Graph, query: &[f32], request: KnnRequest, s: &mut Scratch, search: impl FnOnce(&[f32], KnnRequest, &mut Scratch)) {
         let mut q = std::mem::take(&mut s.query);
         q.clear();
         q.extend_from_slice(query);
@@ -162,12 +230,12 @@ impl Index {
             scalar::normalize(&mut q);
         }
         match graph.space.codec() {
-            None => search(&q, 0, s),
+            None => search(&q, request, s),
             Some(codec) => {
                 let mut prepared = Vec::new();
                 codec.prepare_query(&q, &mut prepared);
-                search(&prepared, self.rerank_pool(k), s);
-                self.rerank(&q, k, s);
+                search(&prepared, request.with_pool(self.rerank_pool(request.k())), s);
+                self.rerank(&q, request.k(), s);
             }
         }
         s.query = q;
@@ -175,47 +243,21 @@ impl Index {
 
     /// Fills `s.found` with the nearest live records among `bits` (all when None), nearest
     /// first: an exact scan when few match, a graph search keeping only matches otherwise.
-    #[allow(clippy::too_many_arguments)] // until the search request value (#22) carries them
-    fn nearest_slots(&self, graph: &Graph, pin: &Pin<'_>, query: &[f32], k: usize, ef: usize, bits: Option<&roaring::RoaringBitmap>, s: &mut Scratch) {
-        self.nearest(graph, query, k, s, |target, pool, s| match bits {
-            None => graph.knn_pool(pin, target, k, ef, pool, s, None),
-            Some(bits) => match filter::plan(bits.len(), self.len() as u64, ef.max(pool)) {
+    fn nearest_slots(&self, graph: &Graph, pin: &Pin<'_>, query: &[f32], request: KnnRequest, bits: Option<&roaring::RoaringBitmap>, s: &mut Scratch) {
+        self.nearest(graph, query, request, s, |target, request, s| match bits {
+            None => graph.knn(pin, target, request, s, None),
+            Some(bits) => match filter::plan(bits.len(), self.len() as u64, request.depth()) {
                 SearchPlan::Empty => s.found.clear(),
-                SearchPlan::BruteForce => graph.exact_knn_slots(target, ef.max(k).max(pool), bits.iter(), s),
-                SearchPlan::Graph => graph.knn_pool(pin, target, k, ef, pool, s, Some(&|id| bits.contains(id))),
+                SearchPlan::BruteForce => graph.exact_knn_slots(target, request.depth(), bits.iter(), s),
+                SearchPlan::Graph => graph.knn(pin, target, request, s, Some(&|id| bits.contains(id))),
             },
         });
-    }
-
-    /// The `k` nearest records to `query` among those whose metadata matches `filter`, nearest
-    /// first: always min(k, matches) hits. Few matches are scanned exactly; otherwise the graph
-    /// is searched with the filter applied during traversal.
-    pub fn search_where(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: Option<usize>,
-        filter: &Filter,
-        mut emit: impl FnMut(KeyRef<'_>, f32),
-    ) -> Result<usize> {
-        let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
-        let k = self.result_width(k).max(1);
-        let ef = self.search_ef(ef, k);
-        // Pinned before the filter is evaluated: no slot in the bitmap can be reused meanwhile.
-        let pin = graph.pin();
-        let bits = self.matching(filter);
-        with_scratch(|s| {
-            self.nearest_slots(graph, &pin, query, k, ef, Some(&bits), s);
-            Ok(self.emit_keys(s.found.iter().map(|c| (c.id, c.dist)), k, &mut emit))
-        })
     }
 
     /// BM25 search over record texts: the `k` best records for `query`, best first, with their
     /// scores (higher is better), among those matching `filter` when given.
     pub fn text_search(&self, query: &str, k: usize, filter: Option<&Filter>, mut emit: impl FnMut(KeyRef<'_>, f32)) -> Result<usize> {
-        if k == 0 {
-            return Err(Error::InvalidArgument("k must be at least 1".into()));
-        }
+        check_k(k)?;
         let Some(graph) = self.graph.get() else { return Ok(0) };
         let k = self.result_width(k).max(1);
         let _pin = graph.pin();
@@ -225,33 +267,107 @@ impl Index {
         Ok(self.emit_keys(hits, k, &mut emit))
     }
 
-    /// Hybrid search: the vector search and the BM25 search (each `HYBRID_DEPTH` deep, at least
-    /// k, both restricted by `filter`) fused by `fusion` (see `hybrid`): the `k` best records,
-    /// best first, with their fused scores (higher is better).
-    #[allow(clippy::too_many_arguments)]
+    /// Hybrid search: the vector search of `request` (`HYBRID_DEPTH` deep, at least k) and the
+    /// BM25 search for `text_query` (as deep), both restricted by `request.filter`, fused by
+    /// `fusion` (see `hybrid`): the `k` best records, best first, with their fused scores
+    /// (higher is better).
     pub fn hybrid_search(
         &self,
         query: &[f32],
         text_query: &str,
-        k: usize,
-        ef: Option<usize>,
-        filter: Option<&Filter>,
+        request: SearchRequest<'_>,
         fusion: Fusion,
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> Result<usize> {
-        let Some(graph) = self.check_query(query, k)? else { return Ok(0) };
-        let k = self.result_width(k).max(1);
+        let Some(graph) = self.check_query(query, request.k)? else { return Ok(0) };
+        let k = self.result_width(request.k).max(1);
         let depth = k.max(HYBRID_DEPTH);
-        let ef = self.search_ef(ef, depth);
+        let vector_request = self.knn_request(depth, request.ef);
         let pin = graph.pin();
-        let bits = filter.map(|f| self.matching(f));
+        let bits = request.filter.map(|f| self.matching(f));
         let vector_hits: Vec<(u32, f32)> = with_scratch(|s| {
-            self.nearest_slots(graph, &pin, query, depth, ef, bits.as_deref(), s);
+            self.nearest_slots(graph, &pin, query, vector_request, bits.as_deref(), s);
             s.found.iter().take(depth).map(|c| (c.id, c.dist)).collect()
         });
         let accept = |slot: u32| bits.as_ref().is_none_or(|b| b.contains(slot));
         let text_hits = self.text.read().search(text_query, depth, Some(&accept));
         let fused = hybrid::fuse(&vector_hits, &text_hits, fusion, depth)?;
         Ok(self.emit_keys(fused, k, &mut emit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{IndexOptions, Keys, Payloads};
+
+    /// 600 records on a 2-d spiral (more than the exact-scan size, so the graph is searched),
+    /// each with metadata {"cat": i % 4}.
+    fn index_with_metadata() -> Index {
+        let n = 600;
+        let spiral = |i: usize| {
+            let t = i as f32 * 0.05;
+            [t.cos() * (1.0 + t), t.sin() * (1.0 + t)]
+        };
+        let vectors: Vec<f32> = (0..n).flat_map(spiral).collect();
+        let keys: Vec<u64> = (0..n as u64).collect();
+        let json: Vec<String> = (0..n).map(|i| format!("{{\"cat\": {}}}", i % 4)).collect();
+        let metadata: Vec<Option<&str>> = json.iter().map(|j| Some(j.as_str())).collect();
+        let index = Index::new(IndexOptions { dim: 2, ..IndexOptions::default() }).unwrap();
+        index.add_with(Keys::U64(&keys), &vectors, Payloads { metadata: Some(&metadata), texts: None }).unwrap();
+        index
+    }
+
+    fn one_by_one(index: &Index, queries: &[f32], request: SearchRequest<'_>) -> Vec<Vec<(String, f32)>> {
+        queries
+            .chunks_exact(2)
+            .map(|q| {
+                let mut hits = Vec::new();
+                index.search_visit(q, request, |key, d| hits.push((key.to_string_plain(), d))).unwrap();
+                hits
+            })
+            .collect()
+    }
+
+    fn batched(index: &Index, queries: &[f32], request: SearchRequest<'_>) -> Vec<Vec<(String, f32)>> {
+        let mut sinks = vec![Vec::new(); queries.len() / 2];
+        index
+            .search_batch(queries, request, &mut sinks, |sink: &mut Vec<(String, f32)>, rank, key, d| {
+                assert_eq!(rank, sink.len());
+                sink.push((key.to_string_plain(), d));
+            })
+            .unwrap();
+        sinks
+    }
+
+    /// A batch, filtered or not, parallel (4 queries or more) or not, answers as its queries
+    /// searched one at a time.
+    #[test]
+    fn batches_with_and_without_a_filter_match_single_searches() {
+        let index = index_with_metadata();
+        let filter = Filter::parse("cat = 1").unwrap();
+        let queries: Vec<f32> = (0..12).map(|i| i as f32 * 0.7 - 4.0).collect();
+        for request in [SearchRequest::new(10, Some(32)), SearchRequest::new(10, Some(32)).with_filter(Some(&filter))] {
+            for n in [2, 6] {
+                let queries = &queries[..2 * n];
+                let want = one_by_one(&index, queries, request);
+                assert_eq!(batched(&index, queries, request), want);
+                assert!(want.iter().all(|hits| hits.len() == 10));
+            }
+        }
+        let filtered = batched(&index, &queries, SearchRequest::new(10, None).with_filter(Some(&filter)));
+        for (key, _) in filtered.iter().flatten() {
+            assert_eq!(key.parse::<u64>().unwrap() % 4, 1, "a hit outside the filter");
+        }
+    }
+
+    #[test]
+    fn the_beam_is_widened_to_k_once_in_the_request() {
+        let index = index_with_metadata();
+        assert_eq!(index.knn_request(50, Some(8)).ef(), 50);
+        assert_eq!(index.knn_request(5, Some(8)).ef(), 8);
+        assert_eq!(index.knn_request(5, Some(0)).ef(), 5, "ef 0 is clamped to 1, then raised to k");
+        assert_eq!(index.knn_request(5, None).ef(), index.options().ef_search.max(5));
+        assert_eq!(index.knn_request(5, Some(usize::MAX)).ef(), MAX_EF);
     }
 }

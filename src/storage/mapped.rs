@@ -132,11 +132,7 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     debug_assert!(free.iter().all(|&id| states[id as usize] == STATE_FREE));
     let (dim, entry, inserted, next_auto_key) = (meta.dim, meta.entry, meta.inserted, meta.next_auto_key);
 
-    let store = NodeStore::over_mapping(
-        dim,
-        meta.words,
-        params.m0,
-        params.m,
+    let store = NodeStore::with_words(dim, meta.words, params.m0, params.m).over_mapping(
         map,
         recs.offset as usize,
         slots as u32,

@@ -23,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use omendb::index::MAX_COMPONENT;
+use omendb::index::{SearchRequest, MAX_COMPONENT};
 use omendb::{Error, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric};
 
 /// Below this many slots ever used, a search scans every record (src/hnsw/search.rs).
@@ -489,7 +489,7 @@ pub fn run(data: &[u8]) {
                 let k = if op & 0x80 != 0 && op & 0x40 != 0 { 0 } else { k };
                 let flat = rows(&mut input, n, dim);
                 let mut sinks: Vec<Vec<(String, f32)>> = vec![Vec::new(); n];
-                let got = index.search_batch(&flat, k, None, &mut sinks, |sink, rank, key, d| {
+                let got = index.search_batch(&flat, SearchRequest::new(k, None), &mut sinks, |sink, rank, key, d| {
                     assert_eq!(rank, sink.len(), "ranks come in order");
                     sink.push((key.to_string_plain(), d));
                 });
