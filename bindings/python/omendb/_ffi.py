@@ -146,7 +146,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
         omendb_status,
         [IndexPtr, POINTER(c_float), c_size_t, c_size_t, c_size_t, c_size_t, POINTER(ResultsPtr), _ERR],
     ),
-    # multimodal.rs
+    # records.rs, filter.rs, search.rs, metadata.rs
     "omendb_filter_parse": (omendb_status, [c_char_p, c_size_t, POINTER(FilterPtr), _ERR]),
     "omendb_filter_free": (None, [FilterPtr]),
     **{
