@@ -162,8 +162,15 @@ impl Graph {
         let list = self.list(id, level);
         if let Some((count, links)) = list.split_first() {
             let n = (count.load(Ordering::Acquire) as usize).min(links.len());
+            let loaded = links[..n].iter().map(|l| l.load(Ordering::Acquire));
             let limit = self.store.link_limit();
-            out.extend(links[..n].iter().map(|l| l.load(Ordering::Acquire)).filter(|&l| l < limit));
+            if limit == u32::MAX {
+                // Records this process wrote: no id to drop, and an exact-size extend (a filter
+                // in this innermost loop cost ~2.5 % of search speed on glove-50).
+                out.extend(loaded);
+            } else {
+                out.extend(loaded.filter(|&l| l < limit));
+            }
         }
     }
 
