@@ -4,6 +4,8 @@
 //! whose records pack (`docs/format.md`, "Version 5"), with the answers recorded when it was
 //! written. The older fixtures keep their own tests (`persistence.rs`, `quant_persistence.rs`).
 
+mod common;
+use common::splitmix_vectors as vectors;
 use std::path::Path;
 
 use omendb::filter::Filter;
@@ -51,18 +53,6 @@ fn every_fixture_resaves_to_the_recorded_bytes() {
 
 const V5_DIM: usize = 12;
 
-/// Deterministic floats in [-1, 1) (splitmix64), as `persistence.rs` makes them.
-fn vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-    (0..(n * dim) as u64)
-        .map(|i| {
-            let mut z = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i.wrapping_mul(0xBF58_476D_1CE4_E5B9));
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn v5_options() -> IndexOptions {
     // 12 dimensions with m 16: the layer-0 list ends 4 bytes short of the upper reference, and

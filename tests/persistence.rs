@@ -4,6 +4,8 @@
 //! still answering as they did, a crash (SIGKILL) during save leaving the old or the new file,
 //! and saves running while other threads change the index.
 
+mod common;
+use common::splitmix_vectors as vectors;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,18 +18,6 @@ use omendb::index::SearchRequest;
 use omendb::storage::format::{self, FORMAT_VERSION, NEWEST_VERSION};
 use omendb::{Error, Hit, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric, Payloads};
 
-/// Deterministic floats in [-1, 1) from (seed, i): splitmix64, exact on every platform.
-fn vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-    (0..(n * dim) as u64)
-        .map(|i| {
-            let mut z = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i.wrapping_mul(0xBF58_476D_1CE4_E5B9));
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// A temporary directory removed on drop.
 struct TempDir(PathBuf);

@@ -80,6 +80,20 @@ pub fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Deterministic floats in [-1, 1) from (seed, i) by splitmix64, exact on every platform: the
+/// generator the committed fixture files were built with (`persistence.rs`, `fixtures.rs`).
+pub fn splitmix_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    (0..(n * dim) as u64)
+        .map(|i| {
+            let mut z = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 /// The index's distance between `a` and `b`, computed exactly in f64: squared L2,
 /// 1 - a.b (inner product), or 1 - cos(a, b).
 pub fn exact_distance(metric: omendb::Metric, a: &[f32], b: &[f32]) -> f64 {
