@@ -41,8 +41,13 @@ TESTS    := $(C_TESTS) $(CXX_TEST)
 # Rust's runtime keeps some memory until exit (thread-locals, the rayon pool, whose threads
 # are never joined): valgrind lists it as "still reachable" or, for the threads' own blocks,
 # "possibly lost". Only definite and indirect leaks, and memory errors, fail; nothing is
-# suppressed.
-VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full \
+# suppressed. Valgrind runs one thread at a time; its default hand-over lets a thread that
+# loops (test_threads' searchers) take the lock back again and again, so a writer waiting out
+# a grace period starved for over an hour on a 2-core CI machine: --fair-sched=yes hands the
+# lock over in turn (that test: 18-23 s). Each binary also gets VALGRIND_TIMEOUT seconds, so a
+# hang fails with its name instead of eating the CI run.
+VALGRIND_TIMEOUT ?= 900
+VALGRIND_FLAGS := --fair-sched=yes --error-exitcode=1 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--track-origins=yes --quiet
 
@@ -90,8 +95,9 @@ ctest-run: ctests
 valgrind: ctests
 	@status=0; for t in $(TESTS) "$(BUILD)/demo $(DEMO_ARGS)"; do \
 		echo "== valgrind $$t"; \
-		OMENDB_UNDER_VALGRIND=1 $(VALGRIND) $(VALGRIND_FLAGS) $$t >$(BUILD)/valgrind.out 2>&1; rc=$$?; \
+		OMENDB_UNDER_VALGRIND=1 timeout -s KILL $(VALGRIND_TIMEOUT) $(VALGRIND) $(VALGRIND_FLAGS) $$t >$(BUILD)/valgrind.out 2>&1; rc=$$?; \
 		if [ $$rc -eq 0 ]; then echo "   valgrind clean; last line: $$(tail -n 1 $(BUILD)/valgrind.out)"; \
+		elif [ $$rc -eq 137 ]; then cat $(BUILD)/valgrind.out; echo "FAILED: $$t still running after $(VALGRIND_TIMEOUT) s (killed)"; status=1; \
 		else cat $(BUILD)/valgrind.out; echo "FAILED (exit $$rc): $$t"; status=1; fi; \
 	done; exit $$status
 
