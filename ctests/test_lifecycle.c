@@ -72,6 +72,7 @@ static void test_status_names(void) {
         NAMED(OMENDB_STATUS_CORRUPT),
         NAMED(OMENDB_STATUS_UNSUPPORTED_VERSION),
         NAMED(OMENDB_STATUS_FILTER_SYNTAX),
+        NAMED(OMENDB_STATUS_LOCKED),
     };
 #undef NAMED
     size_t n = sizeof statuses / sizeof statuses[0];

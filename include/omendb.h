@@ -118,6 +118,23 @@
 #define OMENDB_DTYPE_PQ 4
 
 /**
+ * `omendb_options_set_sync`: each write is on disk before the call that made it returns
+ * (concurrent writers share one fsync). The default.
+ */
+#define OMENDB_SYNC_ALWAYS 0
+
+/**
+ * `omendb_options_set_sync`: the log is synced every `interval_ms` by a background thread.
+ */
+#define OMENDB_SYNC_BATCH 1
+
+/**
+ * `omendb_options_set_sync`: the operating system decides when the log reaches the disk
+ * (and checkpoints and `omendb_index_free` sync it).
+ */
+#define OMENDB_SYNC_OFF 2
+
+/**
  * The result of every fallible call. Numbers are stable and never reused; new codes are
  * only ever appended.
  */
@@ -198,6 +215,11 @@ enum omendb_status
    * expected there.
    */
   OMENDB_STATUS_FILTER_SYNTAX = 16,
+  /**
+   * A durable index directory is open for writing elsewhere (another process, or another
+   * handle in this one); the message names the holder's pid. One writer per directory.
+   */
+  OMENDB_STATUS_LOCKED = 17,
 };
 #ifndef __cplusplus
 typedef uint32_t omendb_status;
@@ -248,7 +270,8 @@ extern "C" {
 const char *omendb_version(void);
 
 /**
- * Creates an empty index.
+ * Creates an empty index, or, with a path set (`omendb_options_set_path`), opens the durable
+ * index in that directory: created if there is none, recovered if there is.
  *
  * `options` may be NULL for the defaults (see `omendb_options_create`); the index copies
  * them, so they may be freed right after. On success writes a new handle to `*index_out`;
@@ -256,7 +279,11 @@ const char *omendb_version(void);
  * unchanged.
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index_out` is NULL) or
- * OMENDB_STATUS_INVALID_ARGUMENT.
+ * OMENDB_STATUS_INVALID_ARGUMENT (also: an option set conflicts with a stored index's). With
+ * a path also OMENDB_STATUS_LOCKED (the directory is open for writing elsewhere),
+ * OMENDB_STATUS_IO, OMENDB_STATUS_CORRUPT (a snapshot fails its checks, or a log record
+ * does not apply) and OMENDB_STATUS_UNSUPPORTED_VERSION. A torn or damaged end of the log is
+ * not an error: it is cut off (the records before it are kept).
  *
  * Thread safety: safe to call from any thread.
  */
@@ -418,6 +445,29 @@ omendb_status omendb_index_key_kind(const omendb_index *index, uint32_t *kind_ou
  * Thread safety: as `omendb_index_contains`.
  */
 omendb_status omendb_index_memory_bytes(const omendb_index *index, size_t *bytes_out, omendb_error **err_out);
+
+/**
+ * Writes a checkpoint of a durable index: a snapshot of everything stored (written to a
+ * temporary file, synced, renamed into place) and a new, empty log; the old ones are
+ * removed. Writers wait only while the snapshot is serialised in memory; searches never wait.
+ * Reopening after a checkpoint replays only what was written after it.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_ARGUMENT (an
+ * index without a path) or OMENDB_STATUS_IO (the index and its log are unchanged).
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_checkpoint(const omendb_index *index, omendb_error **err_out);
+
+/**
+ * Syncs a durable index's log to disk now: what OMENDB_SYNC_BATCH and OMENDB_SYNC_OFF leave
+ * for later. A no-op for an index without a path.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_IO.
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_flush(const omendb_index *index, omendb_error **err_out);
 
 /**
  * Repairs the graph around every removed record now and makes their memory reusable
@@ -795,6 +845,51 @@ omendb_status omendb_options_set_pq_m(omendb_options *options, uint64_t pq_m, om
  * Thread safety: the options must not be used by another thread during the call.
  */
 omendb_status omendb_options_set_full_precision_dir(omendb_options *options, const char *dir, size_t dir_len, omendb_error **err_out);
+
+/**
+ * Makes `omendb_index_create` open a durable index in directory `path` (`path_len` bytes of
+ * UTF-8, no NUL needed): created, with the directory, if there is none there, or else
+ * recovered: the newest snapshot is loaded and the write-ahead log after it replayed. Every
+ * add, upsert and remove is then in the log before it returns (see `omendb_options_set_sync`
+ * for when it reaches the disk), and `omendb_index_checkpoint` writes a new snapshot.
+ *
+ * When the directory holds an index, the options set on these options must equal the stored
+ * ones (else OMENDB_STATUS_INVALID_ARGUMENT at create, naming the option); options not set
+ * take the stored values. The directory is locked while the index lives: a second create on
+ * it, from this process or another, fails with OMENDB_STATUS_LOCKED. Layout and record
+ * format: docs/format.md. With `path_len` 0, no directory (the default: an index in memory).
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (options NULL, or path NULL with
+ * path_len > 0) or OMENDB_STATUS_INVALID_UTF8.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_path(omendb_options *options, const char *path, size_t path_len, omendb_error **err_out);
+
+/**
+ * Sets when a durable index's writes reach the disk: OMENDB_SYNC_ALWAYS (before each call
+ * returns: an acknowledged write survives a crash of the machine), OMENDB_SYNC_BATCH (at most
+ * `interval_ms` milliseconds later, 1..=60000: a crash of the machine loses at most that
+ * window) or OMENDB_SYNC_OFF (when the OS writes back). Under every mode a crash of the
+ * process alone loses no returned write. `interval_ms` is read only with OMENDB_SYNC_BATCH.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT (an
+ * unknown mode, or an interval out of range).
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_sync(omendb_options *options, uint32_t mode, uint32_t interval_ms, omendb_error **err_out);
+
+/**
+ * Sets the log size, in bytes, past which a durable index checkpoints on its own (the write
+ * that crosses it runs the checkpoint before it returns); 0 for never (only
+ * `omendb_index_checkpoint`). Default 256 MiB.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_checkpoint_bytes(omendb_options *options, uint64_t bytes, omendb_error **err_out);
 
 /**
  * Saves `index` to the file at `path` (`path_len` bytes of UTF-8, no NUL needed), in the

@@ -35,6 +35,9 @@ pub enum Error {
     /// Filter text that does not parse: the byte offset of the token at fault (the text's
     /// length when it ended too early) and what was expected there.
     FilterSyntax { offset: usize, message: String },
+    /// A durable index directory is open for writing by another process or handle (the
+    /// message names the directory and the holder's pid).
+    Locked(String),
 }
 
 impl fmt::Display for Error {
@@ -65,6 +68,7 @@ impl fmt::Display for Error {
                 "unsupported file format version {found}: this build of OmenDB reads version {supported} (a newer OmenDB wrote the file)"
             ),
             Error::FilterSyntax { offset, message } => write!(f, "filter syntax error at byte {offset}: {message}"),
+            Error::Locked(m) => write!(f, "locked: {m}"),
         }
     }
 }

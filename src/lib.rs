@@ -31,3 +31,4 @@ pub use error::{Error, Result};
 pub use index::{Hit, Index, IndexOptions, Keys, Payloads};
 pub use keys::{KeyKind, KeyRef};
 pub use metric::Metric;
+pub use storage::wal::{Durability, Recovery, SyncMode};

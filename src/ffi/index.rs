@@ -29,7 +29,8 @@ pub const OMENDB_KEY_KIND_STRING: u32 = 2;
 
 const _: () = assert!(OMENDB_NO_KEY == NO_KEY);
 
-/// Creates an empty index.
+/// Creates an empty index, or, with a path set (`omendb_options_set_path`), opens the durable
+/// index in that directory: created if there is none, recovered if there is.
 ///
 /// `options` may be NULL for the defaults (see `omendb_options_create`); the index copies
 /// them, so they may be freed right after. On success writes a new handle to `*index_out`;
@@ -37,15 +38,31 @@ const _: () = assert!(OMENDB_NO_KEY == NO_KEY);
 /// unchanged.
 ///
 /// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (`index_out` is NULL) or
-/// OMENDB_STATUS_INVALID_ARGUMENT.
+/// OMENDB_STATUS_INVALID_ARGUMENT (also: an option set conflicts with a stored index's). With
+/// a path also OMENDB_STATUS_LOCKED (the directory is open for writing elsewhere),
+/// OMENDB_STATUS_IO, OMENDB_STATUS_CORRUPT (a snapshot fails its checks, or a log record
+/// does not apply) and OMENDB_STATUS_UNSUPPORTED_VERSION. A torn or damaged end of the log is
+/// not an error: it is cut off (the records before it are kept).
 ///
 /// Thread safety: safe to call from any thread.
 #[no_mangle]
 pub extern "C" fn omendb_index_create(options: *const omendb_options, index_out: *mut *mut omendb_index, err_out: *mut *mut omendb_error) -> omendb_status {
     guard(err_out, || {
         let slot = out(index_out, "index_out")?;
-        let opts = if options.is_null() { IndexOptions::default() } else { handle(options, "options")?.inner.clone() };
-        let inner = Index::new(opts)?;
+        let inner = match options.is_null() {
+            true => Index::new(IndexOptions::default())?,
+            false => {
+                let o = handle(options, "options")?;
+                match &o.path {
+                    None => Index::new(o.inner.clone())?,
+                    Some(dir) => Index::open_dir(
+                        dir,
+                        crate::index::options_must_match(&o.inner, &o.explicit),
+                        o.durability.clone(),
+                    )?,
+                }
+            }
+        };
         *slot = new_handle(omendb_index { inner });
         Ok(())
     })
@@ -282,6 +299,37 @@ pub extern "C" fn omendb_index_memory_bytes(index: *const omendb_index, bytes_ou
     guard(err_out, || {
         let idx = &handle(index, "index")?.inner;
         *out(bytes_out, "bytes_out")? = idx.memory_bytes();
+        Ok(())
+    })
+}
+
+/// Writes a checkpoint of a durable index: a snapshot of everything stored (written to a
+/// temporary file, synced, renamed into place) and a new, empty log; the old ones are
+/// removed. Writers wait only while the snapshot is serialised in memory; searches never wait.
+/// Reopening after a checkpoint replays only what was written after it.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_ARGUMENT (an
+/// index without a path) or OMENDB_STATUS_IO (the index and its log are unchanged).
+///
+/// Thread safety: as `omendb_index_add_batch`.
+#[no_mangle]
+pub extern "C" fn omendb_index_checkpoint(index: *const omendb_index, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        handle(index, "index")?.inner.checkpoint()?;
+        Ok(())
+    })
+}
+
+/// Syncs a durable index's log to disk now: what OMENDB_SYNC_BATCH and OMENDB_SYNC_OFF leave
+/// for later. A no-op for an index without a path.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_IO.
+///
+/// Thread safety: as `omendb_index_add_batch`.
+#[no_mangle]
+pub extern "C" fn omendb_index_flush(index: *const omendb_index, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        handle(index, "index")?.inner.flush()?;
         Ok(())
     })
 }

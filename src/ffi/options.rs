@@ -8,11 +8,27 @@ use crate::index::IndexOptions;
 use crate::metric::Metric;
 use crate::quant::raw::RawStorage;
 use crate::quant::Dtype;
+use crate::storage::wal::{Durability, SyncMode};
 
 /// Settings for `omendb_index_create`. Made by `omendb_options_create`, changed by the
 /// `omendb_options_set_*` functions, freed by `omendb_options_free`.
 pub struct omendb_options {
     pub(crate) inner: IndexOptions,
+    /// The options a setter was called for: reopening a durable directory compares only
+    /// these with the stored ones (the rest take the stored values).
+    pub(crate) explicit: Vec<&'static str>,
+    /// `omendb_options_set_path`: the directory of a durable index.
+    pub(crate) path: Option<std::path::PathBuf>,
+    /// `omendb_options_set_sync` and `omendb_options_set_checkpoint_bytes`.
+    pub(crate) durability: Durability,
+}
+
+impl omendb_options {
+    fn mark(&mut self, name: &'static str) {
+        if !self.explicit.contains(&name) {
+            self.explicit.push(name);
+        }
+    }
 }
 
 /// Squared Euclidean distance (`omendb_options_set_metric`).
@@ -54,7 +70,12 @@ pub const OMENDB_DTYPE_PQ: u32 = 4;
 pub extern "C" fn omendb_options_create(options_out: *mut *mut omendb_options, err_out: *mut *mut omendb_error) -> omendb_status {
     guard(err_out, || {
         let slot = out(options_out, "options_out")?;
-        *slot = new_handle(omendb_options { inner: IndexOptions::default() });
+        *slot = new_handle(omendb_options {
+            inner: IndexOptions::default(),
+            explicit: Vec::new(),
+            path: None,
+            durability: Durability::default(),
+        });
         Ok(())
     })
 }
@@ -67,8 +88,19 @@ pub extern "C" fn omendb_options_free(options: *mut omendb_options) {
     free_handle(options)
 }
 
-fn set(options: *mut omendb_options, err_out: *mut *mut omendb_error, f: impl FnOnce(&mut IndexOptions) -> Result<(), omendb_error>) -> omendb_status {
-    guard(err_out, || f(&mut handle_mut(options, "options")?.inner))
+/// Runs setter `name`: changes the options through `f` and marks `name` as set.
+fn set(
+    options: *mut omendb_options,
+    err_out: *mut *mut omendb_error,
+    name: &'static str,
+    f: impl FnOnce(&mut IndexOptions) -> Result<(), omendb_error>,
+) -> omendb_status {
+    guard(err_out, || {
+        let o = handle_mut(options, "options")?;
+        f(&mut o.inner)?;
+        o.mark(name);
+        Ok(())
+    })
 }
 
 fn in_range(name: &str, value: u64, lo: u64, hi: u64) -> Result<usize, omendb_error> {
@@ -87,7 +119,7 @@ fn in_range(name: &str, value: u64, lo: u64, hi: u64) -> Result<usize, omendb_er
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_dim(options: *mut omendb_options, dim: u64, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "dim", |o| {
         o.dim = in_range("dim", dim, 0, crate::index::MAX_DIM as u64)?;
         Ok(())
     })
@@ -101,7 +133,7 @@ pub extern "C" fn omendb_options_set_dim(options: *mut omendb_options, dim: u64,
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_metric(options: *mut omendb_options, metric: u32, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "metric", |o| {
         o.metric = Metric::from_u32(metric).map_err(omendb_error::from)?;
         Ok(())
     })
@@ -114,7 +146,7 @@ pub extern "C" fn omendb_options_set_metric(options: *mut omendb_options, metric
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_m(options: *mut omendb_options, m: u64, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "m", |o| {
         o.m = in_range("m", m, 2, crate::index::MAX_M as u64)?;
         Ok(())
     })
@@ -127,7 +159,7 @@ pub extern "C" fn omendb_options_set_m(options: *mut omendb_options, m: u64, err
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_ef_construction(options: *mut omendb_options, ef_construction: u64, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "ef_construction", |o| {
         o.ef_construction = in_range("ef_construction", ef_construction, 1, crate::index::MAX_EF as u64)?;
         Ok(())
     })
@@ -141,7 +173,7 @@ pub extern "C" fn omendb_options_set_ef_construction(options: *mut omendb_option
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_ef_search(options: *mut omendb_options, ef_search: u64, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "ef_search", |o| {
         o.ef_search = in_range("ef_search", ef_search, 1, crate::index::MAX_EF as u64)?;
         Ok(())
     })
@@ -155,7 +187,7 @@ pub extern "C" fn omendb_options_set_ef_search(options: *mut omendb_options, ef_
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_seed(options: *mut omendb_options, seed: u64, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "seed", |o| {
         o.seed = seed;
         Ok(())
     })
@@ -186,7 +218,7 @@ pub extern "C" fn omendb_options_set_seed(options: *mut omendb_options, seed: u6
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_dtype(options: *mut omendb_options, dtype: u32, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "dtype", |o| {
         o.dtype = Dtype::from_u32(dtype).map_err(omendb_error::from)?;
         Ok(())
     })
@@ -202,7 +234,7 @@ pub extern "C" fn omendb_options_set_dtype(options: *mut omendb_options, dtype: 
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_rerank(options: *mut omendb_options, rerank: u64, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "rerank", |o| {
         o.rerank = in_range("rerank", rerank, 1, crate::index::MAX_RERANK as u64)?;
         Ok(())
     })
@@ -218,7 +250,7 @@ pub extern "C" fn omendb_options_set_rerank(options: *mut omendb_options, rerank
 /// Thread safety: the options must not be used by another thread during the call.
 #[no_mangle]
 pub extern "C" fn omendb_options_set_pq_m(options: *mut omendb_options, pq_m: u64, err_out: *mut *mut omendb_error) -> omendb_status {
-    set(options, err_out, |o| {
+    set(options, err_out, "pq_m", |o| {
         o.pq_m = in_range("pq_m", pq_m, 0, crate::index::MAX_DIM as u64)?;
         Ok(())
     })
@@ -239,8 +271,82 @@ pub extern "C" fn omendb_options_set_pq_m(options: *mut omendb_options, pq_m: u6
 #[no_mangle]
 pub extern "C" fn omendb_options_set_full_precision_dir(options: *mut omendb_options, dir: *const c_char, dir_len: usize, err_out: *mut *mut omendb_error) -> omendb_status {
     guard(err_out, || {
-        let o = &mut handle_mut(options, "options")?.inner;
-        o.raw_storage = if dir_len == 0 { RawStorage::Memory } else { RawStorage::File(utf8(dir, dir_len, "dir")?.into()) };
+        let o = handle_mut(options, "options")?;
+        o.inner.raw_storage = if dir_len == 0 { RawStorage::Memory } else { RawStorage::File(utf8(dir, dir_len, "dir")?.into()) };
+        o.mark("full_precision_dir");
+        Ok(())
+    })
+}
+
+/// `omendb_options_set_sync`: each write is on disk before the call that made it returns
+/// (concurrent writers share one fsync). The default.
+pub const OMENDB_SYNC_ALWAYS: u32 = 0;
+/// `omendb_options_set_sync`: the log is synced every `interval_ms` by a background thread.
+pub const OMENDB_SYNC_BATCH: u32 = 1;
+/// `omendb_options_set_sync`: the operating system decides when the log reaches the disk
+/// (and checkpoints and `omendb_index_free` sync it).
+pub const OMENDB_SYNC_OFF: u32 = 2;
+
+/// Makes `omendb_index_create` open a durable index in directory `path` (`path_len` bytes of
+/// UTF-8, no NUL needed): created, with the directory, if there is none there, or else
+/// recovered: the newest snapshot is loaded and the write-ahead log after it replayed. Every
+/// add, upsert and remove is then in the log before it returns (see `omendb_options_set_sync`
+/// for when it reaches the disk), and `omendb_index_checkpoint` writes a new snapshot.
+///
+/// When the directory holds an index, the options set on these options must equal the stored
+/// ones (else OMENDB_STATUS_INVALID_ARGUMENT at create, naming the option); options not set
+/// take the stored values. The directory is locked while the index lives: a second create on
+/// it, from this process or another, fails with OMENDB_STATUS_LOCKED. Layout and record
+/// format: docs/format.md. With `path_len` 0, no directory (the default: an index in memory).
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (options NULL, or path NULL with
+/// path_len > 0) or OMENDB_STATUS_INVALID_UTF8.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_path(options: *mut omendb_options, path: *const c_char, path_len: usize, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let o = handle_mut(options, "options")?;
+        o.path = if path_len == 0 { None } else { Some(utf8(path, path_len, "path")?.into()) };
+        Ok(())
+    })
+}
+
+/// Sets when a durable index's writes reach the disk: OMENDB_SYNC_ALWAYS (before each call
+/// returns: an acknowledged write survives a crash of the machine), OMENDB_SYNC_BATCH (at most
+/// `interval_ms` milliseconds later, 1..=60000: a crash of the machine loses at most that
+/// window) or OMENDB_SYNC_OFF (when the OS writes back). Under every mode a crash of the
+/// process alone loses no returned write. `interval_ms` is read only with OMENDB_SYNC_BATCH.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT (an
+/// unknown mode, or an interval out of range).
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_sync(options: *mut omendb_options, mode: u32, interval_ms: u32, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let o = handle_mut(options, "options")?;
+        o.durability.sync = match mode {
+            OMENDB_SYNC_ALWAYS => SyncMode::Always,
+            OMENDB_SYNC_BATCH => SyncMode::Batch(std::time::Duration::from_millis(in_range("interval_ms", interval_ms as u64, 1, 60_000)? as u64)),
+            OMENDB_SYNC_OFF => SyncMode::Off,
+            other => return Err(invalid(format!("unknown sync mode {other} (OMENDB_SYNC_ALWAYS, _BATCH or _OFF)"))),
+        };
+        Ok(())
+    })
+}
+
+/// Sets the log size, in bytes, past which a durable index checkpoints on its own (the write
+/// that crosses it runs the checkpoint before it returns); 0 for never (only
+/// `omendb_index_checkpoint`). Default 256 MiB.
+///
+/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_checkpoint_bytes(options: *mut omendb_options, bytes: u64, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        handle_mut(options, "options")?.durability.checkpoint_bytes = bytes;
         Ok(())
     })
 }

@@ -49,12 +49,15 @@ pub enum omendb_status {
     /// Filter text does not parse; the message names the byte offset at fault and what was
     /// expected there.
     OMENDB_STATUS_FILTER_SYNTAX = 16,
+    /// A durable index directory is open for writing elsewhere (another process, or another
+    /// handle in this one); the message names the holder's pid. One writer per directory.
+    OMENDB_STATUS_LOCKED = 17,
 }
 
 use omendb_status::*;
 
 /// Every status, for `omendb_status_name` and tests.
-pub const ALL_STATUSES: [omendb_status; 17] = [
+pub const ALL_STATUSES: [omendb_status; 18] = [
     OMENDB_STATUS_OK,
     OMENDB_STATUS_INTERNAL,
     OMENDB_STATUS_NULL_POINTER,
@@ -72,6 +75,7 @@ pub const ALL_STATUSES: [omendb_status; 17] = [
     OMENDB_STATUS_CORRUPT,
     OMENDB_STATUS_UNSUPPORTED_VERSION,
     OMENDB_STATUS_FILTER_SYNTAX,
+    OMENDB_STATUS_LOCKED,
 ];
 
 impl omendb_status {
@@ -95,6 +99,7 @@ impl omendb_status {
             OMENDB_STATUS_CORRUPT => c"OMENDB_STATUS_CORRUPT",
             OMENDB_STATUS_UNSUPPORTED_VERSION => c"OMENDB_STATUS_UNSUPPORTED_VERSION",
             OMENDB_STATUS_FILTER_SYNTAX => c"OMENDB_STATUS_FILTER_SYNTAX",
+            OMENDB_STATUS_LOCKED => c"OMENDB_STATUS_LOCKED",
         }
     }
 }
@@ -140,6 +145,7 @@ impl From<Error> for omendb_error {
             Error::Corrupt(_) => OMENDB_STATUS_CORRUPT,
             Error::UnsupportedVersion { .. } => OMENDB_STATUS_UNSUPPORTED_VERSION,
             Error::FilterSyntax { .. } => OMENDB_STATUS_FILTER_SYNTAX,
+            Error::Locked(_) => OMENDB_STATUS_LOCKED,
         };
         omendb_error::new(code, e.to_string())
     }

@@ -9,6 +9,8 @@
 //! - `write`: add, upsert, add_auto, remove, compact: the write path.
 //! - `search`: plain, batched, filtered, text and hybrid searches.
 //! - `persist`: save, load, open (the file format itself is `storage::format`).
+//! - `durable`: an index bound to a directory: the write-ahead log, checkpoints, recovery
+//!   (the log's bytes and files are `storage::wal`).
 //! - here: the struct, its accessors, the graph's creation and the slots-to-keys step every
 //!   search ends with.
 
@@ -29,11 +31,13 @@ use crate::filter::{Filter, MetadataStore};
 use crate::text::TextIndex;
 
 mod check;
+mod durable;
 mod persist;
 mod search;
 mod write;
 
 pub(crate) use check::check_k;
+pub use durable::options_must_match;
 pub use crate::options::{IndexOptions, DEFAULT_RERANK, MAX_COMPONENT, MAX_DIM, MAX_EF, MAX_M, MAX_RERANK};
 pub use search::{SearchRequest, HYBRID_DEPTH};
 
@@ -114,6 +118,8 @@ pub struct Index {
     persist_gate: RwLock<()>,
     /// Opened from a file mapping: every change is refused (see `Index::open`).
     read_only: bool,
+    /// A durable index's directory, log and lock (see `durable`); None without a directory.
+    durable: Option<durable::Durable>,
 }
 
 impl Index {
@@ -135,6 +141,7 @@ impl Index {
             meta_version: AtomicU64::new(0),
             filter_cache: parking_lot::Mutex::new(None),
             read_only: false,
+            durable: None,
         };
         // A dtype that learns from data waits for the first batch.
         if index.options.dim > 0 && index.options.dtype.min_training_vectors() == 0 {
@@ -303,6 +310,20 @@ impl Index {
     /// it while no other operation runs. For tests.
     pub fn mean_layer0_links(&self) -> f64 {
         self.graph.get().map_or(0.0, |g| g.mean_layer0_links())
+    }
+
+    /// The stored vector of `key` (normalised under the cosine metric; for a quantized dtype,
+    /// the full-precision vector kept for re-ranking), or None if the key is not stored.
+    pub fn get_vector(&self, key: KeyRef<'_>) -> Option<Vec<f32>> {
+        // The key map's read lock keeps the slot from being freed and reused while it is read.
+        let map = self.keys.read();
+        let slot = map.slot_of(key)?;
+        let graph = self.graph.get()?;
+        let dim = graph.store.dim();
+        Some(match self.raw.get() {
+            Some(raw) => raw.row(slot).to_vec(),
+            None => graph.store.vector(slot)[..dim].to_vec(),
+        })
     }
 
     /// The metadata of `key` as a JSON object, or None if the key is not stored.

@@ -33,6 +33,11 @@ impl Index {
 
     fn write_snapshot(&self, out: &mut dyn crate::storage::atomic::WriteSeek) -> Result<u64> {
         let _no_writers = self.persist_gate.write();
+        self.write_snapshot_gated(out)
+    }
+
+    /// As `write_snapshot`, for a caller that already holds the persist gate exclusively.
+    pub(super) fn write_snapshot_gated(&self, out: &mut dyn crate::storage::atomic::WriteSeek) -> Result<u64> {
         let graph = self.graph.get();
         let _no_repair = graph.map(|g| g.maintenance.lock());
         let keys = self.keys.read();
@@ -91,6 +96,7 @@ impl Index {
             meta_version: AtomicU64::new(0),
             filter_cache: parking_lot::Mutex::new(None),
             read_only,
+            durable: None,
         }
     }
 

@@ -15,6 +15,8 @@ use crate::metric::Metric;
 use crate::filter::{self, Metadata};
 use crate::hnsw::arena::STATE_LIVE;
 
+use crate::storage::wal::op::{self as log_op, PutKind};
+
 use super::{Index, Keys, Payloads};
 
 /// Repair runs once this many deletes are pending, or more than an eighth of the records.
@@ -48,9 +50,7 @@ impl Index {
 
     /// As [`Index::add`], with per-record metadata and texts.
     pub fn add_with(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>) -> Result<()> {
-        self.check_writable()?;
-        let _writer = self.persist_gate.read();
-        self.put(keys, vectors, payloads, false)
+        self.change(|| self.put(keys, vectors, payloads, PutKind::Add))
     }
 
     /// Like [`Index::add`], but a key already stored gets the new vector (its old record is
@@ -61,39 +61,47 @@ impl Index {
 
     /// As [`Index::upsert`], with per-record metadata and texts (which replace the old ones).
     pub fn upsert_with(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>) -> Result<()> {
-        self.check_writable()?;
-        let _writer = self.persist_gate.read();
-        self.put(keys, vectors, payloads, true)
+        self.change(|| self.put(keys, vectors, payloads, PutKind::Upsert))
     }
 
     /// Adds vectors under the next free automatic u64 keys; returns the first key used.
     /// Automatic keys count up from 0, one per record added this way.
     pub fn add_auto(&self, vectors: &[f32], n: usize) -> Result<u64> {
-        self.check_writable()?;
-        let _writer = self.persist_gate.read();
-        // Reserve a range; give it back if the add fails, so keys stay dense.
-        let first = self.next_auto_key.fetch_add(n as u64, Ordering::SeqCst);
-        let keys: Vec<u64> = (first..first + n as u64).collect();
-        match self.put(Keys::U64(&keys), vectors, Payloads::default(), false) {
-            Ok(()) => Ok(first),
-            Err(e) => {
-                let _ = self.next_auto_key.compare_exchange(
-                    first + n as u64,
-                    first,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                );
-                Err(e)
+        let mut first = 0;
+        self.change(|| {
+            // Reserve a range; give it back if the add fails, so keys stay dense.
+            first = self.next_auto_key.fetch_add(n as u64, Ordering::SeqCst);
+            let keys: Vec<u64> = (first..first + n as u64).collect();
+            let put = self.put(Keys::U64(&keys), vectors, Payloads::default(), PutKind::Auto);
+            if put.is_err() {
+                let _ = self.next_auto_key.compare_exchange(first + n as u64, first, Ordering::SeqCst, Ordering::SeqCst);
             }
-        }
+            put
+        })?;
+        Ok(first)
     }
 
-    fn put(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>, upsert: bool) -> Result<()> {
+    /// Runs one change: refused on a read-only index or after the log failed; runs while
+    /// holding the persist gate (shared), then, with the gate let go, waits for the disk as a
+    /// durable index's sync mode says (see `durable`).
+    fn change(&self, f: impl FnOnce() -> Result<Option<u64>>) -> Result<()> {
+        self.check_writable()?;
+        self.check_log_healthy()?;
+        let seq = {
+            let _writer = self.persist_gate.read();
+            f()?
+        };
+        self.after_logged(seq)
+    }
+
+    /// Stores one batch (see `add`); returns the log record's number on a durable index.
+    pub(super) fn put(&self, keys: Keys<'_>, vectors: &[f32], payloads: Payloads<'_>, kind: PutKind) -> Result<Option<u64>> {
+        let upsert = kind == PutKind::Upsert;
         let n = keys.len();
         let dim = self.batch_dim(n, vectors)?;
         let metadata = parse_payloads(n, payloads)?;
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         self.check_vectors(vectors, dim)?;
         // Checked once here for a clear early error, and again under the write lock below.
@@ -131,11 +139,19 @@ impl Index {
             graph.store.set_state(slot.id(), STATE_LIVE);
         }
         graph.capacity_hint.fetch_max(graph.store.high_water(), Ordering::AcqRel);
+        // A durable index's record, built before any lock is taken.
+        let record = self.is_durable().then(|| log_op::encode_put(kind, keys, dim, vectors, payloads));
 
-        // Publish the keys (all or nothing), then link the nodes.
+        // Publish the keys (all or nothing), logged first on a durable index, then link the nodes.
+        let mut seq = None;
         let replaced = {
             let mut map = self.keys.write();
-            if let Err(e) = raw_error.map_or_else(|| self.check_batch_keys(keys, &map, upsert), Err) {
+            let checked = raw_error.map_or_else(|| self.check_batch_keys(keys, &map, upsert), Err);
+            let logged = checked.and_then(|()| match &record {
+                Some(payload) => self.log_append(log_op::KIND_PUT, payload).map(|s| seq = s),
+                None => Ok(()),
+            });
+            if let Err(e) = logged {
                 drop(map);
                 for &id in &ids {
                     graph.mark_deleted(id);
@@ -184,7 +200,7 @@ impl Index {
             graph.mark_deleted(old);
         }
         self.maybe_repair(graph);
-        Ok(())
+        Ok(seq)
     }
 
     fn link(&self, graph: &Graph, ids: &[u32]) {
@@ -208,12 +224,19 @@ impl Index {
     /// Removes the record with `key`. It never appears in results after this returns; its
     /// slot is reused once the graph has been repaired around it.
     pub fn remove(&self, key: KeyRef<'_>) -> Result<()> {
-        self.check_writable()?;
-        let _writer = self.persist_gate.read();
-        let slot = {
+        self.change(|| self.remove_key(key))
+    }
+
+    /// Removes one key (see `remove`); returns the log record's number on a durable index.
+    pub(super) fn remove_key(&self, key: KeyRef<'_>) -> Result<Option<u64>> {
+        let (slot, seq) = {
             let mut map = self.keys.write();
             map.check_kind(key)?;
-            map.remove(key).ok_or_else(|| Error::KeyNotFound(key.to_string()))?
+            if map.slot_of(key).is_none() {
+                return Err(Error::KeyNotFound(key.to_string()));
+            }
+            let seq = if self.is_durable() { self.log_append(log_op::KIND_REMOVE, &log_op::encode_remove(key))? } else { None };
+            (map.remove(key).ok_or_else(|| Error::KeyNotFound(key.to_string()))?, seq)
         };
         {
             let mut meta = self.meta.write();
@@ -224,7 +247,7 @@ impl Index {
         let graph = self.graph.get().ok_or_else(|| Error::Internal("key mapped without a graph".into()))?;
         graph.mark_deleted(slot);
         self.maybe_repair(graph);
-        Ok(())
+        Ok(seq)
     }
 
     fn maybe_repair(&self, graph: &Graph) {

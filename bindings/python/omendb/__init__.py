@@ -15,6 +15,7 @@ from .errors import (
     DimensionMismatchError,
     DuplicateKeyError,
     FilterSyntaxError,
+    LockedError,
     IndexClosedError,
     InternalError,
     InvalidArgumentError,
@@ -64,4 +65,5 @@ __all__ = [
     "CorruptError",
     "UnsupportedVersionError",
     "FilterSyntaxError",
+    "LockedError",
 ]

@@ -70,6 +70,11 @@ OMENDB_STATUS_IO = 13
 OMENDB_STATUS_CORRUPT = 14
 OMENDB_STATUS_UNSUPPORTED_VERSION = 15
 OMENDB_STATUS_FILTER_SYNTAX = 16
+OMENDB_STATUS_LOCKED = 17
+
+OMENDB_SYNC_ALWAYS = 0
+OMENDB_SYNC_BATCH = 1
+OMENDB_SYNC_OFF = 2
 
 OMENDB_FUSION_RRF = 0
 OMENDB_FUSION_WEIGHTED = 1
@@ -138,6 +143,8 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_index_key_kind": (omendb_status, [IndexPtr, POINTER(c_uint32), _ERR]),
     "omendb_index_memory_bytes": (omendb_status, [IndexPtr, POINTER(c_size_t), _ERR]),
     "omendb_index_compact": (omendb_status, [IndexPtr, _ERR]),
+    "omendb_index_checkpoint": (omendb_status, [IndexPtr, _ERR]),
+    "omendb_index_flush": (omendb_status, [IndexPtr, _ERR]),
     "omendb_index_search": (
         omendb_status,
         [IndexPtr, POINTER(c_float), c_size_t, c_size_t, c_size_t, c_size_t, POINTER(c_uint64), POINTER(c_float), c_size_t, _ERR],
@@ -192,6 +199,9 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_options_set_rerank": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_pq_m": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_full_precision_dir": (omendb_status, [OptionsPtr, c_char_p, c_size_t, _ERR]),
+    "omendb_options_set_path": (omendb_status, [OptionsPtr, c_char_p, c_size_t, _ERR]),
+    "omendb_options_set_sync": (omendb_status, [OptionsPtr, c_uint32, c_uint32, _ERR]),
+    "omendb_options_set_checkpoint_bytes": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     # persist.rs
     "omendb_index_save": (omendb_status, [IndexPtr, c_char_p, c_size_t, _ERR]),
     "omendb_index_load": (omendb_status, [c_char_p, c_size_t, POINTER(IndexPtr), _ERR]),

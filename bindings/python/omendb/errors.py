@@ -28,6 +28,7 @@ __all__ = [
     "CorruptError",
     "UnsupportedVersionError",
     "FilterSyntaxError",
+    "LockedError",
     "for_status",
 ]
 
@@ -183,6 +184,14 @@ class FilterSyntaxError(InvalidArgumentError):
     status_name = "OMENDB_STATUS_FILTER_SYNTAX"
 
 
+class LockedError(OmenDBError):
+    """OMENDB_STATUS_LOCKED: the durable index directory is open for writing elsewhere (another
+    process, or another ``Index`` in this one); the message names the holder's pid."""
+
+    status = 17
+    status_name = "OMENDB_STATUS_LOCKED"
+
+
 _BY_STATUS: Dict[int, Type[OmenDBError]] = {
     cls.status: cls
     for cls in (
@@ -202,6 +211,7 @@ _BY_STATUS: Dict[int, Type[OmenDBError]] = {
         CorruptError,
         UnsupportedVersionError,
         FilterSyntaxError,
+        LockedError,
     )
 }
 

@@ -57,6 +57,7 @@ _KEY_KIND_NAMES = {
     _ffi.OMENDB_KEY_KIND_STRING: "string",
 }
 # An enum value C does not know: C reports OMENDB_STATUS_INVALID_ARGUMENT for it.
+_SYNC_MODES = {"always": _ffi.OMENDB_SYNC_ALWAYS, "batch": _ffi.OMENDB_SYNC_BATCH, "off": _ffi.OMENDB_SYNC_OFF}
 _UNKNOWN_ENUM = 2**32 - 1
 _U64_LIMIT = 2**64
 # For the single-query fast path of `Index.search` (module globals: no attribute lookups).
@@ -111,6 +112,14 @@ def _unsigned(value: Any, name: str) -> int:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
     if not 0 <= number < _U64_LIMIT:
         raise InvalidArgumentError(f"{name} = {number} is out of range (0 <= {name} < 2**64)")
+    return number
+
+
+def _u32(value: Any, name: str) -> int:
+    """``value`` as an int for a uint32_t parameter (out of range: InvalidArgumentError)."""
+    number = _unsigned(value, name)
+    if number >= 2**32:
+        raise InvalidArgumentError(f"{name} = {number} is out of range (0 <= {name} < 2**32)")
     return number
 
 
@@ -223,10 +232,29 @@ class Index(Leased):
         full_precision_dir: keep the full-precision vectors of a quantized index in an
             unlinked, memory-mapped temporary file in this directory (page cache) instead of
             anonymous memory.
+        path: a directory that makes the index durable (``omendb_options_set_path``): created
+            with the index if there is none there, else recovered (the newest snapshot loaded,
+            the write-ahead log after it replayed). Every add, upsert and remove is in the log
+            before it returns. Options given here must equal the stored ones
+            (InvalidArgumentError otherwise); options left out take them, so
+            ``Index(path="data/docs")`` reopens. The directory is locked while the index is
+            open: a second ``Index`` on it raises LockedError. ``close()`` syncs and unlocks.
+        sync: when a durable index's writes reach the disk: ``"always"`` (before each call
+            returns; concurrent writers share one fsync), ``"batch"`` (every
+            ``sync_interval_ms``; a machine crash loses at most that window) or ``"off"`` (the
+            OS decides). A crash of the process alone loses no returned write in any mode.
+        checkpoint_bytes: the log size past which a durable index checkpoints on its own
+            (0: never; default 256 MiB). See ``checkpoint``.
+
+    Options left as None take the C defaults (dim 0, metric ``"l2"``, m 16,
+    ef_construction 200, ef_search 64, dtype ``"f32"``, rerank 4, pq_m 0), or for a durable
+    index that exists, its stored values.
 
     Raises:
-        InvalidArgumentError: an option out of range, or an unknown metric or dtype (reported
-            by C).
+        InvalidArgumentError: an option out of range, or an unknown metric, dtype or sync mode
+            (reported by C), or an option that conflicts with a stored durable index.
+        LockedError: ``path`` is open for writing elsewhere.
+        IoError, CorruptError: ``path`` cannot be read, or holds a damaged snapshot.
 
     Keys are either all u64 or all strings; the first batch added decides.
 
@@ -241,54 +269,83 @@ class Index(Leased):
 
     def __init__(
         self,
-        dim: int = 0,
-        metric: str = "l2",
-        m: int = 16,
-        ef_construction: int = 200,
-        ef_search: int = 64,
+        dim: Optional[int] = None,
+        metric: Optional[str] = None,
+        m: Optional[int] = None,
+        ef_construction: Optional[int] = None,
+        ef_search: Optional[int] = None,
         seed: Optional[int] = None,
-        dtype: str = "f32",
+        dtype: Optional[str] = None,
         rerank: Optional[int] = None,
-        pq_m: int = 0,
+        pq_m: Optional[int] = None,
         full_precision_dir: Optional[str] = None,
+        *,
+        path: Optional[Union[str, "os.PathLike[str]"]] = None,
+        sync: str = "always",
+        sync_interval_ms: int = 100,
+        checkpoint_bytes: Optional[int] = None,
     ) -> None:
         lib = _ffi.lib
         options = _ffi.OptionsPtr()
         err = _ffi.ErrorPtr()
         check(lib.omendb_options_create(byref(options), byref(err)), err)
         try:
-            check(lib.omendb_options_set_dim(options, _unsigned(dim, "dim"), byref(err)), err, "dim")
-            code = _METRICS.get(metric, metric if isinstance(metric, int) else _UNKNOWN_ENUM)
-            check(
-                lib.omendb_options_set_metric(options, code, byref(err)),
-                err,
-                f"metric {metric!r} (expected 'l2', 'ip' or 'cosine')",
-            )
-            check(lib.omendb_options_set_m(options, _unsigned(m, "m"), byref(err)), err, "m")
-            check(
-                lib.omendb_options_set_ef_construction(options, _unsigned(ef_construction, "ef_construction"), byref(err)),
-                err,
-                "ef_construction",
-            )
-            check(lib.omendb_options_set_ef_search(options, _unsigned(ef_search, "ef_search"), byref(err)), err, "ef_search")
+            # Only the options given are set: reopening a durable directory compares exactly
+            # those with the stored ones, and the rest take the stored values.
+            if dim is not None:
+                check(lib.omendb_options_set_dim(options, _unsigned(dim, "dim"), byref(err)), err, "dim")
+            if metric is not None:
+                code = _METRICS.get(metric, metric if isinstance(metric, int) else _UNKNOWN_ENUM)
+                check(
+                    lib.omendb_options_set_metric(options, code, byref(err)),
+                    err,
+                    f"metric {metric!r} (expected 'l2', 'ip' or 'cosine')",
+                )
+            if m is not None:
+                check(lib.omendb_options_set_m(options, _unsigned(m, "m"), byref(err)), err, "m")
+            if ef_construction is not None:
+                check(
+                    lib.omendb_options_set_ef_construction(options, _unsigned(ef_construction, "ef_construction"), byref(err)),
+                    err,
+                    "ef_construction",
+                )
+            if ef_search is not None:
+                check(lib.omendb_options_set_ef_search(options, _unsigned(ef_search, "ef_search"), byref(err)), err, "ef_search")
             if seed is not None:
                 check(lib.omendb_options_set_seed(options, _unsigned(seed, "seed"), byref(err)), err, "seed")
-            code = _DTYPES.get(dtype, dtype if isinstance(dtype, int) else _UNKNOWN_ENUM)
-            check(
-                lib.omendb_options_set_dtype(options, code, byref(err)),
-                err,
-                f"dtype {dtype!r} (expected 'f32', 'f16', 'int8', 'binary' or 'pq')",
-            )
+            if dtype is not None:
+                code = _DTYPES.get(dtype, dtype if isinstance(dtype, int) else _UNKNOWN_ENUM)
+                check(
+                    lib.omendb_options_set_dtype(options, code, byref(err)),
+                    err,
+                    f"dtype {dtype!r} (expected 'f32', 'f16', 'int8', 'binary' or 'pq')",
+                )
             if rerank is not None:
                 check(lib.omendb_options_set_rerank(options, _unsigned(rerank, "rerank"), byref(err)), err, "rerank")
-            check(lib.omendb_options_set_pq_m(options, _unsigned(pq_m, "pq_m"), byref(err)), err, "pq_m")
+            if pq_m is not None:
+                check(lib.omendb_options_set_pq_m(options, _unsigned(pq_m, "pq_m"), byref(err)), err, "pq_m")
             if full_precision_dir is not None:
-                path = str(full_precision_dir).encode("utf-8")
+                fp = str(full_precision_dir).encode("utf-8")
                 check(
-                    lib.omendb_options_set_full_precision_dir(options, path, len(path), byref(err)),
+                    lib.omendb_options_set_full_precision_dir(options, fp, len(fp), byref(err)),
                     err,
                     "full_precision_dir",
                 )
+            if path is not None:
+                raw = os.fsencode(path)
+                check(lib.omendb_options_set_path(options, raw, len(raw), byref(err)), err, "path")
+                code = _SYNC_MODES.get(sync, _UNKNOWN_ENUM) if isinstance(sync, str) else _UNKNOWN_ENUM
+                check(
+                    lib.omendb_options_set_sync(options, code, _u32(sync_interval_ms, "sync_interval_ms"), byref(err)),
+                    err,
+                    f"sync {sync!r} (expected 'always', 'batch' or 'off'; sync_interval_ms 1..=60000)",
+                )
+                if checkpoint_bytes is not None:
+                    check(
+                        lib.omendb_options_set_checkpoint_bytes(options, _unsigned(checkpoint_bytes, "checkpoint_bytes"), byref(err)),
+                        err,
+                        "checkpoint_bytes",
+                    )
             handle = _ffi.IndexPtr()
             check(lib.omendb_index_create(options, byref(handle), byref(err)), err)
             self._adopt(handle)
@@ -441,6 +498,27 @@ class Index(Leased):
         try:
             err = _ffi.ErrorPtr()
             check(_ffi.lib.omendb_index_compact(handle, byref(err)), err)
+        finally:
+            self._release()
+
+    def checkpoint(self) -> None:
+        """Writes a checkpoint of a durable index (``omendb_index_checkpoint``): a snapshot of
+        everything stored and a new, empty log, so that reopening replays only what comes
+        after. Raises InvalidArgumentError for an index without a ``path``."""
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            check(_ffi.lib.omendb_index_checkpoint(handle, byref(err)), err)
+        finally:
+            self._release()
+
+    def flush(self) -> None:
+        """Syncs a durable index's log to disk now (``omendb_index_flush``): what
+        ``sync="batch"`` and ``sync="off"`` leave for later. A no-op without a ``path``."""
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            check(_ffi.lib.omendb_index_flush(handle, byref(err)), err)
         finally:
             self._release()
 
