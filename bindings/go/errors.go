@@ -28,6 +28,7 @@ const (
 	StatusCorrupt            Status = C.OMENDB_STATUS_CORRUPT
 	StatusUnsupportedVersion Status = C.OMENDB_STATUS_UNSUPPORTED_VERSION
 	StatusFilterSyntax       Status = C.OMENDB_STATUS_FILTER_SYNTAX
+	StatusLocked             Status = C.OMENDB_STATUS_LOCKED
 )
 
 // String returns the C name of the status, such as "OMENDB_STATUS_KEY_NOT_FOUND".
@@ -82,6 +83,9 @@ var (
 	// ErrFilterSyntax: ParseFilter was given text that does not parse; the message names the
 	// byte offset at fault.
 	ErrFilterSyntax = &Error{Code: StatusFilterSyntax}
+	// ErrLocked: New with a Path found the directory open for writing elsewhere (another
+	// process, or another Index in this one); the message names the holder's pid.
+	ErrLocked = &Error{Code: StatusLocked}
 )
 
 // ErrClosed is returned by every method of an Index or Results after Close. It has no C

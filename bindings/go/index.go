@@ -288,6 +288,31 @@ func (idx *Index) MemoryBytes() (int, error) {
 	return int(b), nil
 }
 
+// Checkpoint writes a checkpoint of a durable index (omendb_index_checkpoint): a snapshot of
+// everything stored and a new, empty log, so reopening replays only what comes after.
+// ErrInvalidArgument for an index without a Path.
+func (idx *Index) Checkpoint() error {
+	h, err := idx.acquire()
+	if err != nil {
+		return err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	return check(C.omendb_index_checkpoint(h, &cerr), &cerr)
+}
+
+// Flush syncs a durable index's log to disk now (omendb_index_flush): what SyncBatch and
+// SyncOff leave for later. A no-op without a Path.
+func (idx *Index) Flush() error {
+	h, err := idx.acquire()
+	if err != nil {
+		return err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	return check(C.omendb_index_flush(h, &cerr), &cerr)
+}
+
 // Compact repairs the graph around removed records now and makes their memory reusable
 // (omendb_index_compact).
 func (idx *Index) Compact() error {

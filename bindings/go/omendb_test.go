@@ -65,6 +65,7 @@ func TestVersionAndStatusNames(t *testing.T) {
 		StatusCorrupt:            "OMENDB_STATUS_CORRUPT",
 		StatusUnsupportedVersion: "OMENDB_STATUS_UNSUPPORTED_VERSION",
 		StatusFilterSyntax:       "OMENDB_STATUS_FILTER_SYNTAX",
+		StatusLocked:             "OMENDB_STATUS_LOCKED",
 		Status(9999):             "OMENDB_STATUS_UNKNOWN",
 	}
 	for code, want := range names {

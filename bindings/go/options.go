@@ -6,6 +6,7 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // Metric is the distance of an index (OMENDB_METRIC_*).
@@ -68,6 +69,17 @@ const (
 	PQ     Dtype = C.OMENDB_DTYPE_PQ     // product quantization, PQM bytes a vector
 )
 
+// Sync says when a durable index's writes reach the disk (OMENDB_SYNC_*; see
+// omendb_options_set_sync). A crash of the process alone loses no returned write in any mode.
+type Sync uint32
+
+// The sync modes. SyncAlways is the zero value and the library's default.
+const (
+	SyncAlways Sync = C.OMENDB_SYNC_ALWAYS // before each call returns (writers share one fsync)
+	SyncBatch  Sync = C.OMENDB_SYNC_BATCH  // every SyncInterval, by a background thread
+	SyncOff    Sync = C.OMENDB_SYNC_OFF    // when the OS writes back (and at checkpoints and Close)
+)
+
 // Options are the settings of New. A zero field keeps the library's default: dimensions
 // taken from the first batch added, metric L2, M 16, EfConstruction 200, EfSearch 64, a
 // fixed seed, dtype F32, Rerank 4, PQM dim / 8, full-precision vectors in memory.
@@ -87,6 +99,21 @@ type Options struct {
 	// unlinked, memory-mapped temporary file in this directory (page cache) instead of
 	// anonymous memory.
 	FullPrecisionDir string
+	// Path, when set, makes the index durable, bound to this directory
+	// (omendb_options_set_path): created if there is none there, else recovered (the newest
+	// snapshot loaded, the write-ahead log after it replayed). Every add, upsert and remove is
+	// in the log before it returns. With Path, a zero field (Metric L2 and Dtype F32
+	// included) takes the stored value and a non-zero one must equal it (else
+	// ErrInvalidArgument); the directory is locked while the index is open (a second New on
+	// it gets ErrLocked).
+	Path string
+	// Sync: when a durable index's writes reach the disk.
+	Sync Sync
+	// SyncInterval: with SyncBatch, how often the log is synced, 1ms..=60s (0: 100 ms).
+	SyncInterval time.Duration
+	// CheckpointBytes: the log size past which a durable index checkpoints on its own
+	// (0: the default, 256 MiB; negative: never).
+	CheckpointBytes int64
 }
 
 // validate rejects a negative field before it becomes a huge size_t.
@@ -122,16 +149,20 @@ func (o Options) cOptions() (*C.omendb_options, error) {
 }
 
 // set calls the omendb_options_set_* setter of each non-zero field, and those of Metric and
-// Dtype always, in field order; it stops at the first error.
+// Dtype always unless Path is set (there a zero field takes the stored value), in field order;
+// it stops at the first error.
 func (o Options) set(opts *C.omendb_options) error {
 	var cerr *C.omendb_error
+	durable := o.Path != ""
 	if o.Dim != 0 {
 		if err := check(C.omendb_options_set_dim(opts, C.uint64_t(o.Dim), &cerr), &cerr); err != nil {
 			return err
 		}
 	}
-	if err := check(C.omendb_options_set_metric(opts, C.uint32_t(o.Metric), &cerr), &cerr); err != nil {
-		return err
+	if !durable || o.Metric != L2 {
+		if err := check(C.omendb_options_set_metric(opts, C.uint32_t(o.Metric), &cerr), &cerr); err != nil {
+			return err
+		}
 	}
 	if o.M != 0 {
 		if err := check(C.omendb_options_set_m(opts, C.uint64_t(o.M), &cerr), &cerr); err != nil {
@@ -153,8 +184,10 @@ func (o Options) set(opts *C.omendb_options) error {
 			return err
 		}
 	}
-	if err := check(C.omendb_options_set_dtype(opts, C.uint32_t(o.Dtype), &cerr), &cerr); err != nil {
-		return err
+	if !durable || o.Dtype != F32 {
+		if err := check(C.omendb_options_set_dtype(opts, C.uint32_t(o.Dtype), &cerr), &cerr); err != nil {
+			return err
+		}
 	}
 	if o.Rerank != 0 {
 		if err := check(C.omendb_options_set_rerank(opts, C.uint64_t(o.Rerank), &cerr), &cerr); err != nil {
@@ -172,6 +205,34 @@ func (o Options) set(opts *C.omendb_options) error {
 		runtime.KeepAlive(dir)
 		if err := check(st, &cerr); err != nil {
 			return err
+		}
+	}
+	if durable {
+		path := o.Path
+		st := C.omendb_options_set_path(opts, strPtr(path), C.size_t(len(path)), &cerr)
+		runtime.KeepAlive(path)
+		if err := check(st, &cerr); err != nil {
+			return err
+		}
+		interval := o.SyncInterval
+		if interval == 0 {
+			interval = 100 * time.Millisecond
+		}
+		ms := interval.Milliseconds()
+		if ms < 1 || ms > 60000 {
+			ms = 0 // out of range: C refuses it with ErrInvalidArgument
+		}
+		if err := check(C.omendb_options_set_sync(opts, C.uint32_t(o.Sync), C.uint32_t(ms), &cerr), &cerr); err != nil {
+			return err
+		}
+		if o.CheckpointBytes != 0 {
+			bytes := uint64(o.CheckpointBytes)
+			if o.CheckpointBytes < 0 {
+				bytes = 0
+			}
+			if err := check(C.omendb_options_set_checkpoint_bytes(opts, C.uint64_t(bytes), &cerr), &cerr); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
