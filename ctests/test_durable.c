@@ -132,8 +132,11 @@ static void test_reopen_gives_writes_back(void) {
     CHECK_OK(omendb_index_remove(index, 7, &ERR));
     omendb_index_free(index);
 
-    /* Reopened with no option set: the stored ones. */
+    /* Reopened with no option set: the stored ones. Three calls, three log records. */
     CHECK_OK(open_dir(OMENDB_SYNC_OFF, 0, 0, &index, &ERR));
+    uint64_t replayed = 0, dropped = 1;
+    CHECK_OK(omendb_index_recovery(index, &replayed, &dropped, &ERR));
+    CHECK(replayed == 32 && dropped == 0);
     size_t len = 0;
     CHECK_OK(omendb_index_len(index, &len, &ERR));
     CHECK(len == 29);

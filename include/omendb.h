@@ -470,6 +470,18 @@ omendb_status omendb_index_checkpoint(const omendb_index *index, omendb_error **
 omendb_status omendb_index_flush(const omendb_index *index, omendb_error **err_out);
 
 /**
+ * What opening a durable index found in its log: the records replayed onto the snapshot
+ * (`*records_replayed_out`) and the bytes of torn or damaged log cut from its end
+ * (`*bytes_dropped_out`; non-zero after a crash during a write, or damage). Both are 0 for a
+ * new directory and for an index without a path. Either pointer may be NULL.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER (index).
+ *
+ * Thread safety: as `omendb_index_len`.
+ */
+omendb_status omendb_index_recovery(const omendb_index *index, uint64_t *records_replayed_out, uint64_t *bytes_dropped_out, omendb_error **err_out);
+
+/**
  * Repairs the graph around every removed record now and makes their memory reusable
  * (removal does this on its own from time to time).
  *

@@ -147,3 +147,131 @@ fn v5_fixture_loads_and_opens_with_known_answers() {
     assert_eq!(loaded.to_bytes().unwrap(), bytes, "load, save");
     assert_eq!(build_v5_index().0.to_bytes().unwrap(), bytes, "build, save");
 }
+
+// ---- a durable directory (docs/format.md, "Durable directories") ----------------------------
+
+const DURABLE_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/durable-v1");
+const DURABLE_DIM: usize = 6;
+/// Bytes of a torn record appended to the fixture's log: a frame that promises 100 bytes of
+/// payload, cut after 20.
+const DURABLE_TORN: usize = 20;
+
+fn durable_options() -> IndexOptions {
+    IndexOptions { dim: DURABLE_DIM, metric: Metric::Cosine, m: 8, ef_construction: 32, ..IndexOptions::default() }
+}
+
+fn durable_payloads(prefix: &str, range: std::ops::Range<usize>, version: u32) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let keys = range.clone().map(|i| format!("{prefix}-{i}")).collect();
+    let meta = range.clone().map(|i| format!(r#"{{"n": {i}, "v": {version}, "tag": {{"odd": {}}}}}"#, i % 2 == 1)).collect();
+    let texts = range.map(|i| format!("alpha word{i} version{version}")).collect();
+    (keys, meta, texts)
+}
+
+fn durable_put(index: &Index, prefix: &str, range: std::ops::Range<usize>, version: u32, upsert: bool) {
+    let (keys, meta, texts) = durable_payloads(prefix, range.clone(), version);
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let meta: Vec<Option<&str>> = meta.iter().map(|m| Some(m.as_str())).collect();
+    let texts: Vec<Option<&str>> = texts.iter().map(|t| Some(t.as_str())).collect();
+    let v = vectors(range.len(), DURABLE_DIM, range.start as u64 * 31 + version as u64);
+    let payloads = Payloads { metadata: Some(&meta), texts: Some(&texts) };
+    if upsert {
+        index.upsert_with(Keys::Str(&keys), &v, payloads).unwrap();
+    } else {
+        index.add_with(Keys::Str(&keys), &v, payloads).unwrap();
+    }
+}
+
+/// Writes the fixture's directory into `dir`: 40 records (two batches) and an upsert, a checkpoint, then a
+/// batch of 5, a remove and an upsert in the log, and a torn record at its end.
+fn write_durable_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    let options = durable_options();
+    let durability = omendb::Durability { sync: omendb::SyncMode::Off, checkpoint_bytes: 0 };
+    let index = Index::open_dir(dir, omendb::index::options_must_match(&options, &[]), durability).unwrap();
+    // Batches under 32 records are linked one by one: the same graph on every run.
+    durable_put(&index, "d", 0..20, 1, false);
+    durable_put(&index, "d", 20..40, 1, false);
+    durable_put(&index, "d", 3..4, 2, true);
+    index.checkpoint().unwrap();
+    durable_put(&index, "e", 0..5, 5, false);
+    index.remove(KeyRef::Str("d-7")).unwrap();
+    durable_put(&index, "d", 10..11, 3, true);
+    drop(index);
+    let _ = std::fs::remove_file(dir.join("LOCK"));
+    let log = dir.join("log-0000000000000002.wal");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let mut torn = Vec::new();
+    torn.extend_from_slice(&100u32.to_le_bytes());
+    torn.extend_from_slice(&[0xAB; DURABLE_TORN - 4]);
+    bytes.extend_from_slice(&torn);
+    std::fs::write(&log, bytes).unwrap();
+}
+
+fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "LOCK")
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+#[ignore = "writes tests/fixtures/durable-v1; run only when OMENDB_WRITE_FIXTURE=1"]
+fn write_durable_fixture() {
+    if std::env::var("OMENDB_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    write_durable_dir(Path::new(DURABLE_FIXTURE));
+    let work = std::env::temp_dir().join("omendb-durable-fixture-answers");
+    copy_fixture(&work);
+    let index = Index::open_dir(&work, omendb::index::options_must_match(&IndexOptions::default(), &[]), Default::default()).unwrap();
+    let query = vectors(1, DURABLE_DIM, 4242);
+    let hits: Vec<(String, f32)> = index.search(&query, 5, None).unwrap().into_iter().map(|h| (h.key, h.distance)).collect();
+    eprintln!("plain: {hits:?}");
+}
+
+fn copy_fixture(to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for (name, bytes) in dir_files(Path::new(DURABLE_FIXTURE)) {
+        std::fs::write(to.join(name), bytes).unwrap();
+    }
+}
+
+/// Answers recorded when the fixture was written (query `vectors(1, 6, 4242)`, k 5).
+const DURABLE_PLAIN: [(&str, f32); 5] =
+    [("d-13", 0.23029172), ("d-18", 0.3757742), ("e-0", 0.41445172), ("d-23", 0.42048), ("d-39", 0.45218563)];
+
+#[test]
+fn durable_fixture_recovers_with_known_answers() {
+    let work = std::env::temp_dir().join(format!("omendb-durable-fixture-{}", std::process::id()));
+    copy_fixture(&work);
+    let index = Index::open_dir(&work, omendb::index::options_must_match(&IndexOptions::default(), &[]), Default::default()).unwrap();
+    let r = index.recovery().unwrap();
+    assert_eq!((r.snapshot_generation, r.records_replayed, r.bytes_dropped), (2, 3, DURABLE_TORN as u64));
+    assert!(r.stopped.as_deref().is_some_and(|why| why.contains("torn")), "{:?}", r.stopped);
+    index.check_invariants().unwrap();
+    assert_eq!(index.len(), 40 + 5 - 1);
+    assert_eq!(index.options(), &durable_options());
+    assert!(!index.contains(KeyRef::Str("d-7")));
+    assert_eq!(index.metadata(KeyRef::Str("d-3")).unwrap(), r#"{"n":3,"tag":{"odd":true},"v":2}"#);
+    assert_eq!(index.metadata(KeyRef::Str("d-10")).unwrap(), r#"{"n":10,"tag":{"odd":false},"v":3}"#);
+    let mut found = Vec::new();
+    index.text_search("word4 version5", 1, None, |k, _| found.push(k.to_string_plain())).unwrap();
+    assert_eq!(found, ["e-4"]);
+    let query = vectors(1, DURABLE_DIM, 4242);
+    let plain: Vec<(String, f32)> = index.search(&query, 5, None).unwrap().into_iter().map(|h| (h.key, h.distance)).collect();
+    let want: Vec<(String, f32)> = DURABLE_PLAIN.iter().map(|(k, d)| (k.to_string(), *d)).collect();
+    assert_eq!(plain, want);
+    drop(index);
+    let _ = std::fs::remove_dir_all(&work);
+
+    // The fixture is what this build writes for the same calls, byte for byte.
+    let again = std::env::temp_dir().join(format!("omendb-durable-fixture-again-{}", std::process::id()));
+    write_durable_dir(&again);
+    assert!(dir_files(&again) == dir_files(Path::new(DURABLE_FIXTURE)), "the directory written now differs from the fixture");
+    let _ = std::fs::remove_dir_all(&again);
+}

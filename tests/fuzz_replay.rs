@@ -12,6 +12,8 @@
 mod file_load;
 #[path = "fuzz/bodies/filter_parse.rs"]
 mod filter_parse;
+#[path = "fuzz/bodies/log_replay.rs"]
+mod log_replay;
 #[path = "fuzz/bodies/index_differential.rs"]
 mod index_differential;
 #[path = "fuzz/bodies/metadata_parse.rs"]
@@ -136,6 +138,67 @@ fn metadata_parse_inputs() {
 #[test]
 fn index_differential_inputs() {
     replay("index_differential", index_differential::run, 1, 5_000, 2048);
+}
+
+#[test]
+fn log_replay_inputs() {
+    replay("log_replay", log_replay::run, 5, 20_000, 1 << 14);
+}
+
+/// Writes the committed seeds of `log_replay` (`tests/fuzz/seeds/log_replay/`): the logs of
+/// small directories (u64 and string keys, metadata and texts, upserts, removes, automatic
+/// keys, a torn tail), each behind the mode byte 1 (fix checksums). Run with
+/// `OMENDB_WRITE_SEEDS=1 cargo test --release --test fuzz_replay -- --ignored write_log_replay_seeds`.
+#[test]
+#[ignore = "writes tests/fuzz/seeds/log_replay; run only when OMENDB_WRITE_SEEDS=1"]
+fn write_log_replay_seeds() {
+    use omendb::{Durability, Index, IndexOptions, KeyRef, Keys, Payloads, SyncMode};
+    if std::env::var("OMENDB_WRITE_SEEDS").as_deref() != Ok("1") {
+        return;
+    }
+    let out = fuzz_dir().join("seeds/log_replay");
+    std::fs::create_dir_all(&out).unwrap();
+    let scratch = std::env::temp_dir().join(format!("omendb-log-seeds-{}", std::process::id()));
+    let seed = |name: &str, ops: &dyn Fn(&Index)| {
+        let _ = std::fs::remove_dir_all(&scratch);
+        let durability = Durability { sync: SyncMode::Off, checkpoint_bytes: 0 };
+        let index = Index::open_dir(&scratch, omendb::index::options_must_match(&IndexOptions::default(), &[]), durability).unwrap();
+        ops(&index);
+        drop(index);
+        let mut bytes = vec![1u8];
+        bytes.extend(std::fs::read(scratch.join("log-0000000000000001.wal")).unwrap());
+        std::fs::write(out.join(name), bytes).unwrap();
+    };
+    let v = |n: usize, dim: usize| -> Vec<f32> { (0..n * dim).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect() };
+    seed("empty", &|_| {});
+    seed("u64-adds", &|ix| {
+        ix.add(Keys::U64(&[1, 2, 3]), &v(3, 4)).unwrap();
+        ix.add(Keys::U64(&[10]), &v(1, 4)).unwrap();
+    });
+    seed("u64-upsert-remove", &|ix| {
+        ix.add(Keys::U64(&[1, 2, 3, 4]), &v(4, 3)).unwrap();
+        ix.upsert(Keys::U64(&[2, 9]), &v(2, 3)).unwrap();
+        ix.remove(KeyRef::U64(3)).unwrap();
+        ix.remove(KeyRef::U64(9)).unwrap();
+    });
+    seed("str-payloads", &|ix| {
+        let meta = [Some(r#"{"a": 1, "b": {"c": "x"}}"#), None, Some(r#"{"tags": ["p", "q"]}"#)];
+        let texts = [Some("red fox"), Some("blue whale"), None];
+        ix.add_with(Keys::Str(&["k1", "k2", "k3"]), &v(3, 2), Payloads { metadata: Some(&meta), texts: Some(&texts) }).unwrap();
+        ix.upsert_with(Keys::Str(&["k2"]), &v(1, 2), Payloads { metadata: Some(&[Some(r#"{"a": 2}"#)]), texts: None }).unwrap();
+        ix.remove(KeyRef::Str("k1")).unwrap();
+    });
+    seed("auto-keys", &|ix| {
+        ix.add_auto(&v(5, 2), 5).unwrap();
+        ix.add_auto(&v(2, 2), 2).unwrap();
+        ix.remove(KeyRef::U64(1)).unwrap();
+    });
+    seed("many", &|ix| {
+        for i in 0..20u64 {
+            ix.upsert(Keys::U64(&[i % 7, 100 + i]), &v(2, 5)).unwrap();
+        }
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 #[test]

@@ -36,6 +36,9 @@ func TestDurableReopenLockAndConflicts(t *testing.T) {
 	idx = mustNew(t, Options{Path: dir, Sync: SyncBatch, SyncInterval: 5 * time.Millisecond})
 	defer idx.Close()
 	mustLen(t, idx, 5)
+	if r, err := idx.Recovery(); err != nil || r != (Recovery{RecordsReplayed: 1}) {
+		t.Fatalf("Recovery() = %+v, %v (one record after the checkpoint)", r, err)
+	}
 	if ok, _ := idx.Contains(2); ok {
 		t.Fatal("removed key 2 came back")
 	}

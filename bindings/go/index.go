@@ -301,6 +301,28 @@ func (idx *Index) Checkpoint() error {
 	return check(C.omendb_index_checkpoint(h, &cerr), &cerr)
 }
 
+// Recovery is what opening a durable index found in its log (omendb_index_recovery).
+type Recovery struct {
+	RecordsReplayed uint64 // log records replayed onto the snapshot
+	BytesDropped    uint64 // torn or damaged log cut from its end
+}
+
+// Recovery reports what opening a durable index found in its log; zeros for a new directory
+// or an index without a Path.
+func (idx *Index) Recovery() (Recovery, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return Recovery{}, err
+	}
+	defer idx.release()
+	var r Recovery
+	var replayed, dropped C.uint64_t
+	var cerr *C.omendb_error
+	err = check(C.omendb_index_recovery(h, &replayed, &dropped, &cerr), &cerr)
+	r.RecordsReplayed, r.BytesDropped = uint64(replayed), uint64(dropped)
+	return r, err
+}
+
 // Flush syncs a durable index's log to disk now (omendb_index_flush): what SyncBatch and
 // SyncOff leave for later. A no-op without a Path.
 func (idx *Index) Flush() error {

@@ -334,6 +334,33 @@ pub extern "C" fn omendb_index_flush(index: *const omendb_index, err_out: *mut *
     })
 }
 
+/// What opening a durable index found in its log: the records replayed onto the snapshot
+/// (`*records_replayed_out`) and the bytes of torn or damaged log cut from its end
+/// (`*bytes_dropped_out`; non-zero after a crash during a write, or damage). Both are 0 for a
+/// new directory and for an index without a path. Either pointer may be NULL.
+///
+/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER (index).
+///
+/// Thread safety: as `omendb_index_len`.
+#[no_mangle]
+pub extern "C" fn omendb_index_recovery(
+    index: *const omendb_index,
+    records_replayed_out: *mut u64,
+    bytes_dropped_out: *mut u64,
+    err_out: *mut *mut omendb_error,
+) -> omendb_status {
+    guard(err_out, || {
+        let r = handle(index, "index")?.inner.recovery().cloned().unwrap_or_default();
+        if !records_replayed_out.is_null() {
+            *out(records_replayed_out, "records_replayed_out")? = r.records_replayed;
+        }
+        if !bytes_dropped_out.is_null() {
+            *out(bytes_dropped_out, "bytes_dropped_out")? = r.bytes_dropped;
+        }
+        Ok(())
+    })
+}
+
 /// Repairs the graph around every removed record now and makes their memory reusable
 /// (removal does this on its own from time to time).
 ///

@@ -140,7 +140,16 @@ impl Index {
         }
         graph.capacity_hint.fetch_max(graph.store.high_water(), Ordering::AcqRel);
         // A durable index's record, built before any lock is taken.
-        let record = self.is_durable().then(|| log_op::encode_put(kind, keys, dim, vectors, payloads));
+        let record = self.is_durable().then(|| {
+            let batch = log_op::Batch {
+                keys: (0..n).map(|i| keys.get(i)),
+                dim,
+                vectors,
+                metadata: payloads.metadata,
+                texts: payloads.texts,
+            };
+            log_op::encode_put(kind, batch)
+        });
 
         // Publish the keys (all or nothing), logged first on a durable index, then link the nodes.
         let mut seq = None;

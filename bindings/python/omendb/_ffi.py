@@ -145,6 +145,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_index_compact": (omendb_status, [IndexPtr, _ERR]),
     "omendb_index_checkpoint": (omendb_status, [IndexPtr, _ERR]),
     "omendb_index_flush": (omendb_status, [IndexPtr, _ERR]),
+    "omendb_index_recovery": (omendb_status, [IndexPtr, POINTER(c_uint64), POINTER(c_uint64), _ERR]),
     "omendb_index_search": (
         omendb_status,
         [IndexPtr, POINTER(c_float), c_size_t, c_size_t, c_size_t, c_size_t, POINTER(c_uint64), POINTER(c_float), c_size_t, _ERR],

@@ -512,6 +512,20 @@ class Index(Leased):
         finally:
             self._release()
 
+    @property
+    def recovery(self) -> dict:
+        """What opening a durable index found in its log (``omendb_index_recovery``):
+        ``{"records_replayed": n, "bytes_dropped": b}``; ``bytes_dropped`` is the torn or
+        damaged end of the log that was cut off. Zeros for a new directory or no ``path``."""
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            replayed, dropped = c_uint64(), c_uint64()
+            check(_ffi.lib.omendb_index_recovery(handle, byref(replayed), byref(dropped), byref(err)), err)
+            return {"records_replayed": replayed.value, "bytes_dropped": dropped.value}
+        finally:
+            self._release()
+
     def flush(self) -> None:
         """Syncs a durable index's log to disk now (``omendb_index_flush``): what
         ``sync="batch"`` and ``sync="off"`` leave for later. A no-op without a ``path``."""

@@ -33,6 +33,7 @@ def test_writes_come_back_after_reopen(tmp_path):
         index.upsert(vectors_for([3], 2), ids=["doc3"], metadata=[{"n": 300}], texts=["replaced"])
         index.remove("doc5")
     with Index(path=path) as index:
+        assert index.recovery == {"records_replayed": 3, "bytes_dropped": 0}
         assert len(index) == 19 and "doc5" not in index
         assert index.metadata("doc3") == {"n": 300}
         labels, _ = index.text_search("replaced", k=3)

@@ -12,7 +12,6 @@
 
 use crate::encoding::{Cursor, Le};
 use crate::error::{Error, Result};
-use crate::index::{Keys, Payloads};
 use crate::keys::KeyRef;
 
 pub const KIND_PUT: u8 = 1;
@@ -69,33 +68,47 @@ fn optional_strings(out: &mut Le, items: Option<&[Option<&str>]>) {
     }
 }
 
+/// A batch as the log records it: keys (all of one kind), vectors row-major, and optional
+/// metadata and texts, one entry per key.
+pub struct Batch<'a, K> {
+    pub keys: K,
+    pub dim: usize,
+    pub vectors: &'a [f32],
+    pub metadata: Option<&'a [Option<&'a str>]>,
+    pub texts: Option<&'a [Option<&'a str>]>,
+}
+
 /// The payload of a put record for a batch already checked whole.
-pub fn encode_put(kind: PutKind, keys: Keys<'_>, dim: usize, vectors: &[f32], payloads: Payloads<'_>) -> Vec<u8> {
+pub fn encode_put<'k>(kind: PutKind, batch: Batch<'_, impl ExactSizeIterator<Item = KeyRef<'k>> + Clone>) -> Vec<u8> {
+    let Batch { keys, dim, vectors, metadata, texts } = batch;
+    let string_keys = keys.clone().next().is_some_and(|k| matches!(k, KeyRef::Str(_)));
     let mut flags = match kind {
         PutKind::Add => 0,
         PutKind::Upsert => UPSERT,
         PutKind::Auto => AUTO,
     };
-    if payloads.metadata.is_some() {
+    if metadata.is_some() {
         flags |= METADATA;
     }
-    if payloads.texts.is_some() {
+    if texts.is_some() {
         flags |= TEXTS;
     }
-    if matches!(keys, Keys::Str(_)) {
+    if string_keys {
         flags |= STRING_KEYS;
     }
     let mut out = Le(Vec::with_capacity(9 + keys.len() * 8 + vectors.len() * 4));
     out.u8(flags);
     out.u32(keys.len() as u32);
     out.u32(dim as u32);
-    match keys {
-        Keys::U64(k) => k.iter().for_each(|&k| out.u64(k)),
-        Keys::Str(k) => k.iter().for_each(|k| out.str(k)),
+    for key in keys {
+        match key {
+            KeyRef::U64(k) => out.u64(k),
+            KeyRef::Str(s) => out.str(s),
+        }
     }
     vectors.iter().for_each(|&v| out.f32(v));
-    optional_strings(&mut out, payloads.metadata);
-    optional_strings(&mut out, payloads.texts);
+    optional_strings(&mut out, metadata);
+    optional_strings(&mut out, texts);
     out.0
 }
 
@@ -171,13 +184,15 @@ mod tests {
     fn puts_and_removes_read_back_as_written() {
         let meta = [Some(r#"{"a":1}"#), None];
         let texts = [None, Some("hello")];
-        let payload = encode_put(
-            PutKind::Upsert,
-            Keys::Str(&["x", "yy"]),
-            2,
-            &[1.0, 2.0, 3.0, -4.5],
-            Payloads { metadata: Some(&meta), texts: Some(&texts) },
-        );
+        let keys = [KeyRef::Str("x"), KeyRef::Str("yy")];
+        let batch = Batch {
+            keys: keys.iter().copied(),
+            dim: 2,
+            vectors: &[1.0, 2.0, 3.0, -4.5],
+            metadata: Some(&meta),
+            texts: Some(&texts),
+        };
+        let payload = encode_put(PutKind::Upsert, batch);
         assert_eq!(
             decode(KIND_PUT, &payload).unwrap(),
             Op::Put {
@@ -190,7 +205,14 @@ mod tests {
                 texts: Some(vec![None, Some("hello".into())]),
             }
         );
-        let auto = encode_put(PutKind::Auto, Keys::U64(&[7]), 1, &[0.5], Payloads::default());
+        let one = |k: u64, vectors: &'static [f32]| Batch {
+            keys: std::iter::once(KeyRef::U64(k)),
+            dim: vectors.len(),
+            vectors,
+            metadata: None,
+            texts: None,
+        };
+        let auto = encode_put(PutKind::Auto, one(7, &[0.5]));
         assert!(matches!(decode(KIND_PUT, &auto).unwrap(), Op::Put { auto: true, upsert: false, .. }));
         assert_eq!(decode(KIND_REMOVE, &encode_remove(KeyRef::U64(9))).unwrap(), Op::Remove { key: OwnedKeys::U64(vec![9]) });
         assert_eq!(
@@ -201,7 +223,9 @@ mod tests {
 
     #[test]
     fn every_truncation_and_extension_is_refused() {
-        let payload = encode_put(PutKind::Add, Keys::U64(&[1, 2]), 3, &[0.0; 6], Payloads::default());
+        let keys = [KeyRef::U64(1), KeyRef::U64(2)];
+        let batch = Batch { keys: keys.iter().copied(), dim: 3, vectors: &[0.0; 6], metadata: None, texts: None };
+        let payload = encode_put(PutKind::Add, batch);
         for cut in 0..payload.len() {
             assert!(decode(KIND_PUT, &payload[..cut]).is_err(), "cut at {cut}");
         }
