@@ -544,3 +544,47 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
 fn sigkill_during_checkpoints_loses_no_acknowledged_change() {
     kill_and_recover("kill-checkpoint", kill_rounds(30) / 2, true);
 }
+
+#[test]
+fn a_directory_loads_and_opens_beside_its_writer() {
+    let dir = temp_dir("readers");
+    let writer = open(&dir, SyncMode::Off, 0).unwrap();
+    let mut model = Model::new();
+    for (i, c) in [
+        Change::Put { upsert: false, vseed: 1, keys: (0..30).collect() },
+        Change::Remove(4),
+        Change::Put { upsert: true, vseed: 2, keys: vec![5, 40] },
+    ]
+    .iter()
+    .enumerate()
+    {
+        c.run(&writer).unwrap();
+        apply(&mut model, c);
+        if i == 1 {
+            writer.checkpoint().unwrap();
+        }
+    }
+    // Both see every change so far, take no lock and change no file.
+    let before = dir_names(&dir);
+    let opened = Index::open(&dir).unwrap();
+    assert!(opened.is_read_only());
+    holds(&opened, &model, 5).unwrap();
+    assert!(opened.add(Keys::U64(&[99]), &vector_of(99, 1)).is_err());
+    let loaded = Index::load(&dir).unwrap();
+    holds(&loaded, &model, 5).unwrap();
+    // A loaded copy is writable and not durable: its changes stay in it.
+    loaded.add(Keys::U64(&[99]), &vector_of(99, 1)).unwrap();
+    assert!(!writer.contains(KeyRef::U64(99)));
+    assert_eq!(dir_names(&dir), before);
+    // The writer goes on.
+    Change::Remove(5).run(&writer).unwrap();
+    drop(writer);
+    apply(&mut model, &Change::Remove(5));
+    holds(&Index::load(&dir).unwrap(), &model, 5).unwrap();
+    // A directory without a snapshot is refused as before.
+    let empty = temp_dir("readers-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(matches!(Index::load(&empty), Err(Error::Io(_))));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}

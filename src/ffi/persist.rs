@@ -49,6 +49,11 @@ pub extern "C" fn omendb_index_save(index: *const omendb_index, path: *const c_c
 /// anything but a regular file (a FIFO, device, socket or directory) fails at once with
 /// OMENDB_STATUS_IO, without waiting on it; so does `omendb_index_open`.
 ///
+/// The exception: the directory of a durable index (`omendb_options_set_path`) loads as it
+/// stands, without its lock, so while a writer has it open: its newest snapshot and the log
+/// after it (up to a torn end, left as it is), into an index of its own that is not durable
+/// (changes to it are not written back). A directory without a snapshot is OMENDB_STATUS_IO.
+///
 /// On success writes a new handle to `*index_out`; the caller owns it and frees it with
 /// `omendb_index_free`. On failure `*index_out` is unchanged.
 ///
@@ -95,6 +100,10 @@ pub extern "C" fn omendb_index_load(path: *const c_char, path_len: usize, index_
 /// mapping cannot survive: a search that touches a page past the new end gets SIGBUS, as with
 /// LMDB or SQLite's memory-mapped I/O. Where other processes may shrink the file, use
 /// `omendb_index_load`, which reads it into memory.
+///
+/// The directory of a durable index opens read-only beside its writer, as it stands: read
+/// into memory as `omendb_index_load` reads it (the log cannot be replayed onto a mapping),
+/// with every change refused. It does not follow later writes: open it again for those.
 ///
 /// On success writes a new handle to `*index_out`; the caller owns it and frees it with
 /// `omendb_index_free`, which unmaps the file. On failure `*index_out` is unchanged.

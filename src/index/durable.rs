@@ -168,6 +168,26 @@ impl Index {
     /// Replays the logs of generation `from` and later onto this index (loaded from snapshot
     /// `from`); returns the writer that continues the last of them.
     fn replay(&self, dir: &Path, from: u64, logs: &[u64]) -> Result<(LogWriter, Recovery)> {
+        let (recovery, resume) = self.replay_logs(dir, from, logs, true)?;
+        for &old in logs.iter().filter(|&&g| g < from) {
+            let _ = std::fs::remove_file(dir::log_path(dir, old));
+        }
+        let writer = match resume {
+            Some((generation, len, next)) if len >= frame::HEADER_LEN as u64 => LogWriter::resume(dir, generation, len, next)?,
+            // The damaged header is replaced by a good one (the file held nothing usable).
+            Some((generation, _, next)) => LogWriter::create(dir, generation, next)?,
+            // Nothing before it is replayed, so its records may number from 1 again.
+            None => LogWriter::create(dir, from, 1)?,
+        };
+        dir::sync_dir(dir)?;
+        Ok((writer, recovery))
+    }
+
+    /// Replays the logs of generation `from` and later; with `repair`, cuts the torn or damaged
+    /// end and removes later logs (the writer's open), else leaves every file as it is (a
+    /// reader's). Returns what it found and where the last log's whole records end.
+    #[allow(clippy::type_complexity)]
+    fn replay_logs(&self, dir: &Path, from: u64, logs: &[u64], repair: bool) -> Result<(Recovery, Option<(u64, u64, u64)>)> {
         let mut recovery = Recovery { snapshot_generation: from, ..Recovery::default() };
         let mut next_seq = None;
         let mut resume = None;
@@ -222,25 +242,44 @@ impl Index {
                 for &later in &live[i + 1..] {
                     let later_path = dir::log_path(dir, later);
                     recovery.bytes_dropped += std::fs::metadata(&later_path).map_or(0, |m| m.len());
-                    std::fs::remove_file(&later_path)
-                        .map_err(|e| Error::Io(format!("cannot remove {}: {e}", later_path.display())))?;
+                    if repair {
+                        std::fs::remove_file(&later_path)
+                            .map_err(|e| Error::Io(format!("cannot remove {}: {e}", later_path.display())))?;
+                    }
                 }
                 break;
             }
         }
-        for &old in logs.iter().filter(|&&g| g < from) {
-            let _ = std::fs::remove_file(dir::log_path(dir, old));
+        Ok((recovery, resume))
+    }
+
+    /// Reads a durable directory as it stands, without its lock and without changing any
+    /// file (`Index::load` and `Index::open` of a directory): the newest snapshot and the
+    /// log after it, up to its first torn or damaged record. A checkpoint the writer finishes
+    /// meanwhile may remove the files being read: the read then starts over (a few times).
+    pub(super) fn read_dir(dir: &Path, read_only: bool) -> Result<Index> {
+        let mut last = None;
+        for _ in 0..5 {
+            let (snapshots, logs) = dir::list(dir)?;
+            let Some(&generation) = snapshots.last() else {
+                return Err(Error::Io(format!(
+                    "{} is a directory without an OmenDB snapshot (an index file, or a durable index's directory, was expected)",
+                    dir.display()
+                )));
+            };
+            let attempt = Index::load(dir::snapshot_path(dir, generation))
+                .and_then(|index| index.replay_logs(dir, generation, &logs, false).map(|_| index));
+            match attempt {
+                Ok(mut index) => {
+                    index.read_only = read_only;
+                    return Ok(index);
+                }
+                // A file listed a moment ago is gone: a checkpoint replaced it.
+                Err(Error::Io(m)) if m.contains("No such file") => last = Some(Error::Io(m)),
+                Err(e) => return Err(e),
+            }
         }
-        let writer = match resume {
-            Some((generation, len, next)) if len >= frame::HEADER_LEN as u64 => LogWriter::resume(dir, generation, len, next)?,
-            // The damaged header is replaced by a good one (the file held nothing usable).
-            Some((generation, _, next)) => LogWriter::create(dir, generation, next)?,
-            // A checkpoint that ended after its snapshot and before its new log: start it.
-            // Nothing before it is replayed, so its records may number from 1 again.
-            None => LogWriter::create(dir, from, 1)?,
-        };
-        dir::sync_dir(dir)?;
-        Ok((writer, recovery))
+        Err(last.unwrap_or_else(|| Error::Io(format!("{}: changed under every read", dir.display()))))
     }
 
     /// Repeats one logged operation.

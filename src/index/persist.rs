@@ -62,7 +62,14 @@ impl Index {
     /// Fails with `Error::Io` if the file cannot be read, `Error::Corrupt` if it is not an
     /// index file or is damaged (truncated, a checksum or a structural check fails), and
     /// `Error::UnsupportedVersion` if a newer format version wrote it.
+    ///
+    /// A durable index's directory (see [`Index::open_dir`]) loads as it stands, without taking
+    /// its lock (a writer may have it open): its newest snapshot and the log after it, into an
+    /// index of its own, not durable: changes to it are not written back.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Index> {
+        if path.as_ref().is_dir() {
+            return Index::read_dir(path.as_ref(), false);
+        }
         crate::storage::atomic::remove_stray_temps(path.as_ref());
         let source = crate::storage::format::FileSource::open(path.as_ref())?;
         Ok(Index::from_restored(crate::storage::format::read_index(&source)?, false))
@@ -112,7 +119,14 @@ impl Index {
     /// (every link read from the mapping is bounds-checked, so never a wild read); truncating
     /// it makes a search that touches a lost page fault (SIGBUS): use [`Index::load`] where
     /// another process may shrink the file. Errors as [`Index::load`].
+    ///
+    /// A durable index's directory opens read-only as it stands, beside its writer (no lock
+    /// taken): read into memory as [`Index::load`] reads it (a log cannot be replayed onto a
+    /// mapping), then every change refused.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Index> {
+        if path.as_ref().is_dir() {
+            return Index::read_dir(path.as_ref(), true);
+        }
         Ok(Index::from_restored(crate::storage::mapped::open(path.as_ref())?, true))
     }
 
