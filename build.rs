@@ -17,7 +17,12 @@ fn main() {
          #define OMENDB_VERSION \"{version}\"\n\
          /** Major version: changes on incompatible API changes. */\n#define OMENDB_VERSION_MAJOR {major}\n\
          /** Minor version: new functions, compatible. */\n#define OMENDB_VERSION_MINOR {minor}\n\
-         /** Patch version. */\n#define OMENDB_VERSION_PATCH {patch}\n"
+         /** Patch version. */\n#define OMENDB_VERSION_PATCH {patch}\n\n\
+         /**\n * The `ef` of an exact search (SIZE_MAX; `omendb_index_search` and every other search\n \
+         * function take it): every record, among those matching the filter if there is one, is\n \
+         * scored at full precision with the SIMD kernels, no graph involved: recall 1 by\n \
+         * construction, for a cost that grows with the number of records.\n */\n\
+         #define OMENDB_EF_EXACT SIZE_MAX\n"
     ));
     // Only the ffi module (mod.rs and the files it declares) is parsed, so nothing but the
     // C API reaches the header.

@@ -33,6 +33,14 @@
 /** Patch version. */
 #define OMENDB_VERSION_PATCH 0
 
+/**
+ * The `ef` of an exact search (SIZE_MAX; `omendb_index_search` and every other search
+ * function take it): every record, among those matching the filter if there is one, is
+ * scored at full precision with the SIMD kernels, no graph involved: recall 1 by
+ * construction, for a cost that grows with the number of records.
+ */
+#define OMENDB_EF_EXACT SIZE_MAX
+
 
 /**
  * The u64 written in place of a key where a search found fewer than k hits (UINT64_MAX).
@@ -491,6 +499,88 @@ omendb_status omendb_index_recovery(const omendb_index *index, uint64_t *records
  * Thread safety: as `omendb_index_add_batch`.
  */
 omendb_status omendb_index_compact(const omendb_index *index, omendb_error **err_out);
+
+/**
+ * Writes the stored vector of the record with u64 key `key` to `vector_out` (`dim` floats,
+ * `dim` equal to the index's dimensions). Under the cosine metric this is the vector as
+ * stored: normalised to length 1 at insert. For a quantized dtype it is the full-precision
+ * vector kept for re-ranking, not the code: every dtype gives back what was added (normalised
+ * under cosine), bit for bit. Metadata and text: `omendb_index_metadata`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_DIMENSION_MISMATCH
+ * (`dim` is not the index's), OMENDB_STATUS_KEY_NOT_FOUND or OMENDB_STATUS_INVALID_KEY (the
+ * index holds string keys). Nothing is written on failure.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_get(const omendb_index *index, uint64_t key, float *vector_out, size_t dim, omendb_error **err_out);
+
+/**
+ * As `omendb_index_get`, for the string key `key` (`len` bytes of UTF-8).
+ *
+ * Returns the statuses of `omendb_index_get`, and OMENDB_STATUS_INVALID_UTF8.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_get_str(const omendb_index *index, const char *key, size_t len, float *vector_out, size_t dim, omendb_error **err_out);
+
+/**
+ * The vectors of `n` records with u64 keys `keys`, row-major into `vectors_out` (`n * dim`
+ * floats), as `omendb_index_get` gives each. All or nothing: if a key is not stored, the call
+ * fails with OMENDB_STATUS_KEY_NOT_FOUND naming it and `vectors_out` is not written.
+ *
+ * Returns the statuses of `omendb_index_get`.
+ *
+ * Thread safety: as `omendb_index_contains`. A record removed by another thread during the
+ * call may be reported missing.
+ */
+omendb_status omendb_index_get_batch(const omendb_index *index, const uint64_t *keys, size_t n, float *vectors_out, size_t dim, omendb_error **err_out);
+
+/**
+ * Writes the number of records whose metadata matches `filter` to `*count_out`: exact, from
+ * the filter's index of the metadata (no vector is read). With `filter` NULL, every record
+ * (`omendb_index_len`).
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_count(const omendb_index *index, const omendb_filter *filter, size_t *count_out, omendb_error **err_out);
+
+/**
+ * Removes the `n` records with u64 keys `keys`, all or nothing: if a key is not stored (or
+ * repeats), nothing is removed. As one change: a durable index logs it as one record.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_KEY_NOT_FOUND,
+ * OMENDB_STATUS_DUPLICATE_KEY, OMENDB_STATUS_INVALID_KEY (the index holds string keys), or
+ * OMENDB_STATUS_INVALID_ARGUMENT (an index opened read-only).
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_remove_batch(const omendb_index *index, const uint64_t *keys, size_t n, omendb_error **err_out);
+
+/**
+ * As `omendb_index_remove_batch`, for string keys given as in `omendb_index_add_batch_str`.
+ *
+ * Returns the statuses of `omendb_index_remove_batch`, and OMENDB_STATUS_INVALID_UTF8.
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_remove_batch_str(const omendb_index *index, const char *const *keys, const size_t *key_lens, size_t n, omendb_error **err_out);
+
+/**
+ * Removes every record whose metadata matches `filter` and writes how many to
+ * `*removed_out` (may be NULL). All or nothing and as one change: other writers wait while it
+ * runs (searches do not), so it removes exactly what matched at one moment; a durable index
+ * logs it as one record. Afterwards `omendb_index_count` with the same filter gives 0, and
+ * the removed records' memory is reused as after `omendb_index_remove`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (index or filter) or
+ * OMENDB_STATUS_INVALID_ARGUMENT (an index opened read-only).
+ *
+ * Thread safety: as `omendb_index_add_batch`.
+ */
+omendb_status omendb_index_remove_where(const omendb_index *index, const omendb_filter *filter, size_t *removed_out, omendb_error **err_out);
 
 /**
  * Searches `n` queries (row-major `n x dim` floats at `queries`, read in place) for their `k`

@@ -588,3 +588,32 @@ fn a_directory_loads_and_opens_beside_its_writer() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+#[test]
+fn batch_and_filtered_removes_are_logged_as_one_change() {
+    let dir = temp_dir("remove-where");
+    let mut model = Model::new();
+    {
+        let index = open(&dir, SyncMode::Always, 0).unwrap();
+        let put = Change::Put { upsert: false, vseed: 3, keys: (0..40).collect() };
+        put.run(&index).unwrap();
+        apply(&mut model, &put);
+        // Keys of even vseed-3 records: metadata "tags.even".
+        let even = omendb::filter::Filter::parse("tags.even = TRUE").unwrap();
+        assert_eq!(index.count(Some(&even)), 20);
+        assert_eq!(index.remove_where(&even).unwrap(), 20);
+        assert_eq!(index.count(Some(&even)), 0);
+        model.retain(|k, _| k % 2 == 1);
+        assert!(matches!(index.remove_batch(Keys::U64(&[1, 2])), Err(Error::KeyNotFound(_))));
+        assert_eq!(index.remove_batch(Keys::U64(&[1, 3, 5])).unwrap(), 3);
+        for k in [1, 3, 5] {
+            model.remove(&k);
+        }
+        holds(&index, &model, 5).unwrap();
+    }
+    let index = open(&dir, SyncMode::Always, 0).unwrap();
+    assert_eq!(index.recovery().unwrap().records_replayed, 3);
+    holds(&index, &model, 5).unwrap();
+    index.check_invariants().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

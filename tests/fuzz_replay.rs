@@ -193,6 +193,18 @@ fn write_log_replay_seeds() {
         ix.add_auto(&v(2, 2), 2).unwrap();
         ix.remove(KeyRef::U64(1)).unwrap();
     });
+    seed("remove-batch", &|ix| {
+        ix.add(Keys::U64(&[1, 2, 3, 4, 5]), &v(5, 3)).unwrap();
+        ix.remove_batch(Keys::U64(&[2, 4])).unwrap();
+        let filter = omendb::filter::Filter::parse("EXISTS a").unwrap();
+        ix.remove_where(&filter).unwrap();
+    });
+    seed("str-remove-batch", &|ix| {
+        let meta = [Some(r#"{"a": 1}"#), None, Some(r#"{"a": 2}"#)];
+        ix.add_with(Keys::Str(&["x", "y", "z"]), &v(3, 2), Payloads { metadata: Some(&meta), texts: None }).unwrap();
+        ix.remove_batch(Keys::Str(&["y"])).unwrap();
+        ix.remove_where(&omendb::filter::Filter::parse("a = 2").unwrap()).unwrap();
+    });
     seed("many", &|ix| {
         for i in 0..20u64 {
             ix.upsert(Keys::U64(&[i % 7, 100 + i]), &v(2, 5)).unwrap();

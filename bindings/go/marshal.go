@@ -36,10 +36,23 @@ func nonNegativeK(k int) error {
 
 // nonNegativeKEf rejects a negative k or ef before either becomes a huge size_t.
 func nonNegativeKEf(k, ef int) error {
-	if k < 0 || ef < 0 {
+	if k < 0 || (ef < 0 && ef != EfExact) {
 		return argError(StatusInvalidArgument, fmt.Sprintf("k = %d and ef = %d must not be negative", k, ef))
 	}
 	return nil
+}
+
+// EfExact, passed as ef to any search, asks for an exact search (OMENDB_EF_EXACT): every
+// record (matching the filter, if any) scored at full precision, no graph: recall 1, for a
+// cost that grows with the records.
+const EfExact = -1
+
+// cEf is ef as C takes it: EfExact becomes OMENDB_EF_EXACT (SIZE_MAX).
+func cEf(ef int) C.size_t {
+	if ef == EfExact {
+		return ^C.size_t(0)
+	}
+	return C.size_t(ef)
 }
 
 func floatPtr(s []float32) *C.float {

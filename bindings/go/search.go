@@ -114,7 +114,7 @@ func searchU64(h *C.omendb_index, queries []float32, n int, dim C.size_t, k, ef 
 	keys := make([]uint64, n*k)
 	dists := make([]float32, n*k)
 	var cerr *C.omendb_error
-	st := C.omendb_index_search(h, floatPtr(queries), C.size_t(n), dim, C.size_t(k), C.size_t(ef),
+	st := C.omendb_index_search(h, floatPtr(queries), C.size_t(n), dim, C.size_t(k), cEf(ef),
 		u64Ptr(keys), floatPtr(dists), C.size_t(n*k), &cerr)
 	runtime.KeepAlive(queries)
 	runtime.KeepAlive(keys)
@@ -137,7 +137,7 @@ func searchU64(h *C.omendb_index, queries []float32, n int, dim C.size_t, k, ef 
 func searchResults(h *C.omendb_index, queries []float32, n int, dim C.size_t, k, ef int) (*C.omendb_results, error) {
 	var cerr *C.omendb_error
 	var res *C.omendb_results
-	st := C.omendb_index_search_results(h, floatPtr(queries), C.size_t(n), dim, C.size_t(k), C.size_t(ef), &res, &cerr)
+	st := C.omendb_index_search_results(h, floatPtr(queries), C.size_t(n), dim, C.size_t(k), cEf(ef), &res, &cerr)
 	runtime.KeepAlive(queries)
 	if err := check(st, &cerr); err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (idx *Index) SearchInto(queries []float32, n, k, ef int, keys []uint64, dis
 	}
 	outLen := min(len(keys), len(distances))
 	var cerr *C.omendb_error
-	st := C.omendb_index_search(h, floatPtr(queries), C.size_t(n), dim, C.size_t(k), C.size_t(ef),
+	st := C.omendb_index_search(h, floatPtr(queries), C.size_t(n), dim, C.size_t(k), cEf(ef),
 		u64Ptr(keys), floatPtr(distances), C.size_t(outLen), &cerr)
 	runtime.KeepAlive(queries)
 	runtime.KeepAlive(keys)

@@ -15,6 +15,7 @@
 // module by module in this order, so it is the order of include/omendb.h.
 pub(crate) mod boundary;
 pub mod index;
+pub mod access;
 pub mod search;
 pub mod filter;
 pub mod records;

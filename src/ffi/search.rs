@@ -25,6 +25,14 @@ pub const OMENDB_FUSION_RRF: u32 = 0;
 /// the weight of the vector side.
 pub const OMENDB_FUSION_WEIGHTED: u32 = 1;
 
+/// The `ef` of an exact search (SIZE_MAX): every record (matching the filter, if any) is
+/// scored at full precision with the SIMD kernels, no graph involved: recall 1 by
+/// construction, for a cost that grows with the records. Any search function takes it.
+/// (The header's definition is in cbindgen.toml: cbindgen cannot write SIZE_MAX.)
+pub const OMENDB_EF_EXACT: usize = usize::MAX;
+
+const _: () = assert!(OMENDB_EF_EXACT == crate::index::EXACT_EF);
+
 /// The beam width a C caller asks for: 0 is the index's `ef_search`.
 fn optional_ef(ef: usize) -> Option<usize> {
     (ef != 0).then_some(ef)

@@ -110,7 +110,14 @@ impl Index {
                 return Err(Error::InvalidArgument("the batch sync interval must be above 0".into()));
             }
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create directory {}: {e}", dir.display())))?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create directory {}: {e}", dir.display())))?;
+            // The new directory's own name must be durable too, or a power loss could take
+            // every acknowledged write with it.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                dir::sync_dir(parent)?;
+            }
+        }
         let lock = DirLock::acquire(dir)?;
         dir::remove_temporaries(dir)?;
         let (snapshots, logs) = dir::list(dir)?;
@@ -306,8 +313,13 @@ impl Index {
                 Ok(())
             }
             Op::Remove { key } => match &key {
-                OwnedKeys::U64(k) => self.remove_key(KeyRef::U64(k[0])).map(|_| ()),
-                OwnedKeys::Str(k) => self.remove_key(KeyRef::Str(&k[0])).map(|_| ()),
+                OwnedKeys::U64(k) if k.len() == 1 => self.remove_key(KeyRef::U64(k[0])).map(|_| ()),
+                OwnedKeys::U64(k) => self.remove_keys(Keys::U64(k)).map(|_| ()),
+                OwnedKeys::Str(k) if k.len() == 1 => self.remove_key(KeyRef::Str(&k[0])).map(|_| ()),
+                OwnedKeys::Str(k) => {
+                    let refs: Vec<&str> = k.iter().map(String::as_str).collect();
+                    self.remove_keys(Keys::Str(&refs)).map(|_| ())
+                }
             },
         }
     }

@@ -23,6 +23,10 @@ use super::{Hit, Index, MAX_EF};
 /// Hits per side that hybrid search fuses (at least k).
 pub const HYBRID_DEPTH: usize = 100;
 
+/// The `ef` that asks for an exact search: every live record (matching the filter) is
+/// scored at full precision, no graph involved; recall 1 by construction.
+pub const EXACT_EF: usize = usize::MAX;
+
 /// What a vector search asks for: the `k` nearest records, found with a beam of width `ef`
 /// (None: the index's `ef_search`; clamped to `MAX_EF`, raised to k), among the records whose
 /// metadata matches `filter` (None: all records).
@@ -60,6 +64,9 @@ impl Index {
     /// `search_visit` of a query already checked against `graph` (by `check_query` or
     /// `check_batch`): each search checks its queries once.
     fn visit(&self, graph: &Graph, query: &[f32], request: SearchRequest<'_>, emit: impl FnMut(KeyRef<'_>, f32)) -> usize {
+        if request.ef == Some(EXACT_EF) {
+            return self.visit_exact(graph, query, request, emit);
+        }
         match request.filter {
             // No clamp of k here (a lock per search): nothing below allocates by k or ef; a
             // beam wider than the graph becomes a scan of its slots.
@@ -101,6 +108,43 @@ impl Index {
         with_scratch(|s| {
             self.nearest_slots(graph, &pin, query, knn, Some(&bits), s);
             self.emit_keys(s.found.iter().map(|c| (c.id, c.dist)), knn.k(), &mut emit)
+        })
+    }
+
+    /// The exact search (`ef` = `EXACT_EF`): every live record, among the filter's matches if
+    /// there is a filter, scored at full precision (the stored f32 vectors, or a quantized
+    /// index's full-precision rows) with the SIMD kernels.
+    fn visit_exact(&self, graph: &Graph, query: &[f32], request: SearchRequest<'_>, mut emit: impl FnMut(KeyRef<'_>, f32)) -> usize {
+        let k = self.result_width(request.k).max(1);
+        // Pinned first: no slot collected below can be reused while it is scored.
+        let pin = graph.pin();
+        let bits = request.filter.map(|f| self.matching(f));
+        let slots: Vec<u32> = {
+            let map = self.keys.read();
+            map.slots().filter(|&s| bits.as_ref().is_none_or(|b| b.contains(s))).collect()
+        };
+        let mut q = query.to_vec();
+        if self.options.metric == Metric::Cosine {
+            scalar::normalize(&mut q);
+        }
+        with_scratch(|s| {
+            match self.raw.get() {
+                None => graph.exact_knn_slots(&q, k, slots.into_iter(), s),
+                Some(raw) => {
+                    let mut scored: Vec<(f32, u32)> = slots.into_iter().map(|id| (self.exact.distance(&q, raw.row(id)), id)).collect();
+                    if scored.len() > k {
+                        scored.select_nth_unstable_by(k, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                        scored.truncate(k);
+                    }
+                    scored.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    s.found.clear();
+                    s.found.extend(scored.into_iter().map(|(dist, id)| crate::hnsw::Candidate { dist, id }));
+                }
+            }
+            // Still pinned: a slot freed and reused now would name another record.
+            let count = self.emit_keys(s.found.iter().map(|c| (c.id, c.dist)), k, &mut emit);
+            drop(pin);
+            count
         })
     }
 
@@ -175,7 +219,7 @@ impl Index {
 
     /// The slots whose metadata matches `filter`, from the cache when the same filter was
     /// evaluated against the same metadata version.
-    fn matching(&self, filter: &Filter) -> std::sync::Arc<roaring::RoaringBitmap> {
+    pub(super) fn matching(&self, filter: &Filter) -> std::sync::Arc<roaring::RoaringBitmap> {
         let meta = self.meta.read();
         // Read under the lock: writers bump it while holding the write lock.
         let version = self.meta_version.load(Ordering::Acquire);
@@ -190,6 +234,7 @@ impl Index {
     }
 
     /// The graph's request for `k` hits: a beam of width `ef` or the index's `ef_search`,
+    /// (`EXACT_EF` never gets here: `visit` takes it to `visit_exact`)
     /// within 1..=MAX_EF (`KnnRequest::new` raises it to k).
     fn knn_request(&self, k: usize, ef: Option<usize>) -> KnnRequest {
         KnnRequest::new(k, ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF))

@@ -259,6 +259,100 @@ impl Index {
         Ok(seq)
     }
 
+    /// Removes every record of `keys`, all or nothing: fails, removing none, if a key is not
+    /// stored, is of the other kind, or repeats. One log record on a durable index. Returns
+    /// how many were removed.
+    pub fn remove_batch(&self, keys: Keys<'_>) -> Result<usize> {
+        self.change(|| self.remove_keys(keys))?;
+        Ok(keys.len())
+    }
+
+    /// Removes every record whose metadata matches `filter`, all or nothing and as one change
+    /// (other writers wait meanwhile; searches do not), and returns how many. One log record on
+    /// a durable index.
+    pub fn remove_where(&self, filter: &crate::filter::Filter) -> Result<usize> {
+        self.check_writable()?;
+        self.check_log_healthy()?;
+        let (removed, seq) = {
+            // Exclusive: no other change between the filter's evaluation and the removal.
+            let _only_writer = self.persist_gate.write();
+            let bits = self.matching(filter);
+            let map = self.keys.read();
+            let owned: Vec<crate::keys::KeyRef<'_>> = bits.iter().filter_map(|slot| map.key_of(slot)).collect();
+            let (u64s, strs): (Vec<u64>, Vec<String>) = match owned.first() {
+                Some(KeyRef::Str(_)) => (Vec::new(), owned.iter().map(|k| k.to_string_plain()).collect()),
+                _ => (owned.iter().filter_map(|k| if let KeyRef::U64(k) = k { Some(*k) } else { None }).collect(), Vec::new()),
+            };
+            drop(map);
+            let str_refs: Vec<&str> = strs.iter().map(String::as_str).collect();
+            let keys = if strs.is_empty() { Keys::U64(&u64s) } else { Keys::Str(&str_refs) };
+            (keys.len(), self.remove_keys(keys)?)
+        };
+        self.after_logged(seq)?;
+        Ok(removed)
+    }
+
+    /// Removes the records of `keys` (see `remove_batch`); returns the log record's number on
+    /// a durable index.
+    pub(super) fn remove_keys(&self, keys: Keys<'_>) -> Result<Option<u64>> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let (slots, seq) = {
+            let mut map = self.keys.write();
+            let mut seen = std::collections::HashSet::with_capacity(keys.len());
+            for i in 0..keys.len() {
+                let k = keys.get(i);
+                map.check_kind(k)?;
+                if map.slot_of(k).is_none() {
+                    return Err(Error::KeyNotFound(k.to_string()));
+                }
+                if !seen.insert(k) {
+                    return Err(Error::DuplicateKey(format!("{k} appears twice in one batch")));
+                }
+            }
+            let seq = if self.is_durable() {
+                let record = log_op::encode_remove_batch((0..keys.len()).map(|i| keys.get(i)));
+                self.log_append(log_op::KIND_REMOVE_BATCH, &record)?
+            } else {
+                None
+            };
+            let slots: Vec<u32> = (0..keys.len()).filter_map(|i| map.remove(keys.get(i))).collect();
+            (slots, seq)
+        };
+        {
+            let mut meta = self.meta.write();
+            self.meta_version.fetch_add(1, Ordering::AcqRel);
+            for &slot in &slots {
+                meta.remove(slot);
+            }
+        }
+        {
+            let mut text = self.text.write();
+            for &slot in &slots {
+                text.remove(slot);
+            }
+        }
+        let graph = self.graph.get().ok_or_else(|| Error::Internal("key mapped without a graph".into()))?;
+        for &slot in &slots {
+            graph.mark_deleted(slot);
+        }
+        self.maybe_repair(graph);
+        Ok(seq)
+    }
+
+    /// The number of records whose metadata matches `filter` (all records when None), exactly.
+    pub fn count(&self, filter: Option<&crate::filter::Filter>) -> usize {
+        match filter {
+            None => self.len(),
+            Some(f) => {
+                let bits = self.matching(f);
+                let map = self.keys.read();
+                bits.iter().filter(|&slot| map.key_of(slot).is_some()).count()
+            }
+        }
+    }
+
     fn maybe_repair(&self, graph: &Graph) {
         let pending = graph.pending_deletes();
         if pending >= REPAIR_MIN_PENDING.max(self.len() / 8) {

@@ -72,6 +72,9 @@ OMENDB_STATUS_UNSUPPORTED_VERSION = 15
 OMENDB_STATUS_FILTER_SYNTAX = 16
 OMENDB_STATUS_LOCKED = 17
 
+#: ``OMENDB_EF_EXACT``: SIZE_MAX, the ``ef`` of an exact (brute-force) search.
+OMENDB_EF_EXACT = c_size_t(-1).value
+
 OMENDB_SYNC_ALWAYS = 0
 OMENDB_SYNC_BATCH = 1
 OMENDB_SYNC_OFF = 2
@@ -144,6 +147,13 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_index_memory_bytes": (omendb_status, [IndexPtr, POINTER(c_size_t), _ERR]),
     "omendb_index_compact": (omendb_status, [IndexPtr, _ERR]),
     "omendb_index_checkpoint": (omendb_status, [IndexPtr, _ERR]),
+    "omendb_index_get": (omendb_status, [IndexPtr, c_uint64, POINTER(c_float), c_size_t, _ERR]),
+    "omendb_index_get_str": (omendb_status, [IndexPtr, c_char_p, c_size_t, POINTER(c_float), c_size_t, _ERR]),
+    "omendb_index_get_batch": (omendb_status, [IndexPtr, POINTER(c_uint64), c_size_t, POINTER(c_float), c_size_t, _ERR]),
+    "omendb_index_count": (omendb_status, [IndexPtr, FilterPtr, POINTER(c_size_t), _ERR]),
+    "omendb_index_remove_batch": (omendb_status, [IndexPtr, POINTER(c_uint64), c_size_t, _ERR]),
+    "omendb_index_remove_batch_str": (omendb_status, [IndexPtr, POINTER(c_char_p), POINTER(c_size_t), c_size_t, _ERR]),
+    "omendb_index_remove_where": (omendb_status, [IndexPtr, FilterPtr, POINTER(c_size_t), _ERR]),
     "omendb_index_flush": (omendb_status, [IndexPtr, _ERR]),
     "omendb_index_recovery": (omendb_status, [IndexPtr, POINTER(c_uint64), POINTER(c_uint64), _ERR]),
     "omendb_index_search": (

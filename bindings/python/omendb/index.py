@@ -473,21 +473,108 @@ class Index(Leased):
 
     # ---- removing ----
 
-    def remove(self, id: Key) -> None:
-        """Removes the record with this key (``omendb_index_remove`` / ``_remove_str``).
+    def remove(self, id: Any = None, *, filter: FilterLike = None) -> Optional[int]:
+        """Removes the record with this key (``omendb_index_remove`` / ``_remove_str``), or,
+        with ``filter=``, every record whose metadata matches it (``omendb_index_remove_where``:
+        all or nothing, as one change) and returns how many.
 
         Raises:
             KeyNotFoundError (a KeyError): the key is not stored.
             InvalidKeyError: the key is of the other kind than the index holds.
+            TypeError: both or neither of ``id`` and ``filter``.
         """
+        if (id is None) == (filter is None):
+            raise TypeError("remove takes an id or filter=, not both and not neither")
         handle = self._acquire()
         try:
             err = _ffi.ErrorPtr()
+            if filter is not None:
+                removed = c_size_t()
+                with _as_filter(filter) as (_, f):
+                    check(_ffi.lib.omendb_index_remove_where(handle, f, byref(removed), byref(err)), err)
+                return removed.value
             if isinstance(id, (str, bytes)):
                 key = _encode(id)
                 check(_ffi.lib.omendb_index_remove_str(handle, key, len(key), byref(err)), err)
             else:
                 check(_ffi.lib.omendb_index_remove(handle, _u64_key(id), byref(err)), err)
+            return None
+        finally:
+            self._release()
+
+    def remove_many(self, ids: Ids) -> int:
+        """Removes the records of these keys, all or nothing (``omendb_index_remove_batch`` /
+        ``_remove_batch_str``): if one is not stored, none is removed. Returns how many.
+
+        Raises:
+            KeyNotFoundError: a key is not stored. DuplicateKeyError: a key repeats.
+        """
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            n = len(ids)
+            if n and _is_string_ids(ids):
+                encoded = [_encode(k, "ids entry") for k in (ids.tolist() if isinstance(ids, np.ndarray) else ids)]
+                pointers = (ctypes.c_char_p * n)(*encoded)
+                lengths = (c_size_t * n)(*map(len, encoded))
+                check(_ffi.lib.omendb_index_remove_batch_str(handle, pointers, lengths, n, byref(err)), err)
+            else:
+                keys = _u64_keys(ids)
+                check(_ffi.lib.omendb_index_remove_batch(handle, u64_ptr(keys), len(keys), byref(err)), err)
+            return n
+        finally:
+            self._release()
+
+    def get(self, id: Key) -> np.ndarray:
+        """The stored vector of this key, a (d,) float32 array (``omendb_index_get``): bit for
+        bit what was added, normalised to length 1 under the cosine metric; for a quantized
+        dtype the full-precision vector, not the code. Metadata: ``metadata(id)``.
+
+        Raises:
+            KeyNotFoundError (a KeyError): the key is not stored.
+        """
+        handle = self._acquire()
+        try:
+            dim = self._size_t_held(handle, _ffi.lib.omendb_index_dim)
+            out = np.empty(dim, dtype=np.float32)
+            err = _ffi.ErrorPtr()
+            if isinstance(id, (str, bytes)):
+                key = _encode(id)
+                check(_ffi.lib.omendb_index_get_str(handle, key, len(key), float_ptr(out), dim, byref(err)), err)
+            else:
+                check(_ffi.lib.omendb_index_get(handle, _u64_key(id), float_ptr(out), dim, byref(err)), err)
+            return out
+        finally:
+            self._release()
+
+    def get_many(self, ids: Ids) -> np.ndarray:
+        """The stored vectors of these keys, an (n, d) float32 array, as ``get`` gives each
+        (u64 keys in one C call, ``omendb_index_get_batch``). Raises KeyNotFoundError naming
+        the first key not stored; nothing is returned in part."""
+        if len(ids) and _is_string_ids(ids):
+            rows = [self.get(k) for k in ids]
+            return np.stack(rows) if rows else np.empty((0, self.dim), dtype=np.float32)
+        keys = _u64_keys(ids)
+        handle = self._acquire()
+        try:
+            dim = self._size_t_held(handle, _ffi.lib.omendb_index_dim)
+            out = np.empty((len(keys), dim), dtype=np.float32)
+            err = _ffi.ErrorPtr()
+            check(_ffi.lib.omendb_index_get_batch(handle, u64_ptr(keys), len(keys), float_ptr(out), dim, byref(err)), err)
+            return out
+        finally:
+            self._release()
+
+    def count(self, filter: FilterLike = None) -> int:
+        """The number of records whose metadata matches ``filter``, exactly
+        (``omendb_index_count``); all records when None."""
+        handle = self._acquire()
+        try:
+            n = c_size_t()
+            err = _ffi.ErrorPtr()
+            with _as_filter(filter) as (_, f):
+                check(_ffi.lib.omendb_index_count(handle, f, byref(n), byref(err)), err)
+            return n.value
         finally:
             self._release()
 
@@ -539,7 +626,12 @@ class Index(Leased):
     # ---- searching ----
 
     def search(
-        self, queries: ArrayLike, k: int = 10, ef: Optional[int] = None, filter: FilterLike = None
+        self,
+        queries: ArrayLike,
+        k: int = 10,
+        ef: Optional[int] = None,
+        filter: FilterLike = None,
+        exact: bool = False,
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The k nearest records of each query, nearest first.
 
@@ -550,6 +642,9 @@ class Index(Leased):
             ef: beam width; None for the index's ef_search (C raises it to k when smaller).
             filter: None, or a ``Filter`` or filter text: only records whose metadata matches
                 are returned (``omendb_index_search_filtered``; min(k, matches) hits each).
+            exact: score every record (matching the filter) at full precision instead of
+                searching the graph (``ef=OMENDB_EF_EXACT``): recall 1, for a cost that grows
+                with the records. ``ef`` is then ignored.
 
         Returns:
             ``(labels, distances)``, only real hits, nearest first. Distances are float32 in
@@ -569,8 +664,11 @@ class Index(Leased):
             not parse), TypeError (complex queries), IndexClosedError (the index or the
             filter was closed).
         """
+        if exact:
+            ef = _ffi.OMENDB_EF_EXACT
         if (
             filter is None
+            and not exact
             and not self._string_keys
             and type(queries) is _NDARRAY
             and queries.dtype is _F32

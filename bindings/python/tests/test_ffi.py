@@ -112,6 +112,8 @@ def test_constants_match_the_header():
         value = value.strip()
         if value == "UINT64_MAX":
             expected = 2**64 - 1
+        elif value == "SIZE_MAX":
+            expected = ctypes.c_size_t(-1).value
         elif value.startswith('"'):
             expected = value.strip('"')
         else:

@@ -5,6 +5,7 @@
 //!                  flags: 1 upsert, 2 automatic keys (add_auto), 4 metadata, 8 texts, 16 string keys
 //!                  key: u64, or a string (u32 length, UTF-8); metadata / text: u8 present, then a string
 //! remove (kind 2): flags u8 (16: string key) | key
+//! remove batch (kind 3): flags u8 (16: string keys) | n u32 | n keys
 //! ```
 //!
 //! Vectors are logged as the caller gave them (before cosine normalisation), metadata as the
@@ -16,6 +17,7 @@ use crate::keys::KeyRef;
 
 pub const KIND_PUT: u8 = 1;
 pub const KIND_REMOVE: u8 = 2;
+pub const KIND_REMOVE_BATCH: u8 = 3;
 
 const UPSERT: u8 = 1;
 const AUTO: u8 = 2;
@@ -44,7 +46,7 @@ pub enum Op {
         metadata: Option<Vec<Option<String>>>,
         texts: Option<Vec<Option<String>>>,
     },
-    /// remove of one key.
+    /// remove of one key (`key` holds one), or remove_batch and remove_where of several.
     Remove { key: OwnedKeys },
 }
 
@@ -128,6 +130,21 @@ pub fn encode_remove(key: KeyRef<'_>) -> Vec<u8> {
     out.0
 }
 
+/// The payload of a remove-batch record (keys all of one kind, at least one).
+pub fn encode_remove_batch<'k>(keys: impl ExactSizeIterator<Item = KeyRef<'k>> + Clone) -> Vec<u8> {
+    let string_keys = keys.clone().next().is_some_and(|k| matches!(k, KeyRef::Str(_)));
+    let mut out = Le::default();
+    out.u8(if string_keys { STRING_KEYS } else { 0 });
+    out.u32(keys.len() as u32);
+    for key in keys {
+        match key {
+            KeyRef::U64(k) => out.u64(k),
+            KeyRef::Str(s) => out.str(s),
+        }
+    }
+    out.0
+}
+
 fn read_optional_strings(c: &mut Cursor<'_>, n: usize) -> Result<Vec<Option<String>>> {
     (0..n)
         .map(|_| match c.u8()? {
@@ -167,6 +184,20 @@ pub fn decode(kind: u8, payload: &[u8]) -> Result<Op> {
                 0 => OwnedKeys::U64(vec![c.u64()?]),
                 STRING_KEYS => OwnedKeys::Str(vec![c.str()?.to_string()]),
                 _ => return Err(Error::Corrupt(format!("log record: remove flags {flags:#x}"))),
+            };
+            Op::Remove { key }
+        }
+        KIND_REMOVE_BATCH => {
+            let key = match flags {
+                0 => {
+                    let n = c.count(8)?;
+                    OwnedKeys::U64((0..n).map(|_| c.u64()).collect::<Result<_>>()?)
+                }
+                STRING_KEYS => {
+                    let n = c.count(4)?;
+                    OwnedKeys::Str((0..n).map(|_| c.str().map(str::to_string)).collect::<Result<_>>()?)
+                }
+                _ => return Err(Error::Corrupt(format!("log record: remove batch flags {flags:#x}"))),
             };
             Op::Remove { key }
         }
@@ -218,6 +249,16 @@ mod tests {
         assert_eq!(
             decode(KIND_REMOVE, &encode_remove(KeyRef::Str("k"))).unwrap(),
             Op::Remove { key: OwnedKeys::Str(vec!["k".into()]) }
+        );
+        let several = [KeyRef::Str("a"), KeyRef::Str("bc")];
+        assert_eq!(
+            decode(KIND_REMOVE_BATCH, &encode_remove_batch(several.iter().copied())).unwrap(),
+            Op::Remove { key: OwnedKeys::Str(vec!["a".into(), "bc".into()]) }
+        );
+        let numbers = [KeyRef::U64(3), KeyRef::U64(4)];
+        assert_eq!(
+            decode(KIND_REMOVE_BATCH, &encode_remove_batch(numbers.iter().copied())).unwrap(),
+            Op::Remove { key: OwnedKeys::U64(vec![3, 4]) }
         );
     }
 

@@ -1,0 +1,144 @@
+package omendb
+
+// #include <stdlib.h>
+// #include "omendb.h"
+import "C"
+
+import "runtime"
+
+// Get returns the stored vector of u64 key `key` (omendb_index_get): bit for bit what was
+// added, normalised to length 1 under Cosine; for a quantized dtype the full-precision vector,
+// not the code. ErrKeyNotFound if it is not stored.
+func (idx *Index) Get(key uint64) ([]float32, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer idx.release()
+	out, dim, err := vectorBuffer(h, 1)
+	if err != nil {
+		return nil, err
+	}
+	var cerr *C.omendb_error
+	return out, check(C.omendb_index_get(h, C.uint64_t(key), floatPtr(out), dim, &cerr), &cerr)
+}
+
+// GetString is Get for a string key (omendb_index_get_str).
+func (idx *Index) GetString(id string) ([]float32, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer idx.release()
+	out, dim, err := vectorBuffer(h, 1)
+	if err != nil {
+		return nil, err
+	}
+	var cerr *C.omendb_error
+	st := C.omendb_index_get_str(h, strPtr(id), C.size_t(len(id)), floatPtr(out), dim, &cerr)
+	runtime.KeepAlive(id)
+	return out, check(st, &cerr)
+}
+
+// GetMany returns the stored vectors of u64 keys, row-major (len(keys) * Dim floats), as Get
+// gives each (omendb_index_get_batch). All or nothing: ErrKeyNotFound names the first key
+// not stored.
+func (idx *Index) GetMany(keys []uint64) ([]float32, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer idx.release()
+	out, dim, err := vectorBuffer(h, len(keys))
+	if err != nil {
+		return nil, err
+	}
+	var cerr *C.omendb_error
+	st := C.omendb_index_get_batch(h, u64Ptr(keys), C.size_t(len(keys)), floatPtr(out), dim, &cerr)
+	runtime.KeepAlive(keys)
+	return out, check(st, &cerr)
+}
+
+// vectorBuffer is room for n vectors of the index's dimensions.
+func vectorBuffer(h *C.omendb_index, n int) ([]float32, C.size_t, error) {
+	var cerr *C.omendb_error
+	var dim C.size_t
+	if err := check(C.omendb_index_dim(h, &dim, &cerr), &cerr); err != nil {
+		return nil, 0, err
+	}
+	return make([]float32, n*int(dim)), dim, nil
+}
+
+// Count returns the number of records whose metadata matches f, exactly; all records when f
+// is nil (omendb_index_count).
+func (idx *Index) Count(f *Filter) (int, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer idx.release()
+	fh, err := f.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer f.release()
+	var n C.size_t
+	var cerr *C.omendb_error
+	err = check(C.omendb_index_count(h, fh, &n, &cerr), &cerr)
+	return int(n), err
+}
+
+// RemoveBatch removes the records of u64 keys, all or nothing: if one is not stored (or
+// repeats), none is removed (omendb_index_remove_batch). It returns how many were removed.
+func (idx *Index) RemoveBatch(keys []uint64) (int, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	st := C.omendb_index_remove_batch(h, u64Ptr(keys), C.size_t(len(keys)), &cerr)
+	runtime.KeepAlive(keys)
+	if err := check(st, &cerr); err != nil {
+		return 0, err
+	}
+	return len(keys), nil
+}
+
+// RemoveBatchString is RemoveBatch for string keys (omendb_index_remove_batch_str).
+func (idx *Index) RemoveBatchString(ids []string) (int, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer idx.release()
+	keys := newCStrings(ids)
+	defer keys.free()
+	var cerr *C.omendb_error
+	if err := check(C.omendb_index_remove_batch_str(h, keys.ptrs, keys.lens, C.size_t(len(ids)), &cerr), &cerr); err != nil {
+		return 0, err
+	}
+	return len(ids), nil
+}
+
+// RemoveWhere removes every record whose metadata matches f, all or nothing and as one change
+// (other writers wait meanwhile), and returns how many (omendb_index_remove_where).
+func (idx *Index) RemoveWhere(f *Filter) (int, error) {
+	if f == nil {
+		return 0, argError(StatusNullPointer, "RemoveWhere needs a filter (to remove every record, close the index and start anew)")
+	}
+	h, err := idx.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer idx.release()
+	fh, err := f.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer f.release()
+	var n C.size_t
+	var cerr *C.omendb_error
+	err = check(C.omendb_index_remove_where(h, fh, &n, &cerr), &cerr)
+	return int(n), err
+}

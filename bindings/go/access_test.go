@@ -1,0 +1,107 @@
+package omendb
+
+import (
+	"errors"
+	"math"
+	"sort"
+	"testing"
+)
+
+func TestGetCountRemove(t *testing.T) {
+	const dim, n = 6, 60
+	vecs := randomVectors(9, n, dim)
+	for _, dtype := range []Dtype{F32, F16} {
+		idx := mustNew(t, Options{Dim: dim, Dtype: dtype})
+		keys := make([]uint64, n)
+		meta := make([]string, n)
+		for i := range keys {
+			keys[i] = uint64(100 + i)
+			meta[i] = map[bool]string{true: `{"even": true}`, false: `{"even": false}`}[i%2 == 0]
+		}
+		must(t, idx.AddRecords(keys, vecs, meta, nil))
+		got, err := idx.Get(107)
+		must(t, err)
+		for j := range got {
+			if math.Float32bits(got[j]) != math.Float32bits(vecs[7*dim+j]) {
+				t.Fatalf("%v: Get(107)[%d] = %v, want %v", dtype, j, got[j], vecs[7*dim+j])
+			}
+		}
+		many, err := idx.GetMany([]uint64{159, 100})
+		must(t, err)
+		if many[0] != vecs[59*dim] || many[dim] != vecs[0] {
+			t.Fatalf("GetMany rows out of place")
+		}
+		if _, err := idx.GetMany([]uint64{100, 7}); !errors.Is(err, ErrKeyNotFound) {
+			t.Fatalf("GetMany with an unknown key: %v", err)
+		}
+		if _, err := idx.GetString("x"); !errors.Is(err, ErrInvalidKey) {
+			t.Fatalf("GetString on u64 keys: %v", err)
+		}
+		even, err := ParseFilter("even = true")
+		must(t, err)
+		if c, err := idx.Count(even); err != nil || c != n/2 {
+			t.Fatalf("Count(even) = %d, %v", c, err)
+		}
+		if c, err := idx.Count(nil); err != nil || c != n {
+			t.Fatalf("Count(nil) = %d, %v", c, err)
+		}
+		if _, err := idx.RemoveBatch([]uint64{101, 5}); !errors.Is(err, ErrKeyNotFound) {
+			t.Fatalf("RemoveBatch with an unknown key: %v", err)
+		}
+		mustLen(t, idx, n)
+		if r, err := idx.RemoveBatch([]uint64{101, 103}); err != nil || r != 2 {
+			t.Fatalf("RemoveBatch = %d, %v", r, err)
+		}
+		if r, err := idx.RemoveWhere(even); err != nil || r != n/2 {
+			t.Fatalf("RemoveWhere = %d, %v", r, err)
+		}
+		if c, _ := idx.Count(even); c != 0 {
+			t.Fatalf("Count after RemoveWhere = %d", c)
+		}
+		mustLen(t, idx, n/2-2)
+		if _, err := idx.RemoveWhere(nil); !errors.Is(err, ErrNullPointer) {
+			t.Fatalf("RemoveWhere(nil): %v", err)
+		}
+		must(t, even.Close())
+		must(t, idx.Close())
+	}
+}
+
+func TestExactSearchIsBruteForce(t *testing.T) {
+	const dim, n, k = 8, 400, 10
+	vecs := randomVectors(11, n, dim)
+	idx := mustNew(t, Options{Dim: dim, M: 2, EfConstruction: 4})
+	defer idx.Close()
+	keys := make([]uint64, n)
+	for i := range keys {
+		keys[i] = uint64(i)
+	}
+	must(t, idx.AddBatch(keys, vecs))
+	queries := randomVectors(12, 20, dim)
+	rows, err := idx.SearchBatch(queries, 20, k, EfExact)
+	must(t, err)
+	for q := 0; q < 20; q++ {
+		type hit struct {
+			key uint64
+			d   float64
+		}
+		all := make([]hit, n)
+		for i := 0; i < n; i++ {
+			var d float64
+			for j := 0; j < dim; j++ {
+				x := float64(queries[q*dim+j]) - float64(vecs[i*dim+j])
+				d += x * x
+			}
+			all[i] = hit{uint64(i), d}
+		}
+		sort.Slice(all, func(a, b int) bool { return all[a].d < all[b].d })
+		for r := 0; r < k; r++ {
+			if rows[q][r].Key != all[r].key {
+				t.Fatalf("query %d rank %d: key %d, brute force %d", q, r, rows[q][r].Key, all[r].key)
+			}
+		}
+	}
+	if _, err := idx.SearchEf(queries[:dim], k, -2); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("ef -2: %v", err)
+	}
+}

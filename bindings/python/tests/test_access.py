@@ -1,0 +1,99 @@
+"""Reading records back and acting on many at once: get / get_many (the stored vector, bit for
+bit; normalised under cosine; every dtype; after save/load and open), count, remove(filter=),
+remove_many, and search(exact=True) against a NumPy brute force on the bundled sample (GloVe
+words, ctests/data/sample.fvecs)."""
+
+import numpy as np
+import pytest
+
+import omendb
+from omendb import Index
+
+from conftest import REPO_ROOT, read_fvecs
+
+SAMPLE = REPO_ROOT / "ctests" / "data" / "sample.fvecs"
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f16", "int8", "binary"])
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_get_returns_the_stored_vector(tmp_path, dtype, metric, rng):
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    index = Index(dim=16, metric=metric, dtype=dtype)
+    index.add(vectors, ids=np.arange(300, dtype=np.uint64))
+    want = vectors / np.linalg.norm(vectors, axis=1, keepdims=True) if metric == "cosine" else vectors
+    got = index.get_many([5, 0, 299])
+    if metric == "cosine":
+        np.testing.assert_allclose(got, want[[5, 0, 299]], rtol=0, atol=1e-6)
+    else:
+        assert got.tobytes() == want[[5, 0, 299]].tobytes()  # bit for bit
+    assert index.get(5).tobytes() == got[0].tobytes()
+    path = tmp_path / "i.omendb"
+    index.save(path)
+    for again in (Index.load(path), Index.open(path)):
+        assert again.get_many([5, 0, 299]).tobytes() == got.tobytes()
+        again.close()
+    with pytest.raises(omendb.KeyNotFoundError):
+        index.get(1000)
+    with pytest.raises(omendb.KeyNotFoundError, match="1000"):
+        index.get_many([1, 1000])
+    with pytest.raises(omendb.InvalidKeyError):
+        index.get("a")
+
+
+def test_string_keys_count_and_removal(rng):
+    index = Index(dim=4)
+    ids = [f"doc{i}" for i in range(40)]
+    vectors = rng.standard_normal((40, 4)).astype(np.float32)
+    index.add(vectors, ids=ids, metadata=[{"doc": i // 10, "even": i % 2 == 0} for i in range(40)])
+    assert index.get("doc3").tobytes() == vectors[3].tobytes()
+    assert index.get_many(["doc9", "doc0"]).tobytes() == vectors[[9, 0]].tobytes()
+    assert index.count() == 40 and index.count("doc = 1") == 10 and index.count("even = true") == 20
+    with pytest.raises(omendb.FilterSyntaxError):
+        index.count("doc = ")
+    # remove_many: all or nothing.
+    with pytest.raises(omendb.KeyNotFoundError):
+        index.remove_many(["doc1", "nope"])
+    with pytest.raises(omendb.DuplicateKeyError):
+        index.remove_many(["doc1", "doc1"])
+    assert len(index) == 40
+    assert index.remove_many(["doc1", "doc2"]) == 2
+    # remove(filter=): the matches, and only them.
+    assert index.remove(filter="doc = 1") == 10
+    assert index.count("doc = 1") == 0 and len(index) == 28
+    assert "doc15" not in index and "doc25" in index
+    assert index.remove(filter="doc = 1") == 0
+    with pytest.raises(TypeError):
+        index.remove("doc3", filter="doc = 0")
+    with pytest.raises(TypeError):
+        index.remove()
+
+
+def brute_force(base, queries, k, cosine):
+    if cosine:
+        base = base / np.linalg.norm(base, axis=1, keepdims=True)
+        queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        d = 1 - queries @ base.T
+    else:
+        d = (queries**2).sum(1)[:, None] - 2 * queries @ base.T + (base**2).sum(1)[None, :]
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(d, order, axis=1)
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_exact_search_equals_brute_force(metric):
+    base = read_fvecs(SAMPLE)
+    queries = base[::37][:30] + 0.01
+    index = Index(dim=base.shape[1], metric=metric, m=4, ef_construction=8)  # a poor graph on purpose
+    index.add(base, ids=np.arange(len(base), dtype=np.uint64))
+    labels, distances = index.search(queries, k=10, exact=True)
+    want, want_d = brute_force(base.astype(np.float64), queries.astype(np.float64), 10, metric == "cosine")
+    # Ties aside (none in this sample): the same keys, in order, at the same distances.
+    assert (labels == want).mean() == 1.0
+    np.testing.assert_allclose(distances, want_d, rtol=1e-4, atol=1e-4)
+    # With a filter: the brute force over the matching rows.
+    index2 = Index(dim=base.shape[1], metric=metric)
+    index2.add(base, ids=np.arange(len(base), dtype=np.uint64), metadata=[{"odd": i % 2 == 1} for i in range(len(base))])
+    labels, _ = index2.search(queries[0], k=5, exact=True, filter="odd = true")
+    odd = np.arange(1, len(base), 2)
+    want, _ = brute_force(base[odd].astype(np.float64), queries[:1].astype(np.float64), 5, metric == "cosine")
+    assert list(labels) == list(odd[want[0]])
