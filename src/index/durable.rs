@@ -260,6 +260,12 @@ impl Index {
         Ok((recovery, resume))
     }
 
+    /// Whether `path` is a durable index's directory (one holding a snapshot): `load` and
+    /// `open` read such a directory; any other directory is refused as before, as not a file.
+    pub(super) fn is_durable_dir(path: &Path) -> bool {
+        path.is_dir() && dir::list(path).is_ok_and(|(snapshots, _)| !snapshots.is_empty())
+    }
+
     /// Reads a durable directory as it stands, without its lock and without changing any
     /// file (`Index::load` and `Index::open` of a directory): the newest snapshot and the
     /// log after it, up to its first torn or damaged record. A checkpoint the writer finishes

@@ -67,7 +67,7 @@ impl Index {
     /// its lock (a writer may have it open): its newest snapshot and the log after it, into an
     /// index of its own, not durable: changes to it are not written back.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Index> {
-        if path.as_ref().is_dir() {
+        if Index::is_durable_dir(path.as_ref()) {
             return Index::read_dir(path.as_ref(), false);
         }
         crate::storage::atomic::remove_stray_temps(path.as_ref());
@@ -124,7 +124,7 @@ impl Index {
     /// taken): read into memory as [`Index::load`] reads it (a log cannot be replayed onto a
     /// mapping), then every change refused.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Index> {
-        if path.as_ref().is_dir() {
+        if Index::is_durable_dir(path.as_ref()) {
             return Index::read_dir(path.as_ref(), true);
         }
         Ok(Index::from_restored(crate::storage::mapped::open(path.as_ref())?, true))
