@@ -201,9 +201,64 @@ static void test_exact_search_is_brute_force(void) {
     omendb_index_free(index);
 }
 
+static void test_range_search_and_stats(void) {
+    omendb_index *index = make(OMENDB_METRIC_L2, OMENDB_DTYPE_F32);
+    uint64_t rng = 99;
+    float q[D];
+    check_rand_fill(&rng, q, D);
+    /* The radius: the 25th smallest distance, so exactly 25 records lie within it. */
+    float d[N];
+    for (size_t i = 0; i < N; i++) {
+        d[i] = 0;
+        for (size_t j = 0; j < D; j++) d[i] += (q[j] - vectors[i * D + j]) * (q[j] - vectors[i * D + j]);
+    }
+    float sorted[N];
+    memcpy(sorted, d, sizeof d);
+    for (size_t i = 1; i < N; i++)
+        for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+            float t = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = t;
+        }
+    float radius = sorted[24];
+    omendb_results *res = NULL;
+    CHECK_OK(omendb_index_range_search(index, q, D, radius, 0, 0, NULL, &res, &ERR));
+    size_t count = 0;
+    CHECK_OK(omendb_results_count(res, 0, &count, &ERR));
+    CHECK(count == 25);
+    size_t outside = 0;
+    for (size_t r = 0; r < count; r++) {
+        uint64_t key = 0;
+        CHECK_OK(omendb_results_key(res, 0, r, &key, &ERR));
+        if (d[key - 1000] > radius) outside++;
+    }
+    CHECK(outside == 0);
+    omendb_results_free(res);
+    /* A limit, and a NaN radius. */
+    CHECK_OK(omendb_index_range_search(index, q, D, radius, 10, 0, NULL, &res, &ERR));
+    CHECK_OK(omendb_results_count(res, 0, &count, &ERR));
+    CHECK(count == 10);
+    omendb_results_free(res);
+    res = NULL;
+    CHECK(omendb_index_range_search(index, q, D, NAN, 0, 0, NULL, &res, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(res == NULL);
+    CHECK(omendb_index_range_search(index, q, D - 1, radius, 0, 0, NULL, &res, NULL) == OMENDB_STATUS_DIMENSION_MISMATCH);
+
+    char *json = NULL;
+    size_t len = 0;
+    CHECK_OK(omendb_index_stats(index, &json, &len, &ERR));
+    CHECK(json != NULL && strlen(json) == len);
+    CHECK(strstr(json, "\"records\":300") != NULL);
+    CHECK(strstr(json, "\"dim\":8") != NULL);
+    CHECK(strstr(json, "\"mean_layer0_degree\"") != NULL);
+    omendb_string_free(json);
+    omendb_index_free(index);
+}
+
 int main(void) {
     RUN(test_get_gives_the_stored_vector);
     RUN(test_count_and_remove);
     RUN(test_exact_search_is_brute_force);
+    RUN(test_range_search_and_stats);
     return check_finish();
 }

@@ -583,6 +583,23 @@ omendb_status omendb_index_remove_batch_str(const omendb_index *index, const cha
 omendb_status omendb_index_remove_where(const omendb_index *index, const omendb_filter *filter, size_t *removed_out, omendb_error **err_out);
 
 /**
+ * Writes the index's statistics to `*json_out` as a JSON object: a new NUL-terminated UTF-8
+ * string that the caller owns and frees with `omendb_string_free` (its length, without the
+ * NUL, to `*len_out`, which may be NULL). Fields (more may be added):
+ * `records`, `pending_removes` (removed, the graph not yet repaired around them), `slots`,
+ * `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind` ("u64",
+ * "string" or null), `levels` (records per top layer), `mean_layer0_degree`, `memory`
+ * (approximate bytes: `graph`, `keys`, `full_precision`, `codec`, `metadata`, `text`,
+ * `total`) and `durable` (null, or `{"dir", "log_bytes"}`). It visits every record's links:
+ * its cost grows with the records.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_stats(const omendb_index *index, char **json_out, size_t *len_out, omendb_error **err_out);
+
+/**
  * Searches `n` queries (row-major `n x dim` floats at `queries`, read in place) for their `k`
  * nearest records each, in parallel on all cores. `ef` is the beam width (0 = the index's
  * ef_search; raised to k when smaller).
@@ -639,6 +656,29 @@ omendb_status omendb_index_search_results(const omendb_index *index, const float
  * Thread safety: as `omendb_index_search`; `filter` may be shared by concurrent searches.
  */
 omendb_status omendb_index_search_filtered(const omendb_index *index, const float *queries, size_t n, size_t dim, size_t k, size_t ef, const omendb_filter *filter, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * Range search: every record within `radius` of `query` (`dim` floats), that is at a
+ * distance <= `radius` in the metric's units (squared L2, 1 - dot, 1 - cos), nearest first,
+ * at most `limit` of them (0: no limit), among those whose metadata matches `filter` (NULL:
+ * all records).
+ *
+ * Exact (every record scored) for an index of up to 4,096 records, and for any index with
+ * `ef` = OMENDB_EF_EXACT. Above that, the graph is searched for the 64 nearest, then 256,
+ * 1,024 and so on, until the farthest found lies beyond the radius: a record the graph
+ * misses at that depth is missed (BENCHMARKS.md gives the recall on GloVe-50 for a few
+ * radii). `ef` as in `omendb_index_search` (0 = the index's ef_search), raised to each depth.
+ *
+ * On success writes a new one-query results object to `*results_out` (freed with
+ * `omendb_results_free`), holding min(limit, records) places; on failure it is unchanged.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_DIMENSION_MISMATCH,
+ * OMENDB_STATUS_NON_FINITE, OMENDB_STATUS_ZERO_VECTOR, or OMENDB_STATUS_INVALID_ARGUMENT (a
+ * NaN radius).
+ *
+ * Thread safety: as `omendb_index_search`.
+ */
+omendb_status omendb_index_range_search(const omendb_index *index, const float *query, size_t dim, float radius, size_t limit, size_t ef, const omendb_filter *filter, omendb_results **results_out, omendb_error **err_out);
 
 /**
  * BM25 search over the records' texts (see `omendb_index_add_records`): the `k` best

@@ -4,7 +4,11 @@ package omendb
 // #include "omendb.h"
 import "C"
 
-import "runtime"
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+)
 
 // Get returns the stored vector of u64 key `key` (omendb_index_get): bit for bit what was
 // added, normalised to length 1 under Cosine; for a quantized dtype the full-precision vector,
@@ -141,4 +145,45 @@ func (idx *Index) RemoveWhere(f *Filter) (int, error) {
 	var cerr *C.omendb_error
 	err = check(C.omendb_index_remove_where(h, fh, &n, &cerr), &cerr)
 	return int(n), err
+}
+
+// RangeSearch returns every record within radius of query (distance <= radius, in the
+// metric's units), nearest first, at most limit of them (0: no limit), among those matching f
+// (nil: all records) (omendb_index_range_search). Exact for indexes of up to 4,096 records;
+// above, a graph search that deepens until it passes the radius.
+func (idx *Index) RangeSearch(query []float32, radius float32, limit int, f *Filter) ([]Result, error) {
+	if limit < 0 {
+		return nil, argError(StatusInvalidArgument, fmt.Sprintf("limit = %d must not be negative", limit))
+	}
+	rows, err := idx.searchRow(1, f, false, func(h *C.omendb_index, fh *C.omendb_filter) (*C.omendb_results, error) {
+		var res *C.omendb_results
+		var cerr *C.omendb_error
+		err := check(C.omendb_index_range_search(h, floatPtr(query), C.size_t(len(query)), C.float(radius), C.size_t(limit), 0, fh, &res, &cerr), &cerr)
+		return res, err
+	})
+	runtime.KeepAlive(query)
+	return rows, err
+}
+
+// Stats returns the index's statistics (omendb_index_stats), decoded from its JSON object:
+// records, pending_removes, slots, dim, metric, dtype, m, ef_construction, ef_search,
+// key_kind, levels, mean_layer0_degree, memory (bytes by part) and durable. It visits every
+// record: O(records).
+func (idx *Index) Stats() (map[string]any, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	var s *C.char
+	var n C.size_t
+	if err := check(C.omendb_index_stats(h, &s, &n, &cerr), &cerr); err != nil {
+		return nil, err
+	}
+	var stats map[string]any
+	if err := json.Unmarshal([]byte(takeString(s, n)), &stats); err != nil {
+		return nil, err
+	}
+	return stats, nil
 }

@@ -105,3 +105,45 @@ func TestExactSearchIsBruteForce(t *testing.T) {
 		t.Fatalf("ef -2: %v", err)
 	}
 }
+
+func TestRangeSearchAndStats(t *testing.T) {
+	const dim, n = 4, 200
+	vecs := randomVectors(21, n, dim)
+	idx := mustNew(t, Options{Dim: dim})
+	defer idx.Close()
+	keys := make([]uint64, n)
+	for i := range keys {
+		keys[i] = uint64(i)
+	}
+	must(t, idx.AddBatch(keys, vecs))
+	q := vecs[:dim]
+	dists := make([]float64, n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < dim; j++ {
+			x := float64(q[j]) - float64(vecs[i*dim+j])
+			dists[i] += x * x
+		}
+	}
+	sorted := append([]float64(nil), dists...)
+	sort.Float64s(sorted)
+	radius := float32(sorted[19])
+	hits, err := idx.RangeSearch(q, radius, 0, nil)
+	must(t, err)
+	want := 0
+	for _, d := range dists {
+		if float32(d) <= radius {
+			want++
+		}
+	}
+	if len(hits) != want || want < 20 {
+		t.Fatalf("RangeSearch found %d, brute force %d", len(hits), want)
+	}
+	if hits, _ := idx.RangeSearch(q, radius, 5, nil); len(hits) != 5 {
+		t.Fatalf("RangeSearch with limit 5: %d hits", len(hits))
+	}
+	stats, err := idx.Stats()
+	must(t, err)
+	if stats["records"].(float64) != n || stats["dim"].(float64) != dim || stats["durable"] != nil {
+		t.Fatalf("Stats() = %v", stats)
+	}
+}

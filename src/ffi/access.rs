@@ -1,9 +1,10 @@
 //! `omendb_index` calls that read stored records back or act on many at once: get (one key,
-//! string key, a batch), count (all, or what a filter matches), remove_batch and remove_where.
+//! string key, a batch), count (all, or what a filter matches), remove_batch and remove_where,
+//! and the statistics of the whole index.
 
 use std::ffi::c_char;
 
-use super::boundary::{guard, handle, optional_handle, out, slice, slice_mut, utf8, utf8_array};
+use super::boundary::{guard, handle, new_string, optional_handle, out, slice, slice_mut, utf8, utf8_array};
 use super::filter::omendb_filter;
 use super::index::omendb_index;
 use super::status::{omendb_error, omendb_status};
@@ -171,6 +172,35 @@ pub extern "C" fn omendb_index_remove_where(index: *const omendb_index, filter: 
         if !removed_out.is_null() {
             *out(removed_out, "removed_out")? = removed;
         }
+        Ok(())
+    })
+}
+
+/// Writes the index's statistics to `*json_out` as a JSON object: a new NUL-terminated UTF-8
+/// string that the caller owns and frees with `omendb_string_free` (its length, without the
+/// NUL, to `*len_out`, which may be NULL). Fields (more may be added):
+/// `records`, `pending_removes` (removed, the graph not yet repaired around them), `slots`,
+/// `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind` ("u64",
+/// "string" or null), `levels` (records per top layer), `mean_layer0_degree`, `memory`
+/// (approximate bytes: `graph`, `keys`, `full_precision`, `codec`, `metadata`, `text`,
+/// `total`) and `durable` (null, or `{"dir", "log_bytes"}`). It visits every record's links:
+/// its cost grows with the records.
+///
+/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+///
+/// Thread safety: as `omendb_index_contains`.
+#[no_mangle]
+pub extern "C" fn omendb_index_stats(index: *const omendb_index, json_out: *mut *mut c_char, len_out: *mut usize, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let idx = &handle(index, "index")?.inner;
+        let slot = out(json_out, "json_out")?;
+        let text = idx.stats().to_string();
+        let len = text.len();
+        let c = std::ffi::CString::new(text).map_err(|_| super::boundary::invalid("statistics hold a NUL byte"))?;
+        if !len_out.is_null() {
+            *out(len_out, "len_out")? = len;
+        }
+        *slot = new_string(c);
         Ok(())
     })
 }

@@ -186,6 +186,49 @@ fn one_query(idx: &Index, k: usize, search: impl FnOnce(&mut dyn FnMut(KeyRef<'_
     Ok(results)
 }
 
+/// Range search: every record within `radius` of `query` (`dim` floats), that is at a
+/// distance <= `radius` in the metric's units (squared L2, 1 - dot, 1 - cos), nearest first,
+/// at most `limit` of them (0: no limit), among those whose metadata matches `filter` (NULL:
+/// all records).
+///
+/// Exact (every record scored) for an index of up to 4,096 records, and for any index with
+/// `ef` = OMENDB_EF_EXACT. Above that, the graph is searched for the 64 nearest, then 256,
+/// 1,024 and so on, until the farthest found lies beyond the radius: a record the graph
+/// misses at that depth is missed (BENCHMARKS.md gives the recall on GloVe-50 for a few
+/// radii). `ef` as in `omendb_index_search` (0 = the index's ef_search), raised to each depth.
+///
+/// On success writes a new one-query results object to `*results_out` (freed with
+/// `omendb_results_free`), holding min(limit, records) places; on failure it is unchanged.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_DIMENSION_MISMATCH,
+/// OMENDB_STATUS_NON_FINITE, OMENDB_STATUS_ZERO_VECTOR, or OMENDB_STATUS_INVALID_ARGUMENT (a
+/// NaN radius).
+///
+/// Thread safety: as `omendb_index_search`.
+#[no_mangle]
+pub extern "C" fn omendb_index_range_search(
+    index: *const omendb_index,
+    query: *const f32,
+    dim: usize,
+    radius: f32,
+    limit: usize,
+    ef: usize,
+    filter: *const omendb_filter,
+    results_out: *mut *mut omendb_results,
+    err_out: *mut *mut omendb_error,
+) -> omendb_status {
+    guard(err_out, || {
+        let idx = &handle(index, "index")?.inner;
+        let slot = out(results_out, "results_out")?;
+        let query = super::boundary::slice(query, dim, "query")?;
+        early_check(idx.check_query_shape(1, dim))?;
+        let filter = optional_handle(filter).map(|f| &f.inner);
+        let width = if limit == 0 { usize::MAX } else { limit };
+        *slot = new_handle(one_query(idx, width, |emit| idx.range_visit(query, radius, limit, filter, optional_ef(ef), emit))?);
+        Ok(())
+    })
+}
+
 /// BM25 search over the records' texts (see `omendb_index_add_records`): the `k` best
 /// records for `query` (`len` bytes of UTF-8), best first, among those whose metadata matches
 /// `filter` (NULL: all records). Records without text never match.

@@ -411,6 +411,14 @@ impl Index {
         self.durable.as_ref().map(|d| &d.recovery)
     }
 
+    /// `stats`' `durable` field: null, or the directory and the live log's size.
+    pub(super) fn durable_stats(&self) -> serde_json::Value {
+        match &self.durable {
+            None => serde_json::Value::Null,
+            Some(d) => serde_json::json!({ "dir": d.dir.display().to_string(), "log_bytes": d.log.len() }),
+        }
+    }
+
     /// The directory of a durable index.
     pub fn dir(&self) -> Option<&Path> {
         self.durable.as_ref().map(|d| d.dir.as_path())

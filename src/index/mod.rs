@@ -9,6 +9,7 @@
 //! - `write`: add, upsert, add_auto, remove, compact: the write path.
 //! - `search`: plain, batched, filtered, text and hybrid searches.
 //! - `persist`: save, load, open (the file format itself is `storage::format`).
+//! - `stats`: counts, sizes and the graph's shape as one JSON object.
 //! - `durable`: an index bound to a directory: the write-ahead log, checkpoints, recovery
 //!   (the log's bytes and files are `storage::wal`).
 //! - here: the struct, its accessors, the graph's creation and the slots-to-keys step every
@@ -34,12 +35,13 @@ mod check;
 mod durable;
 mod persist;
 mod search;
+mod stats;
 mod write;
 
 pub(crate) use check::check_k;
 pub use durable::options_must_match;
 pub use crate::options::{IndexOptions, DEFAULT_RERANK, MAX_COMPONENT, MAX_DIM, MAX_EF, MAX_M, MAX_RERANK};
-pub use search::{SearchRequest, EXACT_EF, HYBRID_DEPTH};
+pub use search::{SearchRequest, EXACT_EF, HYBRID_DEPTH, RANGE_EXACT_MAX};
 
 /// One search result.
 #[derive(Clone, Debug, PartialEq)]

@@ -23,6 +23,10 @@ use super::{Hit, Index, MAX_EF};
 /// Hits per side that hybrid search fuses (at least k).
 pub const HYBRID_DEPTH: usize = 100;
 
+/// A range search over at most this many records scores them all (exact); above it, it
+/// searches the graph with a growing k.
+pub const RANGE_EXACT_MAX: usize = 4096;
+
 /// The `ef` that asks for an exact search: every live record (matching the filter) is
 /// scored at full precision, no graph involved; recall 1 by construction.
 pub const EXACT_EF: usize = usize::MAX;
@@ -146,6 +150,69 @@ impl Index {
             drop(pin);
             count
         })
+    }
+
+    /// Range search: the records within `radius` of `query` (distance <= radius, in the
+    /// metric's units), nearest first, at most `limit` (0: no limit), among those matching
+    /// `filter` when given; returns how many it handed to `emit`. Exact (every record scored)
+    /// for indexes of up to [`RANGE_EXACT_MAX`] records and for `ef` = [`EXACT_EF`]; above,
+    /// the graph is searched for the 64 nearest, then 256, 1,024..., until the farthest found
+    /// lies beyond the radius: what the graph misses at that depth is missed (see the recall
+    /// figures in BENCHMARKS.md). `ef` as in a search, raised to each depth.
+    pub fn range_visit(
+        &self,
+        query: &[f32],
+        radius: f32,
+        limit: usize,
+        filter: Option<&Filter>,
+        ef: Option<usize>,
+        mut emit: impl FnMut(KeyRef<'_>, f32),
+    ) -> Result<usize> {
+        if radius.is_nan() {
+            return Err(crate::Error::InvalidArgument("the radius is NaN".into()));
+        }
+        let Some(graph) = self.check_query(query, 1)? else { return Ok(0) };
+        enum Found {
+            U64(u64),
+            Str(String),
+        }
+        let cap = if limit == 0 { usize::MAX } else { limit };
+        let n = self.len().max(1);
+        let mut found: Vec<(Found, f32)> = Vec::new();
+        let run = |k: usize, ef: usize, found: &mut Vec<(Found, f32)>| {
+            found.clear();
+            let request = SearchRequest { k, ef: Some(ef), filter };
+            self.visit(graph, query, request, |key, d| {
+                let key = match key {
+                    KeyRef::U64(k) => Found::U64(k),
+                    KeyRef::Str(s) => Found::Str(s.to_string()),
+                };
+                found.push((key, d));
+            });
+        };
+        if ef == Some(EXACT_EF) || n <= RANGE_EXACT_MAX {
+            run(n, EXACT_EF, &mut found);
+        } else {
+            let mut k = 64;
+            loop {
+                let depth = k.min(n);
+                run(depth, ef.unwrap_or(self.options.ef_search).clamp(depth, MAX_EF), &mut found);
+                let within = found.iter().take_while(|(_, d)| *d <= radius).count();
+                if within < found.len() || found.len() < depth || depth >= n || within >= cap || depth >= MAX_EF {
+                    break;
+                }
+                k = k.saturating_mul(4);
+            }
+        }
+        let mut count = 0;
+        for (key, d) in found.iter().take_while(|(_, d)| *d <= radius).take(cap) {
+            match key {
+                Found::U64(k) => emit(KeyRef::U64(*k), *d),
+                Found::Str(s) => emit(KeyRef::Str(s), *d),
+            }
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// The `k` nearest records to `query`, nearest first (fewer if the index holds fewer).

@@ -151,6 +151,11 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_index_get_str": (omendb_status, [IndexPtr, c_char_p, c_size_t, POINTER(c_float), c_size_t, _ERR]),
     "omendb_index_get_batch": (omendb_status, [IndexPtr, POINTER(c_uint64), c_size_t, POINTER(c_float), c_size_t, _ERR]),
     "omendb_index_count": (omendb_status, [IndexPtr, FilterPtr, POINTER(c_size_t), _ERR]),
+    "omendb_index_stats": (omendb_status, [IndexPtr, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR]),
+    "omendb_index_range_search": (
+        omendb_status,
+        [IndexPtr, POINTER(c_float), c_size_t, c_float, c_size_t, c_size_t, FilterPtr, POINTER(ResultsPtr), _ERR],
+    ),
     "omendb_index_remove_batch": (omendb_status, [IndexPtr, POINTER(c_uint64), c_size_t, _ERR]),
     "omendb_index_remove_batch_str": (omendb_status, [IndexPtr, POINTER(c_char_p), POINTER(c_size_t), c_size_t, _ERR]),
     "omendb_index_remove_where": (omendb_status, [IndexPtr, FilterPtr, POINTER(c_size_t), _ERR]),

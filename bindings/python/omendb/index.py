@@ -906,6 +906,54 @@ class Index(Leased):
         finally:
             self._release()
 
+    def range_search(
+        self, query: ArrayLike, radius: float, limit: Optional[int] = None, filter: FilterLike = None, ef: Optional[int] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Every record within ``radius`` of ``query`` (distance <= radius, in the metric's
+        units), nearest first, at most ``limit`` (``omendb_index_range_search``). Exact for
+        indexes of up to 4,096 records and with ``ef=OMENDB_EF_EXACT``; above, a graph
+        search that deepens until it passes the radius (recall: BENCHMARKS.md).
+
+        Returns ``(labels, distances)`` as ``search`` does for one query."""
+        rows, one = _rows(query, "query")
+        if not one:
+            raise ValueError(f"range_search takes one (d,) query, got shape {rows.shape}")
+        limit_arg = 0 if limit is None else _unsigned(limit, "limit")
+        if limit == 0:
+            raise InvalidArgumentError("limit must be at least 1 (None: no limit)")
+        ef_arg = 0 if ef is None else _unsigned(ef, "ef")
+        handle = self._acquire()
+        try:
+            with _as_filter(filter) as (_, f):
+                results = _ffi.ResultsPtr()
+                err = _ffi.ErrorPtr()
+                status = _ffi.lib.omendb_index_range_search(
+                    handle, float_ptr(rows), rows.shape[1], float(radius), limit_arg, ef_arg, f, byref(results), byref(err)
+                )
+                check(status, err)
+            return self._results(handle, results, 1, limit_arg or _ffi.OMENDB_EF_EXACT, one=True)
+        finally:
+            self._release()
+
+    def stats(self) -> dict:
+        """Counts, sizes and the graph's shape (``omendb_index_stats``): records,
+        pending_removes, slots, dim, metric, dtype, m, ef_construction, ef_search, key_kind,
+        levels, mean_layer0_degree, memory (bytes by part) and durable (None, or the
+        directory and its log's size). Visits every record: O(records)."""
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            out = ctypes.POINTER(c_char)()
+            length = c_size_t()
+            check(_ffi.lib.omendb_index_stats(handle, byref(out), byref(length), byref(err)), err)
+        finally:
+            self._release()
+        try:
+            text = ctypes.string_at(out, length.value).decode("utf-8")
+        finally:
+            _ffi.lib.omendb_string_free(out)
+        return dict(json.loads(text))
+
     def metadata(self, id: Key) -> dict:
         """The metadata of a record as a dict ({} when it has none) (``omendb_index_metadata``).
 

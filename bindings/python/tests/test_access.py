@@ -97,3 +97,32 @@ def test_exact_search_equals_brute_force(metric):
     odd = np.arange(1, len(base), 2)
     want, _ = brute_force(base[odd].astype(np.float64), queries[:1].astype(np.float64), 5, metric == "cosine")
     assert list(labels) == list(odd[want[0]])
+
+
+def test_range_search_is_the_brute_force_set_and_stats(tmp_path):
+    base = read_fvecs(SAMPLE)
+    index = Index(dim=base.shape[1], metric="l2")
+    index.add(base, ids=np.arange(len(base), dtype=np.uint64), metadata=[{"odd": i % 2 == 1} for i in range(len(base))])
+    q = base[17] + 0.05
+    d = ((base.astype(np.float64) - q) ** 2).sum(1)
+    for radius in np.sort(d)[[0, 9, 99]] * 1.0000001:
+        labels, distances = index.range_search(q, radius)
+        assert sorted(labels.tolist()) == sorted(np.nonzero(d <= radius)[0].tolist())
+        assert np.all(np.diff(distances) >= 0) and np.all(distances <= radius)
+    radius = np.sort(d)[99] * 1.0000001
+    labels, _ = index.range_search(q, radius, limit=7)
+    assert list(labels) == list(np.argsort(d, kind="stable")[:7])
+    labels, _ = index.range_search(q, radius, filter="odd = true")
+    assert sorted(labels.tolist()) == sorted(i for i in np.nonzero(d <= radius)[0].tolist() if i % 2 == 1)
+    with pytest.raises(omendb.InvalidArgumentError):
+        index.range_search(q, float("nan"))
+    with pytest.raises(omendb.DimensionMismatchError):
+        index.range_search(q[:10], radius)
+    stats = index.stats()
+    assert stats["records"] == len(base) and stats["dim"] == base.shape[1] and stats["metric"] == "l2"
+    assert sum(stats["levels"]) == len(base) and 1 < stats["mean_layer0_degree"] <= 32
+    assert stats["memory"]["total"] >= stats["memory"]["graph"] > 0 and stats["durable"] is None
+    durable = Index(path=tmp_path / "d", dim=4)
+    durable.add(np.ones((1, 4), dtype=np.float32), ids=[1])
+    assert durable.stats()["durable"]["log_bytes"] > 32
+    durable.close()
