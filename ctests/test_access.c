@@ -206,7 +206,8 @@ static void test_range_search_and_stats(void) {
     uint64_t rng = 99;
     float q[D];
     check_rand_fill(&rng, q, D);
-    /* The radius: the 25th smallest distance, so exactly 25 records lie within it. */
+    /* The radius: midway between the 25th and 26th smallest distances, so exactly 25 records
+     * lie within it whatever the rounding of the kernel that computes them. */
     float d[N];
     for (size_t i = 0; i < N; i++) {
         d[i] = 0;
@@ -220,7 +221,7 @@ static void test_range_search_and_stats(void) {
             sorted[j] = sorted[j - 1];
             sorted[j - 1] = t;
         }
-    float radius = sorted[24];
+    float radius = (sorted[24] + sorted[25]) / 2;
     omendb_results *res = NULL;
     CHECK_OK(omendb_index_range_search(index, q, D, radius, 0, 0, NULL, &res, &ERR));
     size_t count = 0;
@@ -255,10 +256,72 @@ static void test_range_search_and_stats(void) {
     omendb_index_free(index);
 }
 
+static void test_cursor_pages_through_a_snapshot(void) {
+    omendb_index *index = make(OMENDB_METRIC_L2, OMENDB_DTYPE_F32);
+    omendb_filter *even = NULL;
+    CHECK_OK(omendb_filter_parse("even = true", 11, &even, &ERR));
+    omendb_cursor *all = NULL, *evens = NULL;
+    CHECK_OK(omendb_cursor_create(index, NULL, &all, &ERR));
+    CHECK_OK(omendb_cursor_create(index, even, &evens, &ERR));
+    /* Writes after the snapshot change nothing the cursors return. */
+    CHECK_OK(omendb_index_remove(index, 1000, &ERR));
+    uint64_t extra = 9;
+    CHECK_OK(omendb_index_add_batch(index, &extra, 1, vectors, D, &ERR));
+    size_t total = 0, remaining = 0;
+    CHECK_OK(omendb_cursor_len(all, &total, &remaining, &ERR));
+    CHECK(total == N && remaining == N);
+    uint64_t page[64], previous = 0;
+    size_t n = 0, seen = 0, out_of_order = 0;
+    do {
+        CHECK_OK(omendb_cursor_next(all, page, 64, &n, &ERR));
+        for (size_t i = 0; i < n; i++) {
+            if (page[i] != 1000 + seen + i || (seen + i > 0 && page[i] <= previous)) out_of_order++;
+            previous = page[i];
+        }
+        seen += n;
+    } while (n > 0);
+    CHECK(seen == N && out_of_order == 0);
+    CHECK_OK(omendb_cursor_len(all, &total, &remaining, &ERR));
+    CHECK(remaining == 0);
+    seen = 0;
+    do {
+        CHECK_OK(omendb_cursor_next(evens, page, 7, &n, &ERR));
+        for (size_t i = 0; i < n; i++) out_of_order += page[i] % 2 != 0;
+        seen += n;
+    } while (n > 0);
+    CHECK(seen == N / 2 && out_of_order == 0);
+    /* The wrong call for the key kind, and a cursor that outlives its index. */
+    const char *strs[4];
+    size_t lens[4];
+    CHECK(omendb_cursor_next_str(all, strs, lens, 4, &n, NULL) == OMENDB_STATUS_INVALID_KEY);
+    omendb_cursor_free(evens);
+    omendb_filter_free(even);
+    omendb_index_free(index);
+    CHECK_OK(omendb_cursor_len(all, &total, NULL, &ERR));
+    CHECK(total == N);
+    omendb_cursor_free(all);
+    omendb_cursor_free(NULL);
+
+    /* String keys. */
+    omendb_index *named = NULL;
+    CHECK_OK(omendb_index_create(NULL, &named, &ERR));
+    const char *keys[3] = {"b", "a", "c"};
+    CHECK_OK(omendb_index_add_batch_str(named, keys, NULL, 3, vectors, D, &ERR));
+    omendb_cursor *c = NULL;
+    CHECK_OK(omendb_index_remove_str(named, "c", 1, &ERR));
+    CHECK_OK(omendb_cursor_create(named, NULL, &c, &ERR));
+    CHECK_OK(omendb_cursor_next_str(c, strs, lens, 4, &n, &ERR));
+    CHECK(n == 2 && lens[0] == 1 && strcmp(strs[0], "a") == 0 && strcmp(strs[1], "b") == 0);
+    CHECK(omendb_cursor_next(c, page, 4, &n, NULL) == OMENDB_STATUS_INVALID_KEY);
+    omendb_cursor_free(c);
+    omendb_index_free(named);
+}
+
 int main(void) {
     RUN(test_get_gives_the_stored_vector);
     RUN(test_count_and_remove);
     RUN(test_exact_search_is_brute_force);
     RUN(test_range_search_and_stats);
+    RUN(test_cursor_pages_through_a_snapshot);
     return check_finish();
 }

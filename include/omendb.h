@@ -234,6 +234,19 @@ typedef uint32_t omendb_status;
 #endif // __cplusplus
 
 /**
+ * A cursor over the keys of an index. Made by `omendb_cursor_create`, read with
+ * `omendb_cursor_next` (u64 keys) or `omendb_cursor_next_str` (string keys), freed by
+ * `omendb_cursor_free`.
+ *
+ * It holds a snapshot: the keys of the records that matched when it was made, in key order
+ * (u64 ascending; strings by their UTF-8 bytes), copied. Writes to the index after that do
+ * not change what it returns: a key removed since is still listed (`omendb_index_get` then
+ * fails with OMENDB_STATUS_KEY_NOT_FOUND), a key added since is not. It holds no reference to
+ * the index, so it stays valid (and safe) after the index is freed.
+ */
+typedef struct omendb_cursor omendb_cursor;
+
+/**
  * An error: a status code and a message. Owned by the caller, who frees it with
  * `omendb_error_free`.
  */
@@ -598,6 +611,61 @@ omendb_status omendb_index_remove_where(const omendb_index *index, const omendb_
  * Thread safety: as `omendb_index_contains`.
  */
 omendb_status omendb_index_stats(const omendb_index *index, char **json_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * Makes a cursor over the keys of the records whose metadata matches `filter` (NULL: every
+ * record), as they stand now (see `omendb_cursor`). Its memory grows with the keys.
+ *
+ * On success writes a new handle to `*cursor_out`; the caller owns it and frees it with
+ * `omendb_cursor_free`. On failure `*cursor_out` is unchanged.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`. A cursor itself must not be used by two threads
+ * at once.
+ */
+omendb_status omendb_cursor_create(const omendb_index *index, const omendb_filter *filter, omendb_cursor **cursor_out, omendb_error **err_out);
+
+/**
+ * Frees a cursor. NULL is a no-op.
+ *
+ * Thread safety: the cursor must not be in use by another thread.
+ */
+void omendb_cursor_free(omendb_cursor *cursor);
+
+/**
+ * Writes the number of keys the cursor holds in all (`*total_out`) and has not yet handed
+ * out (`*remaining_out`); either may be NULL.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ */
+omendb_status omendb_cursor_len(const omendb_cursor *cursor, size_t *total_out, size_t *remaining_out, omendb_error **err_out);
+
+/**
+ * Writes the next keys, at most `max`, to `keys_out` (room for `max`) and their number to
+ * `*n_out`: 0 once every key was handed out. For an index of u64 keys (or one with no record).
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER (cursor or n_out NULL, or keys_out
+ * NULL with max > 0), or OMENDB_STATUS_INVALID_KEY (the index holds string keys: use
+ * `omendb_cursor_next_str`).
+ *
+ * Thread safety: the cursor must not be used by two threads at once.
+ */
+omendb_status omendb_cursor_next(omendb_cursor *cursor, uint64_t *keys_out, size_t max, size_t *n_out, omendb_error **err_out);
+
+/**
+ * Writes the next string keys, at most `max`: pointers to their UTF-8 bytes to `keys_out`
+ * and their lengths to `lens_out` (room for `max` each), their number to `*n_out` (0 once
+ * every key was handed out). Each string is followed by a NUL (keys may hold NUL bytes: use
+ * the length); the strings belong to the cursor and stay valid until its next call or
+ * `omendb_cursor_free`.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_KEY (the
+ * index holds u64 keys: use `omendb_cursor_next`).
+ *
+ * Thread safety: the cursor must not be used by two threads at once.
+ */
+omendb_status omendb_cursor_next_str(omendb_cursor *cursor, const char **keys_out, size_t *lens_out, size_t max, size_t *n_out, omendb_error **err_out);
 
 /**
  * Searches `n` queries (row-major `n x dim` floats at `queries`, read in place) for their `k`

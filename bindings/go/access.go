@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"unsafe"
 )
 
 // Get returns the stored vector of u64 key `key` (omendb_index_get): bit for bit what was
@@ -186,4 +187,81 @@ func (idx *Index) Stats() (map[string]any, error) {
 		return nil, err
 	}
 	return stats, nil
+}
+
+// Keys returns the u64 keys of the records matching f (nil: every record), in ascending
+// order, as they stand now (a cursor's snapshot: omendb_cursor_create, omendb_cursor_next).
+// ErrInvalidKey for an index of string keys (use KeysString).
+func (idx *Index) Keys(f *Filter) ([]uint64, error) {
+	cur, total, err := idx.cursor(f)
+	if err != nil {
+		return nil, err
+	}
+	defer C.omendb_cursor_free(cur)
+	keys := make([]uint64, total)
+	var n C.size_t
+	var cerr *C.omendb_error
+	if total == 0 {
+		var one [1]uint64
+		return keys, check(C.omendb_cursor_next(cur, u64Ptr(one[:]), 1, &n, &cerr), &cerr)
+	}
+	if err := check(C.omendb_cursor_next(cur, u64Ptr(keys), C.size_t(total), &n, &cerr), &cerr); err != nil {
+		return nil, err
+	}
+	return keys[:int(n)], nil
+}
+
+// KeysString returns the string keys of the records matching f (nil: every record), in the
+// order of their UTF-8 bytes, as they stand now (omendb_cursor_next_str). ErrInvalidKey for
+// an index of u64 keys.
+func (idx *Index) KeysString(f *Filter) ([]string, error) {
+	cur, total, err := idx.cursor(f)
+	if err != nil {
+		return nil, err
+	}
+	defer C.omendb_cursor_free(cur)
+	keys := make([]string, 0, total)
+	const page = 256
+	ptrs := (*[page]*C.char)(C.malloc(C.size_t(page) * C.size_t(unsafe.Sizeof(uintptr(0)))))
+	lens := (*[page]C.size_t)(C.malloc(C.size_t(page) * C.size_t(unsafe.Sizeof(C.size_t(0)))))
+	defer C.free(unsafe.Pointer(ptrs))
+	defer C.free(unsafe.Pointer(lens))
+	for {
+		var n C.size_t
+		var cerr *C.omendb_error
+		if err := check(C.omendb_cursor_next_str(cur, &ptrs[0], &lens[0], page, &n, &cerr), &cerr); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return keys, nil
+		}
+		for i := 0; i < int(n); i++ {
+			keys = append(keys, C.GoStringN(ptrs[i], C.int(lens[i])))
+		}
+	}
+}
+
+// cursor makes a cursor over the keys matching f and returns how many it holds.
+func (idx *Index) cursor(f *Filter) (*C.omendb_cursor, int, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer idx.release()
+	fh, err := f.acquire()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.release()
+	var cur *C.omendb_cursor
+	var cerr *C.omendb_error
+	if err := check(C.omendb_cursor_create(h, fh, &cur, &cerr), &cerr); err != nil {
+		return nil, 0, err
+	}
+	var total C.size_t
+	if err := check(C.omendb_cursor_len(cur, &total, nil, &cerr), &cerr); err != nil {
+		C.omendb_cursor_free(cur)
+		return nil, 0, err
+	}
+	return cur, int(total), nil
 }

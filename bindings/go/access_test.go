@@ -2,6 +2,7 @@ package omendb
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"testing"
@@ -126,7 +127,7 @@ func TestRangeSearchAndStats(t *testing.T) {
 	}
 	sorted := append([]float64(nil), dists...)
 	sort.Float64s(sorted)
-	radius := float32(sorted[19])
+	radius := float32((sorted[19] + sorted[20]) / 2) // midway: no rounding puts a record on the edge
 	hits, err := idx.RangeSearch(q, radius, 0, nil)
 	must(t, err)
 	want := 0
@@ -145,5 +146,38 @@ func TestRangeSearchAndStats(t *testing.T) {
 	must(t, err)
 	if stats["records"].(float64) != n || stats["dim"].(float64) != dim || stats["durable"] != nil {
 		t.Fatalf("Stats() = %v", stats)
+	}
+}
+
+func TestKeysAreASnapshotInKeyOrder(t *testing.T) {
+	idx := mustNew(t, Options{Dim: 2})
+	defer idx.Close()
+	keys := []uint64{30, 10, 20, 40}
+	metas := []string{`{"big": true}`, `{"big": false}`, `{"big": false}`, `{"big": true}`}
+	must(t, idx.AddRecords(keys, randomVectors(5, 4, 2), metas, nil))
+	got, err := idx.Keys(nil)
+	must(t, err)
+	if fmt.Sprint(got) != "[10 20 30 40]" {
+		t.Fatalf("Keys(nil) = %v", got)
+	}
+	big, err := ParseFilter("big = true")
+	must(t, err)
+	defer big.Close()
+	if got, _ := idx.Keys(big); fmt.Sprint(got) != "[30 40]" {
+		t.Fatalf("Keys(big) = %v", got)
+	}
+	if _, err := idx.KeysString(nil); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("KeysString on u64 keys: %v", err)
+	}
+	named := mustNew(t, Options{Dim: 2})
+	defer named.Close()
+	must(t, named.AddStrings([]string{"b", "a\x00z", "c"}, randomVectors(6, 3, 2)))
+	if got, err := named.KeysString(nil); err != nil || fmt.Sprintf("%q", got) != `["a\x00z" "b" "c"]` {
+		t.Fatalf("KeysString = %q, %v", got, err)
+	}
+	empty := mustNew(t, Options{Dim: 2})
+	defer empty.Close()
+	if got, err := empty.Keys(nil); err != nil || len(got) != 0 {
+		t.Fatalf("Keys on an empty index = %v, %v", got, err)
 	}
 }

@@ -16,6 +16,7 @@
 pub(crate) mod boundary;
 pub mod index;
 pub mod access;
+pub mod cursor;
 pub mod search;
 pub mod filter;
 pub mod records;

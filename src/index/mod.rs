@@ -40,6 +40,7 @@ mod write;
 
 pub(crate) use check::check_k;
 pub use durable::options_must_match;
+pub use write::KeySnapshot;
 pub use crate::options::{IndexOptions, DEFAULT_RERANK, MAX_COMPONENT, MAX_DIM, MAX_EF, MAX_M, MAX_RERANK};
 pub use search::{SearchRequest, EXACT_EF, HYBRID_DEPTH, RANGE_EXACT_MAX};
 

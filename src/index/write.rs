@@ -341,6 +341,32 @@ impl Index {
         Ok(seq)
     }
 
+    /// The keys of the records whose metadata matches `filter` (all records when None), in key
+    /// order (u64 ascending; strings by their UTF-8 bytes), as they stand at this moment: the
+    /// snapshot a cursor pages through.
+    pub fn keys_snapshot(&self, filter: Option<&crate::filter::Filter>) -> KeySnapshot {
+        let bits = filter.map(|f| self.matching(f));
+        let map = self.keys.read();
+        let matches = |slot: u32| bits.as_ref().is_none_or(|b| b.contains(slot));
+        match map.kind() {
+            Some(crate::keys::KeyKind::Str) => {
+                let mut keys: Vec<String> =
+                    map.entries().filter(|&(slot, _)| matches(slot)).map(|(_, k)| k.to_string_plain()).collect();
+                keys.sort_unstable();
+                KeySnapshot::Str(keys)
+            }
+            _ => {
+                let mut keys: Vec<u64> = map
+                    .entries()
+                    .filter(|&(slot, _)| matches(slot))
+                    .filter_map(|(_, k)| if let KeyRef::U64(k) = k { Some(k) } else { None })
+                    .collect();
+                keys.sort_unstable();
+                KeySnapshot::U64(keys)
+            }
+        }
+    }
+
     /// The number of records whose metadata matches `filter` (all records when None), exactly.
     pub fn count(&self, filter: Option<&crate::filter::Filter>) -> usize {
         match filter {
@@ -371,6 +397,15 @@ impl Index {
             g.repair();
         }
     }
+}
+
+/// The keys of an index at one moment (`Index::keys_snapshot`), in key order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeySnapshot {
+    /// u64 keys, ascending (also for an index with no record yet).
+    U64(Vec<u64>),
+    /// String keys, in the order of their UTF-8 bytes.
+    Str(Vec<String>),
 }
 
 /// Checks the payload arrays of a batch of `n` records and parses the metadata, so that a bad

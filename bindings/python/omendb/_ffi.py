@@ -114,6 +114,13 @@ OptionsPtr = POINTER(omendb_options)
 ResultsPtr = POINTER(omendb_results)
 FilterPtr = POINTER(omendb_filter)
 
+
+class omendb_cursor(ctypes.Structure):
+    """Opaque ``omendb_cursor``."""
+
+
+CursorPtr = POINTER(omendb_cursor)
+
 _ERR = POINTER(ErrorPtr)  # omendb_error **err_out
 
 #: name -> (restype, argtypes), in header order. Pointer parameters are typed as in C:
@@ -152,6 +159,14 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_index_get_batch": (omendb_status, [IndexPtr, POINTER(c_uint64), c_size_t, POINTER(c_float), c_size_t, _ERR]),
     "omendb_index_count": (omendb_status, [IndexPtr, FilterPtr, POINTER(c_size_t), _ERR]),
     "omendb_index_stats": (omendb_status, [IndexPtr, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR]),
+    "omendb_cursor_create": (omendb_status, [IndexPtr, FilterPtr, POINTER(CursorPtr), _ERR]),
+    "omendb_cursor_free": (None, [CursorPtr]),
+    "omendb_cursor_len": (omendb_status, [CursorPtr, POINTER(c_size_t), POINTER(c_size_t), _ERR]),
+    "omendb_cursor_next": (omendb_status, [CursorPtr, POINTER(c_uint64), c_size_t, POINTER(c_size_t), _ERR]),
+    "omendb_cursor_next_str": (
+        omendb_status,
+        [CursorPtr, POINTER(POINTER(c_char)), POINTER(c_size_t), c_size_t, POINTER(c_size_t), _ERR],
+    ),
     "omendb_index_range_search": (
         omendb_status,
         [IndexPtr, POINTER(c_float), c_size_t, c_float, c_size_t, c_size_t, FilterPtr, POINTER(ResultsPtr), _ERR],

@@ -25,14 +25,14 @@ import json
 import operator
 import os
 from ctypes import byref, c_bool, c_char, c_float, c_size_t, c_uint32, c_uint64
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _ffi
 from ._ffi import check, float_ptr, u64_ptr
 from ._lease import Leased
-from .errors import IndexClosedError, InvalidArgumentError
+from .errors import IndexClosedError, InvalidArgumentError, KeyNotFoundError
 from .filter import Filter
 
 __all__ = ["Index", "NO_KEY"]
@@ -934,6 +934,73 @@ class Index(Leased):
             return self._results(handle, results, 1, limit_arg or _ffi.OMENDB_EF_EXACT, one=True)
         finally:
             self._release()
+
+    def _key_pages(self, filter: FilterLike, batch: int) -> Iterator[List[Any]]:
+        """Pages of keys from a cursor (``omendb_cursor_*``) made now: a snapshot, in key order."""
+        batch = max(1, _unsigned(batch, "batch"))
+        lib = _ffi.lib
+        cursor = _ffi.CursorPtr()
+        err = _ffi.ErrorPtr()
+        handle = self._acquire()
+        try:
+            with _as_filter(filter) as (_, f):
+                check(lib.omendb_cursor_create(handle, f, byref(cursor), byref(err)), err)
+            strings = self._u32_held(handle, lib.omendb_index_key_kind) == _ffi.OMENDB_KEY_KIND_STRING
+        finally:
+            self._release()
+        # The cursor holds its own copy of the keys: it needs the index no more.
+        try:
+            n = c_size_t()
+            if strings:
+                ptrs = (ctypes.POINTER(c_char) * batch)()
+                lens = (c_size_t * batch)()
+                while True:
+                    check(lib.omendb_cursor_next_str(cursor, ptrs, lens, batch, byref(n), byref(err)), err)
+                    if not n.value:
+                        return
+                    yield [ctypes.string_at(ptrs[i], lens[i]).decode("utf-8", "surrogatepass") for i in range(n.value)]
+            else:
+                page = np.empty(batch, dtype=np.uint64)
+                while True:
+                    check(lib.omendb_cursor_next(cursor, u64_ptr(page), batch, byref(n), byref(err)), err)
+                    if not n.value:
+                        return
+                    yield page[: n.value].tolist()
+        finally:
+            lib.omendb_cursor_free(cursor)
+
+    def keys(self, filter: FilterLike = None) -> List[Any]:
+        """Every key (of the records matching ``filter``), in key order (ints ascending,
+        strings by their UTF-8 bytes), as they stand now (``omendb_cursor_*``)."""
+        return [k for page in self._key_pages(filter, 4096) for k in page]
+
+    def __iter__(self) -> Iterator[Any]:
+        """The keys, in key order, from a snapshot taken when iteration starts: writes
+        meanwhile neither break nor change the iteration."""
+        for page in self._key_pages(None, 1024):
+            yield from page
+
+    def scan(
+        self, filter: FilterLike = None, batch: int = 1000, include: Sequence[str] = ("vector", "metadata")
+    ) -> Iterator[dict]:
+        """Every record (matching ``filter``), in key order, as dicts ``{"id": key, "vector":
+        ndarray, "metadata": dict}`` (only the fields in ``include``), read ``batch`` keys at a
+        time. The keys are a snapshot taken when the scan starts; a record removed since is
+        skipped, and one changed since is read as it is when its page is read."""
+        unknown = set(include) - {"vector", "metadata"}
+        if unknown:
+            raise ValueError(f"include: unknown fields {sorted(unknown)} (expected 'vector', 'metadata')")
+        for page in self._key_pages(filter, batch):
+            for key in page:
+                record: dict = {"id": key}
+                try:
+                    if "vector" in include:
+                        record["vector"] = self.get(key)
+                    if "metadata" in include:
+                        record["metadata"] = self.metadata(key)
+                except KeyNotFoundError:
+                    continue  # removed after the snapshot
+                yield record
 
     def stats(self) -> dict:
         """Counts, sizes and the graph's shape (``omendb_index_stats``): records,

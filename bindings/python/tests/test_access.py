@@ -105,11 +105,13 @@ def test_range_search_is_the_brute_force_set_and_stats(tmp_path):
     index.add(base, ids=np.arange(len(base), dtype=np.uint64), metadata=[{"odd": i % 2 == 1} for i in range(len(base))])
     q = base[17] + 0.05
     d = ((base.astype(np.float64) - q) ** 2).sum(1)
-    for radius in np.sort(d)[[0, 9, 99]] * 1.0000001:
+    ranked = np.sort(d)
+    # Midway between consecutive distances: no rounding puts a record on the edge.
+    for radius in (ranked[[0, 9, 99]] + ranked[[1, 10, 100]]) / 2:
         labels, distances = index.range_search(q, radius)
         assert sorted(labels.tolist()) == sorted(np.nonzero(d <= radius)[0].tolist())
         assert np.all(np.diff(distances) >= 0) and np.all(distances <= radius)
-    radius = np.sort(d)[99] * 1.0000001
+    radius = (ranked[99] + ranked[100]) / 2
     labels, _ = index.range_search(q, radius, limit=7)
     assert list(labels) == list(np.argsort(d, kind="stable")[:7])
     labels, _ = index.range_search(q, radius, filter="odd = true")
@@ -126,3 +128,27 @@ def test_range_search_is_the_brute_force_set_and_stats(tmp_path):
     durable.add(np.ones((1, 4), dtype=np.float32), ids=[1])
     assert durable.stats()["durable"]["log_bytes"] > 32
     durable.close()
+
+
+def test_keys_iteration_and_scan_are_snapshots(rng):
+    index = Index(dim=3)
+    vectors = rng.standard_normal((30, 3)).astype(np.float32)
+    index.add(vectors, ids=list(range(129, 99, -1)), metadata=[{"n": k} for k in range(129, 99, -1)])
+    assert index.keys() == list(range(100, 130))
+    assert index.keys(filter="n < 105") == [100, 101, 102, 103, 104]
+    seen = []
+    for key in index:  # writes during the iteration change nothing it yields
+        seen.append(key)
+        if key == 100:
+            index.remove(129)
+            index.add(np.ones((1, 3), dtype=np.float32), ids=[5])
+    assert seen == list(range(100, 130))
+    rows = list(index.scan(batch=7))
+    assert [r["id"] for r in rows] == [5] + list(range(100, 129))
+    assert rows[1]["metadata"] == {"n": 100} and rows[1]["vector"].tobytes() == vectors[29].tobytes()
+    assert [r for r in index.scan(filter="n = 101", include=("metadata",))] == [{"id": 101, "metadata": {"n": 101}}]
+    with pytest.raises(ValueError):
+        list(index.scan(include=("text",)))
+    named = Index(dim=3)
+    named.add(vectors[:3], ids=["b", "a", "c\x00d"])
+    assert named.keys() == ["a", "b", "c\x00d"] and list(named) == named.keys()

@@ -60,6 +60,7 @@ C_BASE = {
     "omendb_options": _ffi.omendb_options,
     "omendb_results": _ffi.omendb_results,
     "omendb_filter": _ffi.omendb_filter,
+    "omendb_cursor": _ffi.omendb_cursor,
 }
 
 
