@@ -4,7 +4,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{guard, handle, new_string, optional_handle, out, slice, slice_mut, utf8, utf8_array};
+use super::boundary::{guard, handle, optional_handle, out, slice, slice_mut, string_out, utf8, utf8_array};
 use super::filter::omendb_filter;
 use super::index::omendb_index;
 use super::status::{omendb_error, omendb_status};
@@ -193,14 +193,7 @@ pub extern "C" fn omendb_index_remove_where(index: *const omendb_index, filter: 
 pub extern "C" fn omendb_index_stats(index: *const omendb_index, json_out: *mut *mut c_char, len_out: *mut usize, err_out: *mut *mut omendb_error) -> omendb_status {
     guard(err_out, || {
         let idx = &handle(index, "index")?.inner;
-        let slot = out(json_out, "json_out")?;
-        let text = idx.stats().to_string();
-        let len = text.len();
-        let c = std::ffi::CString::new(text).map_err(|_| super::boundary::invalid("statistics hold a NUL byte"))?;
-        if !len_out.is_null() {
-            *out(len_out, "len_out")? = len;
-        }
-        *slot = new_string(c);
-        Ok(())
+        out(json_out, "json_out")?;
+        string_out(idx.stats().to_string(), json_out, len_out, "statistics")
     })
 }

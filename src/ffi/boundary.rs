@@ -207,6 +207,19 @@ pub(crate) fn new_handle<T>(value: T) -> *mut T {
 
 /// A new NUL-terminated string owning `text`, for the caller to free with
 /// `omendb_string_free` (which calls [`free_string`]).
+/// Hands `text` to C as a new string in `*string_out` (freed with `omendb_string_free`) and
+/// its length, without the NUL, in `*len_out` (which may be NULL).
+pub(crate) fn string_out(text: String, string_out: *mut *mut c_char, len_out: *mut usize, what: &str) -> Result<(), omendb_error> {
+    let slot = out(string_out, "json_out")?;
+    let len = text.len();
+    let c = CString::new(text).map_err(|_| omendb_error::new(super::status::omendb_status::OMENDB_STATUS_INTERNAL, format!("{what} holds a NUL byte")))?;
+    if !len_out.is_null() {
+        *out(len_out, "len_out")? = len;
+    }
+    *slot = new_string(c);
+    Ok(())
+}
+
 pub(crate) fn new_string(text: CString) -> *mut c_char {
     text.into_raw()
 }

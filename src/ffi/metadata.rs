@@ -1,9 +1,9 @@
 //! Reading a record's metadata back as JSON: `omendb_index_metadata`, `_metadata_str`, and
 //! `omendb_string_free` for the strings they return.
 
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 
-use super::boundary::{free_string, guard, handle, new_string, out, utf8};
+use super::boundary::{free_string, guard, handle, out, string_out, utf8};
 use super::index::omendb_index;
 use super::status::{omendb_error, omendb_status};
 use crate::index::Index;
@@ -11,18 +11,11 @@ use crate::keys::KeyRef;
 
 /// The body of both exports: the JSON of `key`'s metadata into a new C string.
 fn write_metadata(idx: &Index, key: KeyRef<'_>, json_out: *mut *mut c_char, len_out: *mut usize) -> Result<(), omendb_error> {
-    let slot = out(json_out, "json_out")?;
+    out(json_out, "json_out")?;
     if !idx.contains(key) {
         return Err(crate::Error::KeyNotFound(key.to_string_plain()).into());
     }
-    let json = idx.metadata(key).unwrap_or_else(|| "{}".to_string());
-    let len = json.len();
-    let c = CString::new(json).map_err(|_| omendb_error::new(omendb_status::OMENDB_STATUS_INTERNAL, "metadata JSON holds a NUL byte"))?;
-    if !len_out.is_null() {
-        *out(len_out, "len_out")? = len;
-    }
-    *slot = new_string(c);
-    Ok(())
+    string_out(idx.metadata(key).unwrap_or_else(|| "{}".to_string()), json_out, len_out, "metadata JSON")
 }
 
 /// Writes the metadata of the record with u64 key `key`, as a JSON object (`{}` when it has

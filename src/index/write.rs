@@ -247,16 +247,32 @@ impl Index {
             let seq = if self.is_durable() { self.log_append(log_op::KIND_REMOVE, &log_op::encode_remove(key))? } else { None };
             (map.remove(key).ok_or_else(|| Error::KeyNotFound(key.to_string()))?, seq)
         };
+        self.forget_slots(&[slot])?;
+        Ok(seq)
+    }
+
+    /// The step after removed keys left the key map: their slots' metadata and texts go, the
+    /// nodes are marked deleted, and a repair runs if enough deletes are pending.
+    fn forget_slots(&self, slots: &[u32]) -> Result<()> {
         {
             let mut meta = self.meta.write();
             self.meta_version.fetch_add(1, Ordering::AcqRel);
-            meta.remove(slot);
+            for &slot in slots {
+                meta.remove(slot);
+            }
         }
-        self.text.write().remove(slot);
+        {
+            let mut text = self.text.write();
+            for &slot in slots {
+                text.remove(slot);
+            }
+        }
         let graph = self.graph.get().ok_or_else(|| Error::Internal("key mapped without a graph".into()))?;
-        graph.mark_deleted(slot);
+        for &slot in slots {
+            graph.mark_deleted(slot);
+        }
         self.maybe_repair(graph);
-        Ok(seq)
+        Ok(())
     }
 
     /// Removes every record of `keys`, all or nothing: fails, removing none, if a key is not
@@ -320,24 +336,7 @@ impl Index {
             let slots: Vec<u32> = (0..keys.len()).filter_map(|i| map.remove(keys.get(i))).collect();
             (slots, seq)
         };
-        {
-            let mut meta = self.meta.write();
-            self.meta_version.fetch_add(1, Ordering::AcqRel);
-            for &slot in &slots {
-                meta.remove(slot);
-            }
-        }
-        {
-            let mut text = self.text.write();
-            for &slot in &slots {
-                text.remove(slot);
-            }
-        }
-        let graph = self.graph.get().ok_or_else(|| Error::Internal("key mapped without a graph".into()))?;
-        for &slot in &slots {
-            graph.mark_deleted(slot);
-        }
-        self.maybe_repair(graph);
+        self.forget_slots(&slots)?;
         Ok(seq)
     }
 
