@@ -6,7 +6,9 @@ import "C"
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"iter"
 	"runtime"
 	"unsafe"
 )
@@ -264,4 +266,50 @@ func (idx *Index) cursor(f *Filter) (*C.omendb_cursor, int, error) {
 		return nil, 0, err
 	}
 	return cur, int(total), nil
+}
+
+// All iterates over the records matching f (nil: every record) with u64 keys, in ascending
+// key order, yielding each key with its stored vector (as Get gives it):
+//
+//	for key, vector := range idx.All(nil) { ... }
+//
+// The keys are a snapshot taken when the loop starts (omendb_cursor_create); writes during
+// the loop do not disturb it. Vectors are read 256 records at a time: a record removed before
+// its page is read is skipped, one removed after is still yielded. The loop ends early if
+// the index is closed or holds string keys: Keys reports such errors.
+func (idx *Index) All(f *Filter) iter.Seq2[uint64, []float32] {
+	return func(yield func(uint64, []float32) bool) {
+		cur, _, err := idx.cursor(f)
+		if err != nil {
+			return
+		}
+		defer C.omendb_cursor_free(cur)
+		var page [256]uint64
+		for {
+			var n C.size_t
+			var cerr *C.omendb_error
+			if check(C.omendb_cursor_next(cur, u64Ptr(page[:]), C.size_t(len(page)), &n, &cerr), &cerr) != nil || n == 0 {
+				return
+			}
+			keys := page[:int(n)]
+			vectors, err := idx.GetMany(keys)
+			dim := 0
+			if err == nil && len(keys) > 0 {
+				dim = len(vectors) / len(keys)
+			}
+			for i, key := range keys {
+				var v []float32
+				if err == nil {
+					v = vectors[i*dim : (i+1)*dim]
+				} else if v, err = idx.Get(key); errors.Is(err, ErrKeyNotFound) {
+					continue // removed after the snapshot
+				} else if err != nil {
+					return
+				}
+				if !yield(key, v) {
+					return
+				}
+			}
+		}
+	}
 }

@@ -175,6 +175,29 @@ func TestKeysAreASnapshotInKeyOrder(t *testing.T) {
 	if got, err := named.KeysString(nil); err != nil || fmt.Sprintf("%q", got) != `["a\x00z" "b" "c"]` {
 		t.Fatalf("KeysString = %q, %v", got, err)
 	}
+	// All: keys in order with their vectors. The first page (all four) was read before the
+	// writes in the loop: the key added meanwhile does not appear, the removed one still does.
+	var order []uint64
+	for key, v := range idx.All(nil) {
+		order = append(order, key)
+		if len(v) != 2 {
+			t.Fatalf("All: vector of %d floats", len(v))
+		}
+		if key == 10 {
+			must(t, idx.Remove(30))
+			must(t, idx.AddBatch([]uint64{5}, randomVectors(7, 1, 2)))
+		}
+	}
+	if fmt.Sprint(order) != "[10 20 30 40]" {
+		t.Fatalf("All(nil) gave %v", order)
+	}
+	var bigKeys []uint64
+	for key := range idx.All(big) { // 30 is gone now: only 40 is big
+		bigKeys = append(bigKeys, key)
+	}
+	if fmt.Sprint(bigKeys) != "[40]" {
+		t.Fatalf("All(big) gave %v", bigKeys)
+	}
 	empty := mustNew(t, Options{Dim: 2})
 	defer empty.Close()
 	if got, err := empty.Keys(nil); err != nil || len(got) != 0 {
