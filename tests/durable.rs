@@ -617,3 +617,24 @@ fn batch_and_filtered_removes_are_logged_as_one_change() {
     index.check_invariants().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn automatic_keys_skip_keys_in_use_and_survive_a_reopen() {
+    let dir = temp_dir("auto-keys");
+    {
+        let index = open(&dir, SyncMode::Off, 0).unwrap();
+        index.add(Keys::U64(&[4]), &vector_of(4, 1)).unwrap();
+        // Was: DuplicateKey(4) here, and on every later call.
+        assert_eq!(index.add_auto(&[vector_of(0, 1), vector_of(1, 1)].concat(), 2).unwrap(), 5);
+        index.add(Keys::U64(&[100]), &vector_of(100, 1)).unwrap();
+        assert_eq!(index.add_auto(&vector_of(2, 1), 1).unwrap(), 101);
+    }
+    let index = open(&dir, SyncMode::Off, 0).unwrap();
+    assert_eq!(index.add_auto(&vector_of(3, 1), 1).unwrap(), 102);
+    // A saved file with a counter behind its keys (written before this rule) skips them too.
+    let stale = Index::new(options()).unwrap();
+    stale.add_auto(&vector_of(0, 1), 1).unwrap();
+    stale.add(Keys::U64(&[1, 2]), &[vector_of(1, 1), vector_of(2, 1)].concat()).unwrap();
+    assert_eq!(stale.add_auto(&vector_of(3, 1), 1).unwrap(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -204,3 +204,13 @@ func TestKeysAreASnapshotInKeyOrder(t *testing.T) {
 		t.Fatalf("Keys on an empty index = %v, %v", got, err)
 	}
 }
+
+func TestAutoKeysSkipKeysInUse(t *testing.T) {
+	idx := mustNew(t, Options{Dim: 2})
+	defer idx.Close()
+	must(t, idx.AddBatch([]uint64{4}, []float32{1, 2}))
+	first, err := idx.AddAuto([]float32{1, 1, 2, 2}, 2)
+	if err != nil || first != 5 {
+		t.Fatalf("AddAuto after key 4 = %d, %v (want 5)", first, err)
+	}
+}

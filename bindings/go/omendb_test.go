@@ -440,7 +440,6 @@ func TestErrors(t *testing.T) {
 		{"add duplicate stored", u64, ErrDuplicateKey, func(i *Index) error { return i.AddBatch([]uint64{9, 2}, good[:2*dim]) }},
 		{"add duplicate in batch", u64, ErrDuplicateKey, func(i *Index) error { return i.AddBatch([]uint64{9, 9}, good[:2*dim]) }},
 		{"add string to u64 index", u64, ErrInvalidKey, func(i *Index) error { return i.AddStrings([]string{"z"}, good[:dim]) }},
-		{"add auto dup", u64, ErrDuplicateKey, func(i *Index) error { _, err := i.AddAuto(good, dim); return err }},
 		{"add auto dim 0", u64, ErrInvalidArgument, func(i *Index) error { _, err := i.AddAuto(good, 0); return err }},
 		{"add auto ragged", u64, ErrDimensionMismatch, func(i *Index) error { _, err := i.AddAuto(good[:5], dim); return err }},
 		{"upsert NaN", u64, ErrNonFinite, func(i *Index) error { return i.UpsertBatch([]uint64{1}, nan) }},

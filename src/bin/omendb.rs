@@ -196,8 +196,17 @@ fn search(index: &Path, queries: &Path, k: usize, ef: Option<usize>, limit: Opti
             .map_err(|e| format!("query {i}: {e}"))?;
         out.push('\n');
     }
-    print!("{out}");
-    Ok(())
+    write_stdout(&out)
+}
+
+/// Writes `text` to standard output. A reader that went away (`omendb search ... | head -1`)
+/// is not an error: the output was not wanted any more, as for any Unix tool.
+fn write_stdout(text: &str) -> CliResult<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write the results: {e}")),
+        _ => Ok(()),
+    }
 }
 
 fn info(path: &Path) -> CliResult<()> {

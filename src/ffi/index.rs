@@ -153,11 +153,11 @@ fn put_str(index: *const omendb_index, keys: *const *const c_char, key_lens: *co
 }
 
 /// Adds `n` records under automatic u64 keys: consecutive numbers counting up from 0 across
-/// all such calls on this index. Writes the first key used to `*first_key_out` (the batch
-/// holds `first .. first + n - 1`).
+/// all such calls on this index, skipping every key in use: after a key k added by hand they
+/// continue at k + 1 or later. Writes the first key used to `*first_key_out` (the batch holds
+/// `first .. first + n - 1`).
 ///
-/// Returns the statuses of `omendb_index_add_batch`; OMENDB_STATUS_DUPLICATE_KEY if one of
-/// those numbers was already added by hand.
+/// Returns the statuses of `omendb_index_add_batch`.
 ///
 /// Thread safety: as `omendb_index_add_batch`.
 #[no_mangle]

@@ -65,20 +65,56 @@ impl Index {
     }
 
     /// Adds vectors under the next free automatic u64 keys; returns the first key used.
-    /// Automatic keys count up from 0, one per record added this way.
+    /// Automatic keys count up from 0, one per record added this way, and skip every key in
+    /// use: after an explicit key k they continue at k + 1 or later.
     pub fn add_auto(&self, vectors: &[f32], n: usize) -> Result<u64> {
         let mut first = 0;
         self.change(|| {
-            // Reserve a range; give it back if the add fails, so keys stay dense.
-            first = self.next_auto_key.fetch_add(n as u64, Ordering::SeqCst);
-            let keys: Vec<u64> = (first..first + n as u64).collect();
-            let put = self.put(Keys::U64(&keys), vectors, Payloads::default(), PutKind::Auto);
-            if put.is_err() {
-                let _ = self.next_auto_key.compare_exchange(first + n as u64, first, Ordering::SeqCst, Ordering::SeqCst);
+            let mut retried = false;
+            loop {
+                // Reserve a range; give it back if the add fails, so keys stay dense.
+                first = self.reserve_auto_keys(n)?;
+                let keys: Vec<u64> = (first..first + n as u64).collect();
+                let put = self.put(Keys::U64(&keys), vectors, Payloads::default(), PutKind::Auto);
+                if put.is_err() {
+                    let _ = self.next_auto_key.compare_exchange(first + n as u64, first, Ordering::SeqCst, Ordering::SeqCst);
+                }
+                // A range that holds a key already in use (one an index saved before automatic
+                // keys skipped explicit ones, or one added meanwhile): once more, past them all.
+                if matches!(put, Err(Error::DuplicateKey(_))) && !retried {
+                    retried = true;
+                    self.skip_auto_keys_past_stored();
+                    continue;
+                }
+                return put;
             }
-            put
         })?;
         Ok(first)
+    }
+
+    /// Takes the next `n` automatic keys; fails with `InvalidKey` where they would run past the
+    /// largest key (u64::MAX is not a key), leaving the counter as it was.
+    fn reserve_auto_keys(&self, n: usize) -> Result<u64> {
+        let mut first = self.next_auto_key.load(Ordering::SeqCst);
+        loop {
+            // Keys end before `end`, so at u64::MAX - 1 at most: u64::MAX is not a key.
+            let end = first.checked_add(n as u64).ok_or_else(|| {
+                Error::InvalidKey(format!("no {n} automatic keys are left after {first} (u64 keys end at 2^64 - 2)"))
+            })?;
+            match self.next_auto_key.compare_exchange(first, end, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Ok(first),
+                Err(now) => first = now,
+            }
+        }
+    }
+
+    /// Moves the next automatic key past every u64 key stored (O(records)).
+    fn skip_auto_keys_past_stored(&self) {
+        let map = self.keys.read();
+        let past = map.entries().filter_map(|(_, k)| if let KeyRef::U64(k) = k { Some(k) } else { None }).max();
+        if let Some(max) = past {
+            self.next_auto_key.fetch_max(max.saturating_add(1), Ordering::SeqCst);
+        }
     }
 
     /// Runs one change: refused on a read-only index or after the log failed; runs while
@@ -171,6 +207,12 @@ impl Index {
             for (i, &id) in ids.iter().enumerate() {
                 if let Some(old) = map.set(keys.get(i), id) {
                     replaced.push(old);
+                }
+            }
+            // Automatic keys skip every u64 key in use: they continue past the largest.
+            if let Keys::U64(k) = keys {
+                if let Some(&max) = k.iter().max() {
+                    self.next_auto_key.fetch_max(max.saturating_add(1), Ordering::SeqCst);
                 }
             }
             replaced

@@ -171,10 +171,15 @@ def test_mixing_key_kinds(filled):
     assert other[0] not in index  # contains answers False, it is not an error
 
 
-def test_auto_keys_on_string_index_or_collision(filled):
+def test_auto_keys_on_string_index_or_past_the_keys_in_use(filled):
     index, keys, data = filled
-    expected = omendb.InvalidKeyError if isinstance(keys[0], str) else omendb.DuplicateKeyError
-    expect_unchanged(index, expected, lambda: index.add(np.ones((3, D))))
+    if isinstance(keys[0], str):
+        expect_unchanged(index, omendb.InvalidKeyError, lambda: index.add(np.ones((3, D))))
+        return
+    # Automatic keys skip the keys added by hand (they used to collide with them forever).
+    largest = max(int(k) for k in keys)
+    assert list(index.add(np.ones((3, D)))) == [largest + 1, largest + 2, largest + 3]
+    assert list(index.add(np.ones((1, D)))) == [largest + 4]
 
 
 def test_bad_string_keys():

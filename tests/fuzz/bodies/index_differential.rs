@@ -205,6 +205,10 @@ impl Model {
         self.kind = Some(keys[0].kind());
         for (k, row) in keys.iter().zip(flat.chunks_exact(dim)) {
             self.records.insert(k.clone(), row.to_vec());
+            // Automatic keys continue past every u64 key stored.
+            if let Key::U(u) = k {
+                self.next_auto = self.next_auto.max(u.saturating_add(1));
+            }
         }
         Class::Ok
     }
@@ -404,13 +408,16 @@ pub fn run(data: &[u8]) {
                 let n = (input.byte() % 5) as usize;
                 let flat = rows(&mut input, n, dim);
                 let first = model.next_auto;
-                let mkeys: Vec<Key> = (first..first + n as u64).map(Key::U).collect();
                 let got = index.add_auto(&flat, n);
-                let want = model.put(&mkeys, &flat, false);
+                // Keys run up to u64::MAX - 1: a range past it is refused before anything else.
+                let want = match first.checked_add(n as u64) {
+                    None => Class::InvalidKey,
+                    Some(end) => model.put(&(first..end).map(Key::U).collect::<Vec<_>>(), &flat, false),
+                };
                 assert_eq!(class_of(&got), want, "step {step}: add_auto({n}, {flat:?}): {got:?}");
                 if let Ok(k) = got {
                     assert_eq!(k, first, "step {step}: add_auto's first key");
-                    model.next_auto += n as u64;
+                    // (model.put moved next_auto past the keys, for n > 0)
                 }
             }
             // bulk add / upsert of generated vectors: reaches the graph path and the parallel insert
