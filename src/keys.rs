@@ -242,6 +242,11 @@ impl KeyMap {
     /// Fails unless `key` may be stored here: valid, and of this map's kind.
     pub fn check_kind(&self, key: KeyRef<'_>) -> Result<()> {
         key.validate()?;
+        self.check_same_kind(key)
+    }
+
+    /// Fails unless `key` is of this map's kind (any key fits a map that holds none yet).
+    pub fn check_same_kind(&self, key: KeyRef<'_>) -> Result<()> {
         match self.kind {
             Some(kind) if kind != key.kind() => Err(Error::InvalidKey(format!(
                 "this index holds {} keys, {key} is a {} key",

@@ -79,6 +79,14 @@ func vectorBuffer(h *C.omendb_index, n int) ([]float32, C.size_t, error) {
 // Count returns the number of records whose metadata matches f, exactly; all records when f
 // is nil (omendb_index_count).
 func (idx *Index) Count(f *Filter) (int, error) {
+	return idx.countWith(f, func(h *C.omendb_index, fh *C.omendb_filter, n *C.size_t, cerr **C.omendb_error) C.omendb_status {
+		return C.omendb_index_count(h, fh, n, cerr)
+	})
+}
+
+// countWith runs a C call that takes the index, the filter (nil: NULL) and a size_t out,
+// holding both handles for the call, and returns the count it wrote.
+func (idx *Index) countWith(f *Filter, call func(*C.omendb_index, *C.omendb_filter, *C.size_t, **C.omendb_error) C.omendb_status) (int, error) {
 	h, err := idx.acquire()
 	if err != nil {
 		return 0, err
@@ -91,7 +99,7 @@ func (idx *Index) Count(f *Filter) (int, error) {
 	defer f.release()
 	var n C.size_t
 	var cerr *C.omendb_error
-	err = check(C.omendb_index_count(h, fh, &n, &cerr), &cerr)
+	err = check(call(h, fh, &n, &cerr), &cerr)
 	return int(n), err
 }
 
@@ -134,20 +142,9 @@ func (idx *Index) RemoveWhere(f *Filter) (int, error) {
 	if f == nil {
 		return 0, argError(StatusNullPointer, "RemoveWhere needs a filter (to remove every record, close the index and start anew)")
 	}
-	h, err := idx.acquire()
-	if err != nil {
-		return 0, err
-	}
-	defer idx.release()
-	fh, err := f.acquire()
-	if err != nil {
-		return 0, err
-	}
-	defer f.release()
-	var n C.size_t
-	var cerr *C.omendb_error
-	err = check(C.omendb_index_remove_where(h, fh, &n, &cerr), &cerr)
-	return int(n), err
+	return idx.countWith(f, func(h *C.omendb_index, fh *C.omendb_filter, n *C.size_t, cerr **C.omendb_error) C.omendb_status {
+		return C.omendb_index_remove_where(h, fh, n, cerr)
+	})
 }
 
 // RangeSearch returns every record within radius of query (distance <= radius, in the

@@ -44,7 +44,7 @@ pub extern "C" fn omendb_index_get(index: *const omendb_index, key: u64, vector_
         let idx = &handle(index, "index")?.inner;
         check_dim(idx, dim)?;
         let out = slice_mut(vector_out, dim, "vector_out")?;
-        idx_key_kind(idx, KeyRef::U64(key))?;
+        idx.check_key_kind(KeyRef::U64(key))?;
         get_into(idx, KeyRef::U64(key), out)
     })
 }
@@ -61,21 +61,9 @@ pub extern "C" fn omendb_index_get_str(index: *const omendb_index, key: *const c
         let key = KeyRef::Str(utf8(key, len, "key")?);
         check_dim(idx, dim)?;
         let out = slice_mut(vector_out, dim, "vector_out")?;
-        idx_key_kind(idx, key)?;
+        idx.check_key_kind(key)?;
         get_into(idx, key, out)
     })
-}
-
-fn idx_key_kind(idx: &Index, key: KeyRef<'_>) -> Result<(), omendb_error> {
-    match idx.key_kind() {
-        Some(kind) if kind != key.kind() => Err(crate::Error::InvalidKey(format!(
-            "the index holds {} keys, not {} keys",
-            crate::keys::kind_name(kind),
-            crate::keys::kind_name(key.kind())
-        ))
-        .into()),
-        _ => Ok(()),
-    }
 }
 
 /// The vectors of `n` records with u64 keys `keys`, row-major into `vectors_out` (`n * dim`
@@ -96,7 +84,7 @@ pub extern "C" fn omendb_index_get_batch(index: *const omendb_index, keys: *cons
         let out = slice_mut(vectors_out, total, "vectors_out")?;
         let mut rows = Vec::with_capacity(total.min(1 << 24));
         for &k in keys {
-            idx_key_kind(idx, KeyRef::U64(k))?;
+            idx.check_key_kind(KeyRef::U64(k))?;
             rows.extend(idx.get_vector(KeyRef::U64(k)).ok_or_else(|| crate::Error::KeyNotFound(k.to_string()))?);
         }
         out.copy_from_slice(&rows);

@@ -213,6 +213,11 @@ impl Index {
         self.keys.read().kind()
     }
 
+    /// Fails with `InvalidKey` if `key` is of the other kind than the index holds.
+    pub fn check_key_kind(&self, key: KeyRef<'_>) -> Result<()> {
+        self.keys.read().check_same_kind(key)
+    }
+
     /// Whether `key` is stored.
     pub fn contains(&self, key: KeyRef<'_>) -> bool {
         self.keys.read().slot_of(key).is_some()
