@@ -15,6 +15,16 @@ use omendb::{Durability, Error, Index, IndexOptions, KeyRef, Keys, Metric, Paylo
 
 const DIM: usize = 8;
 
+/// Held by every test of this file for its whole run. The kill tests spawn child processes;
+/// between fork and exec a child holds a copy of every descriptor of this process, a
+/// directory's LOCK among them (flock follows the open file, not the process), so a test
+/// that closed an index and reopened it at that instant got `Locked`. Run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("omendb-durable-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -175,6 +185,7 @@ fn searches_agree(index: &Index, model: &Model) {
 
 #[test]
 fn reopening_gives_every_change_back() {
+    let _serial = serial();
     let dir = temp_dir("reopen");
     let mut model = Model::new();
     let changes = [
@@ -223,6 +234,7 @@ fn dir_names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn one_writer_per_directory() {
+    let _serial = serial();
     let dir = temp_dir("lock");
     let first = open(&dir, SyncMode::Off, 0).unwrap();
     match open(&dir, SyncMode::Off, 0) {
@@ -236,6 +248,7 @@ fn one_writer_per_directory() {
 
 #[test]
 fn stored_options_win_and_conflicts_are_refused() {
+    let _serial = serial();
     let dir = temp_dir("options");
     let created = IndexOptions { dim: 4, metric: Metric::Cosine, m: 12, ..IndexOptions::default() };
     drop(Index::open_dir(&dir, omendb::index::options_must_match(&created, &[]), Durability::default()).unwrap());
@@ -284,6 +297,7 @@ fn model_of_first(n: usize) -> Model {
 
 #[test]
 fn a_log_cut_at_any_byte_keeps_exactly_the_whole_records_before_the_cut() {
+    let _serial = serial();
     let dir = temp_dir("torn-src");
     let (log, ends) = small_log(&dir, 4);
     let work = temp_dir("torn");
@@ -313,6 +327,7 @@ fn a_log_cut_at_any_byte_keeps_exactly_the_whole_records_before_the_cut() {
 
 #[test]
 fn a_flipped_byte_keeps_exactly_the_records_before_it() {
+    let _serial = serial();
     let dir = temp_dir("flip-src");
     let (log, ends) = small_log(&dir, 3);
     let bytes = std::fs::read(&log).unwrap();
@@ -336,6 +351,7 @@ fn a_flipped_byte_keeps_exactly_the_records_before_it() {
 
 #[test]
 fn concurrent_writers_share_fsyncs_and_all_survive() {
+    let _serial = serial();
     let dir = temp_dir("group");
     let mut model = Model::new();
     {
@@ -367,6 +383,7 @@ fn concurrent_writers_share_fsyncs_and_all_survive() {
 
 #[test]
 fn batch_and_off_modes_keep_everything_at_close() {
+    let _serial = serial();
     for sync in [SyncMode::Batch(Duration::from_millis(5)), SyncMode::Off] {
         let dir = temp_dir("modes");
         let change = Change::Put { upsert: false, vseed: 9, keys: (0..30).collect() };
@@ -537,16 +554,19 @@ fn kill_and_recover(name: &str, rounds: usize, during_checkpoint: bool) {
 
 #[test]
 fn sigkill_at_random_moments_loses_no_acknowledged_change() {
+    let _serial = serial();
     kill_and_recover("kill", kill_rounds(30), false);
 }
 
 #[test]
 fn sigkill_during_checkpoints_loses_no_acknowledged_change() {
+    let _serial = serial();
     kill_and_recover("kill-checkpoint", kill_rounds(30) / 2, true);
 }
 
 #[test]
 fn a_directory_loads_and_opens_beside_its_writer() {
+    let _serial = serial();
     let dir = temp_dir("readers");
     let writer = open(&dir, SyncMode::Off, 0).unwrap();
     let mut model = Model::new();
@@ -591,6 +611,7 @@ fn a_directory_loads_and_opens_beside_its_writer() {
 
 #[test]
 fn batch_and_filtered_removes_are_logged_as_one_change() {
+    let _serial = serial();
     let dir = temp_dir("remove-where");
     let mut model = Model::new();
     {
@@ -620,6 +641,7 @@ fn batch_and_filtered_removes_are_logged_as_one_change() {
 
 #[test]
 fn automatic_keys_skip_keys_in_use_and_survive_a_reopen() {
+    let _serial = serial();
     let dir = temp_dir("auto-keys");
     {
         let index = open(&dir, SyncMode::Off, 0).unwrap();
