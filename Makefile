@@ -1,16 +1,22 @@
 # The C side of OmenDB: build the library, check the committed header, compile and run the C
 # contract tests (also under valgrind), run the demo, install with a pkg-config file.
 #
-#   make lib              cargo build --release (target/release/libomendb.{so,a})
+#   make lib              cargo build --release (target/release/libomendb.{so,a}, omendb), and the
+#                         link libomendb.so.0 -> libomendb.so there (the SONAME programs look for)
 #   make header-check     regenerate include/omendb.h and fail if it differs from the commit
 #   make ctests           compile ctests/test_*.c and demo.c (C11), ctests/test_cxx.cpp (C++17)
 #   make ctest-run        run every test binary
 #   make valgrind         run every test binary under valgrind
 #   make demo             the sample-data demo from C, Go and Python (ctests/data)
-#   make install PREFIX=/usr/local   (DESTDIR honoured)
-#   make pkgconfig-check  install into a temporary prefix and build the demo with pkg-config
+#   make install PREFIX=/usr/local   (DESTDIR honoured): lib/libomendb.so.X.Y.Z with its links
+#                         .so.X and .so, lib/libomendb.a, include/omendb.h,
+#                         lib/pkgconfig/omendb.pc, bin/omendb
+#   make uninstall PREFIX=/usr/local   removes exactly those
+#   make install-check    the library as a user gets it: SONAME and exported symbols checked,
+#                         installed into a temporary prefix, a C and a Go program built from
+#                         outside the repository through pkg-config only, then uninstalled
 #   make lint             cargo clippy (all targets, warnings denied) and cargo doc (warnings denied)
-#   make test             every test: lint, Rust, header check, C under valgrind, pkg-config, pytest, go test -race
+#   make test             every test: lint, Rust, header check, C under valgrind, install-check, pytest, go test -race
 #
 # Build outputs go to ctests/build/ (gitignored).
 
@@ -27,6 +33,9 @@ STATIC   := $(LIBDIR)/libomendb.a
 HEADER   := include/omendb.h
 BUILD    := ctests/build
 VERSION  := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR    := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := libomendb.so.$(MAJOR)
+GO_TAGS  := -tags omendb_checkout
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS_T := -std=c11 $(WARN) -pedantic -g -O1 -Iinclude
@@ -53,12 +62,13 @@ VALGRIND_FLAGS := --fair-sched=yes --error-exitcode=1 --leak-check=full \
 
 DEMO_ARGS := ctests/data/sample.fvecs ctests/data/sample_words.txt
 
-.PHONY: all lint lib header-check ctests ctest-run valgrind demo install pkgconfig-check test setup setup-python check-aarch64 clean
+.PHONY: all lint lib header-check ctests ctest-run valgrind demo install uninstall install-check test setup setup-python check-aarch64 clean
 
 all: ctests
 
 lib:
 	$(CARGO) build --release
+	@ln -sf libomendb.so $(LIBDIR)/$(SONAME)
 
 # build.rs rewrites the header only when src/ffi or cbindgen.toml changed; touching the
 # latter makes cargo run it, so a hand-edited header is caught too.
@@ -70,6 +80,7 @@ header-check:
 # For a fresh checkout, where a rule below needs the library before `lib` ran.
 $(SO):
 	$(CARGO) build --release
+	@ln -sf libomendb.so $(LIBDIR)/$(SONAME)
 
 # The demo is compiled here too, with the same warnings: it is documentation that must build.
 ctests: lib
@@ -107,32 +118,66 @@ demo: lib setup-python
 	@echo "== C (ctests/demo.c)"
 	$(BUILD)/demo $(DEMO_ARGS)
 	@echo "== Go (bindings/go/examples/demo)"
-	cd bindings/go && go run ./examples/demo -vectors ../../ctests/data/sample.fvecs -words ../../ctests/data/sample_words.txt
+	cd bindings/go && go run $(GO_TAGS) ./examples/demo -vectors ../../ctests/data/sample.fvecs -words ../../ctests/data/sample_words.txt
 	@echo "== Python (bindings/python/examples/demo.py)"
 	PYTHONPATH=bindings/python $(PYTHON) bindings/python/examples/demo.py
 
 $(BUILD)/omendb.pc: omendb.pc.in Cargo.toml | $(BUILD)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' omendb.pc.in >$@
 
+# The shared library is installed under its full version, with the SONAME link the loader
+# follows and the unversioned one the linker (-lomendb) follows; the static archive without
+# its debug sections (the release profile keeps line tables for profiling: 63 MB -> a few).
+INSTALL_LIB := $(DESTDIR)$(PREFIX)/lib
 install: lib
 	@rm -f $(BUILD)/omendb.pc
 	@$(MAKE) --no-print-directory $(BUILD)/omendb.pc PREFIX='$(PREFIX)'
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/libomendb.so
-	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libomendb.a
+	install -d $(INSTALL_LIB)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 755 -s $(SO) $(INSTALL_LIB)/libomendb.so.$(VERSION)
+	ln -sf libomendb.so.$(VERSION) $(INSTALL_LIB)/$(SONAME)
+	ln -sf $(SONAME) $(INSTALL_LIB)/libomendb.so
+	install -m 644 $(STATIC) $(INSTALL_LIB)/libomendb.a
+	strip --strip-debug $(INSTALL_LIB)/libomendb.a
 	install -m 644 $(HEADER) $(DESTDIR)$(PREFIX)/include/omendb.h
-	install -m 644 $(BUILD)/omendb.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/omendb.pc
+	install -m 644 $(BUILD)/omendb.pc $(INSTALL_LIB)/pkgconfig/omendb.pc
+	install -m 755 -s $(LIBDIR)/omendb $(DESTDIR)$(PREFIX)/bin/omendb
 
-# The demo built the way a user would: cc demo.c $(pkg-config --cflags --libs omendb).
-pkgconfig-check: lib
-	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	$(MAKE) --no-print-directory install PREFIX="$$tmp"; \
-	flags=$$(PKG_CONFIG_PATH="$$tmp/lib/pkgconfig" pkg-config --cflags --libs omendb); \
-	echo "pkg-config --cflags --libs omendb: $$flags"; \
-	test "$$(PKG_CONFIG_PATH="$$tmp/lib/pkgconfig" pkg-config --modversion omendb)" = "$(VERSION)"; \
-	$(CC) -std=c11 $(WARN) -pedantic ctests/demo.c -o "$$tmp/demo" $$flags; \
-	LD_LIBRARY_PATH="$$tmp/lib" "$$tmp/demo" $(DEMO_ARGS); \
-	echo "pkgconfig-check: ok"
+uninstall:
+	rm -f $(INSTALL_LIB)/libomendb.so.$(VERSION) $(INSTALL_LIB)/$(SONAME) $(INSTALL_LIB)/libomendb.so \
+		$(INSTALL_LIB)/libomendb.a $(INSTALL_LIB)/pkgconfig/omendb.pc \
+		$(DESTDIR)$(PREFIX)/include/omendb.h $(DESTDIR)$(PREFIX)/bin/omendb
+
+# What a user of an installed library relies on, checked on the installed files: the SONAME,
+# only omendb_* symbols exported, pkg-config's flags and version, a C program (the demo) and a
+# Go program (the Go demo in a module of its own, the binding through a replace directive, no
+# build tag: `#cgo pkg-config: omendb`) built in a temporary directory outside the repository
+# with PKG_CONFIG_PATH alone, run with LD_LIBRARY_PATH alone; then uninstall leaves nothing.
+install-check: lib
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; prefix="$$tmp/prefix"; \
+	$(MAKE) --no-print-directory install PREFIX="$$prefix" >/dev/null; \
+	lib="$$prefix/lib/$(SONAME)"; \
+	soname=$$(readelf -d "$$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'); \
+	echo "SONAME: $$soname"; test "$$soname" = "$(SONAME)"; \
+	others=$$(nm -D --defined-only "$$lib" | awk '{print $$3}' | grep -v '^omendb_' || true); \
+	if [ -n "$$others" ]; then echo "exported symbols other than omendb_*:"; echo "$$others"; exit 1; fi; \
+	echo "exported: $$(nm -D --defined-only "$$lib" | grep -c ' omendb_') symbols, all omendb_*"; \
+	export PKG_CONFIG_PATH="$$prefix/lib/pkgconfig"; \
+	flags=$$(pkg-config --cflags --libs omendb); echo "pkg-config --cflags --libs omendb: $$flags"; \
+	test "$$(pkg-config --modversion omendb)" = "$(VERSION)"; \
+	mkdir "$$tmp/c" "$$tmp/go"; cp ctests/demo.c "$$tmp/c/"; \
+	(cd "$$tmp/c" && $(CC) -std=c11 $(WARN) -pedantic demo.c -o demo $$flags); \
+	echo "== C program, outside the repository"; \
+	LD_LIBRARY_PATH="$$prefix/lib" "$$tmp/c/demo" $(DEMO_ARGS) | tail -n 3; \
+	cp bindings/go/examples/demo/*.go "$$tmp/go/"; \
+	printf 'module example.com/omendbdemo\n\ngo 1.24\n\nrequire github.com/omendb/omendb/bindings/go v0.0.0\n\nreplace github.com/omendb/omendb/bindings/go => %s\n' "$(CURDIR)/bindings/go" >"$$tmp/go/go.mod"; \
+	(cd "$$tmp/go" && GOFLAGS=-mod=mod go build -o demo .); \
+	echo "== Go program, outside the repository"; \
+	LD_LIBRARY_PATH="$$prefix/lib" "$$tmp/go/demo" -vectors ctests/data/sample.fvecs -words ctests/data/sample_words.txt | tail -n 3; \
+	"$$prefix/bin/omendb" --version; \
+	$(MAKE) --no-print-directory uninstall PREFIX="$$prefix" >/dev/null; \
+	left=$$(find "$$prefix" -type f -o -type l); \
+	if [ -n "$$left" ]; then echo "left after uninstall: $$left"; exit 1; fi; \
+	echo "install-check: ok"
 
 # The Rust and C parts of the test suite (valgrind runs every C test binary, so they are not
 # run a second time without it).
@@ -140,11 +185,11 @@ pkgconfig-check: lib
 test: setup header-check lint
 	$(CARGO) test --release
 	@$(MAKE) --no-print-directory valgrind
-	@$(MAKE) --no-print-directory pkgconfig-check
+	@$(MAKE) --no-print-directory install-check
 	@echo "== Python: pytest"
 	PYTHONPATH=bindings/python $(PYTHON) -m pytest bindings/python/tests -q
 	@echo "== Go: vet and test -race"
-	cd bindings/go && go vet ./... && go test -race -count=1 ./...
+	cd bindings/go && go vet $(GO_TAGS) ./... && go test $(GO_TAGS) -race -count=1 ./...
 	@$(MAKE) --no-print-directory check-aarch64
 	@$(MAKE) --no-print-directory fuzz-check
 

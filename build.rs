@@ -1,13 +1,24 @@
 //! Generates include/omendb.h from src/ffi with cbindgen, rewriting the file only when its
-//! bytes change (so an unchanged header never triggers rebuilds of C code). Nothing else.
+//! bytes change (so an unchanged header never triggers rebuilds of C code), and gives the
+//! shared library its SONAME.
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let version = std::env::var("CARGO_PKG_VERSION").unwrap();
+    let major = version.split('.').next().unwrap_or("0").to_string();
+
+    // ELF platforms: the shared library is `libomendb.so.MAJOR` to the loader, so a program
+    // linked against this major version is never run against another (`make install` names
+    // the file libomendb.so.MAJOR.MINOR.PATCH, with the two usual links to it).
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if matches!(os.as_str(), "linux" | "freebsd" | "netbsd" | "openbsd" | "dragonfly" | "android") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libomendb.so.{major}");
+    }
+
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let mut parts = version.split('.').map(|p| p.split('-').next().unwrap_or("0").to_string());
     let (major, minor, patch) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
 

@@ -1,12 +1,11 @@
 package omendb
 
-// How the package links libomendb, and what cgo may assume about the C functions it calls.
-// The #cgo directives apply to the whole package, so they are all here, once; every other file
-// that calls C has a preamble of its own with just the #include it needs.
+// What cgo may assume about the C functions the package calls. How it finds libomendb is in
+// link_pkgconfig.go (an installed library, the default) and link_checkout.go (this source
+// checkout, with -tags omendb_checkout). Every other file that calls C has a preamble of its
+// own with just the #include it needs.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/release -lomendb -Wl,-rpath,${SRCDIR}/../../target/release
 
 // No C function of the API keeps a pointer it was given past the call, and none calls back
 // into Go. Both directives together let the compiler keep out-parameters (status, error
