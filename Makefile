@@ -15,6 +15,8 @@
 #   make install-check    the library as a user gets it: SONAME and exported symbols checked,
 #                         installed into a temporary prefix, a C and a Go program built from
 #                         outside the repository through pkg-config only, then uninstalled
+#   make python-dist-check  the Python sdist and wheel (manylinux, < 3 MB), each installed into a
+#                         fresh venv outside the repository and tested there
 #   make lint             cargo clippy (all targets, warnings denied) and cargo doc (warnings denied)
 #   make test             every test: lint, Rust, header check, C under valgrind, install-check, pytest, go test -race
 #
@@ -62,7 +64,7 @@ VALGRIND_FLAGS := --fair-sched=yes --error-exitcode=1 --leak-check=full \
 
 DEMO_ARGS := ctests/data/sample.fvecs ctests/data/sample_words.txt
 
-.PHONY: all lint lib header-check ctests ctest-run valgrind demo install uninstall install-check test setup setup-python check-aarch64 clean
+.PHONY: all lint lib header-check ctests ctest-run valgrind demo install uninstall install-check python-dist-check test setup setup-python check-aarch64 clean
 
 all: ctests
 
@@ -188,6 +190,7 @@ test: setup header-check lint
 	@$(MAKE) --no-print-directory install-check
 	@echo "== Python: pytest"
 	PYTHONPATH=bindings/python $(PYTHON) -m pytest bindings/python/tests -q
+	@$(MAKE) --no-print-directory python-dist-check
 	@echo "== Go: vet and test -race"
 	cd bindings/go && go vet $(GO_TAGS) ./... && go test $(GO_TAGS) -race -count=1 ./...
 	@$(MAKE) --no-print-directory check-aarch64
@@ -202,6 +205,11 @@ lint:
 		$(CARGO) clippy --release --all-targets -- -D warnings; \
 	else echo "== clippy is not installed: lint skipped (rustup component add clippy)"; fi
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --release
+
+# The Python package as users install it: sdist, wheel from the sdist, manylinux tag, size,
+# and the tests against each installed into a fresh venv (bindings/python/dist_check.sh).
+python-dist-check: setup-python
+	PYTHON=$(PYTHON) bash bindings/python/dist_check.sh
 
 # Installs valgrind and the Python venv when missing (see .ci/setup).
 setup:

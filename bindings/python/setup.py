@@ -1,20 +1,23 @@
-"""Build hook: `pip install ./bindings/python` runs `cargo build --release` in the repository
-(two folders up, or $OMENDB_SOURCE_DIR) and puts the shared library inside the `omendb`
-package. The wheel is tagged py3-none-<platform>: it holds a native library but no Python
-extension module, so it suits every Python 3 version.
+"""Build hook: the package holds libomendb itself, built from the Rust sources by cargo through
+setuptools-rust (a bare cdylib, no Python extension module: `omendb/_ffi.py` loads it with
+ctypes). The Rust sources are the repository's (two folders up) in a checkout, and `rust/`
+in an sdist, which carries a copy of them (see `SdistWithRust`), so the sdist builds anywhere
+cargo does. The library is stripped (under 2 MB instead of 15), and the wheel is tagged
+py3-none-<platform>: any Python 3 can load it. CI retags it manylinux with auditwheel.
 
-The version is read from the repository's Cargo.toml, so the package and the C library agree.
+The version is read from Cargo.toml, so the package and the C library agree.
 """
 
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import Distribution, setup
-from setuptools.command.build_py import build_py
+from setuptools import setup
+from setuptools.command.sdist import sdist
+from setuptools_rust import Binding, RustExtension, Strip
+from setuptools_rust.build import build_rust
 
 try:
     from setuptools.command.bdist_wheel import bdist_wheel
@@ -30,48 +33,52 @@ elif sys.platform == "win32":
 else:
     LIBRARY_NAME = "libomendb.so"
 
+#: What cargo needs to build the library, relative to the Rust root: copied into an sdist's
+#: rust/ folder. benches/*.rs because Cargo.toml declares them ([[bench]]); tests are left out.
+RUST_FILES = ["Cargo.toml", "Cargo.lock", "build.rs", "cbindgen.toml", "include/omendb.h", "benches/*.rs"]
+RUST_TREES = ["src"]
 
-def source_dir() -> Path:
-    root = Path(os.environ.get("OMENDB_SOURCE_DIR", HERE.parent.parent)).resolve()
-    if not (root / "Cargo.toml").is_file():
-        sys.exit(f"omendb: no Cargo.toml in {root}; set OMENDB_SOURCE_DIR to the OmenDB repository")
-    return root
+
+def rust_root() -> Path:
+    """The folder holding Cargo.toml: $OMENDB_SOURCE_DIR, an sdist's rust/, or the checkout."""
+    for candidate in (os.environ.get("OMENDB_SOURCE_DIR"), HERE / "rust", HERE.parent.parent):
+        if candidate and (Path(candidate) / "Cargo.toml").is_file():
+            return Path(candidate).resolve()
+    sys.exit(f"omendb: no Cargo.toml in {HERE / 'rust'} or {HERE.parent.parent}; set OMENDB_SOURCE_DIR")
 
 
 def cargo_version() -> str:
-    text = (source_dir() / "Cargo.toml").read_text(encoding="utf-8")
+    text = (rust_root() / "Cargo.toml").read_text(encoding="utf-8")
     match = re.search(r'^\[package\][^\[]*?^version\s*=\s*"([^"]+)"', text, re.M | re.S)
     if not match:
         sys.exit("omendb: no [package] version in Cargo.toml")
     return match.group(1)
 
 
-class BuildWithCargo(build_py):
-    """build_py that also builds libomendb with cargo and copies it into the package."""
+class SdistWithRust(sdist):
+    """An sdist that carries the Rust sources in rust/ (a checkout keeps them two folders up,
+    where an sdist cannot reach)."""
 
-    def run(self):
-        super().run()
-        root = source_dir()
-        cargo = shutil.which("cargo")
-        if cargo is None:
-            sys.exit("omendb: `cargo` is needed to build libomendb (https://rustup.rs)")
-        subprocess.run([cargo, "build", "--release", "--lib"], cwd=root, check=True)
-        target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target"))
-        if not target.is_absolute():
-            target = root / target
-        built = target / "release" / LIBRARY_NAME
-        if not built.is_file():
-            sys.exit(f"omendb: cargo finished but {built} is missing")
-        destination = Path(self.build_lib) / "omendb" / LIBRARY_NAME
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(built, destination)
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        root = rust_root()
+        target = Path(base_dir) / "rust"
+        for pattern in RUST_FILES:
+            for path in sorted(root.glob(pattern)):
+                name = path.relative_to(root)
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target / name)
+        for tree in RUST_TREES:
+            shutil.copytree(root / tree, target / tree)
 
 
-class BinaryDistribution(Distribution):
-    """Holds a native library: installed to platlib, wheel tagged for the platform."""
+class BuildLibrary(build_rust):
+    """Names the library as the C library is named (``libomendb.so``), not as an extension
+    module (``libomendb.cpython-311-x86_64-linux-gnu.so``): it is not one, and any Python 3
+    loads the same file (``_ffi.py`` looks for this name)."""
 
-    def has_ext_modules(self):
-        return True
+    def get_dylib_ext_path(self, ext, target_fname):
+        return os.path.join(os.path.dirname(super().get_dylib_ext_path(ext, target_fname)), LIBRARY_NAME)
 
 
 class PlatformWheel(bdist_wheel):
@@ -82,8 +89,21 @@ class PlatformWheel(bdist_wheel):
         return "py3", "none", platform
 
 
+# Not the checkout's target/release: a stripped build there would replace the library that
+# `make` and the tests use, and each would rebuild after the other.
+CARGO_ENV = {} if "CARGO_TARGET_DIR" in os.environ else {"CARGO_TARGET_DIR": str(rust_root() / "target" / "python")}
+
 setup(
     version=cargo_version(),
-    distclass=BinaryDistribution,
-    cmdclass={"build_py": BuildWithCargo, "bdist_wheel": PlatformWheel},
+    rust_extensions=[
+        RustExtension(
+            "omendb.libomendb",
+            path=str(rust_root() / "Cargo.toml"),
+            binding=Binding.NoBinding,
+            strip=Strip.All,
+            env=CARGO_ENV,
+        )
+    ],
+    cmdclass={"sdist": SdistWithRust, "build_rust": BuildLibrary, "bdist_wheel": PlatformWheel},
+    zip_safe=False,
 )

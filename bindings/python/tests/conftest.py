@@ -1,5 +1,7 @@
 """Test setup: import `omendb` from this source checkout (bindings/python), unless
-OMENDB_TEST_INSTALLED=1 asks to test the installed package instead."""
+OMENDB_TEST_INSTALLED=1 asks to test the installed package instead. OMENDB_REPO names the
+checkout whose files the tests read (the header, Cargo.toml, ctests/data) when the tests run
+from a copy elsewhere (bindings/python/dist_check.sh)."""
 
 import os
 import sys
@@ -9,7 +11,7 @@ import numpy as np
 import pytest
 
 BINDING_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = BINDING_DIR.parents[1]
+REPO_ROOT = Path(os.environ.get("OMENDB_REPO", BINDING_DIR.parents[1]))
 
 if os.environ.get("OMENDB_TEST_INSTALLED") != "1":
     sys.path.insert(0, str(BINDING_DIR))
