@@ -440,6 +440,30 @@ omendb_status omendb_index_len(const omendb_index *index, size_t *len_out, omend
 omendb_status omendb_index_dim(const omendb_index *index, size_t *dim_out, omendb_error **err_out);
 
 /**
+ * Writes the default beam width of searches that pass ef = 0 to `*ef_out`: the options'
+ * ef_search, unless `omendb_index_set_ef_search` changed it.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_ef_search(const omendb_index *index, size_t *ef_out, omendb_error **err_out);
+
+/**
+ * Changes the default beam width of searches that pass ef = 0 (hnswlib's `set_ef`), 1 to
+ * 1,048,576 (2^20). Searches already running keep the width they started with. It is a setting, not a
+ * record: `omendb_index_save` stores it, and so does a durable index's next checkpoint, but
+ * the write-ahead log does not (a durable index reopened before a checkpoint has the stored
+ * value). Allowed on an index from `omendb_index_open` (it changes no file).
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_INVALID_ARGUMENT (ef out of range) or
+ * OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: safe while other threads search, add or remove.
+ */
+omendb_status omendb_index_set_ef_search(const omendb_index *index, uint64_t ef, omendb_error **err_out);
+
+/**
  * Writes the metric (an OMENDB_METRIC_* value) to `*metric_out`.
  *
  * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
@@ -1100,6 +1124,77 @@ omendb_status omendb_options_set_sync(omendb_options *options, uint32_t mode, ui
  * Thread safety: the options must not be used by another thread during the call.
  */
 omendb_status omendb_options_set_checkpoint_bytes(omendb_options *options, uint64_t bytes, omendb_error **err_out);
+
+/**
+ * Parses a metric name into its OMENDB_METRIC_* value. Names are case-insensitive:
+ * "l2" (also "euclidean", "l2sq"), "ip" (also "dot", "inner_product") and "cosine" (also
+ * "cos", "angular"). `name` is `name_len` bytes of UTF-8, not NUL-terminated.
+ *
+ * On success writes the value to `*metric_out`; otherwise it is unchanged.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_INVALID_ARGUMENT (an unknown name: the message
+ * lists the accepted ones), OMENDB_STATUS_INVALID_UTF8, or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_metric_from_name(const char *name, size_t name_len, uint32_t *metric_out, omendb_error **err_out);
+
+/**
+ * The canonical name of an OMENDB_METRIC_* value ("l2", "ip", "cosine"), a static string
+ * (do not free it); NULL for a value that is not a metric.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+const char *omendb_metric_name(uint32_t metric);
+
+/**
+ * Parses a dtype name into its OMENDB_DTYPE_* value, case-insensitive: "f32" (also
+ * "float32"), "f16" ("float16", "half"), "int8" ("i8", "u8", "sq8"), "binary" ("bit", "b1")
+ * and "pq". Otherwise as `omendb_metric_from_name`.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_dtype_from_name(const char *name, size_t name_len, uint32_t *dtype_out, omendb_error **err_out);
+
+/**
+ * The canonical name of an OMENDB_DTYPE_* value ("f32", "f16", "int8", "binary", "pq"), a
+ * static string; NULL for a value that is not a dtype.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+const char *omendb_dtype_name(uint32_t dtype);
+
+/**
+ * Parses a fusion name into its OMENDB_FUSION_* value, case-insensitive: "rrf" (also
+ * "reciprocal_rank") and "weighted" ("linear"). Otherwise as `omendb_metric_from_name`.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_fusion_from_name(const char *name, size_t name_len, uint32_t *fusion_out, omendb_error **err_out);
+
+/**
+ * The canonical name of an OMENDB_FUSION_* value ("rrf", "weighted"), a static string; NULL
+ * for a value that is not a fusion.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+const char *omendb_fusion_name(uint32_t fusion);
+
+/**
+ * Parses a sync mode name into its OMENDB_SYNC_* value, case-insensitive: "always" (also
+ * "full"), "batch" ("normal") and "off" ("none"). Otherwise as `omendb_metric_from_name`.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_sync_from_name(const char *name, size_t name_len, uint32_t *sync_out, omendb_error **err_out);
+
+/**
+ * The canonical name of an OMENDB_SYNC_* value ("always", "batch", "off"), a static string;
+ * NULL for a value that is not a sync mode.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+const char *omendb_sync_name(uint32_t sync);
 
 /**
  * Saves `index` to the file at `path` (`path_len` bytes of UTF-8, no NUL needed), in the

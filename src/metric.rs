@@ -43,13 +43,16 @@ impl Metric {
         }
     }
 
-    /// The metric named `s` ("l2", "ip", "cosine"; a few aliases).
+    /// The metric named `s` ("l2", "ip", "cosine"; a few aliases), case-insensitive: the one
+    /// vocabulary of the C API (`omendb_metric_from_name`), the CLI and the bindings.
     pub fn from_name(s: &str) -> Result<Metric> {
         match s.to_ascii_lowercase().as_str() {
             "l2" | "l2sq" | "euclidean" => Ok(Metric::L2),
             "ip" | "dot" | "inner_product" => Ok(Metric::InnerProduct),
             "cos" | "cosine" | "angular" => Ok(Metric::Cosine),
-            _ => Err(Error::InvalidArgument(format!("unknown metric {s:?}: expected l2, ip or cosine"))),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown metric {s:?}: expected l2 (euclidean, l2sq), ip (dot, inner_product) or cosine (cos, angular)"
+            ))),
         }
     }
 }

@@ -131,3 +131,44 @@ fn build_info_search_bench() {
     fails(&["search", &p("missing.omendb"), "--queries", &p("q.fvecs")], "cannot open");
     fails(&["build", "--metric", "hamming", "--input", &p("base.fvecs"), "-o", &p("c.omendb")], "metric");
 }
+
+/// Issue #25: the vocabulary's aliases, `--dtype`, `--filter`, and a reader that closes the
+/// pipe early (`| head -1`) ends the tool quietly.
+#[test]
+fn dtype_filter_aliases_and_closed_pipes() {
+    let dir = Dir(std::env::temp_dir().join(format!("omendb-cli-25-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let p = |name: &str| dir.0.join(name).to_str().unwrap().to_string();
+    let (n, dim) = (400, 16);
+    let base = vectors(n, dim, 3);
+    write_fvecs(Path::new(&p("base.fvecs")), &base, dim);
+
+    let built = ok(&["build", "--metric", "Euclidean", "--dtype", "half", "--input", &p("base.fvecs"), "-o", &p("h.omendb")]);
+    assert!(built.contains("(l2)"), "{built}");
+    let info = ok(&["info", &p("h.omendb")]);
+    assert!(info.contains("metric          l2") && info.contains("dtype") && info.contains("f16"), "{info}");
+    // f16 re-ranks at full precision: the nearest of a stored vector is itself, at distance 0.
+    let hits = ok(&["search", &p("h.omendb"), "--queries", &p("base.fvecs"), "--limit", "5", "-k", "1"]);
+    for (i, line) in hits.lines().enumerate() {
+        assert_eq!(line, format!("{i}\t{i}:0"), "{hits}");
+    }
+    fails(&["build", "--dtype", "float64", "--input", &p("base.fvecs"), "-o", &p("x.omendb")], "f16 (float16, half)");
+    fails(&["build", "--metric", "hamming", "--input", &p("base.fvecs"), "-o", &p("x.omendb")], "cosine (cos, angular)");
+
+    // A filter over records without metadata matches nothing: every row is empty.
+    let filtered = ok(&["search", &p("h.omendb"), "--queries", &p("base.fvecs"), "--limit", "3", "--filter", "genre = \"jazz\""]);
+    assert_eq!(filtered, "0\n1\n2\n");
+    fails(&["search", &p("h.omendb"), "--queries", &p("base.fvecs"), "--filter", "genre ="], "--filter");
+
+    // The reader takes one line and closes the pipe: no panic, exit status 0.
+    for args in [vec!["info", &p("h.omendb")], vec!["search", &p("h.omendb"), "--queries", &p("base.fvecs")]] {
+        let mut child = Command::new(BIN).args(&args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut first = [0u8; 1];
+        use std::io::Read;
+        child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !err.contains("panicked"), "{args:?}: {:?} {err}", out.status);
+    }
+}

@@ -17,7 +17,7 @@ func ExampleNew() {
 	metric, _ := idx.Metric()
 	n, _ := idx.Len()
 	fmt.Println(dim, metric, n)
-	// Output: 3 Cosine 0
+	// Output: 3 cosine 0
 }
 
 func ExampleIndex_Search() {

@@ -237,6 +237,38 @@ func (idx *Index) Dim() (int, error) {
 	return int(d), nil
 }
 
+// EfSearch returns the default beam width of searches that pass ef = 0
+// (omendb_index_ef_search): Options.EfSearch, unless SetEfSearch changed it.
+func (idx *Index) EfSearch() (int, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	var ef C.size_t
+	if err := check(C.omendb_index_ef_search(h, &ef, &cerr), &cerr); err != nil {
+		return 0, err
+	}
+	return int(ef), nil
+}
+
+// SetEfSearch changes the default beam width of searches that pass ef = 0, 1 to 2^20
+// (omendb_index_set_ef_search; hnswlib's set_ef). Save stores it, and so does a durable
+// index's next checkpoint; the write-ahead log does not. Safe while other goroutines search.
+func (idx *Index) SetEfSearch(ef int) error {
+	if ef < 0 {
+		return argError(StatusInvalidArgument, fmt.Sprintf("ef = %d must not be negative", ef))
+	}
+	h, err := idx.acquire()
+	if err != nil {
+		return err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	return check(C.omendb_index_set_ef_search(h, C.uint64_t(ef), &cerr), &cerr)
+}
+
 // Metric returns the index's metric (omendb_index_metric).
 func (idx *Index) Metric() (Metric, error) {
 	h, err := idx.acquire()

@@ -19,18 +19,6 @@ const (
 	Cosine Metric = C.OMENDB_METRIC_COSINE // distance = 1 - cos(a, b)
 )
 
-func (m Metric) String() string {
-	switch m {
-	case L2:
-		return "L2"
-	case IP:
-		return "IP"
-	case Cosine:
-		return "Cosine"
-	}
-	return fmt.Sprintf("Metric(%d)", uint32(m))
-}
-
 // KeyKind is the kind of key an index holds (OMENDB_KEY_KIND_*).
 type KeyKind uint32
 

@@ -20,7 +20,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use omendb::storage::format::{self, FileSource};
+use omendb::filter::Filter;
 use omendb::index::SearchRequest;
+use omendb::quant::Dtype;
 use omendb::{Index, IndexOptions, KeyRef, Keys, Metric};
 
 #[derive(Parser)]
@@ -48,6 +50,10 @@ enum Command {
         /// Beam width (default: the index's ef_search).
         #[arg(long)]
         ef: Option<usize>,
+        /// Only records whose metadata matches this filter (the filter language of the C
+        /// API, for example 'genre = "jazz" AND year >= 2000').
+        #[arg(long)]
+        filter: Option<String>,
         /// Search at most this many queries.
         #[arg(long)]
         limit: Option<usize>,
@@ -85,9 +91,14 @@ enum Command {
 /// The options of `omendb build`.
 #[derive(clap::Args)]
 struct BuildArgs {
-    /// Distance: l2 (squared Euclidean), ip (1 - dot) or cosine (1 - cos).
+    /// Distance: l2 (squared Euclidean; also euclidean), ip (1 - dot; also dot) or cosine
+    /// (1 - cos; also cos, angular).
     #[arg(long, default_value = "l2")]
     metric: String,
+    /// How the graph stores vectors: f32, f16, int8, binary or pq (the others than f32 keep
+    /// the full vectors too and re-rank with them: distances stay exact).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// Vectors: .fvecs, .bvecs or .npy (float32, 2-D, C order).
     #[arg(long)]
     input: PathBuf,
@@ -113,11 +124,32 @@ struct BuildArgs {
 
 type CliResult<T> = Result<T, String>;
 
+/// `println!` for the tool's reports: a reader of standard output that went away
+/// (`omendb info f | head -3`) ends the program quietly, as it does any Unix tool, instead of
+/// a panic; another write error ends it with a message.
+macro_rules! say {
+    ($($arg:tt)*) => { say_line(format_args!($($arg)*)) };
+}
+
+fn say_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(line).and_then(|()| stdout.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("omendb: error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Build(args) => build(args),
-        Command::Search { index, queries, k, ef, limit, load } => search(&index, &queries, k, ef, limit, load),
+        Command::Search { index, queries, k, ef, filter, limit, load } => {
+            search(&index, &queries, k, ef, filter.as_deref(), limit, load)
+        }
         Command::Info { index } => info(&index),
         Command::Bench { index, queries, groundtruth, k, ef, load } => bench(&index, &queries, &groundtruth, k, &ef, load),
     };
@@ -131,12 +163,13 @@ fn main() -> ExitCode {
 }
 
 fn build(args: BuildArgs) -> CliResult<()> {
-    let BuildArgs { metric, input, output, m, ef_construction, ef_search, batch, limit } = args;
+    let BuildArgs { metric, dtype, input, output, m, ef_construction, ef_search, batch, limit } = args;
     let (input, output) = (input.as_path(), output.as_path());
     let metric = Metric::from_name(&metric).map_err(|e| e.to_string())?;
+    let dtype = Dtype::from_name(&dtype).map_err(|e| e.to_string())?;
     let (data, dim) = read_vectors(input, limit)?;
     let n = data.len() / dim.max(1);
-    let options = IndexOptions { dim, metric, m, ef_construction, ef_search, ..IndexOptions::default() };
+    let options = IndexOptions { dim, metric, dtype, m, ef_construction, ef_search, ..IndexOptions::default() };
     let index = Index::new(options).map_err(|e| e.to_string())?;
     let batch = batch.max(1);
     let bar = ProgressBar::new(n as u64).with_style(
@@ -157,7 +190,7 @@ fn build(args: BuildArgs) -> CliResult<()> {
     let built = start.elapsed();
     index.save(output).map_err(|e| e.to_string())?;
     let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
-    println!(
+    say!(
         "built {} vectors of dim {dim} ({}) in {:.1} s; saved {} ({:.1} MiB) in {:.1} s",
         n,
         metric.name(),
@@ -179,7 +212,8 @@ fn key_text(k: KeyRef<'_>) -> String {
     k.to_string_plain()
 }
 
-fn search(index: &Path, queries: &Path, k: usize, ef: Option<usize>, limit: Option<usize>, load: bool) -> CliResult<()> {
+fn search(index: &Path, queries: &Path, k: usize, ef: Option<usize>, filter: Option<&str>, limit: Option<usize>, load: bool) -> CliResult<()> {
+    let filter = filter.map(Filter::parse).transpose().map_err(|e| format!("--filter: {e}"))?;
     let index = open(index, load)?;
     let (queries, dim) = read_vectors(queries, limit)?;
     if dim != index.dim() {
@@ -190,7 +224,7 @@ fn search(index: &Path, queries: &Path, k: usize, ef: Option<usize>, limit: Opti
     for (i, q) in queries.chunks_exact(dim).enumerate() {
         let _ = write!(out, "{i}");
         index
-            .search_visit(q, SearchRequest::new(k, ef), |key, d| {
+            .search_visit(q, SearchRequest { k, ef, filter: filter.as_ref() }, |key, d| {
                 let _ = write!(out, "\t{}:{d}", key_text(key));
             })
             .map_err(|e| format!("query {i}: {e}"))?;
@@ -213,28 +247,33 @@ fn info(path: &Path) -> CliResult<()> {
     if path.is_dir() {
         // A durable index's directory: its state as it stands (snapshot + log), as JSON.
         let index = Index::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("directory       {}", path.display());
+        say!("directory       {}", path.display());
         let stats = serde_json::to_string_pretty(&index.stats()).map_err(|e| e.to_string())?;
-        println!("{stats}");
+        say!("{stats}");
         return Ok(());
     }
     let source = FileSource::open(path).map_err(|e| e.to_string())?;
     let layout = format::read_layout(&source).map_err(|e| format!("{}: {e}", path.display()))?;
     let meta = &layout.meta;
     let o = &meta.options;
-    println!("file            {}", path.display());
-    println!("format version  {}", layout.version);
-    println!("file size       {} bytes", layout.file_len);
-    println!("dim             {}", meta.dim);
-    println!("metric          {}", o.metric.name());
-    println!("records         {}", meta.records);
-    println!(
+    say!("file            {}", path.display());
+    say!("format version  {}", layout.version);
+    say!("file size       {} bytes", layout.file_len);
+    say!("dim             {}", meta.dim);
+    say!("metric          {}", o.metric.name());
+    if o.dtype == Dtype::F32 {
+        say!("dtype           f32");
+    } else {
+        say!("dtype           {} (searches re-rank {} x k candidates at full precision)", o.dtype.name(), o.rerank);
+    }
+    say!("records         {}", meta.records);
+    say!(
         "slots           {} ({} free, {} removed awaiting repair)",
         meta.slots,
         layout.section(b"FREE").len / 4,
         layout.section(b"DELS").len / 4
     );
-    println!(
+    say!(
         "key kind        {}",
         match meta.key_kind {
             None => "none (no record added yet)",
@@ -242,41 +281,41 @@ fn info(path: &Path) -> CliResult<()> {
             Some(omendb::KeyKind::Str) => "string",
         }
     );
-    println!("m / m0          {} / {}", o.m, meta.m0);
-    println!("ef_construction {}", o.ef_construction);
-    println!("ef_search       {}", o.ef_search);
-    println!("seed            {:#x}", o.seed);
-    println!("entry point     {}", meta.entry.map_or("none".into(), |(id, l)| format!("slot {id}, level {l}")));
+    say!("m / m0          {} / {}", o.m, meta.m0);
+    say!("ef_construction {}", o.ef_construction);
+    say!("ef_search       {}", o.ef_search);
+    say!("seed            {:#x}", o.seed);
+    say!("entry point     {}", meta.entry.map_or("none".into(), |(id, l)| format!("slot {id}, level {l}")));
     match &meta.record_layout {
-        Some(l) => println!(
+        Some(l) => say!(
             "record layout   {} bytes: vector at 0, links at {}, upper lists at {}, lock/level/state at {}",
             l.stride, l.links, l.upper, l.lock
         ),
-        None => println!("record layout   format 1: NODE and VECS sections (open loads it into memory)"),
+        None => say!("record layout   format 1: NODE and VECS sections (open loads it into memory)"),
     }
-    println!("sections:");
+    say!("sections:");
     for s in &layout.sections {
-        println!("  {}  offset {:>12}  {:>12} bytes  crc32c {:08x}", s.name(), s.offset, s.len, s.crc);
+        say!("  {}  offset {:>12}  {:>12} bytes  crc32c {:08x}", s.name(), s.offset, s.len, s.crc);
     }
     // Checks every checksum and every record (as open does), which the lines above do not.
     let start = Instant::now();
     let index = Index::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let opened = start.elapsed();
     let (fields, texts) = index.payload_summary();
-    println!("metadata fields {}{}", fields.len(), if fields.is_empty() { String::new() } else { format!(" ({})", fields.join(", ")) });
-    println!("texts           {texts} records have one");
+    say!("metadata fields {}{}", fields.len(), if fields.is_empty() { String::new() } else { format!(" ({})", fields.join(", ")) });
+    say!("texts           {texts} records have one");
     let stats = index.stats();
-    println!("levels          {} (records per top layer)", stats["levels"]);
-    println!("layer-0 degree  {:.2} links a record (mean)", stats["mean_layer0_degree"].as_f64().unwrap_or(0.0));
-    println!("memory          {} (bytes by part, loaded: {})", stats["memory"]["total"], stats["memory"]);
-    println!("check           ok: every checksum and record checked; opened memory-mapped in {:.1} ms", opened.as_secs_f64() * 1e3);
+    say!("levels          {} (records per top layer)", stats["levels"]);
+    say!("layer-0 degree  {:.2} links a record (mean)", stats["mean_layer0_degree"].as_f64().unwrap_or(0.0));
+    say!("memory          {} (bytes by part, loaded: {})", stats["memory"]["total"], stats["memory"]);
+    say!("check           ok: every checksum and record checked; opened memory-mapped in {:.1} ms", opened.as_secs_f64() * 1e3);
     Ok(())
 }
 
 fn bench(index: &Path, queries: &Path, groundtruth: &Path, k: usize, efs: &[usize], load: bool) -> CliResult<()> {
     let start = Instant::now();
     let index = open(index, load)?;
-    println!("{} in {:.1} ms", if load { "loaded" } else { "opened (memory-mapped)" }, start.elapsed().as_secs_f64() * 1e3);
+    say!("{} in {:.1} ms", if load { "loaded" } else { "opened (memory-mapped)" }, start.elapsed().as_secs_f64() * 1e3);
     let (queries, dim) = read_vectors(queries, None)?;
     if dim != index.dim() {
         return Err(format!("the queries have {dim} dimensions, the index {}", index.dim()));
@@ -290,8 +329,8 @@ fn bench(index: &Path, queries: &Path, groundtruth: &Path, k: usize, efs: &[usiz
         return Err(format!("ground truth row {i} lists fewer than k = {k} neighbours"));
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("{nq} queries, k = {k}, {} records, dim {dim}", index.len());
-    println!("{:>6}  {:>10}  {:>14}  {:>16}", "ef", "recall@k", "QPS 1 thread", format!("QPS {threads} threads"));
+    say!("{nq} queries, k = {k}, {} records, dim {dim}", index.len());
+    say!("{:>6}  {:>10}  {:>14}  {:>16}", "ef", "recall@k", "QPS 1 thread", format!("QPS {threads} threads"));
     for &ef in efs {
         // One thread, one query at a time.
         let mut found: Vec<Vec<u64>> = Vec::with_capacity(nq);
@@ -317,7 +356,7 @@ fn bench(index: &Path, queries: &Path, groundtruth: &Path, k: usize, efs: &[usiz
             hits += f.iter().filter(|x| t.contains(&(**x as u32 as i64))).count();
         }
         let recall = hits as f64 / (nq * k) as f64;
-        println!("{ef:>6}  {recall:>10.4}  {single:>14.0}  {batch:>16.0}");
+        say!("{ef:>6}  {recall:>10.4}  {single:>14.0}  {batch:>16.0}");
     }
     Ok(())
 }

@@ -256,6 +256,40 @@ pub extern "C" fn omendb_index_dim(index: *const omendb_index, dim_out: *mut usi
     })
 }
 
+/// Writes the default beam width of searches that pass ef = 0 to `*ef_out`: the options'
+/// ef_search, unless `omendb_index_set_ef_search` changed it.
+///
+/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+///
+/// Thread safety: as `omendb_index_contains`.
+#[no_mangle]
+pub extern "C" fn omendb_index_ef_search(index: *const omendb_index, ef_out: *mut usize, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let idx = &handle(index, "index")?.inner;
+        *out(ef_out, "ef_out")? = idx.ef_search();
+        Ok(())
+    })
+}
+
+/// Changes the default beam width of searches that pass ef = 0 (hnswlib's `set_ef`), 1 to
+/// 1,048,576 (2^20). Searches already running keep the width they started with. It is a setting, not a
+/// record: `omendb_index_save` stores it, and so does a durable index's next checkpoint, but
+/// the write-ahead log does not (a durable index reopened before a checkpoint has the stored
+/// value). Allowed on an index from `omendb_index_open` (it changes no file).
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_INVALID_ARGUMENT (ef out of range) or
+/// OMENDB_STATUS_NULL_POINTER.
+///
+/// Thread safety: safe while other threads search, add or remove.
+#[no_mangle]
+pub extern "C" fn omendb_index_set_ef_search(index: *const omendb_index, ef: u64, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let idx = &handle(index, "index")?.inner;
+        idx.set_ef_search(usize::try_from(ef).unwrap_or(usize::MAX))?;
+        Ok(())
+    })
+}
+
 /// Writes the metric (an OMENDB_METRIC_* value) to `*metric_out`.
 ///
 /// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.

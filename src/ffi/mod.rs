@@ -22,6 +22,7 @@ pub mod filter;
 pub mod records;
 pub mod metadata;
 pub mod options;
+pub mod names;
 pub mod persist;
 pub mod results;
 pub mod status;

@@ -15,7 +15,7 @@
 //! - here: the struct, its accessors, the graph's creation and the slots-to-keys step every
 //!   search ends with.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use parking_lot::RwLock;
@@ -123,6 +123,9 @@ pub struct Index {
     read_only: bool,
     /// A durable index's directory, log and lock (see `durable`); None without a directory.
     durable: Option<durable::Durable>,
+    /// The beam width of a search that names none: `options.ef_search` at creation, changed
+    /// by [`Index::set_ef_search`] (and saved: snapshots write this value).
+    ef_search: AtomicUsize,
 }
 
 impl Index {
@@ -132,6 +135,7 @@ impl Index {
         let text = TextIndex::new(options.text.clone(), options.bm25)?;
         let index = Index {
             exact: Space::new(options.metric),
+            ef_search: AtomicUsize::new(options.ef_search),
             options,
             raw: OnceLock::new(),
             graph: OnceLock::new(),
@@ -156,6 +160,23 @@ impl Index {
     /// The options the index was created with (`dim` as created, see [`Index::dim`]).
     pub fn options(&self) -> &IndexOptions {
         &self.options
+    }
+
+    /// The beam width of a search that passes no `ef` (hnswlib's `ef`): `ef_search` at
+    /// creation unless [`Index::set_ef_search`] changed it.
+    pub fn ef_search(&self) -> usize {
+        self.ef_search.load(Ordering::Relaxed)
+    }
+
+    /// Changes the default beam width of searches (1..=[`MAX_EF`]); searches already running
+    /// keep theirs. A change is a setting, not a record: `save` and a durable index's next
+    /// checkpoint store it, the write-ahead log does not.
+    pub fn set_ef_search(&self, ef: usize) -> Result<()> {
+        if !(1..=MAX_EF).contains(&ef) {
+            return Err(Error::InvalidArgument(format!("ef_search = {ef} is out of range (1..={MAX_EF})")));
+        }
+        self.ef_search.store(ef, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Dimensions, or 0 while they are still to be taken from the first batch.

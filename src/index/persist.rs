@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 use crate::error::{Error, Result};
 use crate::space::Space;
 
-use super::Index;
+use super::{Index, IndexOptions};
 
 impl Index {
     /// Saves the index to `path` in the file format of `docs/format.md`, atomically: the bytes
@@ -43,8 +43,9 @@ impl Index {
         let keys = self.keys.read();
         let metadata = self.meta.read();
         let text = self.text.read();
+        let options = IndexOptions { ef_search: self.ef_search(), ..self.options.clone() };
         let snapshot = crate::storage::format::Snapshot {
-            options: &self.options,
+            options: &options,
             graph,
             keys: &keys,
             inserted: self.inserted.load(Ordering::Acquire),
@@ -91,6 +92,7 @@ impl Index {
         }
         Index {
             exact: Space::new(r.options.metric),
+            ef_search: std::sync::atomic::AtomicUsize::new(r.options.ef_search),
             raw,
             options: r.options,
             graph,

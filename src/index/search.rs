@@ -196,7 +196,7 @@ impl Index {
             let mut k = 64;
             loop {
                 let depth = k.min(n);
-                run(depth, ef.unwrap_or(self.options.ef_search).clamp(depth, MAX_EF), &mut found);
+                run(depth, ef.unwrap_or(self.ef_search()).clamp(depth, MAX_EF), &mut found);
                 let within = found.iter().take_while(|(_, d)| *d <= radius).count();
                 if within < found.len() || found.len() < depth || depth >= n || within >= cap || depth >= MAX_EF {
                     break;
@@ -304,7 +304,7 @@ impl Index {
     /// (`EXACT_EF` never gets here: `visit` takes it to `visit_exact`)
     /// within 1..=MAX_EF (`KnnRequest::new` raises it to k).
     fn knn_request(&self, k: usize, ef: Option<usize>) -> KnnRequest {
-        KnnRequest::new(k, ef.unwrap_or(self.options.ef_search).clamp(1, MAX_EF))
+        KnnRequest::new(k, ef.unwrap_or(self.ef_search()).clamp(1, MAX_EF))
     }
 
     /// Candidates a search for k re-scores at full precision: `rerank * k` for a quantized
@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(index.knn_request(50, Some(8)).ef(), 50);
         assert_eq!(index.knn_request(5, Some(8)).ef(), 8);
         assert_eq!(index.knn_request(5, Some(0)).ef(), 5, "ef 0 is clamped to 1, then raised to k");
-        assert_eq!(index.knn_request(5, None).ef(), index.options().ef_search.max(5));
+        assert_eq!(index.knn_request(5, None).ef(), index.ef_search().max(5));
         assert_eq!(index.knn_request(5, Some(usize::MAX)).ef(), MAX_EF);
     }
 }

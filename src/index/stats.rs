@@ -50,7 +50,7 @@ impl Index {
             "dtype": self.options.dtype.name(),
             "m": self.options.m,
             "ef_construction": self.options.ef_construction,
-            "ef_search": self.options.ef_search,
+            "ef_search": self.ef_search(),
             "key_kind": self.key_kind().map(crate::keys::kind_name),
             "levels": levels,
             "mean_layer0_degree": if live == 0 { 0.0 } else { links as f64 / live as f64 },

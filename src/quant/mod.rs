@@ -79,7 +79,9 @@ impl Dtype {
             "int8" | "i8" | "u8" | "sq8" => Ok(Dtype::Int8),
             "binary" | "b1" | "bit" => Ok(Dtype::Binary),
             "pq" => Ok(Dtype::Pq),
-            _ => Err(Error::InvalidArgument(format!("unknown dtype {s:?}: expected f32, f16, int8, binary or pq"))),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown dtype {s:?}: expected f32 (float32), f16 (float16, half), int8 (i8, u8, sq8), binary (bit, b1) or pq"
+            ))),
         }
     }
 

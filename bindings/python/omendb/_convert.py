@@ -24,23 +24,11 @@ from .filter import Filter
 #: stored key: C refuses it as one.
 NO_KEY = _ffi.OMENDB_NO_KEY
 
-_METRICS = {"l2": _ffi.OMENDB_METRIC_L2, "ip": _ffi.OMENDB_METRIC_IP, "cosine": _ffi.OMENDB_METRIC_COSINE}
-_METRIC_NAMES = {v: k for k, v in _METRICS.items()}
-_DTYPES = {
-    "f32": _ffi.OMENDB_DTYPE_F32,
-    "f16": _ffi.OMENDB_DTYPE_F16,
-    "int8": _ffi.OMENDB_DTYPE_INT8,
-    "binary": _ffi.OMENDB_DTYPE_BINARY,
-    "pq": _ffi.OMENDB_DTYPE_PQ,
-}
 _KEY_KIND_NAMES = {
     _ffi.OMENDB_KEY_KIND_NONE: "none",
     _ffi.OMENDB_KEY_KIND_U64: "u64",
     _ffi.OMENDB_KEY_KIND_STRING: "string",
 }
-# An enum value C does not know: C reports OMENDB_STATUS_INVALID_ARGUMENT for it.
-_SYNC_MODES = {"always": _ffi.OMENDB_SYNC_ALWAYS, "batch": _ffi.OMENDB_SYNC_BATCH, "off": _ffi.OMENDB_SYNC_OFF}
-_UNKNOWN_ENUM = 2**32 - 1
 _U64_LIMIT = 2**64
 # For the single-query fast path of `Index.search` (module globals: no attribute lookups).
 _F32 = np.dtype(np.float32)
@@ -57,7 +45,6 @@ Ids = Union[Sequence[str], Sequence[bytes], Sequence[int], np.ndarray]
 Metadata = Optional[Sequence[Union[dict, str, bytes, None]]]
 Texts = Optional[Sequence[Union[str, bytes, None]]]
 FilterLike = Union[str, Filter, None]
-_FUSIONS = {"rrf": _ffi.OMENDB_FUSION_RRF, "weighted": _ffi.OMENDB_FUSION_WEIGHTED}
 
 
 def _payload(entries: Optional[Sequence[Any]], n: int, name: str, as_json: bool) -> Tuple[Any, Any]:
@@ -83,6 +70,29 @@ def _payload(entries: Optional[Sequence[Any]], n: int, name: str, as_json: bool)
     pointers = (ctypes.c_char_p * n)(*encoded)
     lengths = (c_size_t * n)(*(0 if e is None else len(e) for e in encoded))
     return pointers, lengths
+
+
+def enum_code(kind: str, value: Any) -> int:
+    """The OMENDB_* value of a name of the C vocabulary (``omendb_<kind>_from_name``: one
+    table for C, the CLI, Python and Go, aliases included; an unknown name raises
+    InvalidArgumentError listing the accepted ones). An int is taken as the value itself.
+    ``kind``: "metric", "dtype", "fusion" or "sync"."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"{kind} must be a name (str), got {type(value).__name__}")
+    if isinstance(value, int):
+        return _u32(value, kind)
+    encoded = _encode(value, kind)
+    code = c_uint32()
+    err = _ffi.ErrorPtr()
+    check(getattr(_ffi.lib, f"omendb_{kind}_from_name")(encoded, len(encoded), byref(code), byref(err)), err)
+    return code.value
+
+
+def enum_name(kind: str, code: int) -> str:
+    """The canonical name of an OMENDB_* value (``omendb_<kind>_name``); the number for one
+    this library does not know."""
+    name = getattr(_ffi.lib, f"omendb_{kind}_name")(code)
+    return name.decode("ascii") if name else str(code)
 
 
 def _unsigned(value: Any, name: str) -> int:

@@ -14,18 +14,17 @@ import numpy as np
 from . import _ffi
 from ._convert import (
     _F32,
-    _FUSIONS,
     _NDARRAY,
     _ONE,
     _OUTPUT_TYPES,
     _SIZE_ARGS,
     _U64,
     _U64_LIMIT,
-    _UNKNOWN_ENUM,
     NO_KEY,
     ArrayLike,
     FilterLike,
     _as_filter,
+    enum_code,
     _encode,
     _frombuffer,
     _hit_count,
@@ -308,8 +307,8 @@ class Searches(Leased):
             raise ValueError(f"hybrid_search takes one vector, got shape {rows.shape}")
         k = _unsigned(k, "k")
         ef = 0 if ef is None else _unsigned(ef, "ef")
-        code = _FUSIONS.get(fusion, _UNKNOWN_ENUM)
-        param = float(rrf_k) if fusion == "rrf" else float(alpha)
+        code = enum_code("fusion", fusion)
+        param = float(rrf_k) if code == _ffi.OMENDB_FUSION_RRF else float(alpha)
         encoded = _encode(text, "text")
         dim = rows.shape[1]
         handle = self._acquire()
@@ -320,7 +319,7 @@ class Searches(Leased):
                 status = _ffi.lib.omendb_index_hybrid_search(
                     handle, float_ptr(rows), dim, encoded, len(encoded), k, ef, f, code, param, byref(results), byref(err)
                 )
-                check(status, err, None if code != _UNKNOWN_ENUM else f"fusion {fusion!r} (expected 'rrf' or 'weighted')")
+                check(status, err)
             return self._results(handle, results, 1, k, one=True)
         finally:
             self._release()

@@ -33,12 +33,7 @@ import numpy as np
 
 from . import _ffi
 from ._convert import (
-    _DTYPES,
     _KEY_KIND_NAMES,
-    _METRIC_NAMES,
-    _METRICS,
-    _SYNC_MODES,
-    _UNKNOWN_ENUM,
     NO_KEY,
     ArrayLike,
     FilterLike,
@@ -46,6 +41,8 @@ from ._convert import (
     Metadata,
     Texts,
     _as_filter,
+    enum_code,
+    enum_name,
     _encode,
     _is_string_ids,
     _payload,
@@ -140,6 +137,10 @@ class Index(Searches, Reads):
         sync_interval_ms: int = 100,
         checkpoint_bytes: Optional[int] = None,
     ) -> None:
+        if isinstance(dim, str) and (metric is None or isinstance(metric, int)):
+            # hnswlib's order is Index(space, dim); ours is Index(dim, metric).
+            hint = f"Index(dim={metric}, metric={dim!r})" if metric is not None else f"Index(metric={dim!r})"
+            raise TypeError(f"dim must be an integer, got {dim!r}: the order is Index(dim, metric), so write {hint}")
         lib = _ffi.lib
         options = _ffi.OptionsPtr()
         err = _ffi.ErrorPtr()
@@ -150,12 +151,7 @@ class Index(Searches, Reads):
             if dim is not None:
                 check(lib.omendb_options_set_dim(options, _unsigned(dim, "dim"), byref(err)), err, "dim")
             if metric is not None:
-                code = _METRICS.get(metric, metric if isinstance(metric, int) else _UNKNOWN_ENUM)
-                check(
-                    lib.omendb_options_set_metric(options, code, byref(err)),
-                    err,
-                    f"metric {metric!r} (expected 'l2', 'ip' or 'cosine')",
-                )
+                check(lib.omendb_options_set_metric(options, enum_code("metric", metric), byref(err)), err, "metric")
             if m is not None:
                 check(lib.omendb_options_set_m(options, _unsigned(m, "m"), byref(err)), err, "m")
             if ef_construction is not None:
@@ -169,12 +165,7 @@ class Index(Searches, Reads):
             if seed is not None:
                 check(lib.omendb_options_set_seed(options, _unsigned(seed, "seed"), byref(err)), err, "seed")
             if dtype is not None:
-                code = _DTYPES.get(dtype, dtype if isinstance(dtype, int) else _UNKNOWN_ENUM)
-                check(
-                    lib.omendb_options_set_dtype(options, code, byref(err)),
-                    err,
-                    f"dtype {dtype!r} (expected 'f32', 'f16', 'int8', 'binary' or 'pq')",
-                )
+                check(lib.omendb_options_set_dtype(options, enum_code("dtype", dtype), byref(err)), err, "dtype")
             if rerank is not None:
                 check(lib.omendb_options_set_rerank(options, _unsigned(rerank, "rerank"), byref(err)), err, "rerank")
             if pq_m is not None:
@@ -189,11 +180,10 @@ class Index(Searches, Reads):
             if path is not None:
                 raw = os.fsencode(path)
                 check(lib.omendb_options_set_path(options, raw, len(raw), byref(err)), err, "path")
-                code = _SYNC_MODES.get(sync, _UNKNOWN_ENUM) if isinstance(sync, str) else _UNKNOWN_ENUM
                 check(
-                    lib.omendb_options_set_sync(options, code, _u32(sync_interval_ms, "sync_interval_ms"), byref(err)),
+                    lib.omendb_options_set_sync(options, enum_code("sync", sync), _u32(sync_interval_ms, "sync_interval_ms"), byref(err)),
                     err,
-                    f"sync {sync!r} (expected 'always', 'batch' or 'off'; sync_interval_ms 1..=60000)",
+                    "sync",
                 )
                 if checkpoint_bytes is not None:
                     check(
@@ -528,7 +518,32 @@ class Index(Searches, Reads):
     def metric(self) -> str:
         """``"l2"``, ``"ip"`` or ``"cosine"``."""
         code = self._u32(_ffi.lib.omendb_index_metric)
-        return _METRIC_NAMES.get(code, str(code))
+        return enum_name("metric", code)
+
+    @property
+    def ef_search(self) -> int:
+        """The beam width of a search that passes no ``ef`` (``omendb_index_ef_search``).
+        Settable at any time, also while other threads search (``omendb_index_set_ef_search``;
+        1 to 2**20, else InvalidArgumentError): ``save`` stores it, and so does a durable
+        index's next checkpoint."""
+        return self._size_t(_ffi.lib.omendb_index_ef_search)
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        ef = _unsigned(value, "ef_search")
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            check(_ffi.lib.omendb_index_set_ef_search(handle, ef, byref(err)), err)
+        finally:
+            self._release()
+
+    #: hnswlib's name for ``ef_search`` (``index.ef = 100``).
+    ef = ef_search
+
+    def set_ef(self, ef: int) -> None:
+        """hnswlib's ``set_ef``: ``index.ef_search = ef``."""
+        self.ef_search = ef
 
     @property
     def key_kind(self) -> str:
@@ -568,7 +583,7 @@ class Index(Searches, Reads):
         finally:
             self._release()
         return (
-            f"<omendb.Index dim={dim} metric={_METRIC_NAMES.get(metric, str(metric))!r}"
+            f"<omendb.Index dim={dim} metric={enum_name('metric', metric)!r}"
             f" keys={_KEY_KIND_NAMES.get(kind, str(kind))!r} len={length}>"
         )
 

@@ -1,0 +1,77 @@
+package omendb
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestVocabularyIsTheCLibrarys(t *testing.T) {
+	for name, want := range map[string]Metric{"l2": L2, "euclidean": L2, "L2SQ": L2, "ip": IP, "dot": IP, "inner_product": IP, "cosine": Cosine, "cos": Cosine, "Angular": Cosine} {
+		got, err := ParseMetric(name)
+		if err != nil || got != want {
+			t.Errorf("ParseMetric(%q) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	for name, want := range map[string]Dtype{"f32": F32, "float32": F32, "half": F16, "i8": Int8, "bit": Binary, "pq": PQ} {
+		if got, err := ParseDtype(name); err != nil || got != want {
+			t.Errorf("ParseDtype(%q) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	if got, err := ParseFusion("RRF"); err != nil || got != FusionRRF {
+		t.Errorf("ParseFusion(RRF) = %v, %v", got, err)
+	}
+	if got, err := ParseSync("off"); err != nil || got != SyncOff {
+		t.Errorf("ParseSync(off) = %v, %v", got, err)
+	}
+	_, err := ParseMetric("hamming")
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "cosine (cos, angular)") {
+		t.Errorf("ParseMetric(hamming): %v; want ErrInvalidArgument listing the names", err)
+	}
+	if _, err := ParseFusion(""); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("ParseFusion(\"\"): %v", err)
+	}
+	for _, c := range []struct{ got, want string }{
+		{Cosine.String(), "cosine"}, {L2.String(), "l2"}, {Metric(9).String(), "Metric(9)"},
+		{Int8.String(), "int8"}, {FusionWeighted.String(), "weighted"}, {SyncBatch.String(), "batch"},
+	} {
+		if c.got != c.want {
+			t.Errorf("String() = %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+func TestSetEfSearchChangesTheDefaultAndIsSaved(t *testing.T) {
+	idx, err := New(Options{Dim: 4, EfSearch: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	if ef, err := idx.EfSearch(); err != nil || ef != 32 {
+		t.Fatalf("EfSearch() = %d, %v; want 32", ef, err)
+	}
+	if err := idx.SetEfSearch(200); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []int{0, -1, 1<<20 + 1} {
+		if err := idx.SetEfSearch(bad); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("SetEfSearch(%d): %v; want ErrInvalidArgument", bad, err)
+		}
+	}
+	if err := idx.AddBatch([]uint64{1, 2}, []float32{1, 0, 0, 0, 0, 1, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ef.omendb")
+	if err := idx.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loaded.Close()
+	if ef, err := loaded.EfSearch(); err != nil || ef != 200 {
+		t.Errorf("loaded EfSearch() = %d, %v; want 200", ef, err)
+	}
+}

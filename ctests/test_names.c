@@ -1,0 +1,100 @@
+/*
+ * test_names.c: the vocabulary and the settings users change after creation (issue #25).
+ *   - omendb_{metric,dtype,fusion,sync}_from_name accept every canonical name and its
+ *     aliases, case-insensitive, and refuse others with INVALID_ARGUMENT and a message that
+ *     lists the accepted names; omendb_*_name gives the canonical name back, NULL for an
+ *     unknown value; NULL pointers and bad UTF-8 are refused;
+ *   - omendb_index_set_ef_search changes the default beam (range checked) and is saved.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+
+typedef omendb_status (*parse_fn)(const char *, size_t, uint32_t *, omendb_error **);
+
+static int parses_to(parse_fn parse, const char *name, uint32_t want) {
+    uint32_t got = 12345;
+    omendb_error *err = NULL;
+    omendb_status st = parse(name, strlen(name), &got, &err);
+    omendb_error_free(err);
+    return st == OMENDB_STATUS_OK && got == want;
+}
+
+static void test_names_and_aliases(void) {
+    CHECK(parses_to(omendb_metric_from_name, "l2", OMENDB_METRIC_L2));
+    CHECK(parses_to(omendb_metric_from_name, "Euclidean", OMENDB_METRIC_L2));
+    CHECK(parses_to(omendb_metric_from_name, "dot", OMENDB_METRIC_IP));
+    CHECK(parses_to(omendb_metric_from_name, "angular", OMENDB_METRIC_COSINE));
+    CHECK(parses_to(omendb_metric_from_name, "COS", OMENDB_METRIC_COSINE));
+    CHECK(parses_to(omendb_dtype_from_name, "float16", OMENDB_DTYPE_F16));
+    CHECK(parses_to(omendb_dtype_from_name, "sq8", OMENDB_DTYPE_INT8));
+    CHECK(parses_to(omendb_dtype_from_name, "pq", OMENDB_DTYPE_PQ));
+    CHECK(parses_to(omendb_fusion_from_name, "weighted", OMENDB_FUSION_WEIGHTED));
+    CHECK(parses_to(omendb_fusion_from_name, "reciprocal_rank", OMENDB_FUSION_RRF));
+    CHECK(parses_to(omendb_sync_from_name, "batch", OMENDB_SYNC_BATCH));
+    CHECK(parses_to(omendb_sync_from_name, "none", OMENDB_SYNC_OFF));
+    CHECK(strcmp(omendb_metric_name(OMENDB_METRIC_COSINE), "cosine") == 0);
+    CHECK(strcmp(omendb_dtype_name(OMENDB_DTYPE_BINARY), "binary") == 0);
+    CHECK(strcmp(omendb_fusion_name(OMENDB_FUSION_RRF), "rrf") == 0);
+    CHECK(strcmp(omendb_sync_name(OMENDB_SYNC_ALWAYS), "always") == 0);
+    CHECK(omendb_metric_name(77) == NULL && omendb_dtype_name(77) == NULL);
+    CHECK(omendb_fusion_name(77) == NULL && omendb_sync_name(77) == NULL);
+}
+
+static void test_bad_names(void) {
+    uint32_t out = 99;
+    omendb_error *err = NULL;
+    CHECK(omendb_metric_from_name("hamming", 7, &out, &err) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(omendb_error_message(err), "cosine (cos, angular)") != NULL);
+    CHECK(out == 99);
+    omendb_error_free(err);
+    err = NULL;
+    CHECK(omendb_fusion_from_name("", 0, &out, &err) == OMENDB_STATUS_INVALID_ARGUMENT);
+    omendb_error_free(err);
+    err = NULL;
+    CHECK(omendb_dtype_from_name("\xff", 1, &out, &err) == OMENDB_STATUS_INVALID_UTF8);
+    omendb_error_free(err);
+    CHECK(omendb_sync_from_name("off", 3, NULL, NULL) == OMENDB_STATUS_NULL_POINTER);
+    CHECK(omendb_metric_from_name(NULL, 2, &out, NULL) == OMENDB_STATUS_NULL_POINTER);
+}
+
+static void test_ef_search_setting(void) {
+    omendb_options *opts = NULL;
+    omendb_index *index = NULL;
+    CHECK_OK(omendb_options_create(&opts, &ERR));
+    CHECK_OK(omendb_options_set_dim(opts, 4, &ERR));
+    CHECK_OK(omendb_options_set_ef_search(opts, 24, &ERR));
+    CHECK_OK(omendb_index_create(opts, &index, &ERR));
+    omendb_options_free(opts);
+    size_t ef = 0;
+    CHECK_OK(omendb_index_ef_search(index, &ef, &ERR));
+    CHECK(ef == 24);
+    CHECK_OK(omendb_index_set_ef_search(index, 500, &ERR));
+    CHECK(omendb_index_set_ef_search(index, 0, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_index_set_ef_search(index, (uint64_t)1 << 40, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_index_set_ef_search(NULL, 5, NULL) == OMENDB_STATUS_NULL_POINTER);
+    CHECK_OK(omendb_index_ef_search(index, &ef, &ERR));
+    CHECK(ef == 500);
+    const float v[8] = {1, 0, 0, 0, 0, 1, 0, 0};
+    const uint64_t keys[2] = {1, 2};
+    CHECK_OK(omendb_index_add_batch(index, keys, 2, v, 4, &ERR));
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/omendb-names-%ld.omendb", (long)getpid());
+    CHECK_OK(omendb_index_save(index, path, strlen(path), &ERR));
+    omendb_index_free(index);
+    index = NULL;
+    CHECK_OK(omendb_index_load(path, strlen(path), &index, &ERR));
+    CHECK_OK(omendb_index_ef_search(index, &ef, &ERR));
+    CHECK(ef == 500);
+    omendb_index_free(index);
+    remove(path);
+}
+
+int main(void) {
+    RUN(test_names_and_aliases);
+    RUN(test_bad_names);
+    RUN(test_ef_search_setting);
+    return check_finish();
+}
