@@ -1226,6 +1226,46 @@ const char *omendb_sync_name(uint32_t sync);
 omendb_status omendb_index_save(const omendb_index *index, const char *path, size_t path_len, omendb_error **err_out);
 
 /**
+ * Serializes `index` into a new buffer: the bytes `omendb_index_save` would write to a file
+ * (same format, same checks when read back), for a caller that keeps them elsewhere (a
+ * database column, a message, Python's pickle).
+ *
+ * On success writes the buffer's address to `*bytes_out` and its length to `*len_out`; the
+ * caller owns the buffer and frees it with `omendb_bytes_free(*bytes_out, *len_out)`. On
+ * failure both are unchanged.
+ *
+ * A durable index serializes as it stands, like a snapshot: the bytes make a plain index,
+ * not bound to the directory.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_save` (writers wait while the bytes are made).
+ */
+omendb_status omendb_index_serialize(const omendb_index *index, uint8_t **bytes_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * Makes an index in memory from `len` bytes made by `omendb_index_serialize` (or read from a
+ * file written by `omendb_index_save`), checked as `omendb_index_load` checks a file. The
+ * bytes are copied: the caller may free them after the call.
+ *
+ * On success writes a new handle to `*index_out` (freed with `omendb_index_free`).
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_CORRUPT or
+ * OMENDB_STATUS_UNSUPPORTED_VERSION.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_index_deserialize(const uint8_t *bytes, size_t len, omendb_index **index_out, omendb_error **err_out);
+
+/**
+ * Frees a buffer made by `omendb_index_serialize`, given the length it was made with. NULL is
+ * a no-op.
+ *
+ * Thread safety: safe to call from any thread.
+ */
+void omendb_bytes_free(uint8_t *bytes, size_t len);
+
+/**
  * Loads an index from the file at `path` (`path_len` bytes of UTF-8, no NUL needed), written
  * by `omendb_index_save`, into memory. Every checksum and structural rule of the file is
  * checked first: a damaged or foreign file is refused, never trusted. A path that names

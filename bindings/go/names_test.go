@@ -75,3 +75,40 @@ func TestSetEfSearchChangesTheDefaultAndIsSaved(t *testing.T) {
 		t.Errorf("loaded EfSearch() = %d, %v; want 200", ef, err)
 	}
 }
+
+func TestMarshalBinaryRoundTrips(t *testing.T) {
+	idx, err := New(Options{Dim: 4, Metric: Cosine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	if err := idx.AddStrings([]string{"a", "b", "c"}, []float32{1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := idx.MarshalBinary()
+	if err != nil || len(data) == 0 {
+		t.Fatalf("MarshalBinary: %d bytes, %v", len(data), err)
+	}
+	copyIdx, err := UnmarshalIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copyIdx.Close()
+	want, _ := idx.Search([]float32{1, 0.2, 0, 0}, 3)
+	got, err := copyIdx.Search([]float32{1, 0.2, 0, 0}, 3)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Search on the copy: %v, %v", got, err)
+	}
+	for i := range want {
+		if got[i].StrKey != want[i].StrKey || got[i].Distance != want[i].Distance {
+			t.Errorf("hit %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	data[len(data)/2] ^= 0xff
+	if _, err := UnmarshalIndex(data); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("damaged bytes: %v, want ErrCorrupt", err)
+	}
+	if _, err := UnmarshalIndex(nil); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("no bytes: %v, want ErrCorrupt", err)
+	}
+}

@@ -3,7 +3,10 @@ package omendb
 // #include "omendb.h"
 import "C"
 
-import "runtime"
+import (
+	"runtime"
+	"unsafe"
+)
 
 // Save writes the index to the file at path (omendb_index_save), atomically: the bytes go
 // to a temporary file in the same directory, which is fsynced and renamed over path, so a
@@ -67,4 +70,41 @@ func (idx *Index) ReadOnly() (bool, error) {
 		return false, err
 	}
 	return bool(ro), nil
+}
+
+// MarshalBinary returns the index as bytes (omendb_index_serialize): what Save would write to
+// a file, for keeping elsewhere (a database column, a message). UnmarshalIndex makes an index
+// from them. It implements encoding.BinaryMarshaler.
+func (idx *Index) MarshalBinary() ([]byte, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer idx.release()
+	var p *C.uint8_t
+	var n C.size_t
+	var cerr *C.omendb_error
+	if err := check(C.omendb_index_serialize(h, &p, &n, &cerr), &cerr); err != nil {
+		return nil, err
+	}
+	defer C.omendb_bytes_free(p, n)
+	return C.GoBytes(unsafe.Pointer(p), C.int(n)), nil
+}
+
+// UnmarshalIndex makes an index in memory from bytes made by MarshalBinary (or read from a
+// file written by Save), checked as Load checks a file (omendb_index_deserialize). Errors:
+// ErrCorrupt, ErrUnsupportedVersion.
+func UnmarshalIndex(data []byte) (*Index, error) {
+	var h *C.omendb_index
+	var cerr *C.omendb_error
+	var p *C.uint8_t
+	if len(data) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&data[0]))
+	}
+	st := C.omendb_index_deserialize(p, C.size_t(len(data)), &h, &cerr)
+	runtime.KeepAlive(data)
+	if err := check(st, &cerr); err != nil {
+		return nil, err
+	}
+	return newIndex(h), nil
 }

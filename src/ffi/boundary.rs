@@ -224,6 +224,30 @@ pub(crate) fn new_string(text: CString) -> *mut c_char {
     text.into_raw()
 }
 
+/// Hands `bytes` to C: the buffer's address in `*bytes_out` and its length in `*len_out`,
+/// for the caller to free with `omendb_bytes_free(ptr, len)` (which calls [`free_bytes`]).
+pub(crate) fn bytes_out(bytes: Vec<u8>, bytes_out: *mut *mut u8, len_out: *mut usize) -> Result<(), omendb_error> {
+    let slot = out(bytes_out, "bytes_out")?;
+    let len_slot = out(len_out, "len_out")?;
+    let boxed = bytes.into_boxed_slice();
+    *len_slot = boxed.len();
+    *slot = Box::into_raw(boxed).cast::<u8>();
+    Ok(())
+}
+
+/// Frees a buffer made by [`bytes_out`] given the length it was handed out with. NULL is a
+/// no-op.
+pub(crate) fn free_bytes(ptr: *mut u8, len: usize) {
+    if ptr.is_null() {
+        return;
+    }
+    free_guarded(|| {
+        // SAFETY: made by `bytes_out` (Box<[u8]>::into_raw) with exactly `len` bytes, and freed
+        // once, per the caller's contract.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) })
+    })
+}
+
 /// The body of a `_free` function, which has no status to report a panic with: a panic while
 /// freeing (a bug) is caught, and the memory it was freeing is leaked rather than unwound
 /// into C.

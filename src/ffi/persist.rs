@@ -1,9 +1,10 @@
 //! Saving an index to a file, loading it back and opening it memory-mapped
-//! (`omendb_index_save`, `omendb_index_load`, `omendb_index_open`).
+//! (`omendb_index_save`, `omendb_index_load`, `omendb_index_open`), and the same bytes in
+//! memory (`omendb_index_serialize`, `omendb_index_deserialize`).
 
 use std::ffi::c_char;
 
-use super::boundary::{guard, handle, new_handle, out, utf8};
+use super::boundary::{self, guard, handle, new_handle, out, slice, utf8};
 use super::index::omendb_index;
 use super::status::{omendb_error, omendb_status};
 use crate::index::Index;
@@ -41,6 +42,70 @@ pub extern "C" fn omendb_index_save(index: *const omendb_index, path: *const c_c
         idx.save(path)?;
         Ok(())
     })
+}
+
+/// Serializes `index` into a new buffer: the bytes `omendb_index_save` would write to a file
+/// (same format, same checks when read back), for a caller that keeps them elsewhere (a
+/// database column, a message, Python's pickle).
+///
+/// On success writes the buffer's address to `*bytes_out` and its length to `*len_out`; the
+/// caller owns the buffer and frees it with `omendb_bytes_free(*bytes_out, *len_out)`. On
+/// failure both are unchanged.
+///
+/// A durable index serializes as it stands, like a snapshot: the bytes make a plain index,
+/// not bound to the directory.
+///
+/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+///
+/// Thread safety: as `omendb_index_save` (writers wait while the bytes are made).
+#[no_mangle]
+pub extern "C" fn omendb_index_serialize(
+    index: *const omendb_index,
+    bytes_out: *mut *mut u8,
+    len_out: *mut usize,
+    err_out: *mut *mut omendb_error,
+) -> omendb_status {
+    guard(err_out, || {
+        let idx = &handle(index, "index")?.inner;
+        out(bytes_out, "bytes_out")?;
+        out(len_out, "len_out")?;
+        boundary::bytes_out(idx.to_bytes()?, bytes_out, len_out)
+    })
+}
+
+/// Makes an index in memory from `len` bytes made by `omendb_index_serialize` (or read from a
+/// file written by `omendb_index_save`), checked as `omendb_index_load` checks a file. The
+/// bytes are copied: the caller may free them after the call.
+///
+/// On success writes a new handle to `*index_out` (freed with `omendb_index_free`).
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_CORRUPT or
+/// OMENDB_STATUS_UNSUPPORTED_VERSION.
+///
+/// Thread safety: safe to call from any thread.
+#[no_mangle]
+pub extern "C" fn omendb_index_deserialize(
+    bytes: *const u8,
+    len: usize,
+    index_out: *mut *mut omendb_index,
+    err_out: *mut *mut omendb_error,
+) -> omendb_status {
+    guard(err_out, || {
+        let slot = out(index_out, "index_out")?;
+        let bytes = slice(bytes, len, "bytes")?;
+        let inner = Index::from_bytes(bytes)?;
+        *slot = new_handle(omendb_index { inner });
+        Ok(())
+    })
+}
+
+/// Frees a buffer made by `omendb_index_serialize`, given the length it was made with. NULL is
+/// a no-op.
+///
+/// Thread safety: safe to call from any thread.
+#[no_mangle]
+pub extern "C" fn omendb_bytes_free(bytes: *mut u8, len: usize) {
+    boundary::free_bytes(bytes, len)
 }
 
 /// Loads an index from the file at `path` (`path_len` bytes of UTF-8, no NUL needed), written

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from ctypes import POINTER, c_bool, c_char, c_char_p, c_float, c_size_t, c_uint32, c_uint64
+from ctypes import POINTER, c_bool, c_char, c_char_p, c_float, c_size_t, c_uint8, c_uint32, c_uint64
 from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
@@ -238,6 +238,9 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     # persist.rs
     "omendb_index_save": (omendb_status, [IndexPtr, c_char_p, c_size_t, _ERR]),
     "omendb_index_load": (omendb_status, [c_char_p, c_size_t, POINTER(IndexPtr), _ERR]),
+    "omendb_index_serialize": (omendb_status, [IndexPtr, POINTER(POINTER(c_uint8)), POINTER(c_size_t), _ERR]),
+    "omendb_index_deserialize": (omendb_status, [POINTER(c_uint8), c_size_t, POINTER(IndexPtr), _ERR]),
+    "omendb_bytes_free": (None, [POINTER(c_uint8), c_size_t]),
     "omendb_index_open": (omendb_status, [c_char_p, c_size_t, POINTER(IndexPtr), _ERR]),
     "omendb_index_is_read_only": (omendb_status, [IndexPtr, POINTER(c_bool), _ERR]),
     # results.rs

@@ -27,7 +27,10 @@ from __future__ import annotations
 import ctypes
 import os
 from ctypes import byref, c_bool, c_size_t, c_uint64
-from typing import Any, List, Optional, Union
+import signal
+import sys
+import threading
+from typing import Any, Callable, List, Optional, Union
 
 import numpy as np
 
@@ -61,6 +64,43 @@ from .errors import IndexClosedError
 
 
 __all__ = ["Index", "NO_KEY"]
+
+
+class _DeferredInterrupt:
+    """Ctrl-C (SIGINT) during a chunked add, taken at a chunk boundary: Python raises
+    KeyboardInterrupt at any bytecode, which could fall between a chunk going in and its keys
+    being recorded for the rollback; this handler only notes the press, and
+    ``raise_if_pressed`` raises it where the add can undo itself. Installed only on the main
+    thread and over Python's default handler (a program's own handler is left alone)."""
+
+    def __init__(self) -> None:
+        self._pressed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "_DeferredInterrupt":
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self._pressed = True
+
+    def raise_if_pressed(self) -> None:
+        if self._pressed:
+            self._pressed = False
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        if self._pressed and exc[0] is None:  # pressed after the last chunk: still an interrupt
+            raise KeyboardInterrupt
+
+
+def _print_progress(added: int, total: int) -> None:
+    """``add(progress=True)``: one line on stderr, rewritten in place."""
+    end = "\n" if added == total else ""
+    print(f"\romendb: added {added:,} / {total:,} ({100 * added / total:.0f} %)", end=end, file=sys.stderr, flush=True)
 
 
 class Index(Searches, Reads):
@@ -224,9 +264,22 @@ class Index(Searches, Reads):
     # ---- inserting ----
 
     def add(
-        self, vectors: ArrayLike, ids: Optional[Ids] = None, metadata: Metadata = None, texts: Texts = None
+        self,
+        vectors: ArrayLike,
+        ids: Optional[Ids] = None,
+        metadata: Metadata = None,
+        texts: Texts = None,
+        *,
+        progress: Union[bool, Callable[[int, int], None], None] = None,
+        chunk_size: int = 10_000,
     ) -> Union[List[Any], np.ndarray]:
         """Adds records, all or nothing.
+
+        A batch of more than ``chunk_size`` rows goes to C a chunk at a time (each chunk
+        inserted on all cores), so Ctrl-C (KeyboardInterrupt) and ``progress`` act between
+        chunks; if anything stops the batch after a chunk went in (an interrupt, an error in
+        a later chunk, a progress callback that raises), the chunks already added are removed
+        again before the exception propagates, so the batch stays all or nothing.
 
         Args:
             vectors: an (n, d) matrix or one (d,) vector.
@@ -251,8 +304,40 @@ class Index(Searches, Reads):
             values; a negative or too large int id), TypeError (complex vectors; a bool id; an
             entry of ids, metadata or texts of the wrong type: the message names the argument
             and the position, as ``texts[3]``). On any error nothing is added.
+
+        Other args:
+            progress: True prints ``added i / n`` to stderr after each chunk; a callable is
+                called as ``progress(added, total)``.
+            chunk_size: rows per C call (at least 1).
         """
-        return self._put(vectors, ids, upsert=False, metadata=metadata, texts=texts)
+        rows, _ = _rows(vectors, "vectors")
+        n = rows.shape[0]
+        chunk = max(1, _unsigned(chunk_size, "chunk_size"))
+        if n <= chunk and not progress:
+            return self._put(rows, ids, upsert=False, metadata=metadata, texts=texts)
+        if ids is not None and (isinstance(ids, (str, bytes, int, np.integer)) or len(ids) != n):
+            return self._put(rows, ids, upsert=False, metadata=metadata, texts=texts)  # C reports it
+        report = _print_progress if progress is True else (progress or None)
+        handle = self._acquire()
+        added: List[Any] = []  # the keys of the chunks in, for the rollback
+        with _DeferredInterrupt() as interrupt:
+            try:
+                for start in range(0, n, chunk):
+                    stop = min(n, start + chunk)
+                    part = (lambda entries: None if entries is None else entries[start:stop])
+                    added.append(self._put_held(handle, rows[start:stop], part(ids), False, part(metadata), part(texts)))
+                    if report is not None:
+                        report(stop, n)
+                    interrupt.raise_if_pressed()
+            except BaseException:
+                for keys in reversed(added):  # leave the index as it was before the call
+                    self._remove_many_held(handle, keys)
+                raise
+            finally:
+                self._release()
+        if added and isinstance(added[0], list):
+            return [k for keys in added for k in keys]
+        return np.concatenate(added) if added else np.empty(0, dtype=np.uint64)
 
     def upsert(self, vectors: ArrayLike, ids: Ids, metadata: Metadata = None, texts: Texts = None) -> Union[List[Any], np.ndarray]:
         """As ``add``, but a key already stored gets the new vector (its old record is
@@ -356,19 +441,23 @@ class Index(Searches, Reads):
         """
         handle = self._acquire()
         try:
-            err = _ffi.ErrorPtr()
-            n = len(ids)
-            if n and _is_string_ids(ids):
-                encoded = [_encode(k, "ids entry") for k in (ids.tolist() if isinstance(ids, np.ndarray) else ids)]
-                pointers = (ctypes.c_char_p * n)(*encoded)
-                lengths = (c_size_t * n)(*map(len, encoded))
-                check(_ffi.lib.omendb_index_remove_batch_str(handle, pointers, lengths, n, byref(err)), err)
-            else:
-                keys = _u64_keys(ids)
-                check(_ffi.lib.omendb_index_remove_batch(handle, u64_ptr(keys), len(keys), byref(err)), err)
-            return n
+            return self._remove_many_held(handle, ids)
         finally:
             self._release()
+
+    @staticmethod
+    def _remove_many_held(handle: Any, ids: Ids) -> int:
+        err = _ffi.ErrorPtr()
+        n = len(ids)
+        if n and _is_string_ids(ids):
+            encoded = [_encode(k, "ids entry") for k in (ids.tolist() if isinstance(ids, np.ndarray) else ids)]
+            pointers = (ctypes.c_char_p * n)(*encoded)
+            lengths = (c_size_t * n)(*map(len, encoded))
+            check(_ffi.lib.omendb_index_remove_batch_str(handle, pointers, lengths, n, byref(err)), err)
+        else:
+            keys = _u64_keys(ids)
+            check(_ffi.lib.omendb_index_remove_batch(handle, u64_ptr(keys), len(keys), byref(err)), err)
+        return n
 
     def compact(self) -> None:
         """Repairs the graph around removed records now and makes their memory reusable
@@ -433,6 +522,44 @@ class Index(Searches, Reads):
             check(_ffi.lib.omendb_index_save(handle, encoded, len(encoded), byref(err)), err)
         finally:
             self._release()
+
+    def to_bytes(self) -> bytes:
+        """The index as bytes (``omendb_index_serialize``): what ``save`` would write to a
+        file. ``Index.from_bytes`` makes an index from them; ``pickle`` uses the pair."""
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            data = ctypes.POINTER(ctypes.c_uint8)()
+            length = c_size_t()
+            check(_ffi.lib.omendb_index_serialize(handle, byref(data), byref(length), byref(err)), err)
+        finally:
+            self._release()
+        try:
+            return ctypes.string_at(data, length.value)
+        finally:
+            _ffi.lib.omendb_bytes_free(data, length)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Index":
+        """An index in memory from bytes made by ``to_bytes`` (or read from a saved file),
+        checked as ``load`` checks a file (``omendb_index_deserialize``).
+
+        Raises:
+            CorruptError, UnsupportedVersionError: as ``load``.
+        """
+        raw = bytes(data)
+        handle = _ffi.IndexPtr()
+        err = _ffi.ErrorPtr()
+        pointer = ctypes.cast(ctypes.c_char_p(raw), ctypes.POINTER(ctypes.c_uint8))  # raw stays alive
+        check(_ffi.lib.omendb_index_deserialize(pointer, len(raw), byref(handle), byref(err)), err)
+        index = cls.__new__(cls)
+        index._adopt(handle)
+        return index
+
+    def __reduce__(self) -> Any:
+        """Pickling: the index travels as ``to_bytes()`` and comes back by ``from_bytes``, a
+        plain index in memory (a durable one's copy is not bound to its directory)."""
+        return (type(self).from_bytes, (self.to_bytes(),))
 
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Index":

@@ -49,6 +49,7 @@ def header_functions():
 C_BASE = {
     "void": None,
     "omendb_status": _ffi.omendb_status,
+    "uint8_t": ctypes.c_uint8,
     "uint32_t": ctypes.c_uint32,
     "uint64_t": ctypes.c_uint64,
     "size_t": ctypes.c_size_t,

@@ -72,3 +72,107 @@ def test_ef_search_changes_after_creation_and_is_saved(rng, tmp_path):
     with Index.open(tmp_path / "ef.omendb") as opened:
         opened.ef_search = 80  # a setting, allowed on a read-only mapping
         assert opened.ef_search == 80
+
+
+def test_pickle_round_trips_through_bytes(rng):
+    import pickle
+
+    vectors = rng.standard_normal((200, 8)).astype(np.float32)
+    with Index(dim=8, metric="cosine") as index:
+        index.add(vectors, ids=[f"k{i}" for i in range(200)], metadata=[{"i": i} for i in range(200)])
+        index.ef_search = 99
+        copy = pickle.loads(pickle.dumps(index))
+        with copy:
+            assert len(copy) == 200 and copy.ef_search == 99 and copy.metric == "cosine"
+            assert copy.metadata("k7") == {"i": 7}
+            want = index.search(vectors[:5], k=4)
+            got = copy.search(vectors[:5], k=4)
+            assert (want[0] == got[0]).all() and np.array_equal(want[1], got[1])
+        data = index.to_bytes()
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0xFF
+    with pytest.raises(omendb.CorruptError):
+        Index.from_bytes(bytes(damaged))
+    with pytest.raises(omendb.CorruptError):
+        Index.from_bytes(b"")
+
+
+def test_progress_is_reported_per_chunk_and_keys_come_back_in_order(rng, capsys):
+    vectors = rng.standard_normal((250, 4)).astype(np.float32)
+    seen = []
+    with Index(dim=4) as index:
+        keys = index.add(vectors, progress=lambda done, total: seen.append((done, total)), chunk_size=100)
+        assert seen == [(100, 250), (200, 250), (250, 250)]
+        assert keys.tolist() == list(range(250)) and len(index) == 250
+        ids = [f"s{i}" for i in range(250)]
+    with Index(dim=4) as index:
+        assert index.add(vectors, ids=ids, texts=ids, progress=True, chunk_size=100) == ids
+        assert "added 250 / 250 (100 %)" in capsys.readouterr().err
+        labels, _ = index.text_search("s249", k=1)
+        assert labels.tolist() == ["s249"]
+
+
+def test_an_interrupted_add_leaves_nothing(rng):
+    vectors = rng.standard_normal((300, 4)).astype(np.float32)
+
+    def interrupt(done, total):
+        if done == 200:  # Ctrl-C arriving between the second and the third chunk
+            raise KeyboardInterrupt
+
+    with Index(dim=4) as index:
+        index.add(vectors[:10], ids=list(range(10_000, 10_010)))
+        with pytest.raises(KeyboardInterrupt):
+            index.add(vectors, ids=list(range(300)), progress=interrupt, chunk_size=100)
+        assert len(index) == 10 and 150 not in index and 10_005 in index
+        # An error in a later chunk (a key already stored) rolls back the earlier ones too.
+        clash = list(range(299)) + [10_003]
+        with pytest.raises(omendb.DuplicateKeyError):
+            index.add(vectors, ids=clash, chunk_size=100)
+        assert len(index) == 10 and index.count() == 10
+        # Automatic keys: the interrupted chunks' keys are removed as well.
+        with pytest.raises(KeyboardInterrupt):
+            index.add(vectors, progress=interrupt, chunk_size=100)
+        assert len(index) == 10
+        # ... and the whole batch goes in once nothing stops it.
+        index.add(vectors, ids=list(range(300)), chunk_size=100)
+        assert len(index) == 310
+
+
+def test_ctrl_c_during_a_long_add_is_honoured(tmp_path):
+    """A real SIGINT, sent while a chunked add runs in a child process: the add stops with
+    KeyboardInterrupt between chunks and the index holds none of the batch."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    from conftest import BINDING_DIR
+
+    script = textwrap.dedent(
+        """
+        import os, sys
+        if os.environ.get("OMENDB_TEST_INSTALLED") != "1":
+            sys.path.insert(0, %r)
+        import numpy as np
+        from omendb import Index
+        vectors = np.random.default_rng(1).standard_normal((2_000_000, 16)).astype(np.float32)
+        index = Index(dim=16, m=8, ef_construction=40)
+        try:
+            index.add(vectors, chunk_size=2_000, progress=lambda done, total: print("chunk", done, flush=True))
+            print("FINISHED", len(index), flush=True)
+        except KeyboardInterrupt:
+            print("INTERRUPTED", len(index), flush=True)
+        """
+        % str(BINDING_DIR)
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    for line in child.stdout:  # wait for two chunks to be in
+        if line.startswith("chunk") and int(line.split()[1]) >= 4_000:
+            break
+    time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == 0
+    assert "INTERRUPTED 0" in out, out

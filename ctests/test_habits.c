@@ -1,10 +1,13 @@
 /*
- * test_names.c: the vocabulary and the settings users change after creation (issue #25).
+ * test_habits.c: what users of other vector libraries expect (issue #25): one vocabulary of
+ * names, a default beam changed after creation, an index as bytes in memory.
  *   - omendb_{metric,dtype,fusion,sync}_from_name accept every canonical name and its
  *     aliases, case-insensitive, and refuse others with INVALID_ARGUMENT and a message that
  *     lists the accepted names; omendb_*_name gives the canonical name back, NULL for an
  *     unknown value; NULL pointers and bad UTF-8 are refused;
- *   - omendb_index_set_ef_search changes the default beam (range checked) and is saved.
+ *   - omendb_index_set_ef_search changes the default beam (range checked) and is saved;
+ *   - omendb_index_serialize / _deserialize / omendb_bytes_free: the bytes make an index that
+ *     answers as the original; damaged bytes are CORRUPT; NULL arguments are refused.
  */
 #include <stdio.h>
 #include <string.h>
@@ -92,9 +95,46 @@ static void test_ef_search_setting(void) {
     remove(path);
 }
 
+static void test_serialize_round_trip(void) {
+    omendb_options *opts = NULL;
+    omendb_index *index = NULL;
+    CHECK_OK(omendb_options_create(&opts, &ERR));
+    CHECK_OK(omendb_options_set_dim(opts, 4, &ERR));
+    CHECK_OK(omendb_index_create(opts, &index, &ERR));
+    omendb_options_free(opts);
+    const float v[12] = {1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0};
+    const uint64_t keys[3] = {7, 8, 9};
+    CHECK_OK(omendb_index_add_batch(index, keys, 3, v, 4, &ERR));
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    CHECK_OK(omendb_index_serialize(index, &bytes, &len, &ERR));
+    CHECK(bytes != NULL && len > 64);
+    omendb_index *copy = NULL;
+    CHECK_OK(omendb_index_deserialize(bytes, len, &copy, &ERR));
+    const float q[4] = {1, 0.9f, 0, 0};
+    uint64_t a[3], b[3];
+    float da[3], db[3];
+    CHECK_OK(omendb_index_search(index, q, 1, 4, 3, 0, a, da, 3, &ERR));
+    CHECK_OK(omendb_index_search(copy, q, 1, 4, 3, 0, b, db, 3, &ERR));
+    CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(da, db, sizeof da) == 0 && a[0] == 9);
+    bytes[len / 2] ^= 0xFF;
+    omendb_index *bad = NULL;
+    omendb_error *err = NULL;
+    CHECK(omendb_index_deserialize(bytes, len, &bad, &err) == OMENDB_STATUS_CORRUPT && bad == NULL);
+    omendb_error_free(err);
+    CHECK(omendb_index_deserialize(bytes, 0, &bad, NULL) == OMENDB_STATUS_CORRUPT);
+    CHECK(omendb_index_deserialize(NULL, 5, &bad, NULL) == OMENDB_STATUS_NULL_POINTER);
+    CHECK(omendb_index_serialize(index, NULL, &len, NULL) == OMENDB_STATUS_NULL_POINTER);
+    omendb_bytes_free(bytes, len);
+    omendb_bytes_free(NULL, 0);
+    omendb_index_free(copy);
+    omendb_index_free(index);
+}
+
 int main(void) {
     RUN(test_names_and_aliases);
     RUN(test_bad_names);
     RUN(test_ef_search_setting);
+    RUN(test_serialize_round_trip);
     return check_finish();
 }
