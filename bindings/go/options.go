@@ -45,7 +45,7 @@ func (k KeyKind) String() string {
 // Other than F32, the graph is built and searched on compact codes and each search re-scores
 // its best Rerank * k candidates at full precision (distances are exact). Int8 and PQ learn
 // from the first batch added, which must hold at least 256 / 1024 vectors (else
-// ErrInvalidArgument). Quantized indexes cannot be saved yet.
+// ErrInvalidArgument). Saved and loaded like F32 (the codec travels with the file).
 type Dtype uint32
 
 // The storage types.

@@ -118,7 +118,7 @@ class Index(Searches, Reads):
             the graph is built and searched on compact codes and each search re-scores its best
             ``rerank * k`` candidates at full precision (distances are exact). ``"int8"`` and
             ``"pq"`` learn from the first batch added, which must hold at least 256 / 1024
-            vectors (else ``InvalidArgumentError``). Quantized indexes cannot be saved yet.
+            vectors (else ``InvalidArgumentError``). Saved and loaded like f32 (the codec travels with the file).
         rerank: re-ranking depth in multiples of k (1..=1024); None keeps the default (4).
         pq_m: PQ sub-spaces, a divisor of ``dim`` (0 = dim / 8); only with ``dtype="pq"``.
         full_precision_dir: keep the full-precision vectors of a quantized index in an
