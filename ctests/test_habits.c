@@ -6,6 +6,7 @@
  *     lists the accepted names; omendb_*_name gives the canonical name back, NULL for an
  *     unknown value; NULL pointers and bad UTF-8 are refused;
  *   - omendb_index_set_ef_search changes the default beam (range checked) and is saved;
+ *   - omendb_index_set_threads / _threads: a pool of the index's own answers as the default;
  *   - omendb_index_serialize / _deserialize / omendb_bytes_free: the bytes make an index that
  *     answers as the original; damaged bytes are CORRUPT; NULL arguments are refused.
  */
@@ -131,10 +132,42 @@ static void test_serialize_round_trip(void) {
     omendb_index_free(index);
 }
 
+static void test_threads_setting(void) {
+    enum { N = 600, DIM = 8 };
+    static float v[N * DIM];
+    uint64_t rng = 7, keys[N];
+    check_rand_fill(&rng, v, N * DIM);
+    for (size_t i = 0; i < N; i++) keys[i] = i;
+    omendb_options *opts = NULL;
+    omendb_index *index = NULL;
+    CHECK_OK(omendb_options_create(&opts, &ERR));
+    CHECK_OK(omendb_index_create(opts, &index, &ERR));
+    omendb_options_free(opts);
+    size_t threads = 99;
+    CHECK_OK(omendb_index_threads(index, &threads, &ERR));
+    CHECK(threads == 0);
+    CHECK_OK(omendb_index_set_threads(index, 2, &ERR));
+    CHECK_OK(omendb_index_add_batch(index, keys, N, v, DIM, &ERR));
+    static uint64_t a[20 * 3], b[20 * 3];
+    static float da[20 * 3], db[20 * 3];
+    CHECK_OK(omendb_index_search(index, v, 20, DIM, 3, 0, a, da, 20 * 3, &ERR));
+    CHECK_OK(omendb_index_set_threads(index, 0, &ERR));
+    CHECK_OK(omendb_index_search(index, v, 20, DIM, 3, 0, b, db, 20 * 3, &ERR));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    for (size_t q = 0; q < 20; q++) CHECK(a[q * 3] == q);
+    CHECK(omendb_index_set_threads(index, 5000, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_index_threads(NULL, &threads, NULL) == OMENDB_STATUS_NULL_POINTER);
+    CHECK_OK(omendb_index_set_threads(index, 3, &ERR));
+    CHECK_OK(omendb_index_threads(index, &threads, &ERR));
+    CHECK(threads == 3);
+    omendb_index_free(index);
+}
+
 int main(void) {
     RUN(test_names_and_aliases);
     RUN(test_bad_names);
     RUN(test_ef_search_setting);
     RUN(test_serialize_round_trip);
+    RUN(test_threads_setting);
     return check_finish();
 }

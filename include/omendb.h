@@ -464,6 +464,30 @@ omendb_status omendb_index_ef_search(const omendb_index *index, size_t *ef_out, 
 omendb_status omendb_index_set_ef_search(const omendb_index *index, uint64_t ef, omendb_error **err_out);
 
 /**
+ * Sets how many threads the batch calls of this index use (adds, upserts and searches of
+ * several records, graph repair): 0 (the default) means one per core, shared by every index
+ * of the process; n from 1 to 1,024 gives this index a pool of n threads of its own (freed
+ * with the index, or when the setting changes). Calls already running keep their threads.
+ * A setting of this process: not saved.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_INVALID_ARGUMENT (above 1,024),
+ * OMENDB_STATUS_IO (the threads cannot be started) or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: safe while other threads use the index.
+ */
+omendb_status omendb_index_set_threads(const omendb_index *index, size_t threads, omendb_error **err_out);
+
+/**
+ * Writes the number of threads the batch calls of this index use to `*threads_out`: 0 for
+ * one per core (the default), else what `omendb_index_set_threads` set.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_threads(const omendb_index *index, size_t *threads_out, omendb_error **err_out);
+
+/**
  * Writes the metric (an OMENDB_METRIC_* value) to `*metric_out`.
  *
  * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.

@@ -57,6 +57,38 @@ fn write_npy(path: &Path, data: &[f32], dim: usize, descr: &str) {
     std::fs::write(path, b).unwrap();
 }
 
+fn write_npy_f64(path: &Path, data: &[f32], dim: usize) {
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, {dim}), }}", data.len() / dim);
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    b.extend_from_slice(header.as_bytes());
+    data.iter().for_each(|x| b.extend_from_slice(&f64::from(*x).to_le_bytes()));
+    std::fs::write(path, b).unwrap();
+}
+
+/// The same array in column-major order (as `np.asfortranarray` saves it).
+fn write_npy_fortran(path: &Path, data: &[f32], dim: usize) {
+    let rows = data.len() / dim;
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': True, 'shape': ({rows}, {dim}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    b.extend_from_slice(header.as_bytes());
+    for j in 0..dim {
+        for i in 0..rows {
+            b.extend_from_slice(&data[i * dim + j].to_le_bytes());
+        }
+    }
+    std::fs::write(path, b).unwrap();
+}
+
 fn brute_force(base: &[f32], q: &[f32], dim: usize, k: usize) -> Vec<i32> {
     let mut d: Vec<(f32, i32)> = base
         .chunks_exact(dim)
@@ -123,8 +155,14 @@ fn build_info_search_bench() {
     assert!(cols[1].parse::<f64>().unwrap() >= 0.99, "{bench}");
 
     // Bad input: clear errors, no panics.
-    write_npy(Path::new(&p("f64.npy")), &base, dim, "<f8");
-    fails(&["build", "--input", &p("f64.npy"), "-o", &p("c.omendb")], "float32");
+    // float64 and Fortran order are read (npyz) and give the same index as float32 in C order.
+    write_npy_f64(Path::new(&p("f64.npy")), &base, dim);
+    write_npy_fortran(Path::new(&p("fortran.npy")), &base, dim);
+    for other in ["f64.npy", "fortran.npy"] {
+        ok(&["build", "--input", &p(other), "-o", &p("c.omendb"), "--m", "8"]);
+        assert_eq!(ok(&["search", &p("c.omendb"), "--queries", &p("q.fvecs"), "-k", "3", "--ef", "200"]), hits, "{other}");
+    }
+    fails(&["build", "--input", &p("base.fvecs"), "-o", &p("missing-dir/c.omendb")], "the directory");
     fails(&["build", "--input", &p("gt.txt"), "-o", &p("c.omendb")], "cannot read");
     std::fs::write(p("junk.omendb"), "junk").unwrap();
     fails(&["info", &p("junk.omendb")], "not an OmenDB index file");
@@ -154,6 +192,35 @@ fn dtype_filter_aliases_and_closed_pipes() {
     }
     fails(&["build", "--dtype", "float64", "--input", &p("base.fvecs"), "-o", &p("x.omendb")], "f16 (float16, half)");
     fails(&["build", "--metric", "hamming", "--input", &p("base.fvecs"), "-o", &p("x.omendb")], "cosine (cos, angular)");
+
+    // Tie-safe recall: every vector twice, so each query has two neighbours at distance 0 and
+    // the ground truth's order between them is arbitrary. A ground truth that names the
+    // other copy first still gives recall 1.
+    let twice: Vec<f32> = base.iter().chain(base.iter()).copied().collect();
+    write_fvecs(Path::new(&p("twice.fvecs")), &twice, dim);
+    ok(&["build", "--input", &p("twice.fvecs"), "-o", &p("t.omendb")]);
+    let queries = &base[..20 * dim];
+    write_fvecs(Path::new(&p("tq.fvecs")), queries, dim);
+    let mut gt = Vec::new();
+    for i in 0..20i32 {
+        gt.extend_from_slice(&1i32.to_le_bytes());
+        gt.extend_from_slice(&(i + n as i32).to_le_bytes()); // the copy, not the original
+    }
+    std::fs::write(p("tgt.ivecs"), &gt).unwrap();
+    let bench = run(&["bench", &p("t.omendb"), "--queries", &p("tq.fvecs"), "--groundtruth", &p("tgt.ivecs"), "-k", "1", "--ef", "64"]);
+    let out = String::from_utf8_lossy(&bench.stdout);
+    let cols: Vec<&str> = out.lines().last().unwrap().split_whitespace().collect();
+    assert_eq!(cols[1], "1.0000", "{out}");
+    // A ground truth of another data set: a warning, not a silent 0.
+    let mut wrong = Vec::new();
+    for _ in 0..20 {
+        wrong.extend_from_slice(&1i32.to_le_bytes());
+        wrong.extend_from_slice(&5_000_000i32.to_le_bytes());
+    }
+    std::fs::write(p("wrong.ivecs"), &wrong).unwrap();
+    let bench = run(&["bench", &p("t.omendb"), "--queries", &p("tq.fvecs"), "--groundtruth", &p("wrong.ivecs"), "-k", "1", "--ef", "64"]);
+    let err = String::from_utf8_lossy(&bench.stderr);
+    assert!(bench.status.success() && err.contains("warning") && err.contains("does not look like the ground truth"), "{err}");
 
     // A filter over records without metadata matches nothing: every row is empty.
     let filtered = ok(&["search", &p("h.omendb"), "--queries", &p("base.fvecs"), "--limit", "3", "--filter", "genre = \"jazz\""]);

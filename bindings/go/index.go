@@ -269,6 +269,38 @@ func (idx *Index) SetEfSearch(ef int) error {
 	return check(C.omendb_index_set_ef_search(h, C.uint64_t(ef), &cerr), &cerr)
 }
 
+// Threads returns how many threads the index's batch calls use (omendb_index_threads): 0
+// for one per core (the default), else what SetThreads set.
+func (idx *Index) Threads() (int, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	var n C.size_t
+	if err := check(C.omendb_index_threads(h, &n, &cerr), &cerr); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// SetThreads sets how many threads the index's batch calls use (omendb_index_set_threads):
+// 0 for one per core, shared by every index (the default), n from 1 to 1024 for a pool of n
+// threads of this index's own. Not saved.
+func (idx *Index) SetThreads(n int) error {
+	if n < 0 {
+		return argError(StatusInvalidArgument, fmt.Sprintf("threads = %d must not be negative", n))
+	}
+	h, err := idx.acquire()
+	if err != nil {
+		return err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	return check(C.omendb_index_set_threads(h, C.size_t(n), &cerr), &cerr)
+}
+
 // Metric returns the index's metric (omendb_index_metric).
 func (idx *Index) Metric() (Metric, error) {
 	h, err := idx.acquire()

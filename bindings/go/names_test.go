@@ -112,3 +112,34 @@ func TestMarshalBinaryRoundTrips(t *testing.T) {
 		t.Errorf("no bytes: %v, want ErrCorrupt", err)
 	}
 }
+
+func TestSetThreads(t *testing.T) {
+	idx, err := New(Options{Dim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	if n, err := idx.Threads(); err != nil || n != 0 {
+		t.Fatalf("Threads() = %d, %v; want 0", n, err)
+	}
+	if err := idx.SetThreads(2); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]uint64, 100)
+	vecs := make([]float32, 200)
+	for i := range keys {
+		keys[i] = uint64(i)
+		vecs[2*i], vecs[2*i+1] = float32(i), 1
+	}
+	if err := idx.AddBatch(keys, vecs); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := idx.Threads(); n != 2 {
+		t.Errorf("Threads() = %d, want 2", n)
+	}
+	for _, bad := range []int{-1, 5000} {
+		if err := idx.SetThreads(bad); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("SetThreads(%d): %v; want ErrInvalidArgument", bad, err)
+		}
+	}
+}

@@ -91,7 +91,9 @@ class PlatformWheel(bdist_wheel):
 
 # Not the checkout's target/release: a stripped build there would replace the library that
 # `make` and the tests use, and each would rebuild after the other.
-CARGO_ENV = {} if "CARGO_TARGET_DIR" in os.environ else {"CARGO_TARGET_DIR": str(rust_root() / "target" / "python")}
+# setuptools-rust runs cargo and rustc with exactly this environment when one is given, so it
+# is the whole environment plus the target directory (None: the environment as it is).
+CARGO_ENV = None if "CARGO_TARGET_DIR" in os.environ else {**os.environ, "CARGO_TARGET_DIR": str(rust_root() / "target" / "python")}
 
 setup(
     version=cargo_version(),

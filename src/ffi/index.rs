@@ -290,6 +290,40 @@ pub extern "C" fn omendb_index_set_ef_search(index: *const omendb_index, ef: u64
     })
 }
 
+/// Sets how many threads the batch calls of this index use (adds, upserts and searches of
+/// several records, graph repair): 0 (the default) means one per core, shared by every index
+/// of the process; n from 1 to 1,024 gives this index a pool of n threads of its own (freed
+/// with the index, or when the setting changes). Calls already running keep their threads.
+/// A setting of this process: not saved.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_INVALID_ARGUMENT (above 1,024),
+/// OMENDB_STATUS_IO (the threads cannot be started) or OMENDB_STATUS_NULL_POINTER.
+///
+/// Thread safety: safe while other threads use the index.
+#[no_mangle]
+pub extern "C" fn omendb_index_set_threads(index: *const omendb_index, threads: usize, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let idx = &handle(index, "index")?.inner;
+        idx.set_threads(threads)?;
+        Ok(())
+    })
+}
+
+/// Writes the number of threads the batch calls of this index use to `*threads_out`: 0 for
+/// one per core (the default), else what `omendb_index_set_threads` set.
+///
+/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+///
+/// Thread safety: as `omendb_index_contains`.
+#[no_mangle]
+pub extern "C" fn omendb_index_threads(index: *const omendb_index, threads_out: *mut usize, err_out: *mut *mut omendb_error) -> omendb_status {
+    guard(err_out, || {
+        let idx = &handle(index, "index")?.inner;
+        *out(threads_out, "threads_out")? = idx.threads();
+        Ok(())
+    })
+}
+
 /// Writes the metric (an OMENDB_METRIC_* value) to `*metric_out`.
 ///
 /// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.

@@ -42,6 +42,9 @@ pub(crate) use check::check_k;
 pub use durable::options_must_match;
 pub use write::KeySnapshot;
 pub use crate::options::{IndexOptions, DEFAULT_RERANK, MAX_COMPONENT, MAX_DIM, MAX_EF, MAX_M, MAX_RERANK};
+
+/// Most threads [`Index::set_threads`] accepts.
+pub const MAX_THREADS: usize = 1024;
 pub use search::{SearchRequest, EXACT_EF, HYBRID_DEPTH, RANGE_EXACT_MAX};
 
 /// One search result.
@@ -126,6 +129,9 @@ pub struct Index {
     /// The beam width of a search that names none: `options.ef_search` at creation, changed
     /// by [`Index::set_ef_search`] (and saved: snapshots write this value).
     ef_search: AtomicUsize,
+    /// The threads batch calls run on: None is rayon's global pool (every core); see
+    /// [`Index::set_threads`]. A setting of this process, not saved.
+    threads: RwLock<Option<std::sync::Arc<rayon::ThreadPool>>>,
 }
 
 impl Index {
@@ -136,6 +142,7 @@ impl Index {
         let index = Index {
             exact: Space::new(options.metric),
             ef_search: AtomicUsize::new(options.ef_search),
+            threads: RwLock::new(None),
             options,
             raw: OnceLock::new(),
             graph: OnceLock::new(),
@@ -177,6 +184,41 @@ impl Index {
         }
         self.ef_search.store(ef, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// How many threads a batch call (add, upsert, batch search, repair) of this index uses:
+    /// 0 means one per core (rayon's global pool, the default), n > 0 a pool of n threads of
+    /// this index's own. Calls already running keep the threads they have. Not saved.
+    pub fn set_threads(&self, threads: usize) -> Result<()> {
+        let pool = match threads {
+            0 => None,
+            n if n > MAX_THREADS => {
+                return Err(Error::InvalidArgument(format!("threads = {n} is out of range (0..={MAX_THREADS}; 0: one per core)")))
+            }
+            n => Some(std::sync::Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("omendb-{i}"))
+                    .build()
+                    .map_err(|e| Error::Io(format!("cannot start {n} threads: {e}")))?,
+            )),
+        };
+        *self.threads.write() = pool;
+        Ok(())
+    }
+
+    /// The threads batch calls use: 0 for one per core (the default), else the pool's size.
+    pub fn threads(&self) -> usize {
+        self.threads.read().as_ref().map_or(0, |p| p.current_num_threads())
+    }
+
+    /// Runs `work` (whose parallel loops use rayon) on this index's threads.
+    pub(crate) fn on_threads<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        let pool = self.threads.read().clone();
+        match pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        }
     }
 
     /// Dimensions, or 0 while they are still to be taken from the first batch.

@@ -93,6 +93,7 @@ impl Index {
         Index {
             exact: Space::new(r.options.metric),
             ef_search: std::sync::atomic::AtomicUsize::new(r.options.ef_search),
+            threads: RwLock::new(None),
             raw,
             options: r.options,
             graph,

@@ -277,7 +277,7 @@ impl Index {
             });
         };
         if n >= 4 {
-            queries.par_chunks_exact(dim).zip(sinks.par_iter_mut()).for_each(one);
+            self.on_threads(|| queries.par_chunks_exact(dim).zip(sinks.par_iter_mut()).for_each(one));
         } else {
             queries.chunks_exact(dim).zip(sinks.iter_mut()).for_each(one);
         }

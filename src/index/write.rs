@@ -266,7 +266,7 @@ impl Index {
         };
         head.iter().for_each(|&id| insert_one(id));
         if rest.len() >= 32 {
-            rest.par_iter().for_each(|&id| insert_one(id));
+            self.on_threads(|| rest.par_iter().for_each(|&id| insert_one(id)));
         } else {
             rest.iter().for_each(|&id| insert_one(id));
         }
@@ -423,7 +423,7 @@ impl Index {
     fn maybe_repair(&self, graph: &Graph) {
         let pending = graph.pending_deletes();
         if pending >= REPAIR_MIN_PENDING.max(self.len() / 8) {
-            graph.repair();
+            self.on_threads(|| graph.repair());
         }
     }
 
@@ -435,7 +435,7 @@ impl Index {
         }
         let _writer = self.persist_gate.read();
         if let Some(g) = self.graph.get() {
-            g.repair();
+            self.on_threads(|| g.repair());
         }
     }
 }

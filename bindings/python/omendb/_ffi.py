@@ -153,6 +153,8 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_index_key_kind": (omendb_status, [IndexPtr, POINTER(c_uint32), _ERR]),
     "omendb_index_ef_search": (omendb_status, [IndexPtr, POINTER(c_size_t), _ERR]),
     "omendb_index_set_ef_search": (omendb_status, [IndexPtr, c_uint64, _ERR]),
+    "omendb_index_threads": (omendb_status, [IndexPtr, POINTER(c_size_t), _ERR]),
+    "omendb_index_set_threads": (omendb_status, [IndexPtr, c_size_t, _ERR]),
     "omendb_index_memory_bytes": (omendb_status, [IndexPtr, POINTER(c_size_t), _ERR]),
     "omendb_index_compact": (omendb_status, [IndexPtr, _ERR]),
     "omendb_index_checkpoint": (omendb_status, [IndexPtr, _ERR]),

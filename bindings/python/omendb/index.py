@@ -665,6 +665,23 @@ class Index(Searches, Reads):
         finally:
             self._release()
 
+    @property
+    def threads(self) -> int:
+        """How many threads this index's batch calls use (adds, batch searches, repairs):
+        0, the default, for one per core; set it to n (1 to 1024) to give the index a pool of
+        n threads of its own, or back to 0 (``omendb_index_set_threads``). Not saved."""
+        return self._size_t(_ffi.lib.omendb_index_threads)
+
+    @threads.setter
+    def threads(self, value: int) -> None:
+        count = _unsigned(value, "threads")
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            check(_ffi.lib.omendb_index_set_threads(handle, count, byref(err)), err)
+        finally:
+            self._release()
+
     #: hnswlib's name for ``ef_search`` (``index.ef = 100``).
     ef = ef_search
 

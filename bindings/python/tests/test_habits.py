@@ -176,3 +176,42 @@ def test_ctrl_c_during_a_long_add_is_honoured(tmp_path):
     out, _ = child.communicate(timeout=120)
     assert child.returncode == 0
     assert "INTERRUPTED 0" in out, out
+
+
+def _omendb_threads() -> int:
+    """Threads of this process named by an index's own pool (omendb-<i>), from /proc."""
+    import glob
+
+    names = []
+    for comm in glob.glob("/proc/self/task/*/comm"):
+        try:
+            with open(comm) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass  # a thread that ended meanwhile
+    return sum(1 for n in names if n.startswith("omendb-"))
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/task"), reason="needs /proc")
+def test_threads_setting_gives_the_index_its_own_pool(rng):
+    vectors = rng.standard_normal((2_000, 8)).astype(np.float32)
+    with Index(dim=8) as index:
+        assert index.threads == 0
+        before = _omendb_threads()
+        index.threads = 3
+        assert index.threads == 3 and _omendb_threads() == before + 3
+        index.add(vectors)
+        labels, _ = index.search(vectors[:50], k=5)
+        index.threads = 1
+        again, _ = index.search(vectors[:50], k=5)
+        assert (labels == again).all() and (labels[:, 0] == np.arange(50)).all()
+        index.threads = 0
+        assert index.threads == 0
+        with pytest.raises(omendb.InvalidArgumentError, match="threads"):
+            index.threads = 5000
+        with pytest.raises(omendb.InvalidArgumentError):
+            index.threads = -1
+    import gc
+
+    gc.collect()
+    assert _omendb_threads() == before  # the pool went with its setting
