@@ -7,9 +7,13 @@
  *     unknown value; NULL pointers and bad UTF-8 are refused;
  *   - omendb_index_set_ef_search changes the default beam (range checked) and is saved;
  *   - omendb_index_set_threads / _threads: a pool of the index's own answers as the default;
+ *   - metadata null and lists of numbers: stored, returned, filtered (= null, CONTAINS 3);
+ *   - tokenizer and BM25 options: stemmer, custom stop words, case, token lengths, k1 and b
+ *     change what text search matches; bad values are refused;
  *   - omendb_index_serialize / _deserialize / omendb_bytes_free: the bytes make an index that
  *     answers as the original; damaged bytes are CORRUPT; NULL arguments are refused.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -163,11 +167,90 @@ static void test_threads_setting(void) {
     omendb_index_free(index);
 }
 
+static size_t count_where(omendb_index *index, const char *text) {
+    omendb_filter *f = NULL;
+    size_t n = 999;
+    CHECK_OK(omendb_filter_parse(text, strlen(text), &f, &ERR));
+    CHECK_OK(omendb_index_count(index, f, &n, &ERR));
+    omendb_filter_free(f);
+    return n;
+}
+
+static void test_metadata_null_and_number_lists(void) {
+    omendb_options *opts = NULL;
+    omendb_index *index = NULL;
+    CHECK_OK(omendb_options_create(&opts, &ERR));
+    CHECK_OK(omendb_index_create(opts, &index, &ERR));
+    omendb_options_free(opts);
+    const float v[6] = {1, 0, 0, 1, 1, 1};
+    const uint64_t keys[3] = {1, 2, 3};
+    const char *meta[3] = {"{\"s\": [1, 2.5], \"note\": null}", "{\"s\": [2], \"note\": \"x\"}", "{\"note\": 0}"};
+    CHECK_OK(omendb_index_add_records(index, keys, 3, v, 2, meta, NULL, NULL, NULL, &ERR));
+    CHECK(count_where(index, "s CONTAINS 2") == 1);
+    CHECK(count_where(index, "s CONTAINS 2.5") == 1);
+    CHECK(count_where(index, "note = null") == 1);
+    CHECK(count_where(index, "note IN (NULL, 0)") == 2);
+    CHECK(count_where(index, "EXISTS note") == 3);
+    char *json = NULL;
+    size_t len = 0;
+    CHECK_OK(omendb_index_metadata(index, 1, &json, &len, &ERR));
+    CHECK(json != NULL && strcmp(json, "{\"note\":null,\"s\":[1,2.5]}") == 0);
+    omendb_string_free(json);
+    const char *mixed[1] = {"{\"s\": [1, \"a\"]}"};
+    const uint64_t key9[1] = {9};
+    CHECK(omendb_index_add_records(index, key9, 1, v, 2, mixed, NULL, NULL, NULL, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    omendb_filter *f = NULL;
+    CHECK(omendb_filter_parse("note < null", 11, &f, NULL) == OMENDB_STATUS_FILTER_SYNTAX && f == NULL);
+    omendb_index_free(index);
+}
+
+static size_t text_hits(omendb_index *index, const char *query) {
+    omendb_results *r = NULL;
+    size_t n = 999;
+    CHECK_OK(omendb_index_text_search(index, query, strlen(query), 5, NULL, &r, &ERR));
+    CHECK_OK(omendb_results_count(r, 0, &n, &ERR));
+    omendb_results_free(r);
+    return n;
+}
+
+static void test_text_options(void) {
+    omendb_options *opts = NULL;
+    omendb_index *index = NULL;
+    CHECK_OK(omendb_options_create(&opts, &ERR));
+    CHECK_OK(omendb_options_set_stemmer(opts, "English", 7, &ERR));
+    const char *stop[1] = {"Weather"};
+    CHECK_OK(omendb_options_set_stop_words(opts, OMENDB_STOP_WORDS_CUSTOM, stop, NULL, 1, &ERR));
+    CHECK_OK(omendb_options_set_text_case(opts, true, true, &ERR));
+    CHECK_OK(omendb_options_set_token_chars(opts, 1, 64, &ERR));
+    CHECK_OK(omendb_options_set_bm25(opts, 0.9f, 0.5f, &ERR));
+    CHECK(omendb_options_set_stemmer(opts, "klingon", 7, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_options_set_stop_words(opts, 9, NULL, NULL, 0, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_options_set_token_chars(opts, 5, 2, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_options_set_bm25(opts, -1.0f, 0.5f, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(omendb_options_set_bm25(opts, 1.0f, 1.5f, NULL) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK_OK(omendb_index_create(opts, &index, &ERR));
+    omendb_options_free(opts);
+    const float v[6] = {1, 0, 0, 1, 1, 1};
+    const uint64_t keys[3] = {1, 2, 3};
+    const char *texts[3] = {"Measuring the weather", "a measurement of THE rain", "the and of"};
+    CHECK_OK(omendb_index_add_records(index, keys, 3, v, 2, NULL, NULL, texts, NULL, &ERR));
+    CHECK(text_hits(index, "measure") == 2);  /* stemmed */
+    CHECK(text_hits(index, "the") == 3);      /* not an English stop word here */
+    CHECK(text_hits(index, "weather") == 0);  /* the custom one */
+    char *json = NULL;
+    CHECK_OK(omendb_index_stats(index, &json, NULL, &ERR));
+    CHECK(json != NULL && strstr(json, "\"stemmer\":\"english\"") != NULL && strstr(json, "\"b\":0.5") != NULL);
+    omendb_string_free(json);
+    omendb_index_free(index);
+}
+
 int main(void) {
     RUN(test_names_and_aliases);
     RUN(test_bad_names);
     RUN(test_ef_search_setting);
     RUN(test_serialize_round_trip);
     RUN(test_threads_setting);
+    RUN(test_metadata_null_and_number_lists);
+    RUN(test_text_options);
     return check_finish();
 }

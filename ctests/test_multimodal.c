@@ -184,7 +184,7 @@ static void test_bad_metadata(void) {
     CHECK_OK(omendb_index_create(NULL, &index, &ERR));
     uint64_t k[3] = {1, 2, 3};
     float v[3 * 4] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
-    const char *bads[] = {"[1, 2]", "{not json", "{\"a\": null}", "42"};
+    const char *bads[] = {"[1, 2]", "{not json", "{\"a\": [1, null]}", "42"};
     for (size_t b = 0; b < sizeof bads / sizeof bads[0]; b++) {
         const char *m[3] = {"{\"a\": 1}", NULL, bads[b]};
         omendb_error *err = NULL;

@@ -126,6 +126,22 @@
 #define OMENDB_DTYPE_PQ 4
 
 /**
+ * `omendb_options_set_stop_words`: keep every word.
+ */
+#define OMENDB_STOP_WORDS_NONE 0
+
+/**
+ * `omendb_options_set_stop_words`: drop the English stop words (the default; the list of
+ * Lucene's English analyzer).
+ */
+#define OMENDB_STOP_WORDS_ENGLISH 1
+
+/**
+ * `omendb_options_set_stop_words`: drop the caller's words (compared after lower-casing).
+ */
+#define OMENDB_STOP_WORDS_CUSTOM 2
+
+/**
  * `omendb_options_set_sync`: each write is on disk before the call that made it returns
  * (concurrent writers share one fsync). The default.
  */
@@ -649,7 +665,8 @@ omendb_status omendb_index_remove_where(const omendb_index *index, const omendb_
  * NUL, to `*len_out`, which may be NULL). Fields (more may be added):
  * `records`, `pending_removes` (removed, the graph not yet repaired around them), `slots`,
  * `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind` ("u64",
- * "string" or null), `levels` (records per top layer), `mean_layer0_degree`, `memory`
+ * "string" or null), `text` (the tokenizer options), `bm25` (`k1`, `b`), `levels` (records
+ * per top layer), `mean_layer0_degree`, `memory`
  * (approximate bytes: `graph`, `keys`, `full_precision`, `codec`, `metadata`, `text`,
  * `total`) and `durable` (null, or `{"dir", "log_bytes"}`). It visits every record's links:
  * its cost grows with the records.
@@ -845,9 +862,10 @@ omendb_status omendb_index_hybrid_search(const omendb_index *index, const float 
  *
  * The grammar (keywords are case-insensitive):
  * `field = | != | < | <= | > | >= literal`, `field IN (v1, v2, ...)`,
- * `field CONTAINS "s"` (a list of strings holding s), `EXISTS field`, `NOT f`, `f AND f`,
- * `f OR f`, parentheses. Literals: "double-quoted strings" (with \" and \\), integers, floats,
- * TRUE, FALSE. Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects:
+ * `field CONTAINS "s"` (a list of strings holding s), `field CONTAINS 3` (a list of numbers
+ * holding 3), `EXISTS field`, `NOT f`, `f AND f`, `f OR f`, parentheses. Literals:
+ * "double-quoted strings" (with \" and \\), integers, floats, TRUE, FALSE, NULL (`field =
+ * null` matches a field stored as JSON null; `EXISTS` counts it; `<` and the like refuse it). Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects:
  * `book.year` is the field `year` of the object `book`).
  * Example: `genre = "jazz" AND year >= 1990 AND NOT tags CONTAINS "live"`.
  *
@@ -880,7 +898,8 @@ void omendb_filter_free(omendb_filter *filter);
  * and text.
  *
  * `metadata[i]` is record i's metadata: a JSON object whose fields filters test (strings,
- * numbers, booleans, lists of strings, nested objects), `metadata_lens[i]` bytes of UTF-8.
+ * numbers, booleans, null, lists of strings, lists of numbers, nested objects; a list holds
+ * strings or numbers, not both), `metadata_lens[i]` bytes of UTF-8.
  * A nested object's fields are reached by dotted names: `{"book": {"year": 1999}}` holds
  * the field `book.year`, and so does `{"book.year": 1999}` (a key with a dot names the same
  * path). A key repeated in one object, a path given twice, or a path that is both a value and
@@ -1103,6 +1122,64 @@ omendb_status omendb_options_set_pq_m(omendb_options *options, uint64_t pq_m, om
  * Thread safety: the options must not be used by another thread during the call.
  */
 omendb_status omendb_options_set_full_precision_dir(omendb_options *options, const char *dir, size_t dir_len, omendb_error **err_out);
+
+/**
+ * Sets how texts and text queries are folded before they are cut into terms: `lowercase`
+ * (Unicode case folding, the default true) and `normalize_unicode` (NFKC first, so composed
+ * and decomposed accents match; the default true). Saved with the index; a durable index
+ * compares these settings (the tokenizer's, as one option "text") with the stored ones.
+ *
+ * Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_text_case(omendb_options *options, bool lowercase, bool normalize_unicode, omendb_error **err_out);
+
+/**
+ * Sets the stemmer of texts and text queries: "english" (Snowball English, Porter 2:
+ * "measuring" and "measurement" both become "measur") or "none" (the default; "" is none
+ * too), `len` bytes of UTF-8, case-insensitive. Saved with the index.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8 or
+ * OMENDB_STATUS_INVALID_ARGUMENT (another language: the message lists the accepted ones).
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_stemmer(omendb_options *options, const char *language, size_t len, omendb_error **err_out);
+
+/**
+ * Sets the stop words dropped from texts and text queries: OMENDB_STOP_WORDS_NONE,
+ * OMENDB_STOP_WORDS_ENGLISH (the default) or OMENDB_STOP_WORDS_CUSTOM with `n` words
+ * (`words[i]`, `lens[i]` bytes of UTF-8; `lens` NULL: NUL-terminated), compared after
+ * lower-casing. `words` is read only with OMENDB_STOP_WORDS_CUSTOM. Saved with the index.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8 or
+ * OMENDB_STATUS_INVALID_ARGUMENT (an unknown mode).
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_stop_words(omendb_options *options, uint32_t mode, const char *const *words, const size_t *lens, size_t n, omendb_error **err_out);
+
+/**
+ * Sets the shortest and longest terms kept, in characters (Unicode scalar values): 1 <= min
+ * <= max <= 65,536 (defaults 2 and 255). Saved with the index.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_token_chars(omendb_options *options, size_t min_chars, size_t max_chars, omendb_error **err_out);
+
+/**
+ * Sets the BM25 parameters of text search: `k1` (term-frequency saturation, finite and >= 0;
+ * default 1.5) and `b` (length normalisation, 0 to 1; default 0.75). Saved with the index; a
+ * durable index compares the pair (option "bm25") with the stored one.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_bm25(omendb_options *options, float k1, float b, omendb_error **err_out);
 
 /**
  * Makes `omendb_index_create` open a durable index in directory `path` (`path_len` bytes of

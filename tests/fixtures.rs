@@ -1,8 +1,9 @@
 //! The committed index files under `tests/fixtures/`, taken together: every one loads, and
 //! what a load of it saves again is the same bytes as before a change (a refactor of the
 //! engine or the writer must not change a single byte); plus the format-5 fixture, an f32 index
-//! whose records pack (`docs/format.md`, "Version 5"), with the answers recorded when it was
-//! written. The older fixtures keep their own tests (`persistence.rs`, `quant_persistence.rs`).
+//! whose records pack (`docs/format.md`, "Version 5"), and the format-6 fixture, whose metadata
+//! holds null and lists of numbers, each with the answers recorded when it was written. The
+//! older fixtures keep their own tests (`persistence.rs`, `quant_persistence.rs`).
 
 mod common;
 use common::splitmix_vectors as vectors;
@@ -22,13 +23,14 @@ fn fingerprint(bytes: &[u8]) -> u64 {
 /// The bytes a load of each fixture saves again: (file, length, fingerprint), recorded with
 /// the build before the #22 reshaping (84cdc47) and the format-5 fixture's writer. A change
 /// here means the writer (or the engine under it) changed what it writes.
-const RESAVED: [(&str, usize, u64); 6] = [
+const RESAVED: [(&str, usize, u64); 7] = [
     ("v1-small.omendb", 31168, 0x6e82f903c6c07463),
     ("v2-small.omendb", 47808, 0xa278e82158601634),
     ("v3-binary-small.omendb", 48064, 0x326b1a114c89aa15),
     ("v3-int8-small.omendb", 38336, 0x025149f24c1c7fec),
     ("v4-binary-unpacked.omendb", 43264, 0xa79ecbbbbf7f6f60),
     ("v5-packed-small.omendb", 81024, 0x69915b06dba5c318),
+    ("v6-metadata-small.omendb", 24128, 0xc720d6e707919b35),
 ];
 
 #[test]
@@ -146,6 +148,92 @@ fn v5_fixture_loads_and_opens_with_known_answers() {
     // The file is what this build writes for the same index, byte for byte.
     assert_eq!(loaded.to_bytes().unwrap(), bytes, "load, save");
     assert_eq!(build_v5_index().0.to_bytes().unwrap(), bytes, "build, save");
+}
+
+// ---- the format-6 fixture: null and lists of numbers in the metadata ----
+
+const FIXTURE_V6: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v6-metadata-small.omendb");
+const V6_DIM: usize = 8;
+
+fn v6_options() -> IndexOptions {
+    IndexOptions { dim: V6_DIM, metric: Metric::L2, m: 8, ef_construction: 48, ef_search: 32, seed: 6, ..Default::default() }
+}
+
+/// The index stored in `v6-metadata-small.omendb`: 120 records under u64 keys 0..120, in
+/// batches of 20 (one thread: the same graph every time); record i's metadata holds
+/// `scores` = [i % 5, i % 7 + 0.5] and `note` = null for every third, a string otherwise.
+fn build_v6_index() -> Index {
+    let data = vectors(120, V6_DIM, 66);
+    let index = Index::new(v6_options()).unwrap();
+    for start in (0..120).step_by(20) {
+        let keys: Vec<u64> = (start as u64..start as u64 + 20).collect();
+        let metas: Vec<String> = (start..start + 20)
+            .map(|i| {
+                let note = if i % 3 == 0 { "null".to_string() } else { format!("\"n{i}\"") };
+                format!(r#"{{"scores": [{}, {}.5], "note": {note}}}"#, i % 5, i % 7)
+            })
+            .collect();
+        let meta_refs: Vec<Option<&str>> = metas.iter().map(|m| Some(m.as_str())).collect();
+        let payloads = Payloads { metadata: Some(&meta_refs), texts: None };
+        index.add_with(Keys::U64(&keys), &data[start * V6_DIM..(start + 20) * V6_DIM], payloads).unwrap();
+    }
+    index
+}
+
+const V6_FILTERS: [&str; 3] = ["scores CONTAINS 3", "note = null", "scores CONTAINS 2.5 AND note != null"];
+
+#[test]
+#[ignore = "writes tests/fixtures/v6-metadata-small.omendb; run only when OMENDB_WRITE_FIXTURE=1"]
+fn write_v6_fixture() {
+    if std::env::var("OMENDB_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    let index = build_v6_index();
+    index.save(FIXTURE_V6).unwrap();
+    let query = vectors(1, V6_DIM, 666);
+    for text in V6_FILTERS {
+        let mut found = Vec::new();
+        index.search_where(&query, 4, None, &Filter::parse(text).unwrap(), |k, d| found.push((k.to_string_plain(), d))).unwrap();
+        eprintln!("{text}: {found:?}");
+    }
+}
+
+/// Answers recorded when the fixture was written (query `vectors(1, 8, 666)`, k 4), one row
+/// per filter of `V6_FILTERS`.
+const V6_ANSWERS: [[(&str, f32); 4]; 3] = [
+    [("118", 2.19664), ("33", 2.5445514), ("8", 2.7974763), ("68", 2.856255)],
+    [("105", 0.97332996), ("0", 1.857242), ("102", 1.8984532), ("51", 2.408973)],
+    [("107", 1.9599099), ("44", 2.5401988), ("79", 2.8485808), ("58", 2.869769)],
+];
+
+fn check_v6_answers(index: &Index, what: &str) {
+    let query = vectors(1, V6_DIM, 666);
+    for (text, want) in V6_FILTERS.iter().zip(&V6_ANSWERS) {
+        let mut found = Vec::new();
+        index.search_where(&query, 4, None, &Filter::parse(text).unwrap(), |k, d| found.push((k.to_string_plain(), d))).unwrap();
+        let want: Vec<(String, f32)> = want.iter().map(|(k, d)| (k.to_string(), *d)).collect();
+        assert_eq!(found, want, "{what}: {text}");
+    }
+}
+
+#[test]
+fn v6_fixture_loads_and_opens_with_known_answers() {
+    let bytes = std::fs::read(FIXTURE_V6).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 6, "format version in the header");
+    let loaded = Index::load(FIXTURE_V6).unwrap();
+    loaded.check_invariants().unwrap();
+    assert_eq!(loaded.len(), 120);
+    assert_eq!(loaded.metadata(KeyRef::U64(3)).unwrap(), r#"{"note":null,"scores":[3,3.5]}"#);
+    assert_eq!(loaded.metadata(KeyRef::U64(4)).unwrap(), r#"{"note":"n4","scores":[4,4.5]}"#);
+    check_v6_answers(&loaded, "load");
+    let opened = Index::open(FIXTURE_V6).unwrap();
+    check_v6_answers(&opened, "open");
+    assert_eq!(loaded.to_bytes().unwrap(), bytes, "load, save");
+    assert_eq!(build_v6_index().to_bytes().unwrap(), bytes, "build, save");
+    // The same index without null or lists of numbers is written in an older version.
+    let plain = Index::new(v6_options()).unwrap();
+    plain.add(Keys::U64(&[1]), &vectors(1, V6_DIM, 1)).unwrap();
+    assert!(u32::from_le_bytes(plain.to_bytes().unwrap()[8..12].try_into().unwrap()) < 6);
 }
 
 // ---- a durable directory (docs/format.md, "Durable directories") ----------------------------

@@ -143,3 +143,88 @@ func TestSetThreads(t *testing.T) {
 		}
 	}
 }
+
+func TestMetadataNullAndListsOfNumbers(t *testing.T) {
+	idx, err := New(Options{Dim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	meta := []string{`{"scores":[1,2.5],"note":null}`, `{"scores":[2],"note":"x"}`, `{"note":0}`}
+	if err := idx.AddRecords([]uint64{1, 2, 3}, []float32{1, 0, 0, 1, 1, 1}, meta, nil); err != nil {
+		t.Fatal(err)
+	}
+	for filter, want := range map[string]int{"scores CONTAINS 2": 1, "scores CONTAINS 2.5": 1, "note = null": 1, "EXISTS note": 3, "note IN (null, 0)": 2} {
+		f, err := ParseFilter(filter)
+		if err != nil {
+			t.Fatalf("%s: %v", filter, err)
+		}
+		n, err := idx.Count(f)
+		f.Close()
+		if err != nil || n != want {
+			t.Errorf("Count(%s) = %d, %v; want %d", filter, n, err, want)
+		}
+	}
+	got, err := idx.Metadata(1)
+	if err != nil || got != `{"note":null,"scores":[1,2.5]}` {
+		t.Errorf("Metadata(1) = %s, %v", got, err)
+	}
+	if err := idx.AddRecords([]uint64{9}, []float32{1, 1}, []string{`{"v":[1,"a"]}`}, nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("a mixed list: %v; want ErrInvalidArgument", err)
+	}
+}
+
+func TestTextOptions(t *testing.T) {
+	texts := []string{"Measuring the weather", "a measurement of THE rain", "the and of"}
+	vecs := []float32{1, 0, 0, 1, 1, 1}
+	search := func(idx *Index, q string) int {
+		hits, err := idx.TextSearch(q, 5, nil)
+		if err != nil {
+			t.Fatalf("TextSearch(%q): %v", q, err)
+		}
+		return len(hits)
+	}
+	plain, err := New(Options{Dim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	must(t, plain.AddRecords([]uint64{1, 2, 3}, vecs, nil, texts))
+	if n := search(plain, "measure"); n != 0 {
+		t.Errorf("default: %d hits for measure, want 0 (no stemmer)", n)
+	}
+	text := DefaultTextOptions()
+	text.Stemmer = "english"
+	text.StopWords = "custom"
+	text.CustomStopWords = []string{"weather"}
+	text.K1 = 0.9
+	tuned, err := New(Options{Dim: 2, Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tuned.Close()
+	must(t, tuned.AddRecords([]uint64{1, 2, 3}, vecs, nil, texts))
+	if n := search(tuned, "measure"); n != 2 {
+		t.Errorf("stemmed: %d hits for measure, want 2", n)
+	}
+	if n := search(tuned, "the"); n != 3 {
+		t.Errorf("custom stop words: %d hits for the, want 3", n)
+	}
+	if n := search(tuned, "weather"); n != 0 {
+		t.Errorf("custom stop word weather: %d hits, want 0", n)
+	}
+	stats, err := tuned.Stats()
+	if err != nil || stats["text"].(map[string]any)["stemmer"] != "english" || stats["bm25"].(map[string]any)["k1"] != 0.8999999761581421 {
+		t.Errorf("Stats: %v, %v", stats, err)
+	}
+	bad := DefaultTextOptions()
+	bad.B = 2
+	if _, err := New(Options{Text: bad}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("b = 2: %v; want ErrInvalidArgument", err)
+	}
+	bad = DefaultTextOptions()
+	bad.Stemmer = "klingon"
+	if _, err := New(Options{Text: bad}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("stemmer klingon: %v; want ErrInvalidArgument", err)
+	}
+}

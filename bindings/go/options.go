@@ -102,6 +102,64 @@ type Options struct {
 	// CheckpointBytes: the log size past which a durable index checkpoints on its own
 	// (0: the default, 256 MiB; negative: never).
 	CheckpointBytes int64
+	// Text, when set, is how texts and text queries are cut into terms and scored; nil keeps
+	// the library's defaults (see DefaultTextOptions). Saved with the index.
+	Text *TextOptions
+}
+
+// TextOptions are the tokenizer and BM25 settings of text search (omendb_options_set_text_case,
+// _stemmer, _stop_words, _token_chars, _bm25). Start from DefaultTextOptions and change what
+// differs: every field is set.
+type TextOptions struct {
+	Lowercase        bool     // fold case (Unicode)
+	NormalizeUnicode bool     // NFKC before cutting terms
+	Stemmer          string   // "english" or "none"
+	StopWords        string   // "english", "none" or "custom" (then CustomStopWords)
+	CustomStopWords  []string // with StopWords "custom": the words dropped
+	MinTokenChars    int      // shortest term kept, in characters (>= 1)
+	MaxTokenChars    int      // longest term kept (>= MinTokenChars, <= 65536)
+	K1, B            float32  // BM25: term-frequency saturation (>= 0), length normalisation (0..1)
+}
+
+// DefaultTextOptions returns the library's defaults: lower-cased, NFKC-normalised, no stemmer,
+// English stop words, terms of 2 to 255 characters, BM25 k1 1.5 and b 0.75.
+func DefaultTextOptions() *TextOptions {
+	return &TextOptions{Lowercase: true, NormalizeUnicode: true, Stemmer: "none", StopWords: "english", MinTokenChars: 2, MaxTokenChars: 255, K1: 1.5, B: 0.75}
+}
+
+// set calls every text setter on opts.
+func (t *TextOptions) set(opts *C.omendb_options) error {
+	var cerr *C.omendb_error
+	if err := check(C.omendb_options_set_text_case(opts, C.bool(t.Lowercase), C.bool(t.NormalizeUnicode), &cerr), &cerr); err != nil {
+		return err
+	}
+	st := C.omendb_options_set_stemmer(opts, strPtr(t.Stemmer), C.size_t(len(t.Stemmer)), &cerr)
+	runtime.KeepAlive(t.Stemmer)
+	if err := check(st, &cerr); err != nil {
+		return err
+	}
+	switch t.StopWords {
+	case "english", "":
+		st = C.omendb_options_set_stop_words(opts, C.OMENDB_STOP_WORDS_ENGLISH, nil, nil, 0, &cerr)
+	case "none":
+		st = C.omendb_options_set_stop_words(opts, C.OMENDB_STOP_WORDS_NONE, nil, nil, 0, &cerr)
+	case "custom":
+		words := newCStrings(t.CustomStopWords)
+		st = C.omendb_options_set_stop_words(opts, C.OMENDB_STOP_WORDS_CUSTOM, words.ptrs, words.lens, C.size_t(len(t.CustomStopWords)), &cerr)
+		words.free()
+	default:
+		return argError(StatusInvalidArgument, fmt.Sprintf("TextOptions.StopWords %q: expected english, none or custom", t.StopWords))
+	}
+	if err := check(st, &cerr); err != nil {
+		return err
+	}
+	if t.MinTokenChars < 0 || t.MaxTokenChars < 0 {
+		return argError(StatusInvalidArgument, fmt.Sprintf("TextOptions token chars %d..%d must not be negative", t.MinTokenChars, t.MaxTokenChars))
+	}
+	if err := check(C.omendb_options_set_token_chars(opts, C.size_t(t.MinTokenChars), C.size_t(t.MaxTokenChars), &cerr), &cerr); err != nil {
+		return err
+	}
+	return check(C.omendb_options_set_bm25(opts, C.float(t.K1), C.float(t.B), &cerr), &cerr)
 }
 
 // validate rejects a negative field before it becomes a huge size_t.
@@ -222,6 +280,9 @@ func (o Options) set(opts *C.omendb_options) error {
 				return err
 			}
 		}
+	}
+	if o.Text != nil {
+		return o.Text.set(opts)
 	}
 	return nil
 }

@@ -17,9 +17,10 @@ pub struct omendb_filter {
 ///
 /// The grammar (keywords are case-insensitive):
 /// `field = | != | < | <= | > | >= literal`, `field IN (v1, v2, ...)`,
-/// `field CONTAINS "s"` (a list of strings holding s), `EXISTS field`, `NOT f`, `f AND f`,
-/// `f OR f`, parentheses. Literals: "double-quoted strings" (with \" and \\), integers, floats,
-/// TRUE, FALSE. Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects:
+/// `field CONTAINS "s"` (a list of strings holding s), `field CONTAINS 3` (a list of numbers
+/// holding 3), `EXISTS field`, `NOT f`, `f AND f`, `f OR f`, parentheses. Literals:
+/// "double-quoted strings" (with \" and \\), integers, floats, TRUE, FALSE, NULL (`field =
+/// null` matches a field stored as JSON null; `EXISTS` counts it; `<` and the like refuse it). Fields are `[A-Za-z_][A-Za-z0-9_.]*` (a dot reaches into nested objects:
 /// `book.year` is the field `year` of the object `book`).
 /// Example: `genre = "jazz" AND year >= 1990 AND NOT tags CONTAINS "live"`.
 ///

@@ -2,13 +2,14 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{free_handle, guard, handle_mut, invalid, new_handle, out, utf8};
+use super::boundary::{free_handle, guard, handle_mut, invalid, new_handle, out, utf8, utf8_array};
 use super::status::{omendb_error, omendb_status};
 use crate::index::IndexOptions;
 use crate::metric::Metric;
 use crate::quant::raw::RawStorage;
 use crate::quant::Dtype;
 use crate::storage::wal::{Durability, SyncMode};
+use crate::text::{Bm25Params, StopWords};
 
 /// Settings for `omendb_index_create`. Made by `omendb_options_create`, changed by the
 /// `omendb_options_set_*` functions, freed by `omendb_options_free`.
@@ -274,6 +275,115 @@ pub extern "C" fn omendb_options_set_full_precision_dir(options: *mut omendb_opt
         let o = handle_mut(options, "options")?;
         o.inner.raw_storage = if dir_len == 0 { RawStorage::Memory } else { RawStorage::File(utf8(dir, dir_len, "dir")?.into()) };
         o.mark("full_precision_dir");
+        Ok(())
+    })
+}
+
+/// `omendb_options_set_stop_words`: keep every word.
+pub const OMENDB_STOP_WORDS_NONE: u32 = 0;
+/// `omendb_options_set_stop_words`: drop the English stop words (the default; the list of
+/// Lucene's English analyzer).
+pub const OMENDB_STOP_WORDS_ENGLISH: u32 = 1;
+/// `omendb_options_set_stop_words`: drop the caller's words (compared after lower-casing).
+pub const OMENDB_STOP_WORDS_CUSTOM: u32 = 2;
+
+/// Sets how texts and text queries are folded before they are cut into terms: `lowercase`
+/// (Unicode case folding, the default true) and `normalize_unicode` (NFKC first, so composed
+/// and decomposed accents match; the default true). Saved with the index; a durable index
+/// compares these settings (the tokenizer's, as one option "text") with the stored ones.
+///
+/// Returns OMENDB_STATUS_OK or OMENDB_STATUS_NULL_POINTER.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_text_case(options: *mut omendb_options, lowercase: bool, normalize_unicode: bool, err_out: *mut *mut omendb_error) -> omendb_status {
+    set(options, err_out, "text", |o| {
+        o.text.lowercase = lowercase;
+        o.text.normalize_unicode = normalize_unicode;
+        Ok(())
+    })
+}
+
+/// Sets the stemmer of texts and text queries: "english" (Snowball English, Porter 2:
+/// "measuring" and "measurement" both become "measur") or "none" (the default; "" is none
+/// too), `len` bytes of UTF-8, case-insensitive. Saved with the index.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8 or
+/// OMENDB_STATUS_INVALID_ARGUMENT (another language: the message lists the accepted ones).
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_stemmer(options: *mut omendb_options, language: *const c_char, len: usize, err_out: *mut *mut omendb_error) -> omendb_status {
+    set(options, err_out, "text", |o| {
+        let language = utf8(language, len, "language")?;
+        o.text.stem_english = match language.to_ascii_lowercase().as_str() {
+            "english" | "en" | "porter2" => true,
+            "none" | "" => false,
+            other => return Err(invalid(format!("unknown stemmer language {other:?}: expected english (en, porter2) or none"))),
+        };
+        Ok(())
+    })
+}
+
+/// Sets the stop words dropped from texts and text queries: OMENDB_STOP_WORDS_NONE,
+/// OMENDB_STOP_WORDS_ENGLISH (the default) or OMENDB_STOP_WORDS_CUSTOM with `n` words
+/// (`words[i]`, `lens[i]` bytes of UTF-8; `lens` NULL: NUL-terminated), compared after
+/// lower-casing. `words` is read only with OMENDB_STOP_WORDS_CUSTOM. Saved with the index.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8 or
+/// OMENDB_STATUS_INVALID_ARGUMENT (an unknown mode).
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_stop_words(
+    options: *mut omendb_options,
+    mode: u32,
+    words: *const *const c_char,
+    lens: *const usize,
+    n: usize,
+    err_out: *mut *mut omendb_error,
+) -> omendb_status {
+    set(options, err_out, "text", |o| {
+        o.text.stop_words = match mode {
+            OMENDB_STOP_WORDS_NONE => StopWords::None,
+            OMENDB_STOP_WORDS_ENGLISH => StopWords::English,
+            OMENDB_STOP_WORDS_CUSTOM => StopWords::Custom(utf8_array(words, lens, n, "words")?.into_iter().map(str::to_lowercase).collect()),
+            other => return Err(invalid(format!("unknown stop word mode {other} (OMENDB_STOP_WORDS_NONE, _ENGLISH or _CUSTOM)"))),
+        };
+        Ok(())
+    })
+}
+
+/// Sets the shortest and longest terms kept, in characters (Unicode scalar values): 1 <= min
+/// <= max <= 65,536 (defaults 2 and 255). Saved with the index.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_token_chars(options: *mut omendb_options, min_chars: usize, max_chars: usize, err_out: *mut *mut omendb_error) -> omendb_status {
+    set(options, err_out, "text", |o| {
+        let max = in_range("max_chars", max_chars as u64, 1, 65_536)?;
+        let min = in_range("min_chars", min_chars as u64, 1, max as u64)?;
+        o.text.min_token_chars = min;
+        o.text.max_token_chars = max;
+        Ok(())
+    })
+}
+
+/// Sets the BM25 parameters of text search: `k1` (term-frequency saturation, finite and >= 0;
+/// default 1.5) and `b` (length normalisation, 0 to 1; default 0.75). Saved with the index; a
+/// durable index compares the pair (option "bm25") with the stored one.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER or OMENDB_STATUS_INVALID_ARGUMENT.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_bm25(options: *mut omendb_options, k1: f32, b: f32, err_out: *mut *mut omendb_error) -> omendb_status {
+    set(options, err_out, "bm25", |o| {
+        let params = Bm25Params { k1, b };
+        params.validate()?;
+        o.bm25 = params;
         Ok(())
     })
 }

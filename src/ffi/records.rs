@@ -42,7 +42,8 @@ fn put_records(
 /// and text.
 ///
 /// `metadata[i]` is record i's metadata: a JSON object whose fields filters test (strings,
-/// numbers, booleans, lists of strings, nested objects), `metadata_lens[i]` bytes of UTF-8.
+/// numbers, booleans, null, lists of strings, lists of numbers, nested objects; a list holds
+/// strings or numbers, not both), `metadata_lens[i]` bytes of UTF-8.
 /// A nested object's fields are reached by dotted names: `{"book": {"year": 1999}}` holds
 /// the field `book.year`, and so does `{"book.year": 1999}` (a key with a dot names the same
 /// path). A key repeated in one object, a path given twice, or a path that is both a value and

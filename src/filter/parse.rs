@@ -9,17 +9,18 @@
 //!           | EXISTS field
 //!           | field ( '=' | '!=' | '<' | '<=' | '>' | '>=' ) literal
 //!           | field IN '(' literal ( ',' literal )* ')'
-//!           | field CONTAINS string
+//!           | field CONTAINS ( string | integer | float )
 //! field    := [A-Za-z_][A-Za-z0-9_.]*      (not a keyword)
-//! literal  := string | integer | float | TRUE | FALSE
+//! literal  := string | integer | float | TRUE | FALSE | NULL
 //! string   := '"' ( any char but '"' and '\' | '\"' | '\\' )* '"'
 //! integer  := '-'? digits                  (within ±2^53)
 //! float    := '-'? digits '.' digits ( [eE] [+-]? digits )?  |  '-'? digits [eE] [+-]? digits
 //! ```
 //!
-//! Keywords (`AND OR NOT IN CONTAINS EXISTS TRUE FALSE`) are case-insensitive and cannot be
-//! field names. Precedence: NOT binds tighter than AND, which binds tighter than OR.
-//! `<`, `<=`, `>`, `>=` take a number or a string, never a boolean; CONTAINS takes a string.
+//! Keywords (`AND OR NOT IN CONTAINS EXISTS TRUE FALSE NULL`) are case-insensitive and cannot
+//! be field names. Precedence: NOT binds tighter than AND, which binds tighter than OR.
+//! `<`, `<=`, `>`, `>=` take a number or a string, never a boolean or null; CONTAINS takes a
+//! string (a list of strings holds it) or a number (a list of numbers holds it).
 //! The parser never panics, and its nesting (parentheses and NOT) is capped at
 //! [`MAX_DEPTH`] so that neither parsing nor evaluation can exhaust the stack.
 
@@ -77,6 +78,8 @@ pub enum Literal {
     Float(f64),
     /// `true` or `false`.
     Bool(bool),
+    /// `null`: equals a field stored as JSON null.
+    Null,
 }
 
 impl Literal {
@@ -109,12 +112,13 @@ pub enum Filter {
         /// Candidate values.
         values: Vec<Literal>,
     },
-    /// `field CONTAINS "x"`: the field is a list of strings holding `x`.
+    /// `field CONTAINS "x"` / `field CONTAINS 3`: the field is a list of strings holding the
+    /// string, or a list of numbers holding the number.
     Contains {
         /// Field name.
         field: String,
-        /// The string looked for.
-        value: String,
+        /// The item looked for: a string or a number.
+        value: Literal,
     },
     /// `EXISTS field`: the record has the field, whatever its value.
     Exists {
@@ -385,10 +389,11 @@ enum Keyword {
     Exists,
     True,
     False,
+    Null,
 }
 
 fn keyword(word: &str) -> Option<Keyword> {
-    const ALL: [(&str, Keyword); 8] = [
+    const ALL: [(&str, Keyword); 9] = [
         ("AND", Keyword::And),
         ("OR", Keyword::Or),
         ("NOT", Keyword::Not),
@@ -397,6 +402,7 @@ fn keyword(word: &str) -> Option<Keyword> {
         ("EXISTS", Keyword::Exists),
         ("TRUE", Keyword::True),
         ("FALSE", Keyword::False),
+        ("NULL", Keyword::Null),
     ];
     ALL.iter().find(|(k, _)| k.eq_ignore_ascii_case(word)).map(|&(_, kw)| kw)
 }
@@ -517,10 +523,11 @@ impl Parser {
             Tok::Op(op) => {
                 let op = *op;
                 let value = self.literal(&format!("'{}'", op.as_str()))?;
-                if op.is_ordering() && matches!(value.0, Literal::Bool(_)) {
+                if op.is_ordering() && matches!(value.0, Literal::Bool(_) | Literal::Null) {
+                    let what = if value.0 == Literal::Null { "null" } else { "booleans" };
                     return Err(err(
                         value.1,
-                        format!("'{}' compares numbers or strings, not booleans; use '=' or '!='", op.as_str()),
+                        format!("'{}' compares numbers or strings, not {what}; use '=' or '!='", op.as_str()),
                     ));
                 }
                 Ok(Filter::Compare { field, op, value: value.0 })
@@ -544,8 +551,8 @@ impl Parser {
             Tok::Ident(w) if keyword(w) == Some(Keyword::Contains) => {
                 let (value, at) = self.literal("CONTAINS")?;
                 match value {
-                    Literal::Str(s) => Ok(Filter::Contains { field, value: s }),
-                    _ => Err(err(at, "CONTAINS takes a string (lists hold only strings)")),
+                    Literal::Str(_) | Literal::Int(_) | Literal::Float(_) => Ok(Filter::Contains { field, value }),
+                    _ => Err(err(at, "CONTAINS takes a string or a number (lists hold strings or numbers)")),
                 }
             }
             _ => Err(self.error_at(
@@ -564,10 +571,11 @@ impl Parser {
             Tok::Float(f) => Literal::Float(*f),
             Tok::Ident(w) if keyword(w) == Some(Keyword::True) => Literal::Bool(true),
             Tok::Ident(w) if keyword(w) == Some(Keyword::False) => Literal::Bool(false),
+            Tok::Ident(w) if keyword(w) == Some(Keyword::Null) => Literal::Null,
             Tok::Ident(_) => {
                 return Err(self.error_at(
                     &t,
-                    &format!("expected a value after {after} (a \"string\", a number, true or false; field-to-field comparisons are not supported)"),
+                    &format!("expected a value after {after} (a \"string\", a number, true, false or null; field-to-field comparisons are not supported)"),
                 ))
             }
             _ => return Err(self.error_at(&t, &format!("expected a value after {after}"))),
@@ -587,6 +595,7 @@ impl fmt::Display for Literal {
             // Debug keeps a '.' or an exponent, so the text reads back as a float.
             Literal::Float(x) => write!(f, "{x:?}"),
             Literal::Bool(b) => write!(f, "{b}"),
+            Literal::Null => f.write_str("null"),
         }
     }
 }
@@ -625,10 +634,7 @@ impl fmt::Display for Filter {
                 }
                 f.write_str(")")
             }
-            Filter::Contains { field, value } => {
-                write!(f, "{field} CONTAINS ")?;
-                write_string(f, value)
-            }
+            Filter::Contains { field, value } => write!(f, "{field} CONTAINS {value}"),
             Filter::Exists { field } => write!(f, "EXISTS {field}"),
             Filter::Not(inner) => {
                 f.write_str("NOT ")?;
@@ -713,7 +719,10 @@ mod tests {
             }
         );
         assert_eq!(p("g in (1)"), Filter::In { field: "g".into(), values: vec![Literal::Int(1)] });
-        assert_eq!(p(r#"tags CONTAINS "x""#), Filter::Contains { field: "tags".into(), value: "x".into() });
+        assert_eq!(p(r#"tags CONTAINS "x""#), Filter::Contains { field: "tags".into(), value: s("x") });
+        assert_eq!(p("v contains 3"), Filter::Contains { field: "v".into(), value: Literal::Int(3) });
+        assert_eq!(p("v = NULL"), cmp("v", CompareOp::Eq, Literal::Null));
+        assert_eq!(p("v IN (null, 1)"), Filter::In { field: "v".into(), values: vec![Literal::Null, Literal::Int(1)] });
         assert_eq!(p(r#"tags contains "x""#), p(r#"tags CoNtAiNs "x""#));
         assert_eq!(p("EXISTS price"), Filter::Exists { field: "price".into() });
         assert_eq!(p("exists price"), Filter::Exists { field: "price".into() });
@@ -768,7 +777,9 @@ mod tests {
             ("a IN ()", 6, "expected a value after '('"),
             ("a IN (1,)", 8, "expected a value after ','"),
             ("a IN (1 2)", 8, "expected ',' or ')' in the IN list"),
-            ("t CONTAINS 3", 11, "CONTAINS takes a string"),
+            ("t CONTAINS true", 11, "CONTAINS takes a string or a number"),
+            ("t CONTAINS null", 11, "CONTAINS takes a string or a number"),
+            ("a >= null", 5, "'>=' compares numbers or strings, not null"),
             ("EXISTS", 6, "expected a field name after EXISTS"),
             ("EXISTS and", 7, "keywords cannot name fields"),
             ("AND = 1", 0, "expected a field name, NOT, EXISTS or '('"),

@@ -1,9 +1,10 @@
 //! Metadata values: what one record may carry, read from a JSON object and checked.
 //!
 //! A record's metadata is a JSON object whose values are strings, integers, floats,
-//! booleans, lists of strings (tags), or objects of the same (nested to any depth serde_json
-//! reads, 128). Anything else (null, lists holding anything but strings, integers beyond
-//! ±2^53) is refused with a message naming the field.
+//! booleans, null, lists of strings (tags), lists of numbers, or objects of the same (nested
+//! to any depth serde_json reads, 128). Anything else (a list mixing strings and numbers, or
+//! holding null, booleans or lists; integers beyond ±2^53) is refused with a message naming
+//! the field. A null is a value: the field exists (`EXISTS`) and equals `null`.
 //!
 //! Nested objects are stored flat, under dotted paths: `{"a": {"b": 1}}` is the field `a.b`,
 //! which filters name as `a.b`, and it comes back nested from [`metadata_to_json`]. A key that
@@ -43,6 +44,11 @@ pub enum Value {
     Bool(bool),
     /// A list of strings, matched with `CONTAINS`. Order and repeats are kept as given.
     Tags(Vec<String>),
+    /// JSON null: the field is there, with no value; matched by `field = null`.
+    Null,
+    /// A non-empty list of numbers, each an [`Value::Int`] or a [`Value::Float`] as given,
+    /// matched with `CONTAINS n`. Order and repeats are kept. (An empty list is `Tags`.)
+    Numbers(Vec<Value>),
 }
 
 /// A record's metadata: field name -> value, in name order.
@@ -70,6 +76,8 @@ impl Value {
             }
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Tags(t) => serde_json::Value::Array(t.iter().cloned().map(serde_json::Value::String).collect()),
+            Value::Null => serde_json::Value::Null,
+            Value::Numbers(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
         }
     }
 
@@ -81,6 +89,8 @@ impl Value {
             Value::Float(_) => "a float",
             Value::Bool(_) => "a boolean",
             Value::Tags(_) => "a list of strings",
+            Value::Null => "null",
+            Value::Numbers(_) => "a list of numbers",
         }
     }
 }
@@ -132,6 +142,22 @@ pub fn value_from_json(field: &str, v: &serde_json::Value) -> Result<Value> {
         serde_json::Value::String(s) => Ok(Value::Str(s.clone())),
         serde_json::Value::Bool(b) => Ok(Value::Bool(*b)),
         serde_json::Value::Number(n) => number_value(field, n),
+        // A list of strings or a list of numbers, as its first item says.
+        serde_json::Value::Array(items) if matches!(items.first(), Some(serde_json::Value::Number(_))) => {
+            let mut numbers = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    serde_json::Value::Number(n) => numbers.push(number_value(&format!("{field}[{i}]"), n)?),
+                    other => {
+                        return Err(invalid(format!(
+                            "field \"{field}\" is a list of numbers (its first item is one), but item {i} is {}",
+                            json_kind(other)
+                        )))
+                    }
+                }
+            }
+            Ok(Value::Numbers(numbers))
+        }
         serde_json::Value::Array(items) => {
             let mut tags = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -139,7 +165,7 @@ pub fn value_from_json(field: &str, v: &serde_json::Value) -> Result<Value> {
                     serde_json::Value::String(s) => tags.push(s.clone()),
                     other => {
                         return Err(invalid(format!(
-                            "field \"{field}\" is a list, and lists may hold only strings, but item {i} is {}",
+                            "field \"{field}\" is a list, and lists hold strings or numbers, but item {i} is {}",
                             json_kind(other)
                         )))
                     }
@@ -147,11 +173,9 @@ pub fn value_from_json(field: &str, v: &serde_json::Value) -> Result<Value> {
             }
             Ok(Value::Tags(tags))
         }
-        serde_json::Value::Null => {
-            Err(invalid(format!("field \"{field}\" is null; leave the field out to say it has no value")))
-        }
+        serde_json::Value::Null => Ok(Value::Null),
         serde_json::Value::Object(_) => Err(invalid(format!(
-            "field \"{field}\" holds a nested object; values must be strings, numbers, booleans or lists of strings"
+            "field \"{field}\" holds a nested object; values must be strings, numbers, booleans, null or lists"
         ))),
     }
 }
@@ -348,10 +372,12 @@ mod tests {
         assert!(err("{\"a\":").contains("not valid JSON"));
         assert!(err("{} {}").contains("not valid JSON"));
         assert!(err(r#"{"t":["a",1]}"#)
-            .contains("field \"t\" is a list, and lists may hold only strings, but item 1 is a number"));
+            .contains("field \"t\" is a list, and lists hold strings or numbers, but item 1 is a number"));
+        assert!(err(r#"{"t":[1,"a"]}"#).contains("field \"t\" is a list of numbers (its first item is one), but item 1 is a string"));
+        assert!(err(r#"{"t":[1,9007199254740993]}"#).contains("field \"t[1]\" holds the integer 9007199254740993"));
         assert!(err(r#"{"t":[["a"]]}"#).contains("item 0 is a list"));
         assert!(err(r#"{"t":["a",null]}"#).contains("item 1 is null"));
-        assert!(err(r#"{"n":null}"#).contains("field \"n\" is null"));
+        assert!(err(r#"{"t":[1,null]}"#).contains("item 1 is null"));
         let big = format!("{{\"s\":\"{}\"}}", "x".repeat(MAX_METADATA_BYTES));
         assert!(err(&big).contains("above the limit"));
     }
@@ -378,7 +404,19 @@ mod tests {
         }
         assert_eq!(parse_metadata(r#"{"":{"x":1}}"#).unwrap().keys().next().unwrap(), ".x");
         // Errors inside name the full path.
-        assert!(err(r#"{"a":{"b":null}}"#).contains("field \"a.b\" is null"));
+        assert!(err(r#"{"a":{"b":[1,"x"]}}"#).contains("field \"a.b\" is a list of numbers"));
+    }
+
+    /// Issue #25: null and lists of numbers are values, and come back as given.
+    #[test]
+    fn null_and_lists_of_numbers_round_trip() {
+        let text = r#"{"gone":null,"v":[1,2.5,-3],"deep":{"n":null},"tags":[]}"#;
+        let m = parse_metadata(text).unwrap();
+        assert_eq!(m["gone"], Value::Null);
+        assert_eq!(m["deep.n"], Value::Null);
+        assert_eq!(m["v"], Value::Numbers(vec![Value::Int(1), Value::Float(2.5), Value::Int(-3)]));
+        assert_eq!(m["tags"], Value::Tags(vec![]));
+        assert_eq!(metadata_to_json(&m), serde_json::from_str::<serde_json::Value>(text).unwrap());
     }
 
     #[test]

@@ -11,6 +11,9 @@ impl Index {
     /// - `records`, `pending_removes` (removed, graph not yet repaired around them), `slots`
     ///   (one past the highest slot ever used);
     /// - `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind`;
+    /// - `text`: the tokenizer options (`lowercase`, `normalize_unicode`, `stemmer`,
+    ///   `stop_words`: "none", "english" or the custom list, `min_token_chars`,
+    ///   `max_token_chars`); `bm25`: `k1` and `b`;
     /// - `levels`: records per top level (`levels[i]` = records whose top layer is i);
     ///   `mean_layer0_degree`: the mean number of layer-0 links of a record;
     /// - `memory`: approximate bytes of the `graph` (vectors or codes and links), `keys`,
@@ -52,6 +55,19 @@ impl Index {
             "ef_construction": self.options.ef_construction,
             "ef_search": self.ef_search(),
             "key_kind": self.key_kind().map(crate::keys::kind_name),
+            "text": {
+                "lowercase": self.options.text.lowercase,
+                "normalize_unicode": self.options.text.normalize_unicode,
+                "stemmer": if self.options.text.stem_english { "english" } else { "none" },
+                "stop_words": match &self.options.text.stop_words {
+                    crate::text::StopWords::None => json!("none"),
+                    crate::text::StopWords::English => json!("english"),
+                    crate::text::StopWords::Custom(words) => json!(words),
+                },
+                "min_token_chars": self.options.text.min_token_chars,
+                "max_token_chars": self.options.text.max_token_chars,
+            },
+            "bm25": { "k1": self.options.bm25.k1, "b": self.options.bm25.b },
             "levels": levels,
             "mean_layer0_degree": if live == 0 { 0.0 } else { links as f64 / live as f64 },
             "memory": {

@@ -79,6 +79,10 @@ OMENDB_SYNC_ALWAYS = 0
 OMENDB_SYNC_BATCH = 1
 OMENDB_SYNC_OFF = 2
 
+OMENDB_STOP_WORDS_NONE = 0
+OMENDB_STOP_WORDS_ENGLISH = 1
+OMENDB_STOP_WORDS_CUSTOM = 2
+
 OMENDB_FUSION_RRF = 0
 OMENDB_FUSION_WEIGHTED = 1
 
@@ -233,6 +237,11 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_options_set_dtype": (omendb_status, [OptionsPtr, c_uint32, _ERR]),
     "omendb_options_set_rerank": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_pq_m": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_text_case": (omendb_status, [OptionsPtr, c_bool, c_bool, _ERR]),
+    "omendb_options_set_stemmer": (omendb_status, [OptionsPtr, c_char_p, c_size_t, _ERR]),
+    "omendb_options_set_stop_words": (omendb_status, [OptionsPtr, c_uint32, POINTER(c_char_p), POINTER(c_size_t), c_size_t, _ERR]),
+    "omendb_options_set_token_chars": (omendb_status, [OptionsPtr, c_size_t, c_size_t, _ERR]),
+    "omendb_options_set_bm25": (omendb_status, [OptionsPtr, c_float, c_float, _ERR]),
     "omendb_options_set_full_precision_dir": (omendb_status, [OptionsPtr, c_char_p, c_size_t, _ERR]),
     "omendb_options_set_path": (omendb_status, [OptionsPtr, c_char_p, c_size_t, _ERR]),
     "omendb_options_set_sync": (omendb_status, [OptionsPtr, c_uint32, c_uint32, _ERR]),

@@ -30,7 +30,7 @@ from ctypes import byref, c_bool, c_size_t, c_uint64
 import signal
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -60,7 +60,7 @@ from ._convert import (
 from ._ffi import check, float_ptr, u64_ptr
 from ._reads import Reads
 from ._search import Searches
-from .errors import IndexClosedError
+from .errors import IndexClosedError, InvalidArgumentError
 
 
 __all__ = ["Index", "NO_KEY"]
@@ -137,6 +137,16 @@ class Index(Searches, Reads):
             OS decides). A crash of the process alone loses no returned write in any mode.
         checkpoint_bytes: the log size past which a durable index checkpoints on its own
             (0: never; default 256 MiB). See ``checkpoint``.
+        stemmer: ``"english"`` (Snowball Porter 2) or ``"none"`` (the default) for texts and
+            text queries (``omendb_options_set_stemmer``).
+        stop_words: ``"english"`` (the default), ``"none"``, or a list of words to drop
+            (``omendb_options_set_stop_words``).
+        lowercase, normalize_unicode: fold case / apply NFKC before cutting terms (both true
+            by default; ``omendb_options_set_text_case``).
+        token_chars: ``(min, max)`` characters of a kept term (default ``(2, 255)``).
+        bm25: ``(k1, b)`` of text search (default ``(1.5, 0.75)``).
+            The text options are saved with the index; ``stats()["text"]`` and
+            ``stats()["bm25"]`` show them.
 
     Options left as None take the C defaults (dim 0, metric ``"l2"``, m 16,
     ef_construction 200, ef_search 64, dtype ``"f32"``, rerank 4, pq_m 0), or for a durable
@@ -176,6 +186,12 @@ class Index(Searches, Reads):
         sync: str = "always",
         sync_interval_ms: int = 100,
         checkpoint_bytes: Optional[int] = None,
+        stemmer: Optional[str] = None,
+        stop_words: Union[str, Sequence[str], None] = None,
+        lowercase: Optional[bool] = None,
+        normalize_unicode: Optional[bool] = None,
+        token_chars: Optional[Tuple[int, int]] = None,
+        bm25: Optional[Tuple[float, float]] = None,
     ) -> None:
         if isinstance(dim, str) and (metric is None or isinstance(metric, int)):
             # hnswlib's order is Index(space, dim); ours is Index(dim, metric).
@@ -217,6 +233,7 @@ class Index(Searches, Reads):
                     err,
                     "full_precision_dir",
                 )
+            self._set_text_options(options, err, stemmer, stop_words, lowercase, normalize_unicode, token_chars, bm25)
             if path is not None:
                 raw = os.fsencode(path)
                 check(lib.omendb_options_set_path(options, raw, len(raw), byref(err)), err, "path")
@@ -236,6 +253,57 @@ class Index(Searches, Reads):
             self._adopt(handle)
         finally:
             lib.omendb_options_free(options)
+
+    @staticmethod
+    def _set_text_options(
+        options: Any,
+        err: Any,
+        stemmer: Optional[str],
+        stop_words: Union[str, Sequence[str], None],
+        lowercase: Optional[bool],
+        normalize_unicode: Optional[bool],
+        token_chars: Optional[Tuple[int, int]],
+        bm25: Optional[Tuple[float, float]],
+    ) -> None:
+        """The tokenizer and BM25 options given to ``__init__`` (each C setter only when given:
+        a durable index compares exactly those with its stored ones)."""
+        lib = _ffi.lib
+        if lowercase is not None or normalize_unicode is not None:
+            check(
+                lib.omendb_options_set_text_case(
+                    options, True if lowercase is None else bool(lowercase), True if normalize_unicode is None else bool(normalize_unicode), byref(err)
+                ),
+                err,
+                "lowercase / normalize_unicode",
+            )
+        if stemmer is not None:
+            language = _encode(stemmer, "stemmer")
+            check(lib.omendb_options_set_stemmer(options, language, len(language), byref(err)), err, "stemmer")
+        if stop_words is not None:
+            if isinstance(stop_words, str):
+                mode = {"none": _ffi.OMENDB_STOP_WORDS_NONE, "english": _ffi.OMENDB_STOP_WORDS_ENGLISH}.get(stop_words.lower())
+                if mode is None:
+                    raise InvalidArgumentError(f"stop_words {stop_words!r}: expected 'english', 'none' or a list of words")
+                check(lib.omendb_options_set_stop_words(options, mode, None, None, 0, byref(err)), err, "stop_words")
+            else:
+                words = [_encode(w, f"stop_words[{i}]") for i, w in enumerate(stop_words)]
+                pointers = (ctypes.c_char_p * len(words))(*words)
+                lengths = (c_size_t * len(words))(*map(len, words))
+                check(
+                    lib.omendb_options_set_stop_words(options, _ffi.OMENDB_STOP_WORDS_CUSTOM, pointers, lengths, len(words), byref(err)),
+                    err,
+                    "stop_words",
+                )
+        if token_chars is not None:
+            low, high = token_chars
+            check(
+                lib.omendb_options_set_token_chars(options, _unsigned(low, "token_chars[0]"), _unsigned(high, "token_chars[1]"), byref(err)),
+                err,
+                "token_chars",
+            )
+        if bm25 is not None:
+            k1, b = bm25
+            check(lib.omendb_options_set_bm25(options, float(k1), float(b), byref(err)), err, "bm25")
 
     # ---- lifetime ----
 

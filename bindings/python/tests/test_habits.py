@@ -192,14 +192,27 @@ def _omendb_threads() -> int:
     return sum(1 for n in names if n.startswith("omendb-"))
 
 
+def _wait_for_threads(want, seconds=10.0) -> int:
+    """The count once it equals `want` (pool threads start and end asynchronously), or the
+    last count seen when `seconds` pass."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        n = _omendb_threads()
+        if n == want or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
+
+
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/task"), reason="needs /proc")
 def test_threads_setting_gives_the_index_its_own_pool(rng):
     vectors = rng.standard_normal((2_000, 8)).astype(np.float32)
     with Index(dim=8) as index:
         assert index.threads == 0
-        before = _omendb_threads()
+        assert _wait_for_threads(0) == 0  # no other index of this process has a pool
         index.threads = 3
-        assert index.threads == 3 and _omendb_threads() == before + 3
+        assert index.threads == 3 and _wait_for_threads(3) == 3
         index.add(vectors)
         labels, _ = index.search(vectors[:50], k=5)
         index.threads = 1
@@ -214,4 +227,79 @@ def test_threads_setting_gives_the_index_its_own_pool(rng):
     import gc
 
     gc.collect()
-    assert _omendb_threads() == before  # the pool went with its setting
+    assert _wait_for_threads(0) == 0  # the pool went with its setting
+
+
+def test_metadata_null_and_lists_of_numbers(rng, tmp_path):
+    vectors = rng.standard_normal((6, 4)).astype(np.float32)
+    metadata = [
+        {"scores": [1, 2.5, 3], "note": None},
+        {"scores": [3.0, 4], "note": "x"},
+        {"scores": ["3"], "note": 0},
+        {"deep": {"gone": None}},
+        None,
+        {"scores": [7]},
+    ]
+    with Index(dim=4) as index:
+        index.add(vectors, ids=list(range(6)), metadata=metadata)
+        assert index.metadata(0) == {"scores": [1, 2.5, 3], "note": None}
+        assert index.metadata(3) == {"deep": {"gone": None}}
+        assert sorted(index.keys(filter="scores CONTAINS 3")) == [0, 1]
+        assert sorted(index.keys(filter='scores CONTAINS "3"')) == [2]
+        assert sorted(index.keys(filter="note = null OR deep.gone = NULL")) == [0, 3]
+        assert sorted(index.keys(filter="note IN (null, 0)")) == [0, 2]
+        assert index.count(filter="EXISTS note") == 3
+        labels, _ = index.search(vectors[1], k=6, filter="scores CONTAINS 4")
+        assert labels.tolist() == [1]
+        with pytest.raises(omendb.InvalidArgumentError, match="list of numbers"):
+            index.add(vectors[:1], ids=[9], metadata=[{"v": [1, "a"]}])
+        with pytest.raises(omendb.FilterSyntaxError, match="not null"):
+            index.count(filter="note < null")
+        index.save(tmp_path / "v6.omendb")
+    with open(tmp_path / "v6.omendb", "rb") as f:
+        assert int.from_bytes(f.read(12)[8:12], "little") == 6  # the format version that holds them
+    with Index.load(tmp_path / "v6.omendb") as loaded:
+        assert loaded.metadata(1) == {"scores": [3.0, 4], "note": "x"}
+        assert sorted(loaded.keys(filter="scores CONTAINS 2.5")) == [0]
+
+
+def test_text_options_change_what_matches_and_are_saved(tmp_path):
+    texts = ["Measuring the weather", "a measurement of THE rain", "the and of", "Zoë's café"]
+    vectors = np.eye(4, dtype=np.float32)
+    with Index(dim=4) as plain:
+        plain.add(vectors, ids=[0, 1, 2, 3], texts=texts)
+        assert plain.text_search("measure", k=4)[0].tolist() == []  # no stemming by default
+        assert plain.text_search("the", k=4)[0].tolist() == []  # English stop words by default
+        stats = plain.stats()
+        assert stats["text"]["stemmer"] == "none" and stats["text"]["stop_words"] == "english"
+        assert stats["bm25"] == {"k1": 1.5, "b": 0.75}
+    with Index(dim=4, stemmer="english", stop_words=["weather"], token_chars=(1, 40), bm25=(0.9, 0.4)) as tuned:
+        tuned.add(vectors, ids=[0, 1, 2, 3], texts=texts)
+        assert sorted(tuned.text_search("measure", k=4)[0].tolist()) == [0, 1]  # stemmed
+        assert sorted(tuned.text_search("the", k=4)[0].tolist()) == [0, 1, 2]  # "the" is kept
+        assert tuned.text_search("weather", k=4)[0].tolist() == []  # the custom stop word
+        stats = tuned.stats()
+        assert stats["text"]["stop_words"] == ["weather"] and stats["text"]["min_token_chars"] == 1
+        assert stats["bm25"]["k1"] == pytest.approx(0.9) and stats["bm25"]["b"] == pytest.approx(0.4)
+        tuned.save(tmp_path / "text.omendb")
+    with Index.load(tmp_path / "text.omendb") as loaded:
+        assert sorted(loaded.text_search("measure", k=4)[0].tolist()) == [0, 1]
+        assert loaded.stats()["text"]["stemmer"] == "english"
+    with Index(dim=4, lowercase=False) as cased:
+        cased.add(vectors, ids=[0, 1, 2, 3], texts=texts)
+        assert cased.text_search("rain", k=4)[0].tolist() == [1] and cased.text_search("Rain", k=4)[0].tolist() == []
+    with pytest.raises(omendb.InvalidArgumentError, match="english"):
+        Index(stemmer="klingon")
+    with pytest.raises(omendb.InvalidArgumentError, match="stop_words"):
+        Index(stop_words="french")
+    with pytest.raises(omendb.InvalidArgumentError, match="bm25"):
+        Index(bm25=(1.2, 1.5))
+    with pytest.raises(omendb.InvalidArgumentError, match="token_chars"):
+        Index(token_chars=(5, 2))
+    # A durable index compares the text options given with the stored ones.
+    with Index(path=tmp_path / "durable", dim=4, stemmer="english") as durable:
+        durable.add(vectors, ids=[0, 1, 2, 3], texts=texts)
+    with pytest.raises(omendb.InvalidArgumentError, match="text"):
+        Index(path=tmp_path / "durable", stemmer="none")
+    with Index(path=tmp_path / "durable") as reopened:
+        assert sorted(reopened.text_search("measure", k=4)[0].tolist()) == [0, 1]

@@ -80,7 +80,7 @@ def test_filter_syntax_error():
 def test_metadata_validation():
     index = omendb.Index()
     v = np.eye(3, 4, dtype=np.float32)
-    for bad in ["[1, 2]", "{not json", '{"a": null}', "7"]:
+    for bad in ["[1, 2]", "{not json", '{"a": [1, null]}', "7"]:
         with pytest.raises(omendb.InvalidArgumentError) as info:
             index.add(v, ids=[1, 2, 3], metadata=[{"a": 1}, None, bad])
         assert "record 2" in info.value.message

@@ -41,6 +41,10 @@ pub(super) struct FieldIndex {
     /// `[false, true]`.
     pub(super) bools: [RoaringBitmap; 2],
     pub(super) tags: HashMap<String, RoaringBitmap>,
+    /// The slots whose value is null.
+    pub(super) nulls: RoaringBitmap,
+    /// The items of lists of numbers.
+    pub(super) number_items: BTreeMap<Num, RoaringBitmap>,
 }
 
 /// Takes `slot` out of `map[key]`, dropping the entry once its bitmap is empty.
@@ -85,6 +89,14 @@ impl FieldIndex {
                     self.tags.entry(t.clone()).or_default().insert(slot);
                 }
             }
+            Value::Null => {
+                self.nulls.insert(slot);
+            }
+            Value::Numbers(items) => {
+                for item in items {
+                    self.number_items.entry(Num(item.as_number().unwrap_or(0.0))).or_default().insert(slot);
+                }
+            }
         }
     }
 
@@ -101,6 +113,24 @@ impl FieldIndex {
                     unset_hash(&mut self.tags, t.as_str(), slot);
                 }
             }
+            Value::Null => {
+                self.nulls.remove(slot);
+            }
+            Value::Numbers(items) => {
+                for item in items {
+                    unset_btree(&mut self.number_items, &Num(item.as_number().unwrap_or(0.0)), slot);
+                }
+            }
+        }
+    }
+
+    /// The slots whose list holds `item` (a string in a list of strings, a number in a list of
+    /// numbers; None = no slot).
+    pub(super) fn contains(&self, item: &Literal) -> Option<&RoaringBitmap> {
+        match item {
+            Literal::Str(s) => self.tags.get(s.as_str()),
+            Literal::Int(_) | Literal::Float(_) => self.number_items.get(&Num(item.as_number()?)),
+            Literal::Bool(_) | Literal::Null => None,
         }
     }
 
@@ -110,6 +140,7 @@ impl FieldIndex {
             Literal::Str(s) => self.strings.get(s.as_str()),
             Literal::Bool(b) => Some(&self.bools[*b as usize]),
             Literal::Int(_) | Literal::Float(_) => self.numbers.get(&Num(lit.as_number()?)),
+            Literal::Null => Some(&self.nulls),
         }
     }
 

@@ -4,7 +4,7 @@
 //! What each filter matches (for a live slot; a slot never `set` is not live):
 //! - `f = v`: the record has `f` and its value equals `v`. Integers and floats compare as
 //!   numbers (`3 = 3.0`, `-0.0 = 0.0`); a string never equals a number (`"3" != 3`); a list
-//!   of strings never equals anything (use CONTAINS).
+//!   never equals anything (use CONTAINS); `f = null` matches a null stored under `f`.
 //! - `f != v`: the record HAS `f` and its value does not equal `v` (by the rule above, so a
 //!   string or a list under `f` matches `f != 3`). A record without `f` does not match;
 //!   `NOT f = v` does.
@@ -12,7 +12,8 @@
 //!   by bytes (= Unicode code point order, so ISO dates compare as dates). Values of another
 //!   kind do not match.
 //! - `f IN (v1, v2, ...)`: `f = v1 OR f = v2 OR ...`.
-//! - `f CONTAINS "x"`: `f` is a list of strings holding `"x"`. A plain string never matches.
+//! - `f CONTAINS "x"`: `f` is a list of strings holding `"x"`; `f CONTAINS 3`: `f` is a list of
+//!   numbers holding 3 (or 3.0). A plain string or number never matches.
 //! - `EXISTS f`: the record has `f`, whatever its value (an empty list counts).
 //! - `NOT g`: every live slot that `g` does not match (records lacking the field included).
 //! - `AND`, `OR`: intersection and union.
@@ -22,7 +23,9 @@
 //! - `strings`: value -> slots, ordered (for `=` and string ranges);
 //! - `numbers`: value -> slots, ordered on one number line for integers and floats;
 //! - `bools`: two bitmaps;
-//! - `tags`: list item -> slots.
+//! - `tags`: list item -> slots;
+//! - `nulls`: slots holding null;
+//! - `number_items`: item of a list of numbers -> slots, on the same number line.
 //!
 //! Invariant (see [`MetadataStore::check_invariants`]): each index holds exactly the slots whose
 //! stored value puts them there, no bitmap in a map is empty, and every record's slot is live.
@@ -81,6 +84,7 @@ fn value_equals(v: &Value, lit: &Literal) -> bool {
     match (v, lit) {
         (Value::Str(a), Literal::Str(b)) => a == b,
         (Value::Bool(a), Literal::Bool(b)) => a == b,
+        (Value::Null, Literal::Null) => true,
         _ => matches!((v.as_number(), lit.as_number()), (Some(a), Some(b)) if a == b),
     }
 }
@@ -114,6 +118,23 @@ fn check_value(field: &str, v: &Value) -> Result<()> {
         Value::Float(f) if !f.is_finite() => Err(Error::InvalidArgument(format!(
             "metadata: field \"{field}\" holds {f}; floats must be finite"
         ))),
+        Value::Numbers(ref items) => {
+            if items.is_empty() {
+                return Err(Error::InvalidArgument(format!("metadata: field \"{field}\" is an empty list of numbers")));
+            }
+            for item in items {
+                match item {
+                    Value::Int(_) | Value::Float(_) => check_value(field, item)?,
+                    other => {
+                        return Err(Error::InvalidArgument(format!(
+                            "metadata: field \"{field}\" is a list of numbers holding {}",
+                            other.kind_name()
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -237,7 +258,7 @@ impl MetadataStore {
                 values.iter().filter_map(|v| fi.equal(v)).union()
             }
             Filter::Contains { field, value } => {
-                self.field(field).and_then(|fi| fi.tags.get(value.as_str())).cloned().unwrap_or_default()
+                self.field(field).and_then(|fi| fi.contains(value)).cloned().unwrap_or_default()
             }
             Filter::Exists { field } => self.field(field).map(|fi| fi.exists.clone()).unwrap_or_default(),
             Filter::Not(inner) => &self.live - self.evaluate(inner),
@@ -346,9 +367,11 @@ impl MetadataStore {
             Filter::In { field, values } => {
                 self.value_of(record, field).is_some_and(|v| values.iter().any(|l| value_equals(v, l)))
             }
-            Filter::Contains { field, value } => {
-                matches!(self.value_of(record, field), Some(Value::Tags(t)) if t.iter().any(|x| x == value))
-            }
+            Filter::Contains { field, value } => match (self.value_of(record, field), value) {
+                (Some(Value::Tags(t)), Literal::Str(s)) => t.iter().any(|x| x == s),
+                (Some(Value::Numbers(items)), _) => items.iter().any(|x| value_equals(x, value)),
+                _ => false,
+            },
             Filter::Exists { field } => self.value_of(record, field).is_some(),
             Filter::Not(inner) => !self.record_matches(record, inner),
             Filter::And(parts) => parts.iter().all(|p| self.record_matches(record, p)),
@@ -361,6 +384,7 @@ impl MetadataStore {
         let value_bytes = |v: &Value| match v {
             Value::Str(s) => s.capacity(),
             Value::Tags(t) => t.iter().map(|s| s.capacity() + 24).sum(),
+            Value::Numbers(items) => items.len() * std::mem::size_of::<Value>(),
             _ => 0,
         };
         let mut n = self.live.serialized_size();
@@ -370,6 +394,7 @@ impl MetadataStore {
             n += fi.numbers.values().map(|b| 40 + b.serialized_size()).sum::<usize>();
             n += fi.bools.iter().map(|b| b.serialized_size()).sum::<usize>();
             n += fi.tags.iter().map(|(k, b)| k.capacity() + 56 + b.serialized_size()).sum::<usize>();
+            n += fi.nulls.serialized_size() + fi.number_items.values().map(|b| 40 + b.serialized_size()).sum::<usize>();
         }
         for r in self.records.values() {
             n += 24
@@ -425,6 +450,9 @@ impl MetadataStore {
             }
             if have.tags != want.tags {
                 return Err(format!("field {name:?}: tag index differs"));
+            }
+            if have.nulls != want.nulls || have.number_items != want.number_items {
+                return Err(format!("field {name:?}: null or number-list index differs"));
             }
         }
         Ok(())

@@ -56,15 +56,41 @@ impl MetadataStore {
                             out.str(t);
                         }
                     }
+                    // Format version 6 on (see `needs_kinds_of_version_6`).
+                    Value::Null => out.u8(5),
+                    Value::Numbers(items) => {
+                        out.u8(6);
+                        out.u32(items.len() as u32);
+                        for item in items {
+                            match item {
+                                Value::Int(i) => {
+                                    out.u8(1);
+                                    out.u64(*i as u64);
+                                }
+                                // check_value admits only integers and floats here.
+                                other => {
+                                    out.u8(2);
+                                    out.u64(other.as_number().unwrap_or(0.0).to_bits());
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
+    /// Whether a value needs format version 6 (null, or a list of numbers): the writer then
+    /// uses it, so that an older reader says "unsupported version" rather than "corrupt".
+    pub(crate) fn needs_kinds_of_version_6(&self) -> bool {
+        self.fields.iter().any(|f| !f.nulls.is_empty() || !f.number_items.is_empty())
+    }
+
     /// Decodes what [`MetadataStore::encode`] wrote, checking everything: field names distinct,
-    /// ids in range and increasing within a record, values as `set` accepts them, slots
-    /// increasing and each `live`, and exactly `records` of them.
-    pub(crate) fn decode(bytes: &[u8], records: usize, live: impl Fn(u32) -> bool) -> Result<MetadataStore> {
+    /// ids in range and increasing within a record, values as `set` accepts them (null and
+    /// lists of numbers from format `version` 6 on), slots increasing and each `live`, and
+    /// exactly `records` of them.
+    pub(crate) fn decode(bytes: &[u8], records: usize, live: impl Fn(u32) -> bool, version: u32) -> Result<MetadataStore> {
         use crate::encoding::{corrupt, Cursor};
         let mut c = Cursor::new(bytes, "MDAT");
         let mut store = MetadataStore::new();
@@ -110,6 +136,19 @@ impl MetadataStore {
                             tags.push(c.str()?.to_string());
                         }
                         Value::Tags(tags)
+                    }
+                    5 if version >= 6 => Value::Null,
+                    6 if version >= 6 => {
+                        let k = c.count(9)?;
+                        let mut items = Vec::with_capacity(k);
+                        for _ in 0..k {
+                            items.push(match c.u8()? {
+                                1 => Value::Int(c.u64()? as i64),
+                                2 => Value::Float(f64::from_bits(c.u64()?)),
+                                t => return Err(corrupt(format!("MDAT: slot {slot} has a list item of unknown type {t}"))),
+                            });
+                        }
+                        Value::Numbers(items)
                     }
                     t => return Err(corrupt(format!("MDAT: slot {slot} has a value of unknown type {t}"))),
                 };

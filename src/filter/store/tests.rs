@@ -49,7 +49,7 @@ fn set_get_replace_remove() {
     assert_eq!(s.get_json(7).unwrap(), r#"{"genre":"rock","tags":["studio"]}"#);
 
     // A refused set leaves the record as it was.
-    assert!(matches!(s.set(7, r#"{"genre":{"x":null}}"#), Err(Error::InvalidArgument(_))));
+    assert!(matches!(s.set(7, r#"{"genre":{"x":[1,"a"]}}"#), Err(Error::InvalidArgument(_))));
     assert!(s.set(7, "[]").is_err());
     assert_eq!(s.get_json(7).unwrap(), r#"{"genre":"rock","tags":["studio"]}"#);
     s.check_invariants().unwrap();
@@ -189,7 +189,7 @@ impl Rng {
     }
 }
 
-const FIELDS: &[&str] = &["color", "size", "price", "flag", "tags", "mixed", "absent"];
+const FIELDS: &[&str] = &["color", "size", "price", "flag", "tags", "scores", "mixed", "absent"];
 const WORDS: &[&str] = &["red", "green", "blue", "", "Red", "a\"b", "日本"];
 const NUMBERS: &[f64] = &[-3.0, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0, 2.5, 3.0, 1e9];
 
@@ -210,10 +210,15 @@ fn random_json_value(rng: &mut Rng, field: &str) -> serde_json::Value {
         "price" => number(rng),
         "flag" => json!(rng.chance(50)),
         "tags" => json!((0..rng.below(4)).map(|_| word(rng)).collect::<Vec<_>>()),
-        _ => match rng.below(4) {
+        // A list of numbers (never empty: an empty list is a list of strings), or null.
+        "scores" if rng.chance(20) => serde_json::Value::Null,
+        "scores" => json!((0..1 + rng.below(3)).map(|_| number(rng)).collect::<Vec<_>>()),
+        _ => match rng.below(6) {
             0 => json!(word(rng)),
             1 => number(rng),
             2 => json!(rng.chance(50)),
+            3 => serde_json::Value::Null,
+            4 => json!((0..1 + rng.below(2)).map(|_| number(rng)).collect::<Vec<_>>()),
             _ => json!((0..rng.below(3)).map(|_| word(rng)).collect::<Vec<_>>()),
         },
     }
@@ -240,10 +245,11 @@ fn random_literal(rng: &mut Rng, field: &str) -> Literal {
             _ => {}
         }
     }
-    match rng.below(10) {
+    match rng.below(11) {
         0..=3 => Literal::Str(WORDS[rng.below(WORDS.len())].into()),
         4..=5 => Literal::Int(rng.below(8) as i64 - 3),
         6..=8 => Literal::Float(NUMBERS[rng.below(NUMBERS.len())]),
+        9 => Literal::Null,
         _ => Literal::Bool(rng.chance(50)),
     }
 }
@@ -258,7 +264,7 @@ fn random_filter(rng: &mut Rng, depth: usize) -> Filter {
                     [CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge];
                 let op = ops[rng.below(ops.len())];
                 let mut value = random_literal(rng, &field);
-                if op.is_ordering() && matches!(value, Literal::Bool(_)) {
+                if op.is_ordering() && matches!(value, Literal::Bool(_) | Literal::Null) {
                     value = Literal::Int(1);
                 }
                 Filter::Compare { field, op, value }
@@ -267,7 +273,14 @@ fn random_filter(rng: &mut Rng, depth: usize) -> Filter {
                 let values = (0..1 + rng.below(3)).map(|_| random_literal(rng, &field)).collect();
                 Filter::In { field, values }
             }
-            7..=8 => Filter::Contains { field, value: WORDS[rng.below(WORDS.len())].into() },
+            7..=8 => {
+                let value = if rng.chance(50) {
+                    Literal::Str(WORDS[rng.below(WORDS.len())].into())
+                } else {
+                    Literal::Float(NUMBERS[rng.below(NUMBERS.len())])
+                };
+                Filter::Contains { field, value }
+            }
             _ => Filter::Exists { field },
         };
     }
@@ -279,7 +292,7 @@ fn random_filter(rng: &mut Rng, depth: usize) -> Filter {
             for _ in 0..2 + rng.below(2) {
                 let op = ops[rng.below(ops.len())];
                 let value = match random_literal(rng, &field) {
-                    Literal::Bool(_) => Literal::Float(NUMBERS[rng.below(NUMBERS.len())]),
+                    Literal::Bool(_) | Literal::Null => Literal::Float(NUMBERS[rng.below(NUMBERS.len())]),
                     v => v,
                 };
                 parts.push(Filter::Compare { field: field.clone(), op, value });
@@ -308,6 +321,7 @@ fn oracle(record: &serde_json::Value, f: &Filter) -> bool {
     let eq = |v: &J, l: &Literal| match (v, l) {
         (J::String(a), Literal::Str(b)) => a == b,
         (J::Bool(a), Literal::Bool(b)) => a == b,
+        (J::Null, Literal::Null) => true,
         (J::Number(_), _) => lit_num(l).is_some_and(|b| num(v) == Some(b)),
         _ => false,
     };
@@ -329,9 +343,11 @@ fn oracle(record: &serde_json::Value, f: &Filter) -> bool {
             }
         }
         Filter::In { field, values } => get(field).is_some_and(|v| values.iter().any(|l| eq(v, l))),
-        Filter::Contains { field, value } => {
-            matches!(get(field), Some(J::Array(a)) if a.iter().any(|x| x.as_str() == Some(value)))
-        }
+        Filter::Contains { field, value } => match (get(field), value) {
+            (Some(J::Array(a)), Literal::Str(s)) => a.iter().any(|x| x.as_str() == Some(s.as_str())),
+            (Some(J::Array(a)), l) => a.iter().any(|x| x.is_number() && lit_num(l).is_some_and(|b| num(x) == Some(b + 0.0))),
+            _ => false,
+        },
         Filter::Exists { field } => get(field).is_some(),
         Filter::Not(g) => !oracle(record, g),
         Filter::And(v) => v.iter().all(|g| oracle(record, g)),
@@ -391,4 +407,45 @@ fn evaluate_equals_brute_force_on_a_random_store() {
     }
     // The random filters are not all trivial.
     assert!(nonempty > 150, "only {nonempty} of 400 filters were selective");
+}
+
+/// Issue #25: null and lists of numbers, in filters and through a save.
+#[test]
+fn null_and_lists_of_numbers_filter_and_persist() {
+    let mut s = MetadataStore::new();
+    s.set(1, r#"{"scores":[1,2.5,3],"gone":null}"#).unwrap();
+    s.set(2, r#"{"scores":[3.0,4],"gone":"here"}"#).unwrap();
+    s.set(3, r#"{"scores":["3"],"gone":0}"#).unwrap();
+    s.set_empty(4);
+    assert_eq!(hits(&s, "scores CONTAINS 3"), vec![1, 2]);
+    assert_eq!(hits(&s, "scores CONTAINS 2.5"), vec![1]);
+    assert_eq!(hits(&s, r#"scores CONTAINS "3""#), vec![3]);
+    assert_eq!(hits(&s, "gone = null"), vec![1]);
+    assert_eq!(hits(&s, "gone != null"), vec![2, 3]);
+    assert_eq!(hits(&s, "gone IN (null, 0)"), vec![1, 3]);
+    assert_eq!(hits(&s, "EXISTS gone"), vec![1, 2, 3]);
+    assert_eq!(hits(&s, "NOT gone = NULL"), vec![2, 3, 4]);
+    // A list of numbers equals nothing, and null is not 0 or false.
+    assert!(hits(&s, "scores = 3").is_empty() && hits(&s, "gone = false").is_empty());
+    assert_eq!(s.get_json(1).unwrap(), r#"{"gone":null,"scores":[1,2.5,3]}"#);
+    s.check_invariants().unwrap();
+    assert!(s.needs_kinds_of_version_6());
+
+    // Through MDAT: version 6 reads them back; version 5 refuses them as damage.
+    let mut out = crate::encoding::Le(Vec::new());
+    s.encode(&mut out);
+    let live = |slot: u32| (1..=4).contains(&slot);
+    let back = MetadataStore::decode(&out.0, 4, live, 6).unwrap();
+    back.check_invariants().unwrap();
+    assert_eq!(back.get_json(2).unwrap(), s.get_json(2).unwrap());
+    assert_eq!(hits(&back, "scores CONTAINS 4"), vec![2]);
+    assert!(MetadataStore::decode(&out.0, 4, live, 5).is_err());
+
+    // Replaced and removed values leave no trace in the indexes.
+    s.set(1, r#"{"scores":[9]}"#).unwrap();
+    assert!(hits(&s, "gone = null").is_empty() && hits(&s, "scores CONTAINS 1").is_empty());
+    s.remove(1);
+    s.remove(2);
+    assert!(!s.needs_kinds_of_version_6());
+    s.check_invariants().unwrap();
 }

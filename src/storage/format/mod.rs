@@ -1,5 +1,5 @@
-//! The index file format: layout, checksums, writing (versions 2 to 5: the oldest that holds
-//! what is written) and reading (versions 1 to 5). The byte-by-byte description is
+//! The index file format: layout, checksums, writing (versions 2 to 6: the oldest that holds
+//! what is written) and reading (versions 1 to 6). The byte-by-byte description is
 //! `docs/format.md`; this module is its implementation and the two must agree.
 //!
 //! ```text
@@ -19,8 +19,9 @@
 //! searches in place (`storage::mapped`); its upper lists are fixed-width, and it adds the
 //! records' metadata (MDAT) and texts (TEXT). Version 3 adds the codec state (QCOD) and the
 //! full-precision vectors (FULL) of a quantized index, version 4 a binary codec's two levels,
-//! and version 5 allows the packed record layout (`hnsw::arena`); a writer uses the oldest
-//! version that holds what it writes.
+//! version 5 allows the packed record layout (`hnsw::arena`), and version 6 two more kinds of
+//! metadata value (null, lists of numbers); a writer uses the oldest version that holds what
+//! it writes.
 //!
 //! Reading never trusts a number from the file before checking it: every count is checked
 //! against the section that holds the data (and so against the file's real length) before
@@ -74,8 +75,11 @@ pub const BINARY_LEVELS_VERSION: u32 = 4;
 /// `hnsw::arena`: the lock, level and state bytes before the upper reference, where that
 /// saves a cache line a record): version 4 with that record layout allowed.
 pub const PACKED_RECORDS_VERSION: u32 = 5;
+/// The format version this build writes for an index whose metadata holds null or lists of
+/// numbers (whatever its dtype and layout): version 5 with those two kinds of value in MDAT.
+pub const METADATA_KINDS_VERSION: u32 = 6;
 /// The newest format version this build reads (it reads every older one too).
-pub const NEWEST_VERSION: u32 = PACKED_RECORDS_VERSION;
+pub const NEWEST_VERSION: u32 = METADATA_KINDS_VERSION;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Bytes in the header. Its layout is the same in every version.

@@ -100,7 +100,7 @@ pub(crate) fn read_payloads(src: &(impl Source + ?Sized), layout: &Layout, keys:
     }
     let live = |slot: u32| states.get(slot as usize) == Some(&STATE_LIVE);
     let mdat = read_section(src, layout.section(b"MDAT"))?;
-    let meta = MetadataStore::decode(&mdat, layout.meta.records as usize, live)?;
+    let meta = MetadataStore::decode(&mdat, layout.meta.records as usize, live, layout.version)?;
     let text_bytes = read_section(src, layout.section(b"TEXT"))?;
     let (text, tokenizer, bm25) = TextIndex::decode(&text_bytes, live)?;
     options.text = tokenizer;

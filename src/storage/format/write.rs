@@ -7,7 +7,7 @@ use std::io::SeekFrom;
 
 use super::{
     align_up, sections_of, upper_bytes, ALIGN, BINARY_LEVELS_VERSION, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN, IO_BLOCK, MAGIC,
-    META_LEN, NO_ENTRY, PACKED_RECORDS_VERSION, QUANT_VERSION,
+    META_LEN, METADATA_KINDS_VERSION, NO_ENTRY, PACKED_RECORDS_VERSION, QUANT_VERSION,
 };
 use crate::encoding::Le;
 use crate::error::{Error, Result};
@@ -63,6 +63,7 @@ impl<'a> Shape<'a> {
         };
         let codec = graph.and_then(|g| g.space.codec()).map(|c| &**c);
         let version = match opts.dtype {
+            _ if snap.metadata.needs_kinds_of_version_6() => METADATA_KINDS_VERSION,
             _ if lay.is_packed() => PACKED_RECORDS_VERSION,
             Dtype::F32 => FORMAT_VERSION,
             Dtype::Binary => BINARY_LEVELS_VERSION,
