@@ -57,5 +57,10 @@ for what in wheel sdist; do
     where=$(cd "$tmp" && "$venv/bin/python" -c "import omendb._ffi as f; print(f.LIBRARY_PATH)")
     case $where in "$venv"/*) echo "   library: $where";; *) echo "loaded $where, not the installed one"; exit 1;; esac
     (cd "$tmp" && OMENDB_TEST_INSTALLED=1 OMENDB_REPO=$repo OMENDB_DATA=$data "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) | tail -n 2
+    if [ "$what" = wheel ]; then
+        # The inline hints (py.typed) as a user's type checker sees them.
+        "$venv/bin/pip" install -q mypy
+        (cd "$tmp" && "$venv/bin/python" -m mypy --strict --no-incremental tests/typed_program.py && "$venv/bin/python" tests/typed_program.py >/dev/null)
+    fi
 done
 echo "python-dist-check: ok"

@@ -9,7 +9,7 @@ import ctypes
 import json
 import operator
 from ctypes import byref, c_size_t, c_uint32
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -42,7 +42,7 @@ _OUTPUT_TYPES = _ffi.OUTPUT_TYPES
 ArrayLike = Any  # anything np.ascontiguousarray accepts
 Key = Union[str, bytes, int]
 Ids = Union[Sequence[str], Sequence[bytes], Sequence[int], np.ndarray]
-Metadata = Optional[Sequence[Union[dict, str, bytes, None]]]
+Metadata = Optional[Sequence[Union[Dict[str, Any], str, bytes, None]]]
 Texts = Optional[Sequence[Union[str, bytes, None]]]
 FilterLike = Union[str, Filter, None]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ctypes
 import json
 from ctypes import byref, c_char, c_size_t
-from typing import Any, Iterator, List, Sequence
+from typing import Any, Dict, Iterator, List, Sequence
 
 import numpy as np
 
@@ -33,6 +33,15 @@ from .errors import KeyNotFoundError
 
 class Reads(Leased):
     """The read methods of ``Index`` other than searches."""
+
+    @property
+    def dim(self) -> int:
+        """Vector dimensions (``omendb_index_dim``); 0 while an index made with dim=0 is empty."""
+        handle = self._acquire()
+        try:
+            return size_t_held(handle, _ffi.lib.omendb_index_dim)
+        finally:
+            self._release()
 
     def _key_pages(self, filter: FilterLike, batch: int) -> Iterator[List[Any]]:
         """Pages of keys from a cursor (``omendb_cursor_*``) made now: a snapshot, in key order."""
@@ -81,7 +90,7 @@ class Reads(Leased):
 
     def scan(
         self, filter: FilterLike = None, batch: int = 1000, include: Sequence[str] = ("vector", "metadata")
-    ) -> Iterator[dict]:
+    ) -> Iterator[Dict[str, Any]]:
         """Every record (matching ``filter``), in key order, as dicts ``{"id": key, "vector":
         ndarray, "metadata": dict}`` (only the fields in ``include``), read ``batch`` keys at a
         time. The keys are a snapshot taken when the scan starts; a record removed since is
@@ -91,7 +100,7 @@ class Reads(Leased):
             raise ValueError(f"include: unknown fields {sorted(unknown)} (expected 'vector', 'metadata')")
         for page in self._key_pages(filter, batch):
             for key in page:
-                record: dict = {"id": key}
+                record: Dict[str, Any] = {"id": key}
                 try:
                     if "vector" in include:
                         record["vector"] = self.get(key)
@@ -101,7 +110,7 @@ class Reads(Leased):
                     continue  # removed after the snapshot
                 yield record
 
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         """Counts, sizes and the graph's shape (``omendb_index_stats``): records,
         pending_removes, slots, dim, metric, dtype, m, ef_construction, ef_search, key_kind,
         levels, mean_layer0_degree, memory (bytes by part) and durable (None, or the
@@ -120,7 +129,7 @@ class Reads(Leased):
             _ffi.lib.omendb_string_free(out)
         return dict(json.loads(text))
 
-    def metadata(self, id: Key) -> dict:
+    def metadata(self, id: Key) -> Dict[str, Any]:
         """The metadata of a record as a dict ({} when it has none) (``omendb_index_metadata``).
 
         Raises:

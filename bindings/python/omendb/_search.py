@@ -103,7 +103,7 @@ class Searches(Leased):
             try:
                 # The query's address; a read-only, non-contiguous or empty array raises and
                 # takes the general path.
-                query = byref(c_float.from_buffer(queries))
+                query = byref(c_float.from_buffer(queries))  # type: ignore[arg-type]  # ndarray is a buffer
             except (TypeError, ValueError, BufferError):
                 query = None
             if query is not None:

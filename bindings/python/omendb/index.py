@@ -30,7 +30,7 @@ from ctypes import byref, c_bool, c_size_t, c_uint64
 import signal
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -392,7 +392,10 @@ class Index(Searches, Reads):
             try:
                 for start in range(0, n, chunk):
                     stop = min(n, start + chunk)
-                    part = (lambda entries: None if entries is None else entries[start:stop])
+
+                    def part(entries: Any, start: int = start, stop: int = stop) -> Any:
+                        return None if entries is None else entries[start:stop]
+
                     added.append(self._put_held(handle, rows[start:stop], part(ids), False, part(metadata), part(texts)))
                     if report is not None:
                         report(stop, n)
@@ -549,7 +552,7 @@ class Index(Searches, Reads):
             self._release()
 
     @property
-    def recovery(self) -> dict:
+    def recovery(self) -> Dict[str, Any]:
         """What opening a durable index found in its log (``omendb_index_recovery``):
         ``{"records_replayed": n, "bytes_dropped": b}``; ``bytes_dropped`` is the torn or
         damaged end of the log that was cut off. Zeros for a new directory or no ``path``."""
@@ -703,11 +706,6 @@ class Index(Searches, Reads):
     def __len__(self) -> int:
         """The number of records (``omendb_index_len``)."""
         return self._size_t(_ffi.lib.omendb_index_len)
-
-    @property
-    def dim(self) -> int:
-        """Vector dimensions; 0 while an index created with dim=0 is still empty."""
-        return self._size_t(_ffi.lib.omendb_index_dim)
 
     @property
     def metric(self) -> str:

@@ -303,3 +303,16 @@ def test_text_options_change_what_matches_and_are_saved(tmp_path):
         Index(path=tmp_path / "durable", stemmer="none")
     with Index(path=tmp_path / "durable") as reopened:
         assert sorted(reopened.text_search("measure", k=4)[0].tolist()) == [0, 1]
+
+
+def test_faiss_users_get_minus_one_for_missing_hits(rng):
+    """A batch row with fewer hits than its width is padded with NO_KEY (UINT64_MAX), which
+    reads as FAISS's -1 through an int64 view of the labels (README, "Installing")."""
+    vectors = rng.standard_normal((10, 4)).astype(np.float32)
+    with Index(dim=4) as index:
+        index.add(vectors, ids=list(range(10)), metadata=[{"even": i % 2 == 0} for i in range(10)])
+        labels, distances = index.search(vectors[:3], k=8, filter="even = true")
+        as_faiss = labels.view(np.int64)
+        assert labels.shape == (3, 8)
+        assert (as_faiss[:, 5:] == -1).all() and np.isinf(distances[:, 5:]).all()
+        assert set(as_faiss[0, :5].tolist()) == {0, 2, 4, 6, 8}
