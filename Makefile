@@ -10,7 +10,7 @@
 #   make demo             the sample-data demo from C, Go and Python (ctests/data)
 #   make install PREFIX=/usr/local   (DESTDIR honoured): lib/libomendb.so.X.Y.Z with its links
 #                         .so.X and .so, lib/libomendb.a, include/omendb.h,
-#                         lib/pkgconfig/omendb.pc, bin/omendb
+#                         lib/pkgconfig/omendb.pc, bin/omendb, bin/omendb-server
 #   make uninstall PREFIX=/usr/local   removes exactly those
 #   make install-check    the library as a user gets it: SONAME and exported symbols checked,
 #                         installed into a temporary prefix, a C and a Go program built from
@@ -18,7 +18,8 @@
 #   make python-dist-check  the Python sdist and wheel (manylinux, < 3 MB), each installed into a
 #                         fresh venv outside the repository and tested there
 #   make lint             cargo clippy (all targets, warnings denied) and cargo doc (warnings denied)
-#   make test             every test: lint, Rust, header check, C under valgrind, install-check, pytest, go test -race
+#   make test             every test: lint, Rust (the server's HTTP tests too), header check, C under
+#                         valgrind, install-check, pytest, python-dist-check, go test -race
 #
 # Build outputs go to ctests/build/ (gitignored).
 
@@ -132,6 +133,7 @@ $(BUILD)/omendb.pc: omendb.pc.in Cargo.toml | $(BUILD)
 # its debug sections (the release profile keeps line tables for profiling: 63 MB -> a few).
 INSTALL_LIB := $(DESTDIR)$(PREFIX)/lib
 install: lib
+	$(CARGO) build --release -p omendb-server
 	@rm -f $(BUILD)/omendb.pc
 	@$(MAKE) --no-print-directory $(BUILD)/omendb.pc PREFIX='$(PREFIX)'
 	install -d $(INSTALL_LIB)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
@@ -143,11 +145,12 @@ install: lib
 	install -m 644 $(HEADER) $(DESTDIR)$(PREFIX)/include/omendb.h
 	install -m 644 $(BUILD)/omendb.pc $(INSTALL_LIB)/pkgconfig/omendb.pc
 	install -m 755 -s $(LIBDIR)/omendb $(DESTDIR)$(PREFIX)/bin/omendb
+	install -m 755 -s $(LIBDIR)/omendb-server $(DESTDIR)$(PREFIX)/bin/omendb-server
 
 uninstall:
 	rm -f $(INSTALL_LIB)/libomendb.so.$(VERSION) $(INSTALL_LIB)/$(SONAME) $(INSTALL_LIB)/libomendb.so \
 		$(INSTALL_LIB)/libomendb.a $(INSTALL_LIB)/pkgconfig/omendb.pc \
-		$(DESTDIR)$(PREFIX)/include/omendb.h $(DESTDIR)$(PREFIX)/bin/omendb
+		$(DESTDIR)$(PREFIX)/include/omendb.h $(DESTDIR)$(PREFIX)/bin/omendb $(DESTDIR)$(PREFIX)/bin/omendb-server
 
 # What a user of an installed library relies on, checked on the installed files: the SONAME,
 # only omendb_* symbols exported, pkg-config's flags and version, a C program (the demo) and a
@@ -175,7 +178,7 @@ install-check: lib
 	(cd "$$tmp/go" && GOFLAGS=-mod=mod go build -o demo .); \
 	echo "== Go program, outside the repository"; \
 	LD_LIBRARY_PATH="$$prefix/lib" "$$tmp/go/demo" -vectors ctests/data/sample.fvecs -words ctests/data/sample_words.txt | tail -n 3; \
-	"$$prefix/bin/omendb" --version; \
+	"$$prefix/bin/omendb" --version; "$$prefix/bin/omendb" serve --version; \
 	$(MAKE) --no-print-directory uninstall PREFIX="$$prefix" >/dev/null; \
 	left=$$(find "$$prefix" -type f -o -type l); \
 	if [ -n "$$left" ]; then echo "left after uninstall: $$left"; exit 1; fi; \
@@ -185,7 +188,7 @@ install-check: lib
 # run a second time without it).
 # Every test. The Rust tests read ../shared/data (or $$OMENDB_DATA) for the recall checks.
 test: setup header-check lint
-	$(CARGO) test --release
+	$(CARGO) test --release --workspace
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory install-check
 	@echo "== Python: pytest"
@@ -201,10 +204,10 @@ test: setup header-check lint
 # (clippy ships with the toolchain on these machines; where it is missing the step says so.)
 lint:
 	@if $(CARGO) clippy --version >/dev/null 2>&1; then \
-		echo "== cargo clippy --release --all-targets -- -D warnings"; \
-		$(CARGO) clippy --release --all-targets -- -D warnings; \
+		echo "== cargo clippy --release --workspace --all-targets -- -D warnings"; \
+		$(CARGO) clippy --release --workspace --all-targets -- -D warnings; \
 	else echo "== clippy is not installed: lint skipped (rustup component add clippy)"; fi
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --release
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --release --workspace
 
 # The Python package as users install it: sdist, wheel from the sdist, manylinux tag, size,
 # and the tests against each installed into a fresh venv (bindings/python/dist_check.sh).
@@ -223,7 +226,7 @@ setup-python:
 check-aarch64:
 	@if rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then \
 		echo "== cargo check --target aarch64-unknown-linux-gnu"; \
-		$(CARGO) check --release --lib --target aarch64-unknown-linux-gnu; \
+		$(CARGO) check --release --lib --no-default-features --target aarch64-unknown-linux-gnu; \
 	else echo "== aarch64 target not installable here: type-check skipped"; fi
 
 clean:

@@ -55,6 +55,18 @@ def cargo_version() -> str:
     return match.group(1)
 
 
+def without_table(toml: str, table: str) -> str:
+    """``toml`` without the top-level ``[table]`` and its keys (up to the next table)."""
+    out, skipping = [], False
+    for line in toml.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            skipping = stripped == f"[{table}]"
+        if not skipping:
+            out.append(line)
+    return "".join(out)
+
+
 class SdistWithRust(sdist):
     """An sdist that carries the Rust sources in rust/ (a checkout keeps them two folders up,
     where an sdist cannot reach)."""
@@ -68,6 +80,10 @@ class SdistWithRust(sdist):
                 name = path.relative_to(root)
                 (target / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target / name)
+        # The repository's Cargo.toml names the workspace members beside the library (the
+        # server), which the sdist does not carry: the sdist's crate stands alone.
+        manifest = target / "Cargo.toml"
+        manifest.write_text(without_table(manifest.read_text(encoding="utf-8"), "workspace"), encoding="utf-8")
         for tree in RUST_TREES:
             shutil.copytree(root / tree, target / tree)
 
@@ -103,6 +119,9 @@ setup(
             path=str(rust_root() / "Cargo.toml"),
             binding=Binding.NoBinding,
             strip=Strip.All,
+            # The library alone: the `cli` feature's crates (clap, indicatif, npyz) are the
+            # omendb tool's.
+            args=["--no-default-features"],
             env=CARGO_ENV,
         )
     ],

@@ -66,6 +66,13 @@ enum Command {
         /// The index file.
         index: PathBuf,
     },
+    /// Serve durable collections over HTTP/JSON: runs `omendb-server` (installed beside this
+    /// tool) with the arguments that follow, e.g. `omendb serve --data DIR --http 127.0.0.1:7700`.
+    Serve {
+        /// The arguments of omendb-server (see `omendb-server --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Measure recall@k and queries per second over a sweep of ef.
     Bench {
         /// The index file.
@@ -151,6 +158,7 @@ fn main() -> ExitCode {
             search(&index, &queries, k, ef, filter.as_deref(), limit, load)
         }
         Command::Info { index } => info(&index),
+        Command::Serve { args } => serve(&args),
         Command::Bench { index, queries, groundtruth, k, ef, load } => bench(&index, &queries, &groundtruth, k, &ef, load),
     };
     match outcome {
@@ -246,6 +254,22 @@ fn write_stdout(text: &str) -> CliResult<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write the results: {e}")),
         _ => Ok(()),
+    }
+}
+
+/// Runs `omendb-server` from this tool's own directory (where `make install` and cargo put
+/// both), or from PATH, with `args`; its exit status becomes ours.
+fn serve(args: &[String]) -> CliResult<()> {
+    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("omendb-server")));
+    let program = beside.filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("omendb-server"));
+    let status = std::process::Command::new(&program)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e} (build it with `cargo build --release -p omendb-server`, or `make install`)", program.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        std::process::exit(status.code().unwrap_or(1))
     }
 }
 

@@ -1,0 +1,523 @@
+//! The HTTP/JSON API (docs/http.md): routes, request and response shapes, the API key, limits
+//! and metrics. Index calls run on tokio's blocking threads (they use all cores for batches
+//! and wait for the log's fsync).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State as AxumState};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use omendb::filter::Filter;
+use omendb::hybrid::{Fusion, RRF_K};
+use omendb::index::{IndexOptions, SearchRequest};
+use omendb::quant::Dtype;
+use omendb::{KeyRef, Keys, Metric, Payloads};
+
+use crate::collections::{Collection, KeyChoice, Registry};
+use crate::error::ApiError;
+
+/// Most records one write request may carry (more: 413).
+pub const MAX_BATCH: usize = 100_000;
+/// Most queries one search request may carry (more: 413).
+pub const MAX_QUERIES: usize = 10_000;
+/// Largest k a search may ask for (more: 400).
+pub const MAX_K: usize = 10_000;
+
+/// Requests served, by (method, route template, HTTP code): (count, seconds in total).
+type RequestCounts = BTreeMap<(String, String, u16), (u64, f64)>;
+
+/// What every handler shares.
+pub struct State {
+    pub registry: Registry,
+    api_key: Option<String>,
+    started: Instant,
+    requests: Mutex<RequestCounts>,
+}
+
+impl State {
+    pub fn new(registry: Registry, api_key: Option<String>) -> State {
+        State { registry, api_key, started: Instant::now(), requests: Mutex::new(BTreeMap::new()) }
+    }
+}
+
+type Shared = Arc<State>;
+
+pub fn router(state: Shared, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/collections", get(list_collections))
+        .route("/collections/{name}", get(get_collection).put(create_collection).delete(delete_collection))
+        .route("/collections/{name}/records", post(put_records))
+        .route("/collections/{name}/records/{id}", get(get_record).delete(delete_record))
+        .route("/collections/{name}/search", post(search))
+        .route("/collections/{name}/text_search", post(text_search))
+        .route("/collections/{name}/hybrid_search", post(hybrid_search))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+// ---- middleware ----
+
+/// Every request but `GET /healthz` needs `Authorization: Bearer <key>` when a key is set.
+async fn authorize(AxumState(state): AxumState<Shared>, request: Request, next: Next) -> Response {
+    let Some(key) = &state.api_key else { return next.run(request).await };
+    if request.uri().path() == "/healthz" {
+        return next.run(request).await;
+    }
+    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if constant_time_eq(given.as_bytes(), key.as_bytes()) => next.run(request).await,
+        _ => ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong API key (Authorization: Bearer <key>)").into_response(),
+    }
+}
+
+/// Equality whose time depends on the lengths only, not on where the bytes differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// Counts requests by route template and code, with their time (for /metrics).
+async fn count(AxumState(state): AxumState<Shared>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let start = Instant::now();
+    let response = next.run(request).await;
+    if let Ok(mut requests) = state.requests.lock() {
+        let entry = requests.entry((method, route, response.status().as_u16())).or_insert((0, 0.0));
+        entry.0 += 1;
+        entry.1 += start.elapsed().as_secs_f64();
+    }
+    response
+}
+
+// ---- JSON bodies with our errors ----
+
+/// `Json<T>` whose rejections are API errors: a body over the limit is 413, bad JSON 400.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::too_large(format!("request body too large: {}", e.body_text())))
+            }
+            Err(e) => Err(ApiError::invalid(e.body_text())),
+        }
+    }
+}
+
+/// Runs an index call on a blocking thread.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::from(omendb::Error::Internal(format!("task failed: {e}"))))?
+}
+
+// ---- keys ----
+
+fn key_json(key: KeyRef<'_>) -> Value {
+    match key {
+        KeyRef::U64(k) => json!(k),
+        KeyRef::Str(s) => json!(s),
+    }
+}
+
+/// The keys of a write, as the collection takes them.
+enum OwnedKeys {
+    U64(Vec<u64>),
+    Str(Vec<String>),
+}
+
+fn keys_of(collection: &Collection, ids: &[&Value]) -> Result<OwnedKeys, ApiError> {
+    match collection.key {
+        KeyChoice::U64 => ids
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.as_u64().ok_or_else(|| ApiError::invalid(format!("records[{i}].id must be an integer in 0..2^64-1 (collection keys are u64), got {v}"))))
+            .collect::<Result<_, _>>()
+            .map(OwnedKeys::U64),
+        KeyChoice::Str => ids
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid(format!("records[{i}].id must be a string (collection keys are strings), got {v}"))))
+            .collect::<Result<_, _>>()
+            .map(OwnedKeys::Str),
+    }
+}
+
+/// A key from a URL path segment.
+fn path_key(collection: &Collection, id: &str) -> Result<OwnedKeys, ApiError> {
+    match collection.key {
+        KeyChoice::U64 => id.parse::<u64>().map(|k| OwnedKeys::U64(vec![k])).map_err(|_| ApiError::invalid(format!("record id {id:?} is not a u64 (collection keys are u64)"))),
+        KeyChoice::Str => Ok(OwnedKeys::Str(vec![id.to_string()])),
+    }
+}
+
+impl OwnedKeys {
+    fn first(&self) -> KeyRef<'_> {
+        match self {
+            OwnedKeys::U64(k) => KeyRef::U64(k[0]),
+            OwnedKeys::Str(k) => KeyRef::Str(&k[0]),
+        }
+    }
+}
+
+// ---- health, metrics ----
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(AxumState(state): AxumState<Shared>) -> Response {
+    let mut out = String::new();
+    out.push_str("# HELP omendb_requests_total HTTP requests served, by method, route and code.\n# TYPE omendb_requests_total counter\n");
+    let requests = state.requests.lock().map(|r| r.clone()).unwrap_or_default();
+    for ((method, route, code), (n, _)) in &requests {
+        out.push_str(&format!("omendb_requests_total{{method=\"{method}\",route=\"{route}\",code=\"{code}\"}} {n}\n"));
+    }
+    out.push_str("# HELP omendb_request_seconds_sum Time spent serving requests, by method, route and code.\n# TYPE omendb_request_seconds_sum counter\n");
+    for ((method, route, code), (_, seconds)) in &requests {
+        out.push_str(&format!("omendb_request_seconds_sum{{method=\"{method}\",route=\"{route}\",code=\"{code}\"}} {seconds:.6}\n"));
+    }
+    out.push_str("# HELP omendb_collection_records Records in each collection.\n# TYPE omendb_collection_records gauge\n");
+    for c in state.registry.list() {
+        out.push_str(&format!("omendb_collection_records{{collection=\"{}\"}} {}\n", c.name, c.index.len()));
+    }
+    out.push_str(&format!("# TYPE omendb_uptime_seconds gauge\nomendb_uptime_seconds {:.3}\n", state.started.elapsed().as_secs_f64()));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+// ---- collections ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    dim: usize,
+    #[serde(default)]
+    metric: Option<String>,
+    #[serde(default)]
+    m: Option<usize>,
+    #[serde(default)]
+    ef_construction: Option<usize>,
+    #[serde(default)]
+    ef_search: Option<usize>,
+    #[serde(default)]
+    dtype: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+fn describe(c: &Collection) -> Value {
+    let stats = c.index.stats();
+    json!({
+        "name": c.name,
+        "count": c.index.len(),
+        "options": {
+            "dim": stats["dim"], "metric": stats["metric"], "m": stats["m"],
+            "ef_construction": stats["ef_construction"], "ef_search": stats["ef_search"],
+            "dtype": stats["dtype"], "key": c.key.name(),
+        },
+        "memory_bytes": stats["memory"]["total"],
+    })
+}
+
+async fn list_collections(AxumState(state): AxumState<Shared>) -> Json<Value> {
+    Json(json!({ "collections": state.registry.list().iter().map(|c| describe(c)).collect::<Vec<_>>() }))
+}
+
+async fn get_collection(AxumState(state): AxumState<Shared>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let c = state.registry.get(&name)?;
+    blocking(move || Ok(Json(describe(&c)))).await
+}
+
+async fn create_collection(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<CreateBody>) -> Result<Response, ApiError> {
+    let defaults = IndexOptions::default();
+    let options = IndexOptions {
+        dim: body.dim,
+        metric: body.metric.as_deref().map(Metric::from_name).transpose()?.unwrap_or(defaults.metric),
+        m: body.m.unwrap_or(defaults.m),
+        ef_construction: body.ef_construction.unwrap_or(defaults.ef_construction),
+        ef_search: body.ef_search.unwrap_or(defaults.ef_search),
+        dtype: body.dtype.as_deref().map(Dtype::from_name).transpose()?.unwrap_or(defaults.dtype),
+        ..defaults
+    };
+    if options.dim == 0 {
+        return Err(ApiError::invalid("dim must be at least 1"));
+    }
+    let key = body.key.as_deref().map(KeyChoice::from_name).transpose()?.unwrap_or(KeyChoice::Str);
+    let c = blocking(move || state.registry.create(&name, options, key)).await?;
+    Ok((StatusCode::CREATED, Json(describe(&c))).into_response())
+}
+
+async fn delete_collection(AxumState(state): AxumState<Shared>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    blocking(move || state.registry.delete(&name)).await?;
+    Ok(Json(json!({ "deleted": true })))
+}
+
+// ---- records ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    id: Value,
+    vector: Vec<f32>,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordsBody {
+    records: Vec<Record>,
+    #[serde(default)]
+    upsert: bool,
+}
+
+/// Adds (or upserts) records, all or nothing; answered once they are in the log and synced.
+async fn put_records(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<RecordsBody>) -> Result<Json<Value>, ApiError> {
+    let c = state.registry.get(&name)?;
+    let n = body.records.len();
+    if n > MAX_BATCH {
+        return Err(ApiError::too_large(format!("{n} records in one request; at most {MAX_BATCH}")));
+    }
+    blocking(move || {
+        let ids: Vec<&Value> = body.records.iter().map(|r| &r.id).collect();
+        let keys = keys_of(&c, &ids)?;
+        let dim = body.records.first().map_or(0, |r| r.vector.len());
+        let mut vectors = Vec::with_capacity(n * dim);
+        for (i, r) in body.records.iter().enumerate() {
+            if r.vector.len() != dim {
+                return Err(ApiError::from(omendb::Error::DimensionMismatch { expected: dim, got: r.vector.len() }).with_context(format!("records[{i}].vector")));
+            }
+            vectors.extend_from_slice(&r.vector);
+        }
+        let metadata: Vec<Option<String>> = body.records.iter().map(|r| r.metadata.as_ref().map(|m| Value::Object(m.clone()).to_string())).collect();
+        let meta_refs: Vec<Option<&str>> = metadata.iter().map(|m| m.as_deref()).collect();
+        let text_refs: Vec<Option<&str>> = body.records.iter().map(|r| r.text.as_deref()).collect();
+        let payloads = Payloads {
+            metadata: metadata.iter().any(Option::is_some).then_some(&meta_refs[..]),
+            texts: text_refs.iter().any(Option::is_some).then_some(&text_refs[..]),
+        };
+        let str_refs: Vec<&str>;
+        let keys = match &keys {
+            OwnedKeys::U64(k) => Keys::U64(k),
+            OwnedKeys::Str(k) => {
+                str_refs = k.iter().map(String::as_str).collect();
+                Keys::Str(&str_refs)
+            }
+        };
+        if body.upsert {
+            c.index.upsert_with(keys, &vectors, payloads)?;
+        } else {
+            c.index.add_with(keys, &vectors, payloads)?;
+        }
+        Ok(Json(json!({ "count": n })))
+    })
+    .await
+}
+
+async fn get_record(AxumState(state): AxumState<Shared>, Path((name, id)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let c = state.registry.get(&name)?;
+    blocking(move || {
+        let keys = path_key(&c, &id)?;
+        let key = keys.first();
+        let vector = c.index.get_vector(key).ok_or_else(|| ApiError::from(omendb::Error::KeyNotFound(id.clone())))?;
+        let metadata: Value = c.index.metadata(key).and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_else(|| json!({}));
+        Ok(Json(json!({ "id": key_json(key), "vector": vector, "metadata": metadata })))
+    })
+    .await
+}
+
+async fn delete_record(AxumState(state): AxumState<Shared>, Path((name, id)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let c = state.registry.get(&name)?;
+    blocking(move || {
+        let keys = path_key(&c, &id)?;
+        c.index.remove(keys.first())?;
+        Ok(Json(json!({ "deleted": true })))
+    })
+    .await
+}
+
+// ---- searches ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchBody {
+    #[serde(default)]
+    vector: Option<Vec<f32>>,
+    #[serde(default)]
+    vectors: Option<Vec<Vec<f32>>>,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default)]
+    ef: Option<usize>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+fn check_k(k: usize) -> Result<(), ApiError> {
+    if (1..=MAX_K).contains(&k) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!("k = {k} is out of range (1..={MAX_K})")))
+    }
+}
+
+fn parse_filter(text: Option<&str>) -> Result<Option<Filter>, ApiError> {
+    text.map(Filter::parse)
+        .transpose()
+        .map_err(|e| ApiError::from(omendb::Error::FilterSyntax { offset: e.offset, message: e.message }))
+}
+
+/// What `include` asks to add to each hit.
+struct Include {
+    metadata: bool,
+    vector: bool,
+}
+
+fn include_of(fields: &[String]) -> Result<Include, ApiError> {
+    let mut inc = Include { metadata: false, vector: false };
+    for f in fields {
+        match f.as_str() {
+            "metadata" => inc.metadata = true,
+            "vector" => inc.vector = true,
+            other => return Err(ApiError::invalid(format!("include: unknown field {other:?} (expected \"metadata\", \"vector\")"))),
+        }
+    }
+    Ok(inc)
+}
+
+fn hit_json(c: &Collection, key: KeyRef<'_>, score: f32, score_name: &str, inc: &Include) -> Value {
+    let mut hit = serde_json::Map::new();
+    hit.insert("id".into(), key_json(key));
+    hit.insert(score_name.into(), json!(score));
+    if inc.metadata {
+        let m: Value = c.index.metadata(key).and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_else(|| json!({}));
+        hit.insert("metadata".into(), m);
+    }
+    if inc.vector {
+        hit.insert("vector".into(), json!(c.index.get_vector(key)));
+    }
+    Value::Object(hit)
+}
+
+async fn search(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<SearchBody>) -> Result<Json<Value>, ApiError> {
+    let c = state.registry.get(&name)?;
+    check_k(body.k)?;
+    let inc = include_of(&body.include)?;
+    let (queries, batch) = match (body.vector, body.vectors) {
+        (Some(v), None) => (vec![v], false),
+        (None, Some(vs)) => (vs, true),
+        _ => return Err(ApiError::invalid("give one of \"vector\" or \"vectors\"")),
+    };
+    if queries.len() > MAX_QUERIES {
+        return Err(ApiError::too_large(format!("{} queries in one request; at most {MAX_QUERIES}", queries.len())));
+    }
+    blocking(move || {
+        let filter = parse_filter(body.filter.as_deref())?;
+        let mut rows = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let mut hits = Vec::new();
+            let request = SearchRequest { k: body.k, ef: body.ef, filter: filter.as_ref() };
+            c.index.search_visit(q, request, |key, d| hits.push(hit_json(&c, key, d, "distance", &inc)))?;
+            rows.push(Value::Array(hits));
+        }
+        Ok(Json(if batch { json!({ "hits": rows }) } else { json!({ "hits": rows.pop().unwrap_or_default() }) }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextSearchBody {
+    query: String,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
+}
+
+async fn text_search(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<TextSearchBody>) -> Result<Json<Value>, ApiError> {
+    let c = state.registry.get(&name)?;
+    check_k(body.k)?;
+    let inc = include_of(&body.include)?;
+    blocking(move || {
+        let filter = parse_filter(body.filter.as_deref())?;
+        let mut hits = Vec::new();
+        c.index.text_search(&body.query, body.k, filter.as_ref(), |key, s| hits.push(hit_json(&c, key, s, "score", &inc)))?;
+        Ok(Json(json!({ "hits": hits })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HybridBody {
+    vector: Vec<f32>,
+    query: String,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default)]
+    ef: Option<usize>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    fusion: Option<String>,
+    #[serde(default)]
+    alpha: Option<f32>,
+    #[serde(default)]
+    include: Vec<String>,
+}
+
+async fn hybrid_search(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<HybridBody>) -> Result<Json<Value>, ApiError> {
+    let c = state.registry.get(&name)?;
+    check_k(body.k)?;
+    let inc = include_of(&body.include)?;
+    let fusion = match body.fusion.as_deref().unwrap_or("rrf").to_ascii_lowercase().as_str() {
+        "rrf" | "reciprocal_rank" => Fusion::Rrf { k: RRF_K },
+        "weighted" | "linear" => Fusion::Weighted { alpha: body.alpha.unwrap_or(0.5) },
+        other => return Err(ApiError::invalid(format!("unknown fusion {other:?}: expected rrf (reciprocal_rank) or weighted (linear)"))),
+    };
+    if let Some(a) = body.alpha {
+        if !(0.0..=1.0).contains(&a) {
+            return Err(ApiError::invalid(format!("alpha = {a} is out of range [0, 1]")));
+        }
+    }
+    blocking(move || {
+        let filter = parse_filter(body.filter.as_deref())?;
+        let mut hits = Vec::new();
+        let request = SearchRequest { k: body.k, ef: body.ef, filter: filter.as_ref() };
+        c.index.hybrid_search(&body.vector, &body.query, request, fusion, |key, s| hits.push(hit_json(&c, key, s, "score", &inc)))?;
+        Ok(Json(json!({ "hits": hits })))
+    })
+    .await
+}

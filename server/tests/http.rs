@@ -1,0 +1,214 @@
+//! The server end to end: the real `omendb-server` binary on loopback (port 0), spoken to over
+//! TCP with plain HTTP/1.1 requests; killed with SIGKILL and restarted to check that
+//! acknowledged writes survive.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_omendb-server"))
+            .args(["--data", data.to_str().unwrap(), "--http", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{line:?}");
+        Server { child, addr }
+    }
+
+    /// One request; returns (HTTP code, body as JSON, or as a string for text bodies).
+    fn call(&self, method: &str, path: &str, body: Option<&Value>, key: Option<&str>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.raw(method, path, &body, key)
+    }
+
+    fn raw(&self, method: &str, path: &str, body: &str, key: Option<&str>) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        let code: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let content = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+        let value = serde_json::from_str(&content).unwrap_or(Value::String(content));
+        (code, value)
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+
+    fn stop(mut self) {
+        // SIGTERM: a graceful shutdown.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        self.child.wait().unwrap();
+    }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, tail) = rest.split_once("\r\n").unwrap();
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.push_str(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("omendb-server-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn error_status(v: &Value) -> &str {
+    v["error"]["status"].as_str().unwrap_or_else(|| panic!("not an error body: {v}"))
+}
+
+#[test]
+fn collections_records_and_searches() {
+    let data = temp_dir("api");
+    let s = Server::start(&data, &[]);
+    assert_eq!(s.call("GET", "/healthz", None, None), (200, Value::String("ok\n".into())));
+
+    let (code, created) = s.call("PUT", "/collections/docs", Some(&json!({"dim": 3, "metric": "cosine", "m": 8, "key": "string"})), None);
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["options"]["metric"], "cosine");
+    let (code, again) = s.call("PUT", "/collections/docs", Some(&json!({"dim": 3})), None);
+    assert_eq!((code, error_status(&again)), (409, "CONFLICT"));
+    let (code, bad) = s.call("PUT", "/collections/..%2Fescape", Some(&json!({"dim": 3})), None);
+    assert_eq!((code, error_status(&bad)), (400, "INVALID_ARGUMENT"));
+    let (code, bad) = s.call("PUT", "/collections/other", Some(&json!({"dim": 3, "metric": "hamming"})), None);
+    assert_eq!((code, error_status(&bad)), (400, "INVALID_ARGUMENT"));
+    assert!(bad["error"]["message"].as_str().unwrap().contains("cosine (cos, angular)"));
+
+    let records = json!({"records": [
+        {"id": "a", "vector": [1, 0, 0], "metadata": {"genre": "jazz", "year": 1959}, "text": "kind of blue trumpet"},
+        {"id": "b", "vector": [0, 1, 0], "metadata": {"genre": "rock"}, "text": "loud guitar"},
+        {"id": "c", "vector": [1, 1, 0], "metadata": {"genre": "jazz", "year": 1964}, "text": "love supreme saxophone"}
+    ]});
+    assert_eq!(s.call("POST", "/collections/docs/records", Some(&records), None), (200, json!({"count": 3})));
+    // All or nothing: one bad vector, nothing stored.
+    let partly_bad = json!({"records": [{"id": "d", "vector": [1, 2, 3]}, {"id": "e", "vector": [1, 2]}]});
+    let (code, err) = s.call("POST", "/collections/docs/records", Some(&partly_bad), None);
+    assert_eq!((code, error_status(&err)), (400, "DIMENSION_MISMATCH"));
+    let (code, err) = s.call("POST", "/collections/docs/records", Some(&json!({"records": [{"id": "a", "vector": [1, 0, 0]}]})), None);
+    assert_eq!((code, error_status(&err)), (409, "DUPLICATE_KEY"));
+    let (code, err) = s.call("POST", "/collections/docs/records", Some(&json!({"records": [{"id": 7, "vector": [1, 0, 0]}]})), None);
+    assert_eq!((code, error_status(&err)), (400, "INVALID_ARGUMENT"));
+    let (_, info) = s.call("GET", "/collections/docs", None, None);
+    assert_eq!(info["count"], 3);
+
+    let (code, found) = s.call("POST", "/collections/docs/search", Some(&json!({"vector": [1, 0.1, 0], "k": 2, "include": ["metadata"]})), None);
+    assert_eq!(code, 200, "{found}");
+    assert_eq!(found["hits"][0]["id"], "a");
+    assert_eq!(found["hits"][0]["metadata"]["genre"], "jazz");
+    assert_eq!(found["hits"].as_array().unwrap().len(), 2);
+    let (_, filtered) = s.call("POST", "/collections/docs/search", Some(&json!({"vector": [0, 1, 0], "k": 5, "filter": "genre = \"jazz\" AND year > 1960"})), None);
+    assert_eq!(filtered["hits"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap()).collect::<Vec<_>>(), ["c"]);
+    let (_, batch) = s.call("POST", "/collections/docs/search", Some(&json!({"vectors": [[1, 0, 0], [0, 1, 0]], "k": 1})), None);
+    assert_eq!((batch["hits"][0][0]["id"].as_str(), batch["hits"][1][0]["id"].as_str()), (Some("a"), Some("b")));
+    let (code, err) = s.call("POST", "/collections/docs/search", Some(&json!({"vector": [1, 0], "k": 2})), None);
+    assert_eq!((code, error_status(&err)), (400, "DIMENSION_MISMATCH"));
+    let (code, err) = s.call("POST", "/collections/docs/search", Some(&json!({"vector": [1, 0, 0], "filter": "genre ="})), None);
+    assert_eq!((code, error_status(&err)), (400, "FILTER_SYNTAX"));
+    let (code, err) = s.call("POST", "/collections/docs/search", Some(&json!({"vector": [1, 0, 0], "k": 1_000_000})), None);
+    assert_eq!((code, error_status(&err)), (400, "INVALID_ARGUMENT"));
+
+    let (_, text) = s.call("POST", "/collections/docs/text_search", Some(&json!({"query": "saxophone", "k": 3})), None);
+    assert_eq!(text["hits"][0]["id"], "c");
+    let (_, hybrid) = s.call("POST", "/collections/docs/hybrid_search", Some(&json!({"vector": [0, 1, 0], "query": "trumpet", "k": 3, "fusion": "rrf"})), None);
+    assert_eq!(hybrid["hits"].as_array().unwrap().len(), 3);
+
+    let (code, rec) = s.call("GET", "/collections/docs/records/c", None, None);
+    assert_eq!(code, 200);
+    assert_eq!(rec["metadata"]["year"], 1964);
+    let v: Vec<f64> = rec["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert!((v[0] - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-6, "{v:?}"); // cosine: stored normalised
+    assert_eq!(s.call("DELETE", "/collections/docs/records/b", None, None).0, 200);
+    let (code, err) = s.call("GET", "/collections/docs/records/b", None, None);
+    assert_eq!((code, error_status(&err)), (404, "KEY_NOT_FOUND"));
+    let (code, err) = s.call("GET", "/collections/missing", None, None);
+    assert_eq!((code, error_status(&err)), (404, "NOT_FOUND"));
+
+    let (code, metrics) = s.call("GET", "/metrics", None, None);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("omendb_requests_total{method=\"POST\",route=\"/collections/{name}/search\",code=\"200\"} 3"), "{metrics}");
+    assert!(metrics.contains("omendb_collection_records{collection=\"docs\"} 2"), "{metrics}");
+
+    assert_eq!(s.call("DELETE", "/collections/docs", None, None).0, 200);
+    assert_eq!(s.call("GET", "/collections/docs", None, None).0, 404);
+    assert!(!data.join("docs").exists());
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    let data = temp_dir("kill");
+    let s = Server::start(&data, &[]);
+    assert_eq!(s.call("PUT", "/collections/ints", Some(&json!({"dim": 2, "key": "u64"})), None).0, 201);
+    for batch in 0..10u64 {
+        let records: Vec<Value> = (0..20u64).map(|i| json!({"id": batch * 100 + i, "vector": [batch as f32 + 1.0, i as f32]})).collect();
+        assert_eq!(s.call("POST", "/collections/ints/records", Some(&json!({"records": records})), None).0, 200);
+    }
+    assert_eq!(s.call("DELETE", "/collections/ints/records/5", None, None).0, 200);
+    s.kill();
+    // Restarted on the same directory: every acknowledged write is there, the removal too.
+    let s = Server::start(&data, &[]);
+    let (_, info) = s.call("GET", "/collections/ints", None, None);
+    assert_eq!(info["count"], 199, "{info}");
+    assert_eq!(info["options"]["key"], "u64");
+    assert_eq!(s.call("GET", "/collections/ints/records/905", None, None).0, 200);
+    assert_eq!(s.call("GET", "/collections/ints/records/5", None, None).0, 404);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn api_key_and_body_limit() {
+    let data = temp_dir("auth");
+    std::fs::create_dir_all(&data).unwrap();
+    let key_file = data.join("key.txt");
+    std::fs::write(&key_file, "s3cret\n").unwrap();
+    let s = Server::start(&data.join("db"), &["--api-key-file", key_file.to_str().unwrap(), "--max-body-bytes", "2000"]);
+    assert_eq!(s.call("GET", "/healthz", None, None).0, 200); // no key needed
+    let (code, err) = s.call("GET", "/collections", None, None);
+    assert_eq!((code, error_status(&err)), (401, "UNAUTHORIZED"));
+    assert_eq!(s.call("GET", "/collections", None, Some("wrong")).0, 401);
+    assert_eq!(s.call("GET", "/metrics", None, Some("s3cre")).0, 401);
+    assert_eq!(s.call("PUT", "/collections/c", Some(&json!({"dim": 2})), Some("s3cret")).0, 201);
+    let big: Vec<Value> = (0..200).map(|i| json!({"id": format!("k{i}"), "vector": [1.0, i as f32]})).collect();
+    let (code, err) = s.call("POST", "/collections/c/records", Some(&json!({"records": big})), Some("s3cret"));
+    assert_eq!((code, error_status(&err)), (413, "PAYLOAD_TOO_LARGE"));
+    let (code, err) = s.raw("POST", "/collections/c/records", "{not json", Some("s3cret"));
+    assert_eq!((code, error_status(&err)), (400, "INVALID_ARGUMENT"));
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
