@@ -157,8 +157,14 @@ uninstall:
 # Go program (the Go demo in a module of its own, the binding through a replace directive, no
 # build tag: `#cgo pkg-config: omendb`) built in a temporary directory outside the repository
 # with PKG_CONFIG_PATH alone, run with LD_LIBRARY_PATH alone; then uninstall leaves nothing.
+# The prefix is the same path on every run, and the Go program is built with a build cache of
+# its own: Go's cache keeps the -L flags pkg-config gave when the binding was first built (the
+# key does not cover them), so a prefix that moved between runs, or a developer's own install
+# elsewhere, left a link against the wrong directory.
+INSTALL_CHECK_PREFIX ?= $(or $(TMPDIR),/tmp)/omendb-install-check
 install-check: lib
-	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; prefix="$$tmp/prefix"; \
+	@set -e; tmp=$$(mktemp -d); prefix="$(INSTALL_CHECK_PREFIX)"; \
+	trap 'rm -rf "$$tmp" "$$prefix"' EXIT; rm -rf "$$prefix"; \
 	$(MAKE) --no-print-directory install PREFIX="$$prefix" >/dev/null; \
 	lib="$$prefix/lib/$(SONAME)"; \
 	soname=$$(readelf -d "$$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'); \
@@ -175,7 +181,7 @@ install-check: lib
 	LD_LIBRARY_PATH="$$prefix/lib" "$$tmp/c/demo" $(DEMO_ARGS) | tail -n 3; \
 	cp bindings/go/examples/demo/*.go "$$tmp/go/"; \
 	printf 'module example.com/omendbdemo\n\ngo 1.24\n\nrequire github.com/omendb/omendb/bindings/go v0.0.0\n\nreplace github.com/omendb/omendb/bindings/go => %s\n' "$(CURDIR)/bindings/go" >"$$tmp/go/go.mod"; \
-	(cd "$$tmp/go" && GOFLAGS=-mod=mod go build -o demo .); \
+	(cd "$$tmp/go" && GOCACHE="$(INSTALL_CHECK_PREFIX)-gocache" GOFLAGS=-mod=mod go build -o demo .); \
 	echo "== Go program, outside the repository"; \
 	LD_LIBRARY_PATH="$$prefix/lib" "$$tmp/go/demo" -vectors ctests/data/sample.fvecs -words ctests/data/sample_words.txt | tail -n 3; \
 	"$$prefix/bin/omendb" --version; "$$prefix/bin/omendb" serve --version; \

@@ -49,6 +49,22 @@ pub enum Fusion {
     },
 }
 
+impl Fusion {
+    /// The fusion named `name`, case-insensitive (the vocabulary of `omendb_fusion_from_name`,
+    /// the bindings and the server): "rrf" (also "reciprocal_rank") with `param` its constant
+    /// (0: [`RRF_K`]), or "weighted" (also "linear") with `param` alpha. The parameter's range
+    /// is checked where the fusion runs ([`fuse`]).
+    pub fn from_name(name: &str, param: f32) -> Result<Fusion> {
+        match name.to_ascii_lowercase().as_str() {
+            "rrf" | "reciprocal_rank" => Ok(Fusion::Rrf { k: if param == 0.0 { RRF_K } else { param } }),
+            "weighted" | "linear" => Ok(Fusion::Weighted { alpha: param }),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown fusion {name:?}: expected rrf (reciprocal_rank) or weighted (linear)"
+            ))),
+        }
+    }
+}
+
 impl Default for Fusion {
     fn default() -> Self {
         Fusion::Rrf { k: RRF_K }

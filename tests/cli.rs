@@ -44,8 +44,10 @@ fn write_fvecs(path: &Path, data: &[f32], dim: usize) {
     std::fs::write(path, b).unwrap();
 }
 
-fn write_npy(path: &Path, data: &[f32], dim: usize, descr: &str) {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {dim}), }}", data.len() / dim);
+/// A version 1 `.npy` file of `rows` x `dim` values already encoded in `body`.
+fn write_npy_bytes(path: &Path, rows: usize, dim: usize, descr: &str, fortran: bool, body: &[u8]) {
+    let order = if fortran { "True" } else { "False" };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({rows}, {dim}), }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -53,40 +55,26 @@ fn write_npy(path: &Path, data: &[f32], dim: usize, descr: &str) {
     let mut b = b"\x93NUMPY\x01\x00".to_vec();
     b.extend_from_slice(&(header.len() as u16).to_le_bytes());
     b.extend_from_slice(header.as_bytes());
-    data.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    b.extend_from_slice(body);
     std::fs::write(path, b).unwrap();
 }
 
+/// `data` as little-endian float32 in C order, the header saying `descr`.
+fn write_npy(path: &Path, data: &[f32], dim: usize, descr: &str) {
+    let body: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_npy_bytes(path, data.len() / dim, dim, descr, false, &body);
+}
+
 fn write_npy_f64(path: &Path, data: &[f32], dim: usize) {
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, {dim}), }}", data.len() / dim);
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    b.extend_from_slice(header.as_bytes());
-    data.iter().for_each(|x| b.extend_from_slice(&f64::from(*x).to_le_bytes()));
-    std::fs::write(path, b).unwrap();
+    let body: Vec<u8> = data.iter().flat_map(|x| f64::from(*x).to_le_bytes()).collect();
+    write_npy_bytes(path, data.len() / dim, dim, "<f8", false, &body);
 }
 
 /// The same array in column-major order (as `np.asfortranarray` saves it).
 fn write_npy_fortran(path: &Path, data: &[f32], dim: usize) {
     let rows = data.len() / dim;
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': True, 'shape': ({rows}, {dim}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    b.extend_from_slice(header.as_bytes());
-    for j in 0..dim {
-        for i in 0..rows {
-            b.extend_from_slice(&data[i * dim + j].to_le_bytes());
-        }
-    }
-    std::fs::write(path, b).unwrap();
+    let body: Vec<u8> = (0..dim).flat_map(|j| (0..rows).flat_map(move |i| data[i * dim + j].to_le_bytes())).collect();
+    write_npy_bytes(path, rows, dim, "<f4", true, &body);
 }
 
 fn brute_force(base: &[f32], q: &[f32], dim: usize, k: usize) -> Vec<i32> {

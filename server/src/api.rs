@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use omendb::filter::Filter;
-use omendb::hybrid::{Fusion, RRF_K};
+use omendb::hybrid::Fusion;
 use omendb::index::{IndexOptions, SearchRequest};
 use omendb::quant::Dtype;
 use omendb::{KeyRef, Keys, Metric, Payloads};
@@ -502,16 +502,11 @@ async fn hybrid_search(AxumState(state): AxumState<Shared>, Path(name): Path<Str
     let c = state.registry.get(&name)?;
     check_k(body.k)?;
     let inc = include_of(&body.include)?;
-    let fusion = match body.fusion.as_deref().unwrap_or("rrf").to_ascii_lowercase().as_str() {
-        "rrf" | "reciprocal_rank" => Fusion::Rrf { k: RRF_K },
-        "weighted" | "linear" => Fusion::Weighted { alpha: body.alpha.unwrap_or(0.5) },
-        other => return Err(ApiError::invalid(format!("unknown fusion {other:?}: expected rrf (reciprocal_rank) or weighted (linear)"))),
+    // alpha is the weighted fusion's parameter (its range is checked by the fusion itself).
+    let fusion = match Fusion::from_name(body.fusion.as_deref().unwrap_or("rrf"), 0.0)? {
+        Fusion::Weighted { .. } => Fusion::Weighted { alpha: body.alpha.unwrap_or(0.5) },
+        rrf => rrf,
     };
-    if let Some(a) = body.alpha {
-        if !(0.0..=1.0).contains(&a) {
-            return Err(ApiError::invalid(format!("alpha = {a} is out of range [0, 1]")));
-        }
-    }
     blocking(move || {
         let filter = parse_filter(body.filter.as_deref())?;
         let mut hits = Vec::new();

@@ -144,6 +144,13 @@ fn collections_records_and_searches() {
     assert_eq!(text["hits"][0]["id"], "c");
     let (_, hybrid) = s.call("POST", "/collections/docs/hybrid_search", Some(&json!({"vector": [0, 1, 0], "query": "trumpet", "k": 3, "fusion": "rrf"})), None);
     assert_eq!(hybrid["hits"].as_array().unwrap().len(), 3);
+    let (_, weighted) = s.call("POST", "/collections/docs/hybrid_search", Some(&json!({"vector": [0, 1, 0], "query": "trumpet", "k": 1, "fusion": "linear", "alpha": 1.0})), None);
+    assert_eq!(weighted["hits"][0]["id"], "b"); // alpha 1: the vector side alone
+    let (code, err) = s.call("POST", "/collections/docs/hybrid_search", Some(&json!({"vector": [0, 1, 0], "query": "x", "fusion": "weighted", "alpha": 1.5})), None);
+    assert_eq!((code, error_status(&err)), (400, "INVALID_ARGUMENT"));
+    let (code, err) = s.call("POST", "/collections/docs/hybrid_search", Some(&json!({"vector": [0, 1, 0], "query": "x", "fusion": "max"})), None);
+    assert_eq!((code, error_status(&err)), (400, "INVALID_ARGUMENT"));
+    assert!(err["error"]["message"].as_str().unwrap().contains("rrf (reciprocal_rank) or weighted (linear)"));
 
     let (code, rec) = s.call("GET", "/collections/docs/records/c", None, None);
     assert_eq!(code, 200);

@@ -1,7 +1,8 @@
 //! The vocabulary: the names of metrics, dtypes, fusions and sync modes, and their
-//! OMENDB_* values. One table here serves C, the CLI (through `Metric::from_name` and
-//! `Dtype::from_name`, which these call), Python and Go, so every entry point accepts the same
-//! names and aliases and refuses others with the same message, which lists the accepted ones.
+//! OMENDB_* values. The names are parsed where their enum lives (`Metric::from_name`,
+//! `Dtype::from_name`, `Fusion::from_name`; sync modes here) and these functions give them to
+//! C, Python and Go, so every entry point (the CLI and the server too) accepts the same names
+//! and aliases and refuses others with the same message, which lists the accepted ones.
 
 use std::ffi::{c_char, CStr};
 
@@ -10,14 +11,12 @@ use super::options::{OMENDB_SYNC_ALWAYS, OMENDB_SYNC_BATCH, OMENDB_SYNC_OFF};
 use super::search::{OMENDB_FUSION_RRF, OMENDB_FUSION_WEIGHTED};
 use super::status::{omendb_error, omendb_status};
 use crate::error::Error;
+use crate::hybrid::Fusion;
 use crate::metric::Metric;
 use crate::quant::Dtype;
 
-/// Fusion names: the canonical name first, then its aliases.
-const FUSIONS: [(u32, &CStr, &[&str]); 2] = [
-    (OMENDB_FUSION_RRF, c"rrf", &["reciprocal_rank"]),
-    (OMENDB_FUSION_WEIGHTED, c"weighted", &["linear"]),
-];
+/// Fusion names (parsed by `Fusion::from_name`, which holds the aliases).
+const FUSIONS: [(u32, &CStr); 2] = [(OMENDB_FUSION_RRF, c"rrf"), (OMENDB_FUSION_WEIGHTED, c"weighted")];
 /// Sync mode names.
 const SYNC_MODES: [(u32, &CStr, &[&str]); 3] = [
     (OMENDB_SYNC_ALWAYS, c"always", &["full"]),
@@ -135,7 +134,10 @@ pub extern "C" fn omendb_fusion_from_name(
     guard(err_out, || {
         let name = utf8(name, name_len, "name")?;
         let slot = out(fusion_out, "fusion_out")?;
-        *slot = from_table(&FUSIONS, "fusion", name)?;
+        *slot = match Fusion::from_name(name, 0.0)? {
+            Fusion::Rrf { .. } => OMENDB_FUSION_RRF,
+            Fusion::Weighted { .. } => OMENDB_FUSION_WEIGHTED,
+        };
         Ok(())
     })
 }
@@ -146,7 +148,7 @@ pub extern "C" fn omendb_fusion_from_name(
 /// Thread safety: safe to call from any thread.
 #[no_mangle]
 pub extern "C" fn omendb_fusion_name(fusion: u32) -> *const c_char {
-    name_in(&FUSIONS, fusion)
+    FUSIONS.iter().find(|(v, _)| *v == fusion).map_or(std::ptr::null(), |(_, c)| c.as_ptr())
 }
 
 /// Parses a sync mode name into its OMENDB_SYNC_* value, case-insensitive: "always" (also
@@ -221,7 +223,7 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_accepted_ones() {
-        let err = from_table(&FUSIONS, "fusion", "max").unwrap_err();
+        let err = Fusion::from_name("max", 0.0).unwrap_err();
         assert_eq!(err.to_string(), "invalid argument: unknown fusion \"max\": expected rrf (reciprocal_rank) or weighted (linear)");
         let err = Metric::from_name("angularr").unwrap_err();
         assert_eq!(err.to_string(), "invalid argument: unknown metric \"angularr\": expected l2 (euclidean, l2sq), ip (dot, inner_product) or cosine (cos, angular)");
