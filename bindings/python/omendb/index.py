@@ -19,7 +19,8 @@ from another thread never frees it under a running call.
 
 This file holds creation, writes, persistence and the simple getters; the searches are in
 ``_search.py`` and the other reads in ``_reads.py`` (the two bases of ``Index``), the
-conversions every method shares in ``_convert.py``.
+conversions every method shares in ``_convert.py``, the options' setters in ``_options.py``,
+the chunked add's Ctrl-C and progress in ``_progress.py``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ from __future__ import annotations
 import ctypes
 import os
 from ctypes import byref, c_bool, c_size_t, c_uint64
-import signal
-import sys
-import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -44,13 +42,11 @@ from ._convert import (
     Metadata,
     Texts,
     _as_filter,
-    enum_code,
     enum_name,
     _encode,
     _is_string_ids,
     _payload,
     _rows,
-    _u32,
     _u64_key,
     _u64_keys,
     _unsigned,
@@ -58,49 +54,14 @@ from ._convert import (
     u32_held,
 )
 from ._ffi import check, float_ptr, u64_ptr
+from ._options import set_options
+from ._progress import DeferredInterrupt, print_progress
 from ._reads import Reads
 from ._search import Searches
-from .errors import IndexClosedError, InvalidArgumentError
+from .errors import IndexClosedError
 
 
 __all__ = ["Index", "NO_KEY"]
-
-
-class _DeferredInterrupt:
-    """Ctrl-C (SIGINT) during a chunked add, taken at a chunk boundary: Python raises
-    KeyboardInterrupt at any bytecode, which could fall between a chunk going in and its keys
-    being recorded for the rollback; this handler only notes the press, and
-    ``raise_if_pressed`` raises it where the add can undo itself. Installed only on the main
-    thread and over Python's default handler (a program's own handler is left alone)."""
-
-    def __init__(self) -> None:
-        self._pressed = False
-        self._previous: Any = None
-
-    def __enter__(self) -> "_DeferredInterrupt":
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._note)
-        return self
-
-    def _note(self, signum: int, frame: Any) -> None:
-        self._pressed = True
-
-    def raise_if_pressed(self) -> None:
-        if self._pressed:
-            self._pressed = False
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        if self._pressed and exc[0] is None:  # pressed after the last chunk: still an interrupt
-            raise KeyboardInterrupt
-
-
-def _print_progress(added: int, total: int) -> None:
-    """``add(progress=True)``: one line on stderr, rewritten in place."""
-    end = "\n" if added == total else ""
-    print(f"\romendb: added {added:,} / {total:,} ({100 * added / total:.0f} %)", end=end, file=sys.stderr, flush=True)
 
 
 class Index(Searches, Reads):
@@ -202,108 +163,17 @@ class Index(Searches, Reads):
         err = _ffi.ErrorPtr()
         check(lib.omendb_options_create(byref(options), byref(err)), err)
         try:
-            # Only the options given are set: reopening a durable directory compares exactly
-            # those with the stored ones, and the rest take the stored values.
-            if dim is not None:
-                check(lib.omendb_options_set_dim(options, _unsigned(dim, "dim"), byref(err)), err, "dim")
-            if metric is not None:
-                check(lib.omendb_options_set_metric(options, enum_code("metric", metric), byref(err)), err, "metric")
-            if m is not None:
-                check(lib.omendb_options_set_m(options, _unsigned(m, "m"), byref(err)), err, "m")
-            if ef_construction is not None:
-                check(
-                    lib.omendb_options_set_ef_construction(options, _unsigned(ef_construction, "ef_construction"), byref(err)),
-                    err,
-                    "ef_construction",
-                )
-            if ef_search is not None:
-                check(lib.omendb_options_set_ef_search(options, _unsigned(ef_search, "ef_search"), byref(err)), err, "ef_search")
-            if seed is not None:
-                check(lib.omendb_options_set_seed(options, _unsigned(seed, "seed"), byref(err)), err, "seed")
-            if dtype is not None:
-                check(lib.omendb_options_set_dtype(options, enum_code("dtype", dtype), byref(err)), err, "dtype")
-            if rerank is not None:
-                check(lib.omendb_options_set_rerank(options, _unsigned(rerank, "rerank"), byref(err)), err, "rerank")
-            if pq_m is not None:
-                check(lib.omendb_options_set_pq_m(options, _unsigned(pq_m, "pq_m"), byref(err)), err, "pq_m")
-            if full_precision_dir is not None:
-                fp = str(full_precision_dir).encode("utf-8")
-                check(
-                    lib.omendb_options_set_full_precision_dir(options, fp, len(fp), byref(err)),
-                    err,
-                    "full_precision_dir",
-                )
-            self._set_text_options(options, err, stemmer, stop_words, lowercase, normalize_unicode, token_chars, bm25)
-            if path is not None:
-                raw = os.fsencode(path)
-                check(lib.omendb_options_set_path(options, raw, len(raw), byref(err)), err, "path")
-                check(
-                    lib.omendb_options_set_sync(options, enum_code("sync", sync), _u32(sync_interval_ms, "sync_interval_ms"), byref(err)),
-                    err,
-                    "sync",
-                )
-                if checkpoint_bytes is not None:
-                    check(
-                        lib.omendb_options_set_checkpoint_bytes(options, _unsigned(checkpoint_bytes, "checkpoint_bytes"), byref(err)),
-                        err,
-                        "checkpoint_bytes",
-                    )
+            set_options(
+                options, err, dim=dim, metric=metric, m=m, ef_construction=ef_construction, ef_search=ef_search, seed=seed,
+                dtype=dtype, rerank=rerank, pq_m=pq_m, full_precision_dir=full_precision_dir, path=path, sync=sync,
+                sync_interval_ms=sync_interval_ms, checkpoint_bytes=checkpoint_bytes, stemmer=stemmer, stop_words=stop_words,
+                lowercase=lowercase, normalize_unicode=normalize_unicode, token_chars=token_chars, bm25=bm25,
+            )
             handle = _ffi.IndexPtr()
             check(lib.omendb_index_create(options, byref(handle), byref(err)), err)
             self._adopt(handle)
         finally:
             lib.omendb_options_free(options)
-
-    @staticmethod
-    def _set_text_options(
-        options: Any,
-        err: Any,
-        stemmer: Optional[str],
-        stop_words: Union[str, Sequence[str], None],
-        lowercase: Optional[bool],
-        normalize_unicode: Optional[bool],
-        token_chars: Optional[Tuple[int, int]],
-        bm25: Optional[Tuple[float, float]],
-    ) -> None:
-        """The tokenizer and BM25 options given to ``__init__`` (each C setter only when given:
-        a durable index compares exactly those with its stored ones)."""
-        lib = _ffi.lib
-        if lowercase is not None or normalize_unicode is not None:
-            check(
-                lib.omendb_options_set_text_case(
-                    options, True if lowercase is None else bool(lowercase), True if normalize_unicode is None else bool(normalize_unicode), byref(err)
-                ),
-                err,
-                "lowercase / normalize_unicode",
-            )
-        if stemmer is not None:
-            language = _encode(stemmer, "stemmer")
-            check(lib.omendb_options_set_stemmer(options, language, len(language), byref(err)), err, "stemmer")
-        if stop_words is not None:
-            if isinstance(stop_words, str):
-                mode = {"none": _ffi.OMENDB_STOP_WORDS_NONE, "english": _ffi.OMENDB_STOP_WORDS_ENGLISH}.get(stop_words.lower())
-                if mode is None:
-                    raise InvalidArgumentError(f"stop_words {stop_words!r}: expected 'english', 'none' or a list of words")
-                check(lib.omendb_options_set_stop_words(options, mode, None, None, 0, byref(err)), err, "stop_words")
-            else:
-                words = [_encode(w, f"stop_words[{i}]") for i, w in enumerate(stop_words)]
-                pointers = (ctypes.c_char_p * len(words))(*words)
-                lengths = (c_size_t * len(words))(*map(len, words))
-                check(
-                    lib.omendb_options_set_stop_words(options, _ffi.OMENDB_STOP_WORDS_CUSTOM, pointers, lengths, len(words), byref(err)),
-                    err,
-                    "stop_words",
-                )
-        if token_chars is not None:
-            low, high = token_chars
-            check(
-                lib.omendb_options_set_token_chars(options, _unsigned(low, "token_chars[0]"), _unsigned(high, "token_chars[1]"), byref(err)),
-                err,
-                "token_chars",
-            )
-        if bm25 is not None:
-            k1, b = bm25
-            check(lib.omendb_options_set_bm25(options, float(k1), float(b), byref(err)), err, "bm25")
 
     # ---- lifetime ----
 
@@ -385,10 +255,10 @@ class Index(Searches, Reads):
             return self._put(rows, ids, upsert=False, metadata=metadata, texts=texts)
         if ids is not None and (isinstance(ids, (str, bytes, int, np.integer)) or len(ids) != n):
             return self._put(rows, ids, upsert=False, metadata=metadata, texts=texts)  # C reports it
-        report = _print_progress if progress is True else (progress or None)
+        report = print_progress if progress is True else (progress or None)
         handle = self._acquire()
         added: List[Any] = []  # the keys of the chunks in, for the rollback
-        with _DeferredInterrupt() as interrupt:
+        with DeferredInterrupt() as interrupt:
             try:
                 for start in range(0, n, chunk):
                     stop = min(n, start + chunk)
