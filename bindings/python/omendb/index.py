@@ -593,13 +593,7 @@ class Index(Searches, Reads):
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        ef = _unsigned(value, "ef_search")
-        handle = self._acquire()
-        try:
-            err = _ffi.ErrorPtr()
-            check(_ffi.lib.omendb_index_set_ef_search(handle, ef, byref(err)), err)
-        finally:
-            self._release()
+        self._set_size(_ffi.lib.omendb_index_set_ef_search, value, "ef_search")
 
     @property
     def threads(self) -> int:
@@ -610,13 +604,7 @@ class Index(Searches, Reads):
 
     @threads.setter
     def threads(self, value: int) -> None:
-        count = _unsigned(value, "threads")
-        handle = self._acquire()
-        try:
-            err = _ffi.ErrorPtr()
-            check(_ffi.lib.omendb_index_set_threads(handle, count, byref(err)), err)
-        finally:
-            self._release()
+        self._set_size(_ffi.lib.omendb_index_set_threads, value, "threads")
 
     #: hnswlib's name for ``ef_search`` (``index.ef = 100``).
     ef = ef_search
@@ -634,6 +622,17 @@ class Index(Searches, Reads):
     def memory_bytes(self) -> int:
         """Approximate bytes of memory the index holds (``omendb_index_memory_bytes``)."""
         return self._size_t(_ffi.lib.omendb_index_memory_bytes)
+
+    def _set_size(self, setter: Any, value: int, name: str) -> None:
+        """A setting of the index through ``setter(index, value, err)`` (the twin of the
+        getters below); ``value`` is checked as an unsigned integer first."""
+        number = _unsigned(value, name)
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            check(setter(handle, number, byref(err)), err)
+        finally:
+            self._release()
 
     def _size_t(self, getter: Any) -> int:
         handle = self._acquire()
