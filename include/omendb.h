@@ -857,6 +857,69 @@ omendb_status omendb_index_text_search(const omendb_index *index, const char *qu
 omendb_status omendb_index_hybrid_search(const omendb_index *index, const float *vector, size_t dim, const char *text, size_t text_len, size_t k, size_t ef, const omendb_filter *filter, uint32_t fusion, float param, omendb_results **results_out, omendb_error **err_out);
 
 /**
+ * The BM25 corpus statistics of `query` (`len` bytes of UTF-8) in this index: the number of
+ * records with a text (`*docs_out`), the total length of those texts in terms
+ * (`*tokens_out`), and for each distinct term of the query, as this index's text options cut
+ * it (in sorted order), the number of texts holding it (`doc_freqs_out`).
+ *
+ * A collection split over several indexes with the same text options scores a text query as
+ * one index would by summing these statistics over every index (element by element) and
+ * passing the sums to `omendb_index_text_search_with_stats` on each: idf and mean length are
+ * then the whole collection's, and every record gets the score it has in one index of all
+ * records.
+ *
+ * `*terms_out` is set to the number of distinct query terms in every case. When
+ * `doc_freqs_cap` is smaller, nothing else is written and OMENDB_STATUS_BUFFER_TOO_SMALL is
+ * returned: call again with a larger array (`doc_freqs_out` may be NULL when `doc_freqs_cap`
+ * is 0, to learn the count).
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8, or
+ * OMENDB_STATUS_BUFFER_TOO_SMALL.
+ *
+ * Thread safety: as `omendb_index_search`.
+ */
+omendb_status omendb_index_text_stats(const omendb_index *index, const char *query, size_t len, uint64_t *docs_out, uint64_t *tokens_out, uint64_t *doc_freqs_out, size_t doc_freqs_cap, size_t *terms_out, omendb_error **err_out);
+
+/**
+ * As `omendb_index_text_search`, but scored with the corpus statistics given (`docs`,
+ * `tokens`, and `terms` document frequencies in `doc_freqs`) instead of this index's own:
+ * the sums of `omendb_index_text_stats` over every index of a collection split in several
+ * (see there). Scores are then those of one index of all records, so the caller merges
+ * the shards' hits by score.
+ *
+ * Returns the statuses of `omendb_index_text_search`, and OMENDB_STATUS_INVALID_ARGUMENT
+ * when `terms` is not the query's number of distinct terms (statistics of another query, or
+ * of an index with other text options) or a frequency exceeds `docs`.
+ *
+ * Thread safety: as `omendb_index_search`.
+ */
+omendb_status omendb_index_text_search_with_stats(const omendb_index *index, const char *query, size_t len, size_t k, const omendb_filter *filter, uint64_t docs, uint64_t tokens, const uint64_t *doc_freqs, size_t terms, omendb_results **results_out, omendb_error **err_out);
+
+/**
+ * The fusion of `omendb_index_hybrid_search` applied to two result lists the caller holds,
+ * such as the vector hits and the text hits of several shards, each merged into one list
+ * (see `omendb_index_text_search_with_stats`). Fusing after the merge gives the ranking of a
+ * hybrid search on one index of all records, up to the graph's approximation (each list
+ * must be as deep as the single index's: 100, or k when larger).
+ *
+ * `vector_ids` / `vector_distances` (`vector_len` entries) is the vector list, closest
+ * first; `text_ids` / `text_scores` (`text_len` entries) the text list, best first. Ids are
+ * the caller's (u64 keys, or positions in a list of string keys); an id listed twice in one
+ * list counts at its first place. `fusion` and `param` as in `omendb_index_hybrid_search`.
+ *
+ * Writes the `*len_out` = min(k, distinct ids) best ids and their fused scores (higher is
+ * better, descending; equal scores: lower id first) to `ids_out` and `scores_out`, which
+ * hold `out_len` entries.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_ARGUMENT (k = 0,
+ * an unknown `fusion`, `param` out of range, a non-finite value with the weighted fusion), or
+ * OMENDB_STATUS_BUFFER_TOO_SMALL (`out_len` below the number of results).
+ *
+ * Thread safety: safe to call from any thread.
+ */
+omendb_status omendb_fuse(uint32_t fusion, float param, const uint64_t *vector_ids, const float *vector_distances, size_t vector_len, const uint64_t *text_ids, const float *text_scores, size_t text_len, size_t k, uint64_t *ids_out, float *scores_out, size_t out_len, size_t *len_out, omendb_error **err_out);
+
+/**
  * Parses filter text (`len` bytes of UTF-8 at `text`; need not be NUL-terminated) into a
  * filter handle.
  *

@@ -31,6 +31,12 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 
+/// What identifies a result in the lists to fuse: an index's slots (`u32`), or any other
+/// ordered id, such as the u64 keys `omendb_fuse` takes from callers who merged the lists
+/// of several shards (equal fused scores rank the lower id first).
+pub trait Id: Copy + Eq + std::hash::Hash + Ord + std::fmt::Display {}
+impl<T: Copy + Eq + std::hash::Hash + Ord + std::fmt::Display> Id for T {}
+
 /// The constant `k` of reciprocal rank fusion.
 pub const RRF_K: f32 = 60.0;
 
@@ -74,7 +80,7 @@ impl Default for Fusion {
 /// Fuses `vector` (slot, distance) and `text` (slot, score) lists, each best first, into the
 /// `k` best `(slot, fused score)`, best first. Fails with `InvalidArgument` on a bad `k_rrf`
 /// or `alpha`, or (weighted only) a non-finite distance or score.
-pub fn fuse(vector: &[(u32, f32)], text: &[(u32, f32)], fusion: Fusion, k: usize) -> Result<Vec<(u32, f32)>> {
+pub fn fuse<T: Id>(vector: &[(T, f32)], text: &[(T, f32)], fusion: Fusion, k: usize) -> Result<Vec<(T, f32)>> {
     match fusion {
         Fusion::Rrf { k: k_rrf } => reciprocal_rank_fusion(&[vector, text], k_rrf, k),
         Fusion::Weighted { alpha } => weighted_fusion(vector, text, alpha, k),
@@ -83,11 +89,11 @@ pub fn fuse(vector: &[(u32, f32)], text: &[(u32, f32)], fusion: Fusion, k: usize
 
 /// Reciprocal rank fusion of any number of ranked lists (values are ignored; only the order
 /// counts): `sum 1 / (k_rrf + rank)`, rank from 1. See the module doc.
-pub fn reciprocal_rank_fusion(lists: &[&[(u32, f32)]], k_rrf: f32, k: usize) -> Result<Vec<(u32, f32)>> {
+pub fn reciprocal_rank_fusion<T: Id>(lists: &[&[(T, f32)]], k_rrf: f32, k: usize) -> Result<Vec<(T, f32)>> {
     if !(k_rrf.is_finite() && k_rrf >= 0.0) {
         return Err(Error::InvalidArgument(format!("the RRF constant must be finite and >= 0, got {k_rrf}")));
     }
-    let mut fused: HashMap<u32, f64> = HashMap::new();
+    let mut fused: HashMap<T, f64> = HashMap::new();
     for list in lists {
         let mut seen = std::collections::HashSet::with_capacity(list.len());
         for (i, &(slot, _)) in list.iter().enumerate() {
@@ -101,7 +107,7 @@ pub fn reciprocal_rank_fusion(lists: &[&[(u32, f32)]], k_rrf: f32, k: usize) -> 
 
 /// Weighted sum of min-max normalised vector similarities (negated distances) and text
 /// scores: `alpha * v + (1 - alpha) * t`. See the module doc.
-pub fn weighted_fusion(vector: &[(u32, f32)], text: &[(u32, f32)], alpha: f32, k: usize) -> Result<Vec<(u32, f32)>> {
+pub fn weighted_fusion<T: Id>(vector: &[(T, f32)], text: &[(T, f32)], alpha: f32, k: usize) -> Result<Vec<(T, f32)>> {
     if !(0.0..=1.0).contains(&alpha) {
         return Err(Error::InvalidArgument(format!("alpha must be in [0, 1], got {alpha}")));
     }
@@ -109,7 +115,7 @@ pub fn weighted_fusion(vector: &[(u32, f32)], text: &[(u32, f32)], alpha: f32, k
         return Err(Error::InvalidArgument(format!("slot {slot} has a non-finite distance or score ({v})")));
     }
     let alpha = f64::from(alpha);
-    let mut fused: HashMap<u32, f64> = HashMap::new();
+    let mut fused: HashMap<T, f64> = HashMap::new();
     // Similarity = -distance, so the vector side is the text side with the sign flipped.
     add_normalised(&mut fused, vector, -1.0, alpha);
     add_normalised(&mut fused, text, 1.0, 1.0 - alpha);
@@ -118,7 +124,7 @@ pub fn weighted_fusion(vector: &[(u32, f32)], text: &[(u32, f32)], alpha: f32, k
 
 /// Adds `weight * minmax(sign * value)` of each first occurrence in `list` to `fused`, and
 /// makes sure every listed slot is present (with 0 if its normalised value is 0).
-fn add_normalised(fused: &mut HashMap<u32, f64>, list: &[(u32, f32)], sign: f64, weight: f64) {
+fn add_normalised<T: Id>(fused: &mut HashMap<T, f64>, list: &[(T, f32)], sign: f64, weight: f64) {
     let values = || list.iter().map(|p| sign * f64::from(p.1));
     let lo = values().fold(f64::INFINITY, f64::min);
     let hi = values().fold(f64::NEG_INFINITY, f64::max);
@@ -133,8 +139,8 @@ fn add_normalised(fused: &mut HashMap<u32, f64>, list: &[(u32, f32)], sign: f64,
 }
 
 /// The `k` best entries, higher score first, equal scores by lower slot.
-fn top_k(fused: HashMap<u32, f64>, k: usize) -> Vec<(u32, f32)> {
-    let mut all: Vec<(u32, f64)> = fused.into_iter().collect();
+fn top_k<T: Id>(fused: HashMap<T, f64>, k: usize) -> Vec<(T, f32)> {
+    let mut all: Vec<(T, f64)> = fused.into_iter().collect();
     all.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     all.truncate(k);
     all.into_iter().map(|(slot, s)| (slot, s as f32)).collect()
@@ -211,8 +217,8 @@ mod tests {
         // Negative distances (inner product) and negative scores are fine.
         let r = weighted_fusion(&[(1, -3.0), (2, -1.0)], &[], 0.5, 10).unwrap();
         assert_eq!(slots(&r), [1, 2]);
-        assert!(weighted_fusion(&[], &[], 0.5, 10).unwrap().is_empty());
-        assert!(reciprocal_rank_fusion(&[], 60.0, 10).unwrap().is_empty());
+        assert!(weighted_fusion::<u32>(&[], &[], 0.5, 10).unwrap().is_empty());
+        assert!(reciprocal_rank_fusion::<u32>(&[], 60.0, 10).unwrap().is_empty());
     }
 
     #[test]

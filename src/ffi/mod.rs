@@ -18,6 +18,7 @@ pub mod index;
 pub mod access;
 pub mod cursor;
 pub mod search;
+pub mod shards;
 pub mod filter;
 pub mod records;
 pub mod metadata;

@@ -172,7 +172,7 @@ fn batch_results(idx: &Index, queries: &[f32], n: usize, dim: usize, request: Se
 }
 
 /// Runs one search that emits (key, score) into a fresh one-query results object.
-fn one_query(idx: &Index, k: usize, search: impl FnOnce(&mut dyn FnMut(KeyRef<'_>, f32)) -> crate::Result<usize>) -> Result<omendb_results, omendb_error> {
+pub(super) fn one_query(idx: &Index, k: usize, search: impl FnOnce(&mut dyn FnMut(KeyRef<'_>, f32)) -> crate::Result<usize>) -> Result<omendb_results, omendb_error> {
     let mut results = omendb_results::new(1, idx.result_width(k), idx.key_kind() == Some(KeyKind::Str))?;
     {
         let mut sinks = results.sinks();
@@ -317,7 +317,7 @@ pub extern "C" fn omendb_index_hybrid_search(
 /// The fusion of `omendb_index_hybrid_search` from its C constant and parameter. The range of
 /// the parameter is checked here as well as by `hybrid::fuse`, which runs only after both
 /// searches: C callers learn of a bad parameter before a bad vector, with a bare message.
-fn fusion_from_c(fusion: u32, param: f32) -> Result<Fusion, omendb_error> {
+pub(super) fn fusion_from_c(fusion: u32, param: f32) -> Result<Fusion, omendb_error> {
     let fusion = match fusion {
         OMENDB_FUSION_RRF => Fusion::Rrf { k: if param == 0.0 { RRF_K } else { param } },
         OMENDB_FUSION_WEIGHTED => Fusion::Weighted { alpha: param },

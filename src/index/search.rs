@@ -16,6 +16,7 @@ use crate::metric::Metric;
 use crate::quant::Dtype;
 use crate::filter::{self, Filter, SearchPlan};
 use crate::hybrid::{self, Fusion};
+use crate::text::CorpusStats;
 
 use super::check::check_k;
 use super::{Hit, Index, MAX_EF};
@@ -368,15 +369,45 @@ impl Index {
 
     /// BM25 search over record texts: the `k` best records for `query`, best first, with their
     /// scores (higher is better), among those matching `filter` when given.
-    pub fn text_search(&self, query: &str, k: usize, filter: Option<&Filter>, mut emit: impl FnMut(KeyRef<'_>, f32)) -> Result<usize> {
+    pub fn text_search(&self, query: &str, k: usize, filter: Option<&Filter>, emit: impl FnMut(KeyRef<'_>, f32)) -> Result<usize> {
+        self.text_search_with(query, k, filter, None, emit)
+    }
+
+    /// As [`Index::text_search`], scored with the corpus statistics `corpus` when given (the
+    /// sum of [`Index::text_stats`] over every shard of a collection split into several
+    /// indexes, so that each shard scores as one index of all records would). Fails with
+    /// `InvalidArgument` when `corpus` does not fit the query.
+    pub fn text_search_with(
+        &self,
+        query: &str,
+        k: usize,
+        filter: Option<&Filter>,
+        corpus: Option<&CorpusStats>,
+        mut emit: impl FnMut(KeyRef<'_>, f32),
+    ) -> Result<usize> {
         check_k(k)?;
+        if let Some(corpus) = corpus {
+            // Checked before the empty-index answer, so that a caller's mistake shows on every shard.
+            self.text.read().search_with(query, 0, None, corpus)?;
+        }
         let Some(graph) = self.graph.get() else { return Ok(0) };
         let k = self.result_width(k).max(1);
         let _pin = graph.pin();
         let bits = filter.map(|f| self.matching(f));
         let accept = |slot: u32| bits.as_ref().is_none_or(|b| b.contains(slot));
-        let hits = self.text.read().search(query, k, Some(&accept));
+        let text = self.text.read();
+        let hits = match corpus {
+            Some(corpus) => text.search_with(query, k, Some(&accept), corpus)?,
+            None => text.search(query, k, Some(&accept)),
+        };
+        drop(text);
         Ok(self.emit_keys(hits, k, &mut emit))
+    }
+
+    /// The corpus statistics of this index's texts for `query`: documents, tokens, and the
+    /// document frequency of each distinct query term (see [`CorpusStats`]).
+    pub fn text_stats(&self, query: &str) -> CorpusStats {
+        self.text.read().stats(query)
     }
 
     /// Hybrid search: the vector search of `request` (`HYBRID_DEPTH` deep, at least k) and the

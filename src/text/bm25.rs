@@ -96,23 +96,85 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// The `k` best documents for the query tokens `terms`, best first: `(slot, score)`, ties by
-/// lower slot. Only documents for which `filter` holds are returned; `filter` is asked only
-/// about documents that match a query token and could enter the top k. Returns nothing for
-/// `k == 0`, an empty query, or no match.
-///
-/// Allocates the result only: scores accumulate in a per-thread buffer reused across calls.
-pub fn search<S: AsRef<str>>(
-    postings: &Postings,
-    params: &Bm25Params,
-    terms: &[S],
-    k: usize,
-    filter: Option<&dyn Fn(u32) -> bool>,
-) -> Vec<(u32, f32)> {
-    if k == 0 || terms.is_empty() || postings.doc_count() == 0 {
-        return Vec::new();
+/// The statistics of a corpus that a BM25 score of one query reads: the document count, the
+/// total length of the documents in tokens, and the document frequency of each distinct query
+/// term, in the order of [`distinct_terms`] (sorted). An index split into shards gives each
+/// shard's [`CorpusStats`]; their sum ([`CorpusStats::add`]) is the whole corpus's, and a
+/// shard that scores with the sum gives every document the score it has in one index of all
+/// the shards' documents.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorpusStats {
+    /// Documents (records with a text).
+    pub docs: u64,
+    /// Tokens in all documents.
+    pub tokens: u64,
+    /// Documents holding each distinct query term, in sorted term order.
+    pub doc_freqs: Vec<u64>,
+}
+
+impl CorpusStats {
+    /// Adds `other`'s counts to these (the statistics of the union of two disjoint corpora
+    /// for the same query). Fails when the term counts differ (not the same query, or not the
+    /// same text options) or a sum overflows.
+    pub fn add(&mut self, other: &CorpusStats) -> Result<()> {
+        if other.doc_freqs.len() != self.doc_freqs.len() {
+            return Err(Error::InvalidArgument(format!(
+                "corpus statistics of {} and {} query terms cannot be added: not the same query or text options",
+                self.doc_freqs.len(),
+                other.doc_freqs.len()
+            )));
+        }
+        let overflow = || Error::InvalidArgument("corpus statistics overflow u64".into());
+        self.docs = self.docs.checked_add(other.docs).ok_or_else(overflow)?;
+        self.tokens = self.tokens.checked_add(other.tokens).ok_or_else(overflow)?;
+        for (a, b) in self.doc_freqs.iter_mut().zip(&other.doc_freqs) {
+            *a = a.checked_add(*b).ok_or_else(overflow)?;
+        }
+        Ok(())
     }
-    // Repeated query tokens: score the term once, times its count.
+
+    /// Checks that these can score a query of `terms` distinct terms: one frequency per term,
+    /// none above the document count.
+    pub fn validate(&self, terms: usize) -> Result<()> {
+        if self.doc_freqs.len() != terms {
+            return Err(Error::InvalidArgument(format!(
+                "the corpus statistics hold {} term frequencies but the query has {terms} distinct terms: \
+                 collect them for the same query from indexes with the same text options",
+                self.doc_freqs.len()
+            )));
+        }
+        if let Some(df) = self.doc_freqs.iter().find(|&&df| df > self.docs) {
+            return Err(Error::InvalidArgument(format!(
+                "a term frequency ({df}) exceeds the corpus statistics' document count ({})",
+                self.docs
+            )));
+        }
+        Ok(())
+    }
+
+    /// The statistics of `postings` for the distinct terms `terms`.
+    pub fn of(postings: &Postings, terms: &[(&str, f32)]) -> CorpusStats {
+        CorpusStats {
+            docs: postings.doc_count() as u64,
+            tokens: postings.total_len(),
+            doc_freqs: terms.iter().map(|&(t, _)| postings.doc_freq(t) as u64).collect(),
+        }
+    }
+
+    /// avgdl as [`Postings::avg_doc_len`] computes it, so that one shard's statistics give
+    /// the very scores of an unsharded index.
+    fn avg_doc_len(&self) -> f64 {
+        if self.docs == 0 {
+            0.0
+        } else {
+            self.tokens as f64 / self.docs as f64
+        }
+    }
+}
+
+/// The distinct tokens of `terms`, sorted, each with its count: a repeated query token is
+/// scored once, times its count.
+pub fn distinct_terms<S: AsRef<str>>(terms: &[S]) -> Vec<(&str, f32)> {
     let mut unique: Vec<&str> = terms.iter().map(AsRef::as_ref).collect();
     unique.sort_unstable();
     let mut weighted: Vec<(&str, f32)> = Vec::with_capacity(unique.len());
@@ -122,10 +184,44 @@ pub fn search<S: AsRef<str>>(
             _ => weighted.push((t, 1.0)),
         }
     }
+    weighted
+}
+
+/// The `k` best documents for the query tokens `terms`, best first: `(slot, score)`, ties by
+/// lower slot. Only documents for which `filter` holds are returned; `filter` is asked only
+/// about documents that match a query token and could enter the top k. Returns nothing for
+/// `k == 0`, an empty query, or no match.
+///
+/// `corpus`, when given, replaces the statistics of `postings` in the idf and avgdl (see
+/// [`CorpusStats`]); the caller has checked it with [`CorpusStats::validate`] (one frequency
+/// per distinct term).
+///
+/// Allocates the result only: scores accumulate in a per-thread buffer reused across calls.
+pub fn search<S: AsRef<str>>(
+    postings: &Postings,
+    params: &Bm25Params,
+    terms: &[S],
+    k: usize,
+    filter: Option<&dyn Fn(u32) -> bool>,
+    corpus: Option<&CorpusStats>,
+) -> Vec<(u32, f32)> {
+    let weighted = distinct_terms(terms);
+    if k == 0 || terms.is_empty() || postings.doc_count() == 0 {
+        return Vec::new();
+    }
+    let local;
+    let corpus = match corpus {
+        Some(c) => c,
+        None => {
+            local = CorpusStats::of(postings, &weighted);
+            &local
+        }
+    };
+    debug_assert_eq!(corpus.doc_freqs.len(), weighted.len(), "unchecked corpus statistics");
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => run(postings, params, &weighted, k, filter, &mut scratch),
+        Ok(mut scratch) => run(postings, params, &weighted, corpus, k, filter, &mut scratch),
         // A filter that itself searches text on this thread: use a buffer of its own.
-        Err(_) => run(postings, params, &weighted, k, filter, &mut Scratch::default()),
+        Err(_) => run(postings, params, &weighted, corpus, k, filter, &mut Scratch::default()),
     })
 }
 
@@ -133,12 +229,13 @@ fn run(
     postings: &Postings,
     params: &Bm25Params,
     terms: &[(&str, f32)],
+    corpus: &CorpusStats,
     k: usize,
     filter: Option<&dyn Fn(u32) -> bool>,
     scratch: &mut Scratch,
 ) -> Vec<(u32, f32)> {
-    let n = postings.doc_count();
-    let avgdl = postings.avg_doc_len();
+    let n = corpus.docs as usize;
+    let avgdl = corpus.avg_doc_len();
     // k1 * (1 - b + b * dl / avgdl) = norm0 + norm1 * dl. With avgdl = 0 every document is
     // empty and matches nothing, so the division is never reached with avgdl = 0.
     let k1 = f64::from(params.k1);
@@ -152,12 +249,12 @@ fn run(
         scores.resize(postings.slot_bound(), 0.0);
     }
     touched.clear();
-    for &(term, count) in terms {
+    for (&(term, count), &df) in terms.iter().zip(&corpus.doc_freqs) {
         let list = postings.postings(term);
         if list.is_empty() {
             continue;
         }
-        let weight = (idf(n, list.len()) as f32) * count;
+        let weight = (idf(n, df as usize) as f32) * count;
         for p in list {
             let tf = p.tf as f32;
             let dl = lens[p.slot as usize] as f32;

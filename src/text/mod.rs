@@ -12,7 +12,7 @@ pub mod bm25;
 pub mod postings;
 pub mod tokenizer;
 
-pub use bm25::{Bm25Params, B, K1};
+pub use bm25::{Bm25Params, CorpusStats, B, K1};
 pub use postings::{Posting, Postings};
 pub use tokenizer::{StopWords, Tokenizer, TokenizerOptions, ENGLISH_STOP_WORDS};
 
@@ -52,7 +52,28 @@ impl TextIndex {
     /// no token, or no match. See [`bm25`] for the formula.
     pub fn search(&self, query: &str, k: usize, filter: Option<&dyn Fn(u32) -> bool>) -> Vec<(u32, f32)> {
         let terms = self.tokenizer.tokenize(query);
-        bm25::search(&self.postings, &self.params, &terms, k, filter)
+        bm25::search(&self.postings, &self.params, &terms, k, filter, None)
+    }
+
+    /// As [`TextIndex::search`], scored with the statistics `corpus` instead of this index's
+    /// own (see [`CorpusStats`]: the statistics of all shards of a corpus, summed). Fails with
+    /// `InvalidArgument` when `corpus` does not fit the query (see [`CorpusStats::validate`]).
+    pub fn search_with(
+        &self,
+        query: &str,
+        k: usize,
+        filter: Option<&dyn Fn(u32) -> bool>,
+        corpus: &CorpusStats,
+    ) -> Result<Vec<(u32, f32)>> {
+        let terms = self.tokenizer.tokenize(query);
+        corpus.validate(bm25::distinct_terms(&terms).len())?;
+        Ok(bm25::search(&self.postings, &self.params, &terms, k, filter, Some(corpus)))
+    }
+
+    /// This index's statistics for `query` (see [`CorpusStats`]).
+    pub fn stats(&self, query: &str) -> CorpusStats {
+        let terms = self.tokenizer.tokenize(query);
+        CorpusStats::of(&self.postings, &bm25::distinct_terms(&terms))
     }
 
     /// Whether `slot` has a text.
@@ -392,6 +413,46 @@ mod tests {
         }
         assert!(t.search("delta", 10, None).is_empty());
         assert!(t.contains(0) && !t.contains(9));
+    }
+
+    /// Documents dealt over three shards and scored with the shards' summed statistics get
+    /// exactly (bit for bit) the scores of one index holding them all; a shard's own
+    /// statistics give other scores; statistics of another query are refused.
+    #[test]
+    fn summed_corpus_statistics_score_as_one_index() {
+        let words = ["apple", "banana", "cherry", "date", "elder", "fig", "grape"];
+        let docs: Vec<String> = (0..60usize)
+            .map(|i| (0..1 + i % 7).map(|j| words[(i * 3 + j * j) % words.len()]).collect::<Vec<_>>().join(" "))
+            .collect();
+        let mut whole = TextIndex::default();
+        let mut shards: Vec<TextIndex> = (0..3).map(|_| TextIndex::default()).collect();
+        for (i, d) in docs.iter().enumerate() {
+            whole.set(i as u32, d);
+            shards[i % 3].set((i / 3) as u32, d);
+        }
+        let query = "banana fig fig grape kiwi";
+        let mut corpus = shards[0].stats(query);
+        for shard in &shards[1..] {
+            corpus.add(&shard.stats(query)).unwrap();
+        }
+        assert_eq!(corpus, whole.stats(query));
+        assert_eq!(corpus.doc_freqs.len(), 4, "banana fig grape kiwi");
+        let want = whole.search(query, 100, None);
+        let mut got: Vec<(u32, f32)> = Vec::new();
+        for (s, shard) in shards.iter().enumerate() {
+            for (slot, score) in shard.search_with(query, 100, None, &corpus).unwrap() {
+                got.push((slot * 3 + s as u32, score));
+            }
+        }
+        got.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert_eq!(got, want);
+        let local = shards[1].search(query, 100, None);
+        assert!(local.iter().any(|&(slot, score)| want.iter().any(|&(w, ws)| w == slot * 3 + 1 && ws != score)));
+        let other = shards[0].stats("apple");
+        assert!(shards[0].search_with(query, 10, None, &other).is_err());
+        assert!(corpus.clone().add(&other).is_err());
+        let inflated = CorpusStats { docs: 1, ..corpus.clone() };
+        assert!(shards[0].search_with(query, 10, None, &inflated).is_err(), "df above docs");
     }
 
     #[test]
