@@ -32,6 +32,7 @@ from .errors import (
 )
 from .filter import Filter
 from .index import NO_KEY, Index
+from ._shards import TextStats, fuse
 
 
 def version() -> str:
@@ -44,6 +45,8 @@ __version__ = version()
 __all__ = [
     "Index",
     "Filter",
+    "TextStats",
+    "fuse",
     "NO_KEY",
     "version",
     "__version__",

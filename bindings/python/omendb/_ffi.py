@@ -219,6 +219,22 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
         omendb_status,
         [IndexPtr, POINTER(c_float), c_size_t, c_char_p, c_size_t, c_size_t, c_size_t, FilterPtr, c_uint32, c_float, POINTER(ResultsPtr), _ERR],
     ),
+    # shards.rs
+    "omendb_index_text_stats": (
+        omendb_status,
+        [IndexPtr, c_char_p, c_size_t, POINTER(c_uint64), POINTER(c_uint64), POINTER(c_uint64), c_size_t, POINTER(c_size_t), _ERR],
+    ),
+    "omendb_index_text_search_with_stats": (
+        omendb_status,
+        [IndexPtr, c_char_p, c_size_t, c_size_t, FilterPtr, c_uint64, c_uint64, POINTER(c_uint64), c_size_t, POINTER(ResultsPtr), _ERR],
+    ),
+    "omendb_fuse": (
+        omendb_status,
+        [
+            c_uint32, c_float, POINTER(c_uint64), POINTER(c_float), c_size_t, POINTER(c_uint64), POINTER(c_float), c_size_t,
+            c_size_t, POINTER(c_uint64), POINTER(c_float), c_size_t, POINTER(c_size_t), _ERR,
+        ],
+    ),
     "omendb_index_metadata": (omendb_status, [IndexPtr, c_uint64, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR]),
     "omendb_index_metadata_str": (
         omendb_status,

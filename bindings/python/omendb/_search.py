@@ -35,6 +35,7 @@ from ._convert import (
 )
 from ._ffi import check, float_ptr, u64_ptr
 from ._lease import Leased
+from ._shards import TextStats, text_stats_held
 from .errors import InvalidArgumentError
 
 
@@ -239,13 +240,20 @@ class Searches(Leased):
         finally:
             lib.omendb_results_free(results)
 
-    def text_search(self, query: str, k: int = 10, filter: FilterLike = None) -> Tuple[np.ndarray, np.ndarray]:
+    def text_search(
+        self, query: str, k: int = 10, filter: FilterLike = None, *, stats: Optional[TextStats] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """BM25 search over the records' texts (``omendb_index_text_search``).
 
         Args:
             query: the words looked for.
             k: the most hits returned.
             filter: None, or a ``Filter`` or filter text restricting the records searched.
+            stats: None (score with this index's own statistics), or the ``TextStats`` of the
+                whole collection this index is a shard of: the sum of ``text_stats(query)``
+                over every shard (``omendb_index_text_search_with_stats``). Each record then
+                gets the score it has in one index of all records, so the shards' hits merge
+                by score.
 
         Returns:
             ``(labels, scores)``, best first, of length min(k, records holding a query word)
@@ -253,18 +261,45 @@ class Searches(Leased):
             ``search`` (uint64 or str), scores float32 BM25 (higher is better).
 
         Raises:
-            InvalidArgumentError (k = 0 or negative), FilterSyntaxError, TypeError (a query
-            that is not str or bytes).
+            InvalidArgumentError (k = 0 or negative; ``stats`` of another query or of indexes
+            with other text options), FilterSyntaxError, TypeError (a query that is not str or
+            bytes, ``stats`` that is not a TextStats).
         """
         k = _unsigned(k, "k")
         encoded = _encode(query, "query")
+        if stats is not None and not isinstance(stats, TextStats):
+            raise TypeError(f"stats must be a TextStats (from text_stats), got {type(stats).__name__}")
         handle = self._acquire()
         try:
             with _as_filter(filter) as (_, f):
                 results = _ffi.ResultsPtr()
                 err = _ffi.ErrorPtr()
-                check(_ffi.lib.omendb_index_text_search(handle, encoded, len(encoded), k, f, byref(results), byref(err)), err)
+                if stats is None:
+                    status = _ffi.lib.omendb_index_text_search(handle, encoded, len(encoded), k, f, byref(results), byref(err))
+                else:
+                    freqs = np.array(stats.doc_freqs, dtype=np.uint64)
+                    status = _ffi.lib.omendb_index_text_search_with_stats(
+                        handle, encoded, len(encoded), k, f, stats.docs, stats.tokens, u64_ptr(freqs), freqs.size,
+                        byref(results), byref(err),
+                    )
+                check(status, err)
             return self._results(handle, results, 1, k, one=True)
+        finally:
+            self._release()
+
+    def text_stats(self, query: str) -> TextStats:
+        """The BM25 corpus statistics of ``query`` in this index (``omendb_index_text_stats``):
+        records with a text, their total length in terms, and the number of texts holding
+        each distinct query term. Summed over the shards of a collection, they are what
+        ``text_search(query, stats=...)`` takes (see ``TextStats``).
+
+        Raises:
+            TypeError (a query that is not str or bytes).
+        """
+        encoded = _encode(query, "query")
+        handle = self._acquire()
+        try:
+            return text_stats_held(handle, encoded)
         finally:
             self._release()
 
