@@ -135,7 +135,8 @@ def _as_dataset(source: Any) -> Any:
     if isinstance(source, ray.data.Dataset):
         return source
     if isinstance(source, (str, os.PathLike)) or (isinstance(source, (list, tuple)) and source and isinstance(source[0], (str, os.PathLike))):
-        return ray.data.read_parquet(source)
+        paths = [os.fspath(p) for p in source] if isinstance(source, (list, tuple)) else os.fspath(source)
+        return ray.data.read_parquet(paths)
     raise TypeError(f"source is a ray.data.Dataset, Parquet path(s) or a mapping of columns, got {type(source).__name__}")
 
 
@@ -170,7 +171,8 @@ def _build_from_columns(source: Mapping[str, Any], names: _Names, shards: int, b
 
 
 def _build_task(build_one: Any, shard: int, records: Dict[str, Any]) -> Dict[str, Any]:
-    return build_one(shard, **records)
+    entry: Dict[str, Any] = build_one(shard, **records)
+    return entry
 
 
 def _take(column: Any, rows: np.ndarray) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import ray
@@ -237,7 +237,7 @@ class ShardedIndex:
         if len(keys) != rows.shape[0]:
             raise ValueError(f"{rows.shape[0]} vectors and {len(keys)} ids")
         owner = shards_of(keys, self.shards)
-        parts: Dict[int, Callable[[Any, int], Any]] = {}
+        parts: Dict[int, Callable[[Any], Any]] = {}
         for shard in np.unique(owner):
             at = np.flatnonzero(owner == shard)
             part_ids = keys[at] if isinstance(keys, np.ndarray) else [keys[i] for i in at]
@@ -269,7 +269,7 @@ class ShardedIndex:
         allow_partial: bool = False,
         *,
         retry: bool = True,
-        only: Optional[set] = None,
+        only: Optional[Set[int]] = None,
     ) -> Tuple[List[Any], List[int]]:
         """Calls ``submit(actor, shard)`` on one replica of every shard (of ``only``) at once and
         returns the answers by shard (None for a shard left out) and the shards left out.
