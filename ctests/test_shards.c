@@ -57,13 +57,17 @@ static void test_summed_statistics_score_as_one_index(void) {
     const char *query = "stone ember ember meadow unknownword";
     size_t qlen = strlen(query);
 
-    /* The count first, with no array. */
+    /* The count first, with no array: nothing but the count is written. */
     size_t terms = 0;
-    uint64_t docs = 0, tokens = 0;
+    uint64_t docs = 77, tokens = 77;
     omendb_error *err = NULL;
     CHECK(omendb_index_text_stats(whole, query, qlen, &docs, &tokens, NULL, 0, &terms, &err) == OMENDB_STATUS_BUFFER_TOO_SMALL);
     omendb_error_free(err);
-    CHECK(terms == 4);
+    CHECK(terms == 4 && docs == 77 && tokens == 77);
+    /* A query with no term: no array needed. */
+    CHECK_OK(omendb_index_text_stats(whole, "the a", 5, &docs, &tokens, NULL, 0, &terms, &ERR));
+    CHECK(terms == 0 && docs == N_DOCS);
+    CHECK(omendb_index_text_stats(whole, query, qlen, NULL, &tokens, NULL, 0, &terms, NULL) == OMENDB_STATUS_NULL_POINTER);
 
     uint64_t want_df[4], sum_df[4] = {0}, df[4];
     uint64_t want_docs = 0, want_tokens = 0, sum_docs = 0, sum_tokens = 0;
@@ -111,17 +115,25 @@ static void test_summed_statistics_score_as_one_index(void) {
     }
     CHECK(shard_hits == hits);
 
-    /* Statistics that do not fit the query: too few terms, a frequency above the documents. */
-    omendb_results *bad = NULL;
+    /* Statistics that do not fit the query: too few terms, counts below the shard's own, a
+     * frequency above the documents; the results pointer is left as it was. */
+    omendb_results *const untouched = (omendb_results *)&err;
+    omendb_results *bad = untouched;
     err = NULL;
     CHECK(omendb_index_text_search_with_stats(shards[0], query, qlen, 5, NULL, sum_docs, sum_tokens, sum_df, 3, &bad, &err) == OMENDB_STATUS_INVALID_ARGUMENT);
     CHECK(err != NULL && strstr(omendb_error_message(err), "distinct terms") != NULL);
     omendb_error_free(err);
     err = NULL;
     CHECK(omendb_index_text_search_with_stats(shards[0], query, qlen, 5, NULL, 1, sum_tokens, sum_df, 4, &bad, &err) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(omendb_error_message(err), "below this index's own") != NULL);
+    omendb_error_free(err);
+    err = NULL;
+    uint64_t too_many[4] = {sum_df[0], sum_df[1], sum_df[2], sum_docs + 1};
+    CHECK(omendb_index_text_search_with_stats(shards[0], query, qlen, 5, NULL, sum_docs, sum_tokens, too_many, 4, &bad, &err) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(omendb_error_message(err), "exceeds") != NULL);
     omendb_error_free(err);
     CHECK(omendb_index_text_search_with_stats(shards[0], query, qlen, 5, NULL, sum_docs, sum_tokens, NULL, 4, &bad, NULL) == OMENDB_STATUS_NULL_POINTER);
-    CHECK(bad == NULL);
+    CHECK(bad == untouched);
 
     omendb_results_free(one);
     omendb_index_free(whole);
@@ -143,7 +155,9 @@ static void test_fuse(void) {
     CHECK(n == 2 && ids[0] == 10 && ids[1] == 20);
 
     omendb_error *err = NULL;
+    n = 0;
     CHECK(omendb_fuse(OMENDB_FUSION_RRF, 0.0f, vid, vdist, 3, tid, tscore, 3, 10, ids, scores, 3, &n, &err) == OMENDB_STATUS_BUFFER_TOO_SMALL);
+    CHECK(n == 4); /* the size needed */
     omendb_error_free(err);
     err = NULL;
     CHECK(omendb_fuse(OMENDB_FUSION_WEIGHTED, 1.5f, vid, vdist, 3, tid, tscore, 3, 10, ids, scores, 8, &n, &err) == OMENDB_STATUS_INVALID_ARGUMENT);

@@ -62,8 +62,8 @@ func (idx *Index) TextStats(query string) (TextStats, error) {
 // TextSearchWithStats is TextSearch scored with stats, the statistics of the whole
 // collection this index is a shard of (the Add of every shard's TextStats), so that each
 // record gets the score it has in one index of all records
-// (omendb_index_text_search_with_stats). Statistics of another query give
-// ErrInvalidArgument.
+// (omendb_index_text_search_with_stats). Statistics that cannot be the collection's for this
+// query (another number of terms, counts below this index's own) give ErrInvalidArgument.
 func (idx *Index) TextSearchWithStats(query string, k int, f *Filter, stats TextStats) ([]Result, error) {
 	rows, err := idx.searchRow(k, f, false, func(h *C.omendb_index, fh *C.omendb_filter) (*C.omendb_results, error) {
 		var res *C.omendb_results

@@ -27,12 +27,14 @@ use crate::text::CorpusStats;
 /// then the whole collection's, and every record gets the score it has in one index of all
 /// records.
 ///
-/// `*terms_out` is set to the number of distinct query terms in every case. When
-/// `doc_freqs_cap` is smaller, nothing else is written and OMENDB_STATUS_BUFFER_TOO_SMALL is
-/// returned: call again with a larger array (`doc_freqs_out` may be NULL when `doc_freqs_cap`
-/// is 0, to learn the count).
+/// On success, and on OMENDB_STATUS_BUFFER_TOO_SMALL, `*terms_out` is set to the number of
+/// distinct query terms (0 for a query with none). When `doc_freqs_cap` is smaller than that,
+/// nothing else is written and OMENDB_STATUS_BUFFER_TOO_SMALL is returned: call again with a
+/// larger array (`doc_freqs_out` may be NULL when `doc_freqs_cap` is 0, to learn the count).
+/// The output pointers must not overlap.
 ///
-/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8, or
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_UTF8,
+/// OMENDB_STATUS_INVALID_ARGUMENT (a misaligned output pointer), or
 /// OMENDB_STATUS_BUFFER_TOO_SMALL.
 ///
 /// Thread safety: as `omendb_index_search`.
@@ -77,8 +79,11 @@ pub extern "C" fn omendb_index_text_stats(
 /// the shards' hits by score.
 ///
 /// Returns the statuses of `omendb_index_text_search`, and OMENDB_STATUS_INVALID_ARGUMENT
-/// when `terms` is not the query's number of distinct terms (statistics of another query, or
-/// of an index with other text options) or a frequency exceeds `docs`.
+/// when the statistics cannot be the collection's for this query: `terms` is not the query's
+/// number of distinct terms (statistics of another query, or of an index with other text
+/// options), a count is below this index's own (`docs`, `tokens`, or a term's frequency: the
+/// sums must include this index, as it is now), or a frequency exceeds `docs`. Statistics of
+/// another query that pass these checks go unnoticed.
 ///
 /// Thread safety: as `omendb_index_search`.
 #[no_mangle]
@@ -119,12 +124,14 @@ pub extern "C" fn omendb_index_text_search_with_stats(
 /// list counts at its first place. `fusion` and `param` as in `omendb_index_hybrid_search`.
 ///
 /// Writes the `*len_out` = min(k, distinct ids) best ids and their fused scores (higher is
-/// better, descending; equal scores: lower id first) to `ids_out` and `scores_out`, which
-/// hold `out_len` entries.
+/// better, descending; equal scores: lower id first, where one index's hybrid search puts the
+/// lower slot first, so ties may rank otherwise than there) to `ids_out` and `scores_out`,
+/// which hold `out_len` entries; min(k, vector_len + text_len) entries are always enough.
 ///
 /// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_INVALID_ARGUMENT (k = 0,
-/// an unknown `fusion`, `param` out of range, a non-finite value with the weighted fusion), or
-/// OMENDB_STATUS_BUFFER_TOO_SMALL (`out_len` below the number of results).
+/// an unknown `fusion`, `param` out of range, a non-finite value with the weighted fusion, a
+/// misaligned pointer), or OMENDB_STATUS_BUFFER_TOO_SMALL (`out_len` below the number of
+/// results, which is then written to `*len_out`).
 ///
 /// Thread safety: safe to call from any thread.
 #[no_mangle]
@@ -157,6 +164,7 @@ pub extern "C" fn omendb_fuse(
         let fusion = fusion_from_c(fusion, param)?;
         let fused = hybrid::fuse(&vector, &text, fusion, k)?;
         if out_len < fused.len() {
+            *len_slot = fused.len();
             return Err(omendb_error::new(
                 omendb_status::OMENDB_STATUS_BUFFER_TOO_SMALL,
                 format!("the output arrays hold {out_len} entries, the fusion gives {}", fused.len()),

@@ -55,7 +55,7 @@ impl Bm25Params {
 }
 
 /// Lucene's idf: `ln(1 + (N - df + 0.5) / (df + 0.5))`.
-pub fn idf(n_docs: usize, doc_freq: usize) -> f64 {
+pub fn idf(n_docs: u64, doc_freq: u64) -> f64 {
     let (n, df) = (n_docs as f64, doc_freq as f64);
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
@@ -133,14 +133,28 @@ impl CorpusStats {
         Ok(())
     }
 
-    /// Checks that these can score a query of `terms` distinct terms: one frequency per term,
-    /// none above the document count.
-    pub fn validate(&self, terms: usize) -> Result<()> {
+    /// Checks that these can score, in an index whose own statistics for the query are
+    /// `local`, a query of `local.doc_freqs.len()` distinct terms: one frequency per term, and
+    /// no count below the local one (the whole holds the part), which also catches most
+    /// statistics of another query or from before the index changed.
+    pub fn validate(&self, local: &CorpusStats) -> Result<()> {
+        let terms = local.doc_freqs.len();
         if self.doc_freqs.len() != terms {
             return Err(Error::InvalidArgument(format!(
                 "the corpus statistics hold {} term frequencies but the query has {terms} distinct terms: \
                  collect them for the same query from indexes with the same text options",
                 self.doc_freqs.len()
+            )));
+        }
+        let below = self.docs < local.docs
+            || self.tokens < local.tokens
+            || self.doc_freqs.iter().zip(&local.doc_freqs).any(|(whole, part)| whole < part);
+        if below {
+            return Err(Error::InvalidArgument(format!(
+                "the corpus statistics (docs {}, tokens {}, doc_freqs {:?}) are below this index's own \
+                 (docs {}, tokens {}, doc_freqs {:?}): they must sum every shard's, this one included, \
+                 for this query",
+                self.docs, self.tokens, self.doc_freqs, local.docs, local.tokens, local.doc_freqs
             )));
         }
         if let Some(df) = self.doc_freqs.iter().find(|&&df| df > self.docs) {
@@ -194,7 +208,8 @@ pub fn distinct_terms<S: AsRef<str>>(terms: &[S]) -> Vec<(&str, f32)> {
 ///
 /// `corpus`, when given, replaces the statistics of `postings` in the idf and avgdl (see
 /// [`CorpusStats`]); the caller has checked it with [`CorpusStats::validate`] (one frequency
-/// per distinct term).
+/// per distinct term, no count below the local one: so avgdl > 0 wherever a local document
+/// has a token).
 ///
 /// Allocates the result only: scores accumulate in a per-thread buffer reused across calls.
 pub fn search<S: AsRef<str>>(
@@ -234,7 +249,7 @@ fn run(
     filter: Option<&dyn Fn(u32) -> bool>,
     scratch: &mut Scratch,
 ) -> Vec<(u32, f32)> {
-    let n = corpus.docs as usize;
+    let n = corpus.docs;
     let avgdl = corpus.avg_doc_len();
     // k1 * (1 - b + b * dl / avgdl) = norm0 + norm1 * dl. With avgdl = 0 every document is
     // empty and matches nothing, so the division is never reached with avgdl = 0.
@@ -254,7 +269,7 @@ fn run(
         if list.is_empty() {
             continue;
         }
-        let weight = (idf(n, df as usize) as f32) * count;
+        let weight = (idf(n, df) as f32) * count;
         for p in list {
             let tf = p.tf as f32;
             let dl = lens[p.slot as usize] as f32;

@@ -57,7 +57,8 @@ impl TextIndex {
 
     /// As [`TextIndex::search`], scored with the statistics `corpus` instead of this index's
     /// own (see [`CorpusStats`]: the statistics of all shards of a corpus, summed). Fails with
-    /// `InvalidArgument` when `corpus` does not fit the query (see [`CorpusStats::validate`]).
+    /// `InvalidArgument` when `corpus` does not fit the query or holds less than this index
+    /// (see [`CorpusStats::validate`]).
     pub fn search_with(
         &self,
         query: &str,
@@ -66,7 +67,7 @@ impl TextIndex {
         corpus: &CorpusStats,
     ) -> Result<Vec<(u32, f32)>> {
         let terms = self.tokenizer.tokenize(query);
-        corpus.validate(bm25::distinct_terms(&terms).len())?;
+        corpus.validate(&CorpusStats::of(&self.postings, &bm25::distinct_terms(&terms)))?;
         Ok(bm25::search(&self.postings, &self.params, &terms, k, filter, Some(corpus)))
     }
 
@@ -453,6 +454,10 @@ mod tests {
         assert!(corpus.clone().add(&other).is_err());
         let inflated = CorpusStats { docs: 1, ..corpus.clone() };
         assert!(shards[0].search_with(query, 10, None, &inflated).is_err(), "df above docs");
+        let mut below = shards[0].stats(query);
+        below.tokens -= 1;
+        assert!(shards[0].search_with(query, 10, None, &below).is_err(), "below the local counts");
+        assert!(shards[0].search_with(query, 10, None, &shards[0].stats(query)).is_ok(), "one shard alone");
     }
 
     #[test]

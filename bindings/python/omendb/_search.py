@@ -277,9 +277,10 @@ class Searches(Leased):
                 if stats is None:
                     status = _ffi.lib.omendb_index_text_search(handle, encoded, len(encoded), k, f, byref(results), byref(err))
                 else:
-                    freqs = np.array(stats.doc_freqs, dtype=np.uint64)
+                    docs, tokens = _unsigned(stats.docs, "stats.docs"), _unsigned(stats.tokens, "stats.tokens")
+                    freqs = np.array([_unsigned(df, "stats.doc_freqs") for df in stats.doc_freqs], dtype=np.uint64)
                     status = _ffi.lib.omendb_index_text_search_with_stats(
-                        handle, encoded, len(encoded), k, f, stats.docs, stats.tokens, u64_ptr(freqs), freqs.size,
+                        handle, encoded, len(encoded), k, f, docs, tokens, u64_ptr(freqs), freqs.size,
                         byref(results), byref(err),
                     )
                 check(status, err)

@@ -39,7 +39,10 @@ class TextStats:
                 "not the same query, or indexes with other text options"
             )
         freqs = tuple(a + b for a, b in zip(self.doc_freqs, other.doc_freqs))
-        return TextStats(self.docs + other.docs, self.tokens + other.tokens, freqs)
+        total = TextStats(self.docs + other.docs, self.tokens + other.tokens, freqs)
+        if max((total.docs, total.tokens, *freqs)) >= 2**64:
+            raise ValueError("text statistics overflow 2**64")
+        return total
 
     @staticmethod
     def total(parts: Iterable["TextStats"]) -> "TextStats":

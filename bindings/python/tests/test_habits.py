@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import omendb
-from omendb import Index
+from omendb import Index, InvalidArgumentError
 
 
 @pytest.mark.parametrize(
@@ -316,3 +316,45 @@ def test_faiss_users_get_minus_one_for_missing_hits(rng):
         assert labels.shape == (3, 8)
         assert (as_faiss[:, 5:] == -1).all() and np.isinf(distances[:, 5:]).all()
         assert set(as_faiss[0, :5].tolist()) == {0, 2, 4, 6, 8}
+
+
+def test_text_stats_and_fuse_for_shards():
+    """Index.text_stats summed over shards, passed back as text_search(stats=), scores as one
+    index; stats that do not fit are refused; omendb.fuse fuses caller-held lists."""
+    from omendb import TextStats, fuse
+
+    docs = ["red fox jumps", "blue fox", "red red hen", "green field", "fox and hen", "red field"]
+    whole = Index(dim=2)
+    shards = [Index(dim=2), Index(dim=2)]
+    for i, text in enumerate(docs):
+        for index in (whole, shards[i % 2]):
+            index.add(np.array([[i, 1.0]], np.float32), ids=[i], texts=[text])
+    query = "red fox fox"
+    total = TextStats.total(s.text_stats(query) for s in shards)
+    assert total == whole.text_stats(query) and total.doc_freqs == (3, 3)  # fox, red
+    want = dict(zip(*[a.tolist() for a in whole.text_search(query, k=10)]))
+    got = {}
+    for s in shards:
+        labels, scores = s.text_search(query, k=10, stats=total)
+        got.update(zip(labels.tolist(), scores.tolist()))
+    assert got == want
+    with pytest.raises(InvalidArgumentError, match="distinct terms"):
+        shards[0].text_search(query, stats=shards[0].text_stats("red"))
+    with pytest.raises(InvalidArgumentError, match="below"):
+        shards[0].text_search(query, stats=TextStats(total.docs, 0, total.doc_freqs))
+    with pytest.raises(InvalidArgumentError, match="out of range"):
+        shards[0].text_search(query, stats=TextStats(-1, total.tokens, total.doc_freqs))
+    with pytest.raises(TypeError):
+        shards[0].text_search(query, stats=(1, 2, (1, 1)))
+    with pytest.raises(ValueError, match="cannot be added"):
+        total + shards[0].text_stats("red")
+    ids, scores = fuse([10, 20, 30], [0.1, 0.2, 0.3], [30, 40, 10], [9.0, 5.0, 1.0], k=10)
+    assert ids.tolist() == [10, 30, 20, 40] and scores[0] == scores[1]
+    ids, _ = fuse([10, 20, 30], [0.1, 0.2, 0.3], [30, 40, 10], [9.0, 5.0, 1.0], k=2, fusion="weighted", alpha=1.0)
+    assert ids.tolist() == [10, 20]
+    with pytest.raises(InvalidArgumentError):
+        fuse([1], [0.1], [], [], k=3, fusion="weighted", alpha=2.0)
+    with pytest.raises(ValueError, match="differ in length"):
+        fuse([1, 2], [0.1], [], [], k=3)
+    for index in (whole, *shards):
+        index.close()

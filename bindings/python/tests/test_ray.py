@@ -88,8 +88,23 @@ def test_build_numpy_columns_then_search_like_one_index(tmp_path):
         want_labels, want_distances = one.search(queries, k=10, ef=500)
         assert labels.shape == (30, 10) and labels.dtype == np.uint64
         assert (labels == want_labels).mean() >= 0.99 and np.allclose(distances, want_distances, atol=1e-6)
-        for key in labels[0].tolist():  # each hit lives in the shard its key hashes to
-            assert key in records["id"]
+        for shard, replicas in enumerate(sharded.actors):  # each hit lives in its key's shard
+            owned = [key for key in labels[0].tolist() if sharded.shard_of(key) == shard]
+            assert all(ray.get(replicas[0].contains.remote(owned)))
+            others = [key for key in labels[0].tolist() if sharded.shard_of(key) != shard]
+            assert not any(ray.get(replicas[0].contains.remote(others)))
+        # Several threads at once answer as one at a time.
+        results = [None] * 4
+
+        def search_in_thread(i):
+            results[i] = sharded.search(queries, k=10, ef=500)
+
+        threads = [threading.Thread(target=search_in_thread, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(np.array_equal(r[0], labels) for r in results)
         # One query, a filter as text and as a Filter, k above the records.
         got = sharded.search(queries[0], k=5, filter="cat = 2 AND tag = \"stone\"", ef=omendb_exact())
         want = one.search(queries[0], k=5, filter="cat = 2 AND tag = \"stone\"", ef=omendb_exact())
@@ -144,7 +159,9 @@ def test_build_from_ray_dataset_and_parquet(tmp_path):
         la, da = a.search(q, k=3)
         lb, db = b.search(q, k=3)
         assert la[0] == "doc-7" and da[0] == 0.0 and list(la) == list(lb)
-        assert a.count("cat = 4") == 240 and b.text_search("ember", k=5)[0].dtype == object
+        assert a.count("cat = 4") == 240
+        text_hits = b.text_search("ember", k=5)[0]
+        assert len(text_hits) == 5 and text_hits.dtype == object and text_hits[0].startswith("doc-")
 
 
 def test_bad_arguments_and_damaged_shards(tmp_path):
@@ -177,6 +194,25 @@ def test_bad_arguments_and_damaged_shards(tmp_path):
     shard_file.write_bytes(bytes(data))
     with pytest.raises(oray.ShardUnavailableError, match="SHA-256"):
         oray.ShardedIndex(tmp_path / "c", max_restarts=0)
+
+
+def test_more_shards_than_records_string_keys(tmp_path):
+    """Shards no key hashes to are empty indexes; every search still answers, with string
+    labels and None / inf padding for a batch, as Index does."""
+    vectors = np.eye(3, 4, dtype=np.float32) + 0.1
+    manifest = oray.build({"id": ["a", "b", "c"], "vector": vectors, "text": ["red fox", "blue fox", "red hen"]},
+                          tmp_path / "c", shards=8, text="text")
+    assert sum(f["count"] == 0 for f in manifest["files"]) >= 5 and manifest["key_kind"] == "string"
+    with oray.ShardedIndex(tmp_path / "c") as sharded:
+        labels, distances = sharded.search(vectors, k=5)
+        assert labels.shape == (3, 3) and labels.dtype == object and labels[:, 0].tolist() == ["a", "b", "c"]
+        one, _ = sharded.search(vectors[0], k=5, filter="nothing = 1")
+        assert len(one) == 0 and one.dtype == object
+        hits, scores = sharded.text_search("red", k=5)
+        assert sorted(hits.tolist()) == ["a", "c"] and scores[0] == scores[1]
+        fused, _ = sharded.hybrid_search(vectors[1], "fox", k=2)
+        assert fused[0] == "b" and fused.dtype == object
+        assert sharded.text_search("zebra", k=5)[0].dtype == object
 
 
 def test_killed_actor_during_a_stream_of_searches(tmp_path):
@@ -218,7 +254,7 @@ def test_killed_actor_during_a_stream_of_searches(tmp_path):
 
 def test_a_shard_that_stays_down_raises_or_is_flagged(tmp_path):
     records = small_records(2000, 8)
-    oray.build(records, tmp_path / "c", shards=3)
+    oray.build(records, tmp_path / "c", shards=3, text="text")
     q = records["vector"][0]
     with oray.ShardedIndex(tmp_path / "c", max_restarts=0, retry_timeout_s=2) as sharded:
         pid = ray.get(sharded.actors[2][0].info.remote())["pid"]
@@ -231,7 +267,13 @@ def test_a_shard_that_stays_down_raises_or_is_flagged(tmp_path):
         assert missing == [2] and len(labels) == 10
         assert all(sharded.shard_of(key) != 2 for key in labels.tolist())
         text_labels, _, missing = sharded.text_search("ember", k=5, allow_partial=True)
-        assert missing == [2] and all(sharded.shard_of(key) != 2 for key in text_labels.tolist())
+        assert missing == [2] and len(text_labels) == 5 and all(sharded.shard_of(key) != 2 for key in text_labels.tolist())
+        pairs, missing = sharded.text_search(["ember", "salt"], k=5, allow_partial=True)
+        assert missing == [2] and len(pairs) == 2 and len(pairs[1][0]) == 5
+        fused, scores, missing = sharded.hybrid_search(q, "ember", k=5, allow_partial=True)
+        assert missing == [2] and len(fused) == 5 and all(sharded.shard_of(key) != 2 for key in fused.tolist())
+        with pytest.raises(oray.ShardUnavailableError):
+            sharded.hybrid_search(q, "ember", k=5)
 
 
 def test_replicas_answer_while_one_is_down(tmp_path):
@@ -243,6 +285,7 @@ def test_replicas_answer_while_one_is_down(tmp_path):
         for _ in range(6):  # every other call picks the dead replica first
             got = sharded.search(records["vector"][:4], k=5)
             assert np.array_equal(got[0], want[0])
+        assert sharded.retries >= 3
 
 
 def test_durable_shards_take_upserts_and_removes_at_their_owner(tmp_path):
@@ -272,6 +315,8 @@ def test_durable_shards_take_upserts_and_removes_at_their_owner(tmp_path):
         assert len(sharded.text_search("zebra", k=100)[0]) == 60
         with pytest.raises(omendb.KeyNotFoundError):
             sharded.remove([removed[0]])
+        with pytest.raises(omendb.InvalidKeyError, match="u64 keys"):
+            sharded.upsert(new_vectors[:1], ["a-string-key"])
     with oray.ShardedIndex(tmp_path / "d") as reopened:
         assert len(reopened) == 1540 and reopened.search(new_vectors[5], k=1)[0][0] == new_keys[5]
 

@@ -34,10 +34,10 @@ class ShardServer:
         return {"count": len(self.index), "pid": os.getpid(), "dim": self.index.dim, "key_kind": self.index.key_kind}
 
     def search(self, queries: np.ndarray, k: int, ef: Optional[int], filter: Optional[str]) -> Hits:
-        if len(self.index) == 0:
-            n = queries.shape[0]
-            return np.empty((n, 0), np.uint64), np.empty((n, 0), np.float32)
         return self.index.search(queries, k=k, ef=ef, filter=filter)
+
+    def contains(self, keys: List[Any]) -> List[bool]:
+        return [key in self.index for key in keys]
 
     def text_stats(self, texts: List[str]) -> List[TextStats]:
         return [self.index.text_stats(t) for t in texts]

@@ -47,7 +47,7 @@ def build(
     it is not a collection.
 
     Args:
-        source: a ``ray.data.Dataset``; a Parquet path or list of paths (read with
+        source: a ``ray.data.Dataset``; a Parquet file or directory, or a list of files (read with
             ``ray.data.read_parquet``); or a mapping of column name to NumPy array or list
             (partitioned in this process, each shard's part sent to its task).
         key: the key column: str keys or non-negative ints (u64); required, unique.
@@ -58,7 +58,8 @@ def build(
             JSON strings or a list of columns to keep a field absent.
         text: None, or a column of str (or null) searched by text and hybrid search.
         durable: build durable index directories instead of index files.
-        overwrite: replace a collection already at ``path`` (else FileExistsError).
+        overwrite: replace a collection already at ``path`` (else FileExistsError): the old
+            one is removed, manifest first, before the new one is built.
         num_cpus: CPUs of each shard's build task.
         index_options: the options of ``omendb.Index`` (dim, metric, m, ef_construction,
             ef_search, dtype, text options...), the same for every shard.

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayTaskError
 
-from .. import NO_KEY, Filter, TextStats, fuse
+from .. import NO_KEY, Filter, InvalidKeyError, TextStats, fuse
 from ._actor import Hits, ShardServer
 from ._layout import PathLike, read_manifest, shards_of
 
@@ -42,8 +43,14 @@ class ShardedIndex:
             to another when one fails. A durable collection takes 1 (a durable directory has
             one writer).
         verify: check each shard file against the manifest's SHA-256 when an actor opens it.
-        retry_timeout_s: how long a search waits for a shard whose actors died (Ray restarts
-            them; the new actor reopens its shard) before ``ShardUnavailableError``.
+        retry_timeout_s: how long a search goes on sending a call again, counted from the
+            first failure, to a shard whose actors died (Ray restarts them; the new actor
+            reopens its shard) before ``ShardUnavailableError``.
+        call_timeout_s: the most a call waits for a shard's answer (None: no limit), for a
+            shard whose actor hangs rather than dies; a healthy call slower than this (a large
+            batch) is reported unavailable too, so leave room.
+        open_timeout_s: the most the constructor waits for every actor to have opened its
+            shard (actors that cannot be placed, shards that take long to verify).
         max_restarts: how many times Ray restarts a dead actor (-1: without limit).
         num_cpus: CPUs each actor reserves (and index threads it uses); None: Ray's default
             for actors, and the index's threads.
@@ -63,6 +70,8 @@ class ShardedIndex:
         *,
         verify: bool = True,
         retry_timeout_s: float = 30.0,
+        call_timeout_s: Optional[float] = None,
+        open_timeout_s: float = 300.0,
         max_restarts: int = -1,
         num_cpus: Optional[float] = None,
         actor_options: Optional[Dict[str, Any]] = None,
@@ -77,6 +86,7 @@ class ShardedIndex:
         self.shards: int = self.manifest["shards"]
         self.dim: int = self.manifest["dim"]
         self.retry_timeout_s = float(retry_timeout_s)
+        self.call_timeout_s = call_timeout_s
         options: Dict[str, Any] = {"max_restarts": max_restarts, "max_task_retries": 0}
         if num_cpus is not None:
             options["num_cpus"] = num_cpus
@@ -89,13 +99,17 @@ class ShardedIndex:
         ]
         self._turn = itertools.count()
         self._closed = False
+        self._lock = threading.Lock()
         #: Calls sent again after their actor died (for monitoring).
         self.retries = 0
         try:
-            self._fan_out(lambda actor, shard: actor.info.remote(), retry=False)
+            infos, _ = self._fan_out(lambda actor, shard: actor.info.remote(), retry=False, timeout=open_timeout_s)
         except BaseException:
             self.close()
             raise
+        kinds = {info["key_kind"] for info in infos} - {"none"}
+        #: "u64", "string", or "none" while every shard is empty.
+        self.key_kind: str = kinds.pop() if kinds else self.manifest["key_kind"]
 
     # ---- lifetime ----
 
@@ -106,10 +120,11 @@ class ShardedIndex:
             return
         self._closed = True
         closing = [actor.close.remote() for replicas in self.actors for actor in replicas]
-        try:
-            ray.get(closing, timeout=30)
-        except Exception:  # an actor already dead has nothing to close
-            pass
+        for ref in closing:  # each waited for: a durable shard syncs and unlocks
+            try:
+                ray.get(ref, timeout=30)
+            except Exception:  # an actor already dead has nothing to close
+                pass
         for replicas in self.actors:
             for actor in replicas:
                 ray.kill(actor, no_restart=True)
@@ -154,11 +169,11 @@ class ShardedIndex:
         ``ShardUnavailableError``, and the return value is ``(labels, distances, missing)``,
         ``missing`` the sorted list of shards left out.
         """
-        batch, one = _queries(queries, self.dim)
+        batch, one = _queries(queries)
         text = _filter_text(filter)
         ref = ray.put(batch)
         parts, missing = self._fan_out(lambda actor, shard: actor.search.remote(ref, k, ef, text), allow_partial)
-        labels, distances = _merge_nearest([p for p in parts if p is not None], batch.shape[0], k)
+        labels, distances = _merge_nearest([p for p in parts if p is not None], batch.shape[0], k, self._strings())
         if one:
             hits = int(np.isfinite(distances[0]).sum())
             labels, distances = labels[0, :hits], distances[0, :hits]
@@ -177,11 +192,15 @@ class ShardedIndex:
         text = _filter_text(filter)
         stats, missing = self._fan_out(lambda actor, shard: actor.text_stats.remote(texts), allow_partial)
         totals = _total_stats(stats, len(texts))
-        parts, more = self._fan_out(lambda actor, shard: actor.text_search.remote(texts, k, text, totals), allow_partial)
+        # Only the shards counted in the statistics score with them.
+        counted = {s for s, p in enumerate(stats) if p is not None}
+        parts, more = self._scored(lambda actor, shard: actor.text_search.remote(texts, k, text, totals), counted, allow_partial)
         missing = sorted(set(missing) | set(more))
-        merged = [_merge_best([p[i] for p in parts if p is not None], k) for i in range(len(texts))]
+        merged = [_merge_best([p[i] for p in parts if p is not None], k, self._strings()) for i in range(len(texts))]
         answer: Any = merged[0] if isinstance(query, str) else merged
-        return (*answer, missing) if allow_partial and isinstance(query, str) else ((answer, missing) if allow_partial else answer)
+        if not allow_partial:
+            return answer
+        return (*answer, missing) if isinstance(query, str) else (answer, missing)
 
     def hybrid_search(
         self,
@@ -202,7 +221,7 @@ class ShardedIndex:
         are fused (``omendb.fuse``) as one index would fuse them. One vector and one text give
         ``(labels, scores)``; an (n, d) batch with n texts gives a list of pairs.
         ``allow_partial`` as in ``search``."""
-        batch, one = _queries(vector, self.dim)
+        batch, one = _queries(vector)
         texts = [text] if isinstance(text, str) else list(text)
         if len(texts) != batch.shape[0]:
             raise ValueError(f"{batch.shape[0]} vectors and {len(texts)} texts: give one text per vector")
@@ -210,16 +229,19 @@ class ShardedIndex:
         where = _filter_text(filter)
         ref = ray.put(batch)
         first, missing = self._fan_out(lambda actor, shard: actor.hybrid_parts.remote(ref, texts, depth, ef, where), allow_partial)
-        live = [p for p in first if p is not None]
-        totals = _total_stats([p[1] for p in live], len(texts))
-        second, more = self._fan_out(lambda actor, shard: actor.text_search.remote(texts, depth, where, totals), allow_partial)
+        totals = _total_stats([None if p is None else p[1] for p in first], len(texts))
+        counted = {s for s, p in enumerate(first) if p is not None}
+        second, more = self._scored(lambda actor, shard: actor.text_search.remote(texts, depth, where, totals), counted, allow_partial)
         missing = sorted(set(missing) | set(more))
-        labels, distances = _merge_nearest([p[0] for p in live], batch.shape[0], depth)
+        # A shard lost in the second call drops out of both sides.
+        live = [p[0] for s, p in enumerate(first) if p is not None and second[s] is not None]
+        strings = self._strings()
+        labels, distances = _merge_nearest(live, batch.shape[0], depth, strings)
         answers = []
         for i in range(batch.shape[0]):
             hits = np.isfinite(distances[i])
-            text_hits = _merge_best([p[i] for p in second if p is not None], depth)
-            answers.append(_fuse_keys(labels[i][hits], distances[i][hits], text_hits, k, fusion, alpha, rrf_k))
+            text_hits = _merge_best([p[i] for p in second if p is not None], depth, strings)
+            answers.append(_fuse_keys(labels[i][hits], distances[i][hits], text_hits, k, fusion, alpha, rrf_k, strings))
         answer: Any = answers[0] if one else answers
         if allow_partial:
             return (*answer, missing) if one else (answer, missing)
@@ -232,10 +254,13 @@ class ShardedIndex:
         part is one all-or-nothing ``Index.upsert``, durable when this returns; a batch that
         spans shards is not atomic across them. Returns the number of records."""
         self._writable()
-        rows, _ = _queries(vectors, self.dim)
+        rows, _ = _queries(vectors)
         keys = list(ids) if not isinstance(ids, np.ndarray) else ids
         if len(keys) != rows.shape[0]:
             raise ValueError(f"{rows.shape[0]} vectors and {len(keys)} ids")
+        kind = _key_kind(keys)
+        if self.key_kind not in ("none", kind):
+            raise InvalidKeyError(f"this collection holds {self.key_kind} keys, not {kind} keys")
         owner = shards_of(keys, self.shards)
         parts: Dict[int, Callable[[Any], Any]] = {}
         for shard in np.unique(owner):
@@ -245,6 +270,7 @@ class ShardedIndex:
             part_texts = None if texts is None else [texts[i] for i in at]
             parts[int(shard)] = _call("upsert", rows[at], part_ids, part_meta, part_texts)
         done, _ = self._fan_out(lambda actor, shard: parts[shard](actor), retry=False, only=set(parts))
+        self.key_kind = kind
         return sum(d for d in done if d is not None)
 
     def remove(self, ids: Sequence[Any]) -> int:
@@ -256,6 +282,18 @@ class ShardedIndex:
         parts = {int(s): _call("remove", [keys[i] for i in np.flatnonzero(owner == s)]) for s in np.unique(owner)}
         done, _ = self._fan_out(lambda actor, shard: parts[shard](actor), retry=False, only=set(parts))
         return sum(d for d in done if d is not None)
+
+    def _strings(self) -> bool:
+        return self.key_kind == "string"
+
+    def _scored(
+        self, submit: Callable[[Any, int], Any], counted: Set[int], allow_partial: bool
+    ) -> Tuple[List[Any], List[int]]:
+        """The second call of a text or hybrid search, to the shards ``counted`` in the
+        statistics only (none: nothing to ask)."""
+        if not counted:
+            return [None] * self.shards, []
+        return self._fan_out(submit, allow_partial, only=counted)
 
     def _writable(self) -> None:
         if not self.durable:
@@ -270,42 +308,59 @@ class ShardedIndex:
         *,
         retry: bool = True,
         only: Optional[Set[int]] = None,
+        timeout: Optional[float] = None,
     ) -> Tuple[List[Any], List[int]]:
         """Calls ``submit(actor, shard)`` on one replica of every shard (of ``only``) at once and
         returns the answers by shard (None for a shard left out) and the shards left out.
 
-        A replica whose actor died is replaced by the next replica (or the same actor, once
-        Ray restarted it), until ``retry_timeout_s``; then the shard is left out
-        (``allow_partial``) or ``ShardUnavailableError`` is raised. An error raised by the index
-        in the actor is raised here as itself."""
+        Answers are taken as they come (``ray.wait``). A call whose actor died goes at once to
+        the shard's next replica, or, after a pause, to the same actor once Ray restarted it,
+        until ``retry_timeout_s`` after the shard's first failure; a call with no answer
+        within ``timeout`` (default ``call_timeout_s``) is not sent again. Such a shard is
+        left out (``allow_partial``) or ``ShardUnavailableError`` is raised. An error raised by
+        the index in the actor is raised here as itself."""
         if self._closed:
             raise ValueError("the sharded index is closed")
         shards = sorted(only) if only is not None else list(range(self.shards))
         turn = next(self._turn)
-        attempt = {s: 0 for s in shards}
-        pending = {s: submit(self._replica(s, turn), s) for s in shards}
+        attempts = {s: 0 for s in shards}
+        first_failure: Dict[int, float] = {}
+        pending = {submit(self._replica(s, turn), s): s for s in shards}
         answers: List[Any] = [None] * self.shards
         missing: List[int] = []
-        deadline = time.monotonic() + self.retry_timeout_s
+        limit = self.call_timeout_s if timeout is None else timeout
+        deadline = None if limit is None else time.monotonic() + limit
+
+        def give_up(shard: int, reason: str, error: Optional[BaseException]) -> None:
+            if not allow_partial:
+                raise ShardUnavailableError(shard, reason) from error
+            missing.append(shard)
+
         while pending:
-            shard, ref = next(iter(pending.items()))
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
+            if not ready:
+                for shard in sorted(pending.values()):
+                    give_up(shard, f"no answer within {limit} s", None)
+                break
+            shard = pending.pop(ready[0])
             try:
-                answers[shard] = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
-                del pending[shard]
+                answers[shard] = ray.get(ready[0])
             except RayTaskError as error:
                 raise error.cause if isinstance(error.cause, Exception) else error
-            except (RayActorError, GetTimeoutError) as error:
-                attempt[shard] += 1
-                if not retry or isinstance(error, GetTimeoutError) or time.monotonic() >= deadline:
-                    del pending[shard]
-                    reason = f"{type(error).__name__} after {attempt[shard]} attempt(s): {_gist(error)}"
-                    if not allow_partial:
-                        raise ShardUnavailableError(shard, reason) from error
-                    missing.append(shard)
+            except RayActorError as error:
+                attempts[shard] += 1
+                now = time.monotonic()
+                since = now - first_failure.setdefault(shard, now)
+                if not retry or self._closed or since >= self.retry_timeout_s:
+                    give_up(shard, f"{type(error).__name__} after {attempts[shard]} attempt(s): {_gist(error)}", error)
                     continue
-                self.retries += 1
-                time.sleep(min(1.0, 0.05 * 2 ** min(attempt[shard], 5)))
-                pending[shard] = submit(self._replica(shard, turn + attempt[shard]), shard)
+                replicas = len(self.actors[shard])
+                if attempts[shard] % replicas == 0:  # every replica tried: wait for a restart
+                    time.sleep(min(1.0, 0.05 * 2 ** min(attempts[shard] // replicas, 5), self.retry_timeout_s - since))
+                with self._lock:
+                    self.retries += 1
+                pending[submit(self._replica(shard, turn + attempts[shard]), shard)] = shard
         return answers, sorted(missing)
 
     def _replica(self, shard: int, turn: int) -> Any:
@@ -334,7 +389,18 @@ def _filter_text(filter: Any) -> Optional[str]:
     raise TypeError(f"filter is a str or an omendb.Filter, got {type(filter).__name__}")
 
 
-def _queries(queries: Any, dim: int) -> Tuple[np.ndarray, bool]:
+def _key_kind(keys: Any) -> str:
+    """"string" or "u64" for a batch of keys of one kind (TypeError otherwise)."""
+    if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
+        return "u64"
+    if all(isinstance(k, (str, bytes)) for k in keys):
+        return "string"
+    if all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys):
+        return "u64"
+    raise TypeError("ids are all str or all non-negative ints")
+
+
+def _queries(queries: Any) -> Tuple[np.ndarray, bool]:
     array = np.asarray(queries)
     if array.dtype.kind == "c":
         raise TypeError("complex vectors are not supported")
@@ -347,11 +413,16 @@ def _queries(queries: Any, dim: int) -> Tuple[np.ndarray, bool]:
     return array, one
 
 
-def _merge_nearest(parts: List[Hits], n: int, k: int) -> Hits:
+def _no_labels(shape: Tuple[int, ...], strings: bool) -> np.ndarray:
+    return np.full(shape, None, dtype=object) if strings else np.full(shape, NO_KEY, np.uint64)
+
+
+def _merge_nearest(parts: List[Hits], n: int, k: int, strings: bool) -> Hits:
     """The k smallest distances of each row over every shard's (n, w) hits (stable: equal
     distances keep shard order)."""
+    parts = [p for p in parts if p[0].shape[1]]
     if not parts:
-        return np.full((n, 0), NO_KEY, np.uint64), np.full((n, 0), np.inf, np.float32)
+        return _no_labels((n, 0), strings), np.full((n, 0), np.inf, np.float32)
     labels = np.concatenate([p[0] for p in parts], axis=1)
     distances = np.concatenate([p[1] for p in parts], axis=1)
     width = min(int(k), labels.shape[1])
@@ -359,10 +430,11 @@ def _merge_nearest(parts: List[Hits], n: int, k: int) -> Hits:
     return np.take_along_axis(labels, order, axis=1), np.take_along_axis(distances, order, axis=1)
 
 
-def _merge_best(parts: List[Hits], k: int) -> Hits:
+def _merge_best(parts: List[Hits], k: int, strings: bool) -> Hits:
     """The k highest scores over every shard's (labels, scores) of one query."""
+    parts = [p for p in parts if len(p[0])]
     if not parts:
-        return np.empty(0, np.uint64), np.empty(0, np.float32)
+        return _no_labels((0,), strings), np.empty(0, np.float32)
     labels = np.concatenate([p[0] for p in parts])
     scores = np.concatenate([p[1] for p in parts])
     order = np.argsort(-scores, kind="stable")[: int(k)]
@@ -370,6 +442,7 @@ def _merge_best(parts: List[Hits], k: int) -> Hits:
 
 
 def _total_stats(parts: List[Any], queries: int) -> List[TextStats]:
+    """Per query, the sum of the statistics of the shards that answered (None: no answer)."""
     live = [p for p in parts if p is not None]
     if not live:
         return [TextStats(0, 0, ()) for _ in range(queries)]
@@ -377,9 +450,11 @@ def _total_stats(parts: List[Any], queries: int) -> List[TextStats]:
 
 
 def _fuse_keys(
-    vector_labels: np.ndarray, distances: np.ndarray, text_hits: Hits, k: int, fusion: str, alpha: float, rrf_k: float
+    vector_labels: np.ndarray, distances: np.ndarray, text_hits: Hits, k: int, fusion: str, alpha: float, rrf_k: float,
+    strings: bool,
 ) -> Hits:
-    """``omendb.fuse`` of two lists of keys: each key stands for its first place among both."""
+    """``omendb.fuse`` of two lists of keys: each key stands for its first place among both
+    (equal fused scores rank by that place; one index ranks them by slot)."""
     text_labels, scores = text_hits
     keys = list(dict.fromkeys([*vector_labels.tolist(), *text_labels.tolist()]))
     place = {key: i for i, key in enumerate(keys)}
@@ -389,7 +464,7 @@ def _fuse_keys(
         k, fusion=fusion, alpha=alpha, rrf_k=rrf_k,
     )
     chosen = [keys[i] for i in ids.tolist()]
-    if keys and isinstance(keys[0], str):
+    if strings:
         labels = np.empty(len(chosen), dtype=object)
         labels[:] = chosen
     else:
