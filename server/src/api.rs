@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Request, State as AxumState};
@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use omendb::filter::Filter;
 use omendb::hybrid::Fusion;
@@ -36,23 +37,43 @@ pub const MAX_K: usize = 10_000;
 /// Requests served, by (method, route template, HTTP code): (count, seconds in total).
 type RequestCounts = BTreeMap<(String, String, u16), (u64, f64)>;
 
+/// The server's limits (flags of `omendb-server`).
+pub struct Limits {
+    /// The largest request body (larger: 413).
+    pub max_body_bytes: usize,
+    /// Requests served at once (more: 429); 0 for no limit.
+    pub max_concurrent: usize,
+    /// The longest a request may take (longer: 503 TIMEOUT); None for no limit.
+    pub request_timeout: Option<Duration>,
+}
+
 /// What every handler shares.
 pub struct State {
     pub registry: Registry,
     api_key: Option<String>,
     started: Instant,
     requests: Mutex<RequestCounts>,
+    /// One permit per request in flight (None: no limit).
+    permits: Option<Arc<Semaphore>>,
+    request_timeout: Option<Duration>,
 }
 
 impl State {
-    pub fn new(registry: Registry, api_key: Option<String>) -> State {
-        State { registry, api_key, started: Instant::now(), requests: Mutex::new(BTreeMap::new()) }
+    pub fn new(registry: Registry, api_key: Option<String>, limits: &Limits) -> State {
+        State {
+            registry,
+            api_key,
+            started: Instant::now(),
+            requests: Mutex::new(BTreeMap::new()),
+            permits: (limits.max_concurrent > 0).then(|| Arc::new(Semaphore::new(limits.max_concurrent))),
+            request_timeout: limits.request_timeout,
+        }
     }
 }
 
 type Shared = Arc<State>;
 
-pub fn router(state: Shared, max_body_bytes: usize) -> Router {
+pub fn router(state: Shared, limits: &Limits) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -65,9 +86,43 @@ pub fn router(state: Shared, max_body_bytes: usize) -> Router {
         .route("/collections/{name}/hybrid_search", post(hybrid_search))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), limit))
         .layer(middleware::from_fn_with_state(state.clone(), count))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
+}
+
+/// Load shedding and the request timeout: a request that finds every permit taken is
+/// answered 429 at once (`/healthz` excepted, so probes see a live server); one that runs past
+/// the timeout is answered 503 TIMEOUT (its index call, on a blocking thread, runs on to its
+/// end: a write answered so may still complete, and is durable if it did).
+async fn limit(AxumState(state): AxumState<Shared>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/healthz" {
+        return next.run(request).await;
+    }
+    let _permit = match &state.permits {
+        None => None,
+        Some(permits) => match permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many requests in flight: retry later").into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                return response;
+            }
+        },
+    };
+    match state.request_timeout {
+        None => next.run(request).await,
+        Some(limit) => match tokio::time::timeout(limit, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                format!("the request took longer than {} ms (a write may still complete)", limit.as_millis()),
+            )
+            .into_response(),
+        },
+    }
 }
 
 // ---- middleware ----

@@ -31,6 +31,13 @@ struct Args {
     /// The largest request body accepted, in bytes (larger: 413).
     #[arg(long, default_value_t = 64 << 20)]
     max_body_bytes: usize,
+    /// Requests served at once; more are answered 429 at once (0: no limit).
+    #[arg(long, default_value_t = 1024)]
+    max_concurrent: usize,
+    /// The most a request may take, in milliseconds, before it is answered 503 TIMEOUT (0: no
+    /// limit). A write answered so may still complete: it is durable if it did.
+    #[arg(long, default_value_t = 30_000)]
+    request_timeout_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,8 +64,13 @@ fn run(args: Args) -> Result<(), String> {
         }
     };
     let registry = collections::Registry::open(&args.data).map_err(|e| e.to_string())?;
-    let state = Arc::new(api::State::new(registry, api_key));
-    let app = api::router(state.clone(), args.max_body_bytes);
+    let limits = api::Limits {
+        max_body_bytes: args.max_body_bytes,
+        max_concurrent: args.max_concurrent,
+        request_timeout: (args.request_timeout_ms > 0).then(|| std::time::Duration::from_millis(args.request_timeout_ms)),
+    };
+    let state = Arc::new(api::State::new(registry, api_key, &limits));
+    let app = api::router(state.clone(), &limits);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.http).await.map_err(|e| format!("cannot listen on {}: {e}", args.http))?;

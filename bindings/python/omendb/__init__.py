@@ -33,6 +33,7 @@ from .errors import (
 from .filter import Filter
 from .index import NO_KEY, Index
 from ._shards import TextStats, fuse
+from .client import Client, ServerError
 
 
 def version() -> str:
@@ -46,6 +47,8 @@ __all__ = [
     "Index",
     "Filter",
     "TextStats",
+    "Client",
+    "ServerError",
     "fuse",
     "NO_KEY",
     "version",
