@@ -18,21 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use omendb::filter::Filter;
-use omendb::hybrid::Fusion;
-use omendb::index::{IndexOptions, SearchRequest};
-use omendb::quant::Dtype;
-use omendb::{KeyRef, Keys, Metric, Payloads};
-
-use crate::collections::{Collection, KeyChoice, Registry};
+use crate::collections::{Collection, Registry};
 use crate::error::ApiError;
-
-/// Most records one write request may carry (more: 413).
-pub const MAX_BATCH: usize = 100_000;
-/// Most queries one search request may carry (more: 413).
-pub const MAX_QUERIES: usize = 10_000;
-/// Largest k a search may ask for (more: 400).
-pub const MAX_K: usize = 10_000;
+use crate::ops::{self, Include, OwnedKey};
 
 /// Requests served, by (method, route template, HTTP code): (count, seconds in total).
 type RequestCounts = BTreeMap<(String, String, u16), (u64, f64)>;
@@ -187,55 +175,6 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> 
     tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::from(omendb::Error::Internal(format!("task failed: {e}"))))?
 }
 
-// ---- keys ----
-
-fn key_json(key: KeyRef<'_>) -> Value {
-    match key {
-        KeyRef::U64(k) => json!(k),
-        KeyRef::Str(s) => json!(s),
-    }
-}
-
-/// The keys of a write, as the collection takes them.
-enum OwnedKeys {
-    U64(Vec<u64>),
-    Str(Vec<String>),
-}
-
-fn keys_of(collection: &Collection, ids: &[&Value]) -> Result<OwnedKeys, ApiError> {
-    match collection.key {
-        KeyChoice::U64 => ids
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v.as_u64().ok_or_else(|| ApiError::invalid(format!("records[{i}].id must be an integer in 0..2^64-1 (collection keys are u64), got {v}"))))
-            .collect::<Result<_, _>>()
-            .map(OwnedKeys::U64),
-        KeyChoice::Str => ids
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid(format!("records[{i}].id must be a string (collection keys are strings), got {v}"))))
-            .collect::<Result<_, _>>()
-            .map(OwnedKeys::Str),
-    }
-}
-
-/// A key from a URL path segment.
-fn path_key(collection: &Collection, id: &str) -> Result<OwnedKeys, ApiError> {
-    match collection.key {
-        KeyChoice::U64 => id.parse::<u64>().map(|k| OwnedKeys::U64(vec![k])).map_err(|_| ApiError::invalid(format!("record id {id:?} is not a u64 (collection keys are u64)"))),
-        KeyChoice::Str => Ok(OwnedKeys::Str(vec![id.to_string()])),
-    }
-}
-
-impl OwnedKeys {
-    fn first(&self) -> KeyRef<'_> {
-        match self {
-            OwnedKeys::U64(k) => KeyRef::U64(k[0]),
-            OwnedKeys::Str(k) => KeyRef::Str(&k[0]),
-        }
-    }
-}
-
 // ---- health, metrics ----
 
 async fn healthz() -> &'static str {
@@ -282,16 +221,15 @@ struct CreateBody {
 }
 
 fn describe(c: &Collection) -> Value {
-    let stats = c.index.stats();
+    let info = ops::describe(c);
     json!({
-        "name": c.name,
-        "count": c.index.len(),
+        "name": info.name,
+        "count": info.count,
         "options": {
-            "dim": stats["dim"], "metric": stats["metric"], "m": stats["m"],
-            "ef_construction": stats["ef_construction"], "ef_search": stats["ef_search"],
-            "dtype": stats["dtype"], "key": c.key.name(),
+            "dim": info.dim, "metric": info.metric, "m": info.m, "ef_construction": info.ef_construction,
+            "ef_search": info.ef_search, "dtype": info.dtype, "key": info.key,
         },
-        "memory_bytes": stats["memory"]["total"],
+        "memory_bytes": info.memory_bytes,
     })
 }
 
@@ -305,21 +243,16 @@ async fn get_collection(AxumState(state): AxumState<Shared>, Path(name): Path<St
 }
 
 async fn create_collection(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<CreateBody>) -> Result<Response, ApiError> {
-    let defaults = IndexOptions::default();
-    let options = IndexOptions {
+    let spec = ops::CreateSpec {
         dim: body.dim,
-        metric: body.metric.as_deref().map(Metric::from_name).transpose()?.unwrap_or(defaults.metric),
-        m: body.m.unwrap_or(defaults.m),
-        ef_construction: body.ef_construction.unwrap_or(defaults.ef_construction),
-        ef_search: body.ef_search.unwrap_or(defaults.ef_search),
-        dtype: body.dtype.as_deref().map(Dtype::from_name).transpose()?.unwrap_or(defaults.dtype),
-        ..defaults
+        metric: body.metric,
+        m: body.m,
+        ef_construction: body.ef_construction,
+        ef_search: body.ef_search,
+        dtype: body.dtype,
+        key: body.key,
     };
-    if options.dim == 0 {
-        return Err(ApiError::invalid("dim must be at least 1"));
-    }
-    let key = body.key.as_deref().map(KeyChoice::from_name).transpose()?.unwrap_or(KeyChoice::Str);
-    let c = blocking(move || state.registry.create(&name, options, key)).await?;
+    let c = blocking(move || ops::create(&state.registry, &name, spec)).await?;
     Ok((StatusCode::CREATED, Json(describe(&c))).into_response())
 }
 
@@ -349,44 +282,35 @@ struct RecordsBody {
     upsert: bool,
 }
 
+/// A JSON id as a key: a string, or an integer in 0..2^64-1 (the collection checks the kind).
+fn json_key(id: &Value, what: &str) -> Result<OwnedKey, ApiError> {
+    match id {
+        Value::String(s) => Ok(OwnedKey::Str(s.clone())),
+        other => other.as_u64().map(OwnedKey::U64).ok_or_else(|| ApiError::invalid(format!("{what} must be a string or an integer in 0..2^64-1, got {other}"))),
+    }
+}
+
 /// Adds (or upserts) records, all or nothing; answered once they are in the log and synced.
 async fn put_records(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<RecordsBody>) -> Result<Json<Value>, ApiError> {
     let c = state.registry.get(&name)?;
-    let n = body.records.len();
-    if n > MAX_BATCH {
-        return Err(ApiError::too_large(format!("{n} records in one request; at most {MAX_BATCH}")));
+    if body.records.len() > ops::MAX_BATCH {
+        return Err(ApiError::too_large(format!("{} records in one request; at most {}", body.records.len(), ops::MAX_BATCH)));
     }
     blocking(move || {
-        let ids: Vec<&Value> = body.records.iter().map(|r| &r.id).collect();
-        let keys = keys_of(&c, &ids)?;
-        let dim = body.records.first().map_or(0, |r| r.vector.len());
-        let mut vectors = Vec::with_capacity(n * dim);
-        for (i, r) in body.records.iter().enumerate() {
-            if r.vector.len() != dim {
-                return Err(ApiError::from(omendb::Error::DimensionMismatch { expected: dim, got: r.vector.len() }).with_context(format!("records[{i}].vector")));
-            }
-            vectors.extend_from_slice(&r.vector);
-        }
-        let metadata: Vec<Option<String>> = body.records.iter().map(|r| r.metadata.as_ref().map(|m| Value::Object(m.clone()).to_string())).collect();
-        let meta_refs: Vec<Option<&str>> = metadata.iter().map(|m| m.as_deref()).collect();
-        let text_refs: Vec<Option<&str>> = body.records.iter().map(|r| r.text.as_deref()).collect();
-        let payloads = Payloads {
-            metadata: metadata.iter().any(Option::is_some).then_some(&meta_refs[..]),
-            texts: text_refs.iter().any(Option::is_some).then_some(&text_refs[..]),
-        };
-        let str_refs: Vec<&str>;
-        let keys = match &keys {
-            OwnedKeys::U64(k) => Keys::U64(k),
-            OwnedKeys::Str(k) => {
-                str_refs = k.iter().map(String::as_str).collect();
-                Keys::Str(&str_refs)
-            }
-        };
-        if body.upsert {
-            c.index.upsert_with(keys, &vectors, payloads)?;
-        } else {
-            c.index.add_with(keys, &vectors, payloads)?;
-        }
+        let records = body
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Ok(ops::RecordIn {
+                    id: json_key(&r.id, &format!("records[{i}].id"))?,
+                    vector: r.vector,
+                    metadata: r.metadata.map(|m| Value::Object(m).to_string()),
+                    text: r.text,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let n = ops::put_records(&c, &records, body.upsert)?;
         Ok(Json(json!({ "count": n })))
     })
     .await
@@ -395,11 +319,8 @@ async fn put_records(AxumState(state): AxumState<Shared>, Path(name): Path<Strin
 async fn get_record(AxumState(state): AxumState<Shared>, Path((name, id)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
     let c = state.registry.get(&name)?;
     blocking(move || {
-        let keys = path_key(&c, &id)?;
-        let key = keys.first();
-        let vector = c.index.get_vector(key).ok_or_else(|| ApiError::from(omendb::Error::KeyNotFound(id.clone())))?;
-        let metadata: Value = c.index.metadata(key).and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_else(|| json!({}));
-        Ok(Json(json!({ "id": key_json(key), "vector": vector, "metadata": metadata })))
+        let record = ops::get_record(&c, &OwnedKey::parse(&c, &id)?)?;
+        Ok(Json(json!({ "id": record.id.to_json(), "vector": record.vector, "metadata": record.metadata })))
     })
     .await
 }
@@ -407,14 +328,36 @@ async fn get_record(AxumState(state): AxumState<Shared>, Path((name, id)): Path<
 async fn delete_record(AxumState(state): AxumState<Shared>, Path((name, id)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
     let c = state.registry.get(&name)?;
     blocking(move || {
-        let keys = path_key(&c, &id)?;
-        c.index.remove(keys.first())?;
+        ops::delete_record(&c, &OwnedKey::parse(&c, &id)?)?;
         Ok(Json(json!({ "deleted": true })))
     })
     .await
 }
 
 // ---- searches ----
+
+fn default_k() -> usize {
+    10
+}
+
+fn hits_json(hits: Vec<ops::Hit>, value_name: &str) -> Value {
+    Value::Array(
+        hits.into_iter()
+            .map(|h| {
+                let mut hit = serde_json::Map::new();
+                hit.insert("id".into(), h.id.to_json());
+                hit.insert(value_name.into(), json!(h.value));
+                if let Some(m) = h.metadata {
+                    hit.insert("metadata".into(), m);
+                }
+                if let Some(v) = h.vector {
+                    hit.insert("vector".into(), json!(v));
+                }
+                Value::Object(hit)
+            })
+            .collect(),
+    )
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -433,77 +376,20 @@ struct SearchBody {
     include: Vec<String>,
 }
 
-fn default_k() -> usize {
-    10
-}
-
-fn check_k(k: usize) -> Result<(), ApiError> {
-    if (1..=MAX_K).contains(&k) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!("k = {k} is out of range (1..={MAX_K})")))
-    }
-}
-
-fn parse_filter(text: Option<&str>) -> Result<Option<Filter>, ApiError> {
-    text.map(Filter::parse)
-        .transpose()
-        .map_err(|e| ApiError::from(omendb::Error::FilterSyntax { offset: e.offset, message: e.message }))
-}
-
-/// What `include` asks to add to each hit.
-struct Include {
-    metadata: bool,
-    vector: bool,
-}
-
-fn include_of(fields: &[String]) -> Result<Include, ApiError> {
-    let mut inc = Include { metadata: false, vector: false };
-    for f in fields {
-        match f.as_str() {
-            "metadata" => inc.metadata = true,
-            "vector" => inc.vector = true,
-            other => return Err(ApiError::invalid(format!("include: unknown field {other:?} (expected \"metadata\", \"vector\")"))),
-        }
-    }
-    Ok(inc)
-}
-
-fn hit_json(c: &Collection, key: KeyRef<'_>, score: f32, score_name: &str, inc: &Include) -> Value {
-    let mut hit = serde_json::Map::new();
-    hit.insert("id".into(), key_json(key));
-    hit.insert(score_name.into(), json!(score));
-    if inc.metadata {
-        let m: Value = c.index.metadata(key).and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_else(|| json!({}));
-        hit.insert("metadata".into(), m);
-    }
-    if inc.vector {
-        hit.insert("vector".into(), json!(c.index.get_vector(key)));
-    }
-    Value::Object(hit)
-}
-
 async fn search(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<SearchBody>) -> Result<Json<Value>, ApiError> {
     let c = state.registry.get(&name)?;
-    check_k(body.k)?;
-    let inc = include_of(&body.include)?;
+    ops::check_k(body.k)?;
+    let inc = Include::from_names(&body.include)?;
     let (queries, batch) = match (body.vector, body.vectors) {
         (Some(v), None) => (vec![v], false),
         (None, Some(vs)) => (vs, true),
         _ => return Err(ApiError::invalid("give one of \"vector\" or \"vectors\"")),
     };
-    if queries.len() > MAX_QUERIES {
-        return Err(ApiError::too_large(format!("{} queries in one request; at most {MAX_QUERIES}", queries.len())));
-    }
     blocking(move || {
-        let filter = parse_filter(body.filter.as_deref())?;
-        let mut rows = Vec::with_capacity(queries.len());
-        for q in &queries {
-            let mut hits = Vec::new();
-            let request = SearchRequest { k: body.k, ef: body.ef, filter: filter.as_ref() };
-            c.index.search_visit(q, request, |key, d| hits.push(hit_json(&c, key, d, "distance", &inc)))?;
-            rows.push(Value::Array(hits));
-        }
+        let mut rows: Vec<Value> = ops::search(&c, &queries, body.k, body.ef, body.filter.as_deref(), inc)?
+            .into_iter()
+            .map(|hits| hits_json(hits, "distance"))
+            .collect();
         Ok(Json(if batch { json!({ "hits": rows }) } else { json!({ "hits": rows.pop().unwrap_or_default() }) }))
     })
     .await
@@ -523,13 +409,10 @@ struct TextSearchBody {
 
 async fn text_search(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<TextSearchBody>) -> Result<Json<Value>, ApiError> {
     let c = state.registry.get(&name)?;
-    check_k(body.k)?;
-    let inc = include_of(&body.include)?;
+    let inc = Include::from_names(&body.include)?;
     blocking(move || {
-        let filter = parse_filter(body.filter.as_deref())?;
-        let mut hits = Vec::new();
-        c.index.text_search(&body.query, body.k, filter.as_ref(), |key, s| hits.push(hit_json(&c, key, s, "score", &inc)))?;
-        Ok(Json(json!({ "hits": hits })))
+        let hits = ops::text_search(&c, &body.query, body.k, body.filter.as_deref(), inc)?;
+        Ok(Json(json!({ "hits": hits_json(hits, "score") })))
     })
     .await
 }
@@ -555,19 +438,10 @@ struct HybridBody {
 
 async fn hybrid_search(AxumState(state): AxumState<Shared>, Path(name): Path<String>, Body(body): Body<HybridBody>) -> Result<Json<Value>, ApiError> {
     let c = state.registry.get(&name)?;
-    check_k(body.k)?;
-    let inc = include_of(&body.include)?;
-    // alpha is the weighted fusion's parameter (its range is checked by the fusion itself).
-    let fusion = match Fusion::from_name(body.fusion.as_deref().unwrap_or("rrf"), 0.0)? {
-        Fusion::Weighted { .. } => Fusion::Weighted { alpha: body.alpha.unwrap_or(0.5) },
-        rrf => rrf,
-    };
+    let inc = Include::from_names(&body.include)?;
     blocking(move || {
-        let filter = parse_filter(body.filter.as_deref())?;
-        let mut hits = Vec::new();
-        let request = SearchRequest { k: body.k, ef: body.ef, filter: filter.as_ref() };
-        c.index.hybrid_search(&body.vector, &body.query, request, fusion, |key, s| hits.push(hit_json(&c, key, s, "score", &inc)))?;
-        Ok(Json(json!({ "hits": hits })))
+        let hits = ops::hybrid_search(&c, &body.vector, &body.query, body.k, body.ef, body.filter.as_deref(), body.fusion.as_deref(), body.alpha, inc)?;
+        Ok(Json(json!({ "hits": hits_json(hits, "score") })))
     })
     .await
 }

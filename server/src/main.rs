@@ -5,6 +5,7 @@
 //! calls run on tokio's blocking threads; the library parallelises batches itself.
 
 mod api;
+mod ops;
 mod collections;
 mod error;
 
