@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::collections::{Collection, Registry};
 use crate::error::ApiError;
@@ -59,6 +59,48 @@ impl State {
     }
 }
 
+impl State {
+    /// Whether `authorization` (the header's value) carries the key; true when there is none.
+    pub fn authorized(&self, authorization: Option<&str>) -> bool {
+        let Some(key) = &self.api_key else { return true };
+        matches!(authorization.and_then(|v| v.strip_prefix("Bearer ")), Some(given) if constant_time_eq(given.as_bytes(), key.as_bytes()))
+    }
+
+    /// A permit to serve one request, or TOO_MANY_REQUESTS when every one is taken (None: no limit).
+    pub fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        match &self.permits {
+            None => Ok(None),
+            Some(permits) => permits
+                .clone()
+                .try_acquire_owned()
+                .map(Some)
+                .map_err(|_| ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many requests in flight: retry later")),
+        }
+    }
+
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.request_timeout
+    }
+
+    /// The answer to a request that ran past the timeout.
+    pub fn timed_out(limit: Duration) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            format!("the request took longer than {} ms (a write may still complete)", limit.as_millis()),
+        )
+    }
+
+    /// Counts one request served (for /metrics).
+    pub fn record(&self, method: String, route: String, code: u16, seconds: f64) {
+        if let Ok(mut requests) = self.requests.lock() {
+            let entry = requests.entry((method, route, code)).or_insert((0, 0.0));
+            entry.0 += 1;
+            entry.1 += seconds;
+        }
+    }
+}
+
 type Shared = Arc<State>;
 
 pub fn router(state: Shared, limits: &Limits) -> Router {
@@ -88,27 +130,19 @@ async fn limit(AxumState(state): AxumState<Shared>, request: Request, next: Next
     if request.uri().path() == "/healthz" {
         return next.run(request).await;
     }
-    let _permit = match &state.permits {
-        None => None,
-        Some(permits) => match permits.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many requests in flight: retry later").into_response();
-                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-                return response;
-            }
-        },
+    let _permit = match state.admit() {
+        Ok(permit) => permit,
+        Err(error) => {
+            let mut response = error.into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return response;
+        }
     };
     match state.request_timeout {
         None => next.run(request).await,
         Some(limit) => match tokio::time::timeout(limit, next.run(request)).await {
             Ok(response) => response,
-            Err(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TIMEOUT",
-                format!("the request took longer than {} ms (a write may still complete)", limit.as_millis()),
-            )
-            .into_response(),
+            Err(_) => State::timed_out(limit).into_response(),
         },
     }
 }
@@ -117,14 +151,11 @@ async fn limit(AxumState(state): AxumState<Shared>, request: Request, next: Next
 
 /// Every request but `GET /healthz` needs `Authorization: Bearer <key>` when a key is set.
 async fn authorize(AxumState(state): AxumState<Shared>, request: Request, next: Next) -> Response {
-    let Some(key) = &state.api_key else { return next.run(request).await };
-    if request.uri().path() == "/healthz" {
-        return next.run(request).await;
-    }
-    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(given) if constant_time_eq(given.as_bytes(), key.as_bytes()) => next.run(request).await,
-        _ => ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong API key (Authorization: Bearer <key>)").into_response(),
+    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if request.uri().path() == "/healthz" || state.authorized(given) {
+        next.run(request).await
+    } else {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong API key (Authorization: Bearer <key>)").into_response()
     }
 }
 
@@ -143,11 +174,7 @@ async fn count(AxumState(state): AxumState<Shared>, request: Request, next: Next
     let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let start = Instant::now();
     let response = next.run(request).await;
-    if let Ok(mut requests) = state.requests.lock() {
-        let entry = requests.entry((method, route, response.status().as_u16())).or_insert((0, 0.0));
-        entry.0 += 1;
-        entry.1 += start.elapsed().as_secs_f64();
-    }
+    state.record(method, route, response.status().as_u16(), start.elapsed().as_secs_f64());
     response
 }
 
@@ -171,7 +198,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 }
 
 /// Runs an index call on a blocking thread.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::from(omendb::Error::Internal(format!("task failed: {e}"))))?
 }
 

@@ -8,6 +8,7 @@ mod api;
 mod ops;
 mod collections;
 mod error;
+mod grpc;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,10 @@ struct Args {
     /// Where to listen for HTTP (port 0: any free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:7700")]
     http: SocketAddr,
+    /// Where to listen for gRPC (proto/omendb.proto), e.g. 127.0.0.1:7701; none: HTTP only.
+    /// Port 0: any free port (printed).
+    #[arg(long)]
+    grpc: Option<SocketAddr>,
     /// A file holding the API key: every request but GET /healthz then needs
     /// `Authorization: Bearer <key>`.
     #[arg(long)]
@@ -73,17 +78,61 @@ fn run(args: Args) -> Result<(), String> {
     let state = Arc::new(api::State::new(registry, api_key, &limits));
     let app = api::router(state.clone(), &limits);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let grpc_state = state.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.http).await.map_err(|e| format!("cannot listen on {}: {e}", args.http))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        // Tests and scripts read this line to learn the port when asked for port 0.
+        let grpc_listener = match args.grpc {
+            None => None,
+            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?),
+        };
+        // Tests and scripts read these lines to learn the ports when asked for port 0.
         println!("omendb-server listening on http://{bound}");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())
+        if let Some(l) = &grpc_listener {
+            println!("omendb-server gRPC listening on {}", l.local_addr().map_err(|e| e.to_string())?);
+        }
+        // One signal stops both servers: each finishes its running requests.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let http = axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
+        let grpc_stop = stopped(stop_rx.clone());
+        let servers = async move {
+            match grpc_listener {
+                None => http.await.map_err(|e| e.to_string()),
+                Some(l) => {
+                    let grpc = tonic::transport::Server::builder()
+                        .add_service(grpc::service(grpc_state, args.max_body_bytes))
+                        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(l), grpc_stop);
+                    let (h, g) = tokio::join!(http, grpc);
+                    h.map_err(|e| e.to_string())?;
+                    g.map_err(|e| e.to_string())
+                }
+            }
+        };
+        // Running requests get SHUTDOWN_GRACE to finish; connections a client keeps open past
+        // that (an idle HTTP/2 channel) do not hold the server up.
+        let grace = async {
+            stopped(stop_rx).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = servers => result,
+            () = grace => Ok(()),
+        }
     })?;
     // Every collection's log is synced and its lock released as the registry drops.
     drop(state);
     Ok(())
 }
+
+/// How long a shutdown waits for running requests.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Resolves on SIGINT or SIGTERM: in-flight requests finish, new connections are refused.
 async fn shutdown() {
