@@ -115,8 +115,10 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .route("/collections/{name}/text_search", post(text_search))
         .route("/collections/{name}/hybrid_search", post(hybrid_search))
         .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        // Outermost last: counted, then the key checked (a caller without one takes no
+        // permit), then admitted and timed.
         .layer(middleware::from_fn_with_state(state.clone(), limit))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
@@ -130,7 +132,7 @@ async fn limit(AxumState(state): AxumState<Shared>, request: Request, next: Next
     if request.uri().path() == "/healthz" {
         return next.run(request).await;
     }
-    let _permit = match state.admit() {
+    let permit = match state.admit() {
         Ok(permit) => permit,
         Err(error) => {
             let mut response = error.into_response();
@@ -138,12 +140,23 @@ async fn limit(AxumState(state): AxumState<Shared>, request: Request, next: Next
             return response;
         }
     };
-    match state.request_timeout {
-        None => next.run(request).await,
-        Some(limit) => match tokio::time::timeout(limit, next.run(request)).await {
-            Ok(response) => response,
-            Err(_) => State::timed_out(limit).into_response(),
-        },
+    let Some(limit) = state.request_timeout else {
+        let response = next.run(request).await;
+        drop(permit);
+        return response;
+    };
+    let mut running = Box::pin(next.run(request));
+    tokio::select! {
+        response = &mut running => response,
+        () = tokio::time::sleep(limit) => {
+            // The request runs on to its end and keeps its permit until then, so timed-out
+            // work still counts against --max-concurrent.
+            tokio::spawn(async move {
+                let _ = running.await;
+                drop(permit);
+            });
+            State::timed_out(limit).into_response()
+        }
     }
 }
 
@@ -210,7 +223,7 @@ async fn healthz() -> &'static str {
 
 async fn metrics(AxumState(state): AxumState<Shared>) -> Response {
     let mut out = String::new();
-    out.push_str("# HELP omendb_requests_total HTTP requests served, by method, route and code.\n# TYPE omendb_requests_total counter\n");
+    out.push_str("# HELP omendb_requests_total Requests served, by method, route and code (HTTP: the HTTP code; gRPC: method \"grpc\", the RPC's path and the gRPC code number).\n# TYPE omendb_requests_total counter\n");
     let requests = state.requests.lock().map(|r| r.clone()).unwrap_or_default();
     for ((method, route, code), (n, _)) in &requests {
         out.push_str(&format!("omendb_requests_total{{method=\"{method}\",route=\"{route}\",code=\"{code}\"}} {n}\n"));

@@ -81,9 +81,14 @@ impl Service {
                 "missing or wrong API key (metadata authorization: Bearer <key>)",
             )));
         }
-        let _permit = self.state.admit().map_err(status)?;
+        // Health takes no permit (a probe sees a live server under load); the others hold
+        // theirs until the index call ends, even past a timeout.
+        let permit = if open { None } else { self.state.admit().map_err(status)? };
         let state = self.state.clone();
-        let call = blocking(move || work(state));
+        let call = blocking(move || {
+            let _permit = permit;
+            work(state)
+        });
         match self.state.request_timeout() {
             None => call.await.map_err(status),
             Some(limit) => match tokio::time::timeout(limit, call).await {
@@ -277,9 +282,6 @@ impl OmenDb for Service {
         self.serve("Search", &request, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let queries: Vec<Vec<f32>> = body.queries.into_iter().map(|q| q.values).collect();
-            if queries.is_empty() {
-                return Err(ApiError::invalid("give at least one query vector"));
-            }
             let rows = ops::search(&c, &queries, k_of(body.k), some_size(body.ef), (!body.filter.is_empty()).then_some(body.filter.as_str()), include_of(body.include))?;
             Ok(pb::SearchReply { results: rows.into_iter().map(hits_out).collect() })
         })

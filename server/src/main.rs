@@ -79,7 +79,7 @@ fn run(args: Args) -> Result<(), String> {
     let app = api::router(state.clone(), &limits);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let grpc_state = state.clone();
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.http).await.map_err(|e| format!("cannot listen on {}: {e}", args.http))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
         let grpc_listener = match args.grpc {
@@ -125,10 +125,14 @@ fn run(args: Args) -> Result<(), String> {
             result = servers => result,
             () = grace => Ok(()),
         }
-    })?;
-    // Every collection's log is synced and its lock released as the registry drops.
+    });
+    // Index calls still running on blocking threads get the grace period too; every write
+    // acknowledged so far is durable already (answered only once synced). The registry syncs
+    // and unlocks each collection as the last reference drops, here or, if a call outlived the
+    // grace, when the process exits (the lock goes with the process).
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     drop(state);
-    Ok(())
+    result
 }
 
 /// How long a shutdown waits for running requests.

@@ -151,12 +151,16 @@ pub fn put_records(c: &Collection, records: &[RecordIn], upsert: bool) -> Result
         return Err(ApiError::too_large(format!("{n} records in one request; at most {MAX_BATCH}")));
     }
     let dim = records.first().map_or(0, |r| r.vector.len());
-    let mut vectors = Vec::with_capacity(n * dim);
+    // Every length is checked before anything is allocated: n * dim is then the floats the
+    // request carried, not a product a hostile first record could make huge.
     for (i, r) in records.iter().enumerate() {
         r.id.check(c, &format!("records[{i}].id"))?;
         if r.vector.len() != dim {
             return Err(ApiError::from(omendb::Error::DimensionMismatch { expected: dim, got: r.vector.len() }).with_context(format!("records[{i}].vector")));
         }
+    }
+    let mut vectors = Vec::with_capacity(n * dim);
+    for r in records {
         vectors.extend_from_slice(&r.vector);
     }
     let meta_refs: Vec<Option<&str>> = records.iter().map(|r| r.metadata.as_deref()).collect();

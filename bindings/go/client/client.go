@@ -69,17 +69,19 @@ func IsStatus(err error, status string) bool {
 }
 
 // Key is a record's key: a string, or an integer in a u64 collection.
+// The zero Key is no key: sending it is an error, not the u64 key 0.
 type Key struct {
 	str      string
 	num      uint64
 	isString bool
+	set      bool
 }
 
 // StringKey is a key of a "string" collection.
-func StringKey(s string) Key { return Key{str: s, isString: true} }
+func StringKey(s string) Key { return Key{str: s, isString: true, set: true} }
 
 // U64Key is a key of a "u64" collection.
-func U64Key(n uint64) Key { return Key{num: n} }
+func U64Key(n uint64) Key { return Key{num: n, set: true} }
 
 // IsString reports whether the key is a string.
 func (k Key) IsString() bool { return k.isString }
@@ -97,6 +99,9 @@ func (k Key) String() string {
 
 // MarshalJSON writes a JSON string or integer.
 func (k Key) MarshalJSON() ([]byte, error) {
+	if !k.set {
+		return nil, errors.New("omendb client: a record or request has no key (the zero Key): use StringKey or U64Key")
+	}
 	if k.isString {
 		return json.Marshal(k.str)
 	}
@@ -106,14 +111,18 @@ func (k Key) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a JSON string or a non-negative integer (all 64 bits kept).
 func (k *Key) UnmarshalJSON(data []byte) error {
 	if len(data) > 0 && data[0] == '"' {
-		k.isString = true
-		return json.Unmarshal(data, &k.str)
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*k = StringKey(s)
+		return nil
 	}
 	n, err := strconv.ParseUint(string(data), 10, 64)
 	if err != nil {
 		return fmt.Errorf("a key is a string or a non-negative integer, got %s", data)
 	}
-	*k = Key{num: n}
+	*k = U64Key(n)
 	return nil
 }
 
@@ -328,6 +337,9 @@ func (c *Client) Search(ctx context.Context, name string, req SearchRequest) ([]
 func (c *Client) SearchBatch(ctx context.Context, name string, req SearchRequest) ([][]Hit, error) {
 	if req.Vectors == nil || req.Vector != nil {
 		return nil, errors.New("omendb client: SearchBatch takes Vectors (Search takes Vector)")
+	}
+	if len(req.Vectors) == 0 {
+		return [][]Hit{}, nil // no query, no answer (omitempty would drop the empty list)
 	}
 	var out struct {
 		Hits [][]Hit `json:"hits"`

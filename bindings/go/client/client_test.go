@@ -110,6 +110,12 @@ func TestClientAgainstServer(t *testing.T) {
 	} else if e := err.(*Error); e.HTTPStatus != 404 {
 		t.Errorf("HTTP %d", e.HTTPStatus)
 	}
+	if _, err := c.Add(ctx, "nums", []Record{{Vector: []float32{1, 1}}}, false); err == nil || !strings.Contains(err.Error(), "no key") {
+		t.Errorf("a record without a key: %v", err)
+	}
+	if empty, err := c.SearchBatch(ctx, "nums", SearchRequest{Vectors: [][]float32{}, K: 1}); err != nil || len(empty) != 0 {
+		t.Errorf("empty batch: %v %v", empty, err)
+	}
 	if err := c.Delete(ctx, "nums", U64Key(1)); err != nil {
 		t.Fatal(err)
 	}

@@ -10,16 +10,19 @@ the standard library's ``http.client`` only.
 Errors the server answers are raised as the ``omendb`` exception of the same status
 (``DimensionMismatchError`` for DIMENSION_MISMATCH, ...) or, for the server's own statuses
 (UNAUTHORIZED, NOT_FOUND, CONFLICT, PAYLOAD_TOO_LARGE, TOO_MANY_REQUESTS, TIMEOUT),
-``ServerError``; each carries ``http_status``. A connection that fails raises ``OSError``.
+``ServerError``; each carries ``http_status``. A connection that fails raises ``OSError``; a
+write whose connection broke after it was sent is not sent again (it may have been applied:
+read back, or upsert).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import select
 import threading
 import urllib.parse
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import _BY_STATUS, OmenDBError
 
@@ -76,36 +79,55 @@ class Client:
 
     # ---- transport ----
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> Tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection, and whether it served a request before."""
         connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-            self._local.connection = connection
-        return connection
+        if connection is not None:
+            sock = connection.sock
+            # An idle kept-alive socket that is readable was closed by the server (it may
+            # close after an answer it sent before reading a whole body): start afresh.
+            if sock is None or select.select([sock], [], [], 0)[0]:
+                self._drop_connection()
+            else:
+                return connection, True
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        self._local.connection = connection
+        return connection, False
+
+    def _drop_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+        self._local.connection = None
 
     def _request(self, method: str, path: str, body: Optional[Json] = None, raw: bool = False) -> Json:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        for attempt in (0, 1):
-            connection = self._connection()
+        while True:
+            connection, reused = self._connection()
+            cut_short = False
             try:
                 try:
                     connection.request(method, path, body=data, headers=self._headers)
                 except (BrokenPipeError, ConnectionResetError):
                     # The server may have answered before reading the whole body (413, 503)
                     # and closed: its answer is still there to read.
-                    pass
+                    cut_short = True
                 response = connection.getresponse()
                 payload = response.read()
-                if response.will_close:
-                    connection.close()
-                    self._local.connection = None
-                break
-            except (http.client.RemoteDisconnected, http.client.ResponseNotReady, BrokenPipeError, ConnectionResetError):
-                # The server closed an idle keep-alive connection: open a new one, once.
-                connection.close()
-                self._local.connection = None
-                if attempt:
-                    raise
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop_connection()
+                # A kept-alive connection the server had closed while idle: a GET is sent
+                # again on a new one. Anything else may have run: the caller decides.
+                if reused and method == "GET":
+                    continue
+                raise
+            except BaseException:
+                # A timeout or an interrupt leaves the connection mid-request: never reuse it.
+                self._drop_connection()
+                raise
+            if response.will_close or cut_short:
+                self._drop_connection()
+            break
         if response.status >= 400:
             raise _error(response.status, payload)
         if raw:
