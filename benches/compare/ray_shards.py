@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,21 +35,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "bindings" /
 
 import omendb  # noqa: E402
 
-
-def read_fvecs(path: Path, count: int = -1) -> np.ndarray:
-    dim = int(np.fromfile(path, dtype=np.int32, count=1)[0])
-    raw = np.fromfile(path, dtype=np.int32, count=-1 if count < 0 else count * (dim + 1))
-    return raw.reshape(-1, dim + 1)[:, 1:].view(np.float32).copy()
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import load_vectors, machine_info  # noqa: E402  (the harness's readers, one copy)
 
 
 def recall(labels: np.ndarray, truth: np.ndarray, k: int) -> float:
@@ -76,8 +62,8 @@ def main() -> None:
     parser.add_argument("--latency-queries", type=int, default=300)
     args = parser.parse_args()
     data = Path(os.environ.get("OMENDB_DATA", REPO.parent / "shared" / "data")) / args.dataset
-    base = read_fvecs(data / "base.fvecs", args.n)
-    queries = read_fvecs(data / "query.fvecs", args.nq)
+    base = np.ascontiguousarray(load_vectors(data, "base")[: args.n])
+    queries = np.ascontiguousarray(load_vectors(data, "query")[: args.nq])
     metric = "cosine" if "angular" in args.dataset else "l2"
     if metric == "cosine":
         unit = base / np.linalg.norm(base, axis=1, keepdims=True)
@@ -128,7 +114,7 @@ def main() -> None:
     ray.shutdown()
 
     print(f"{args.dataset}, first {args.n} vectors, {args.nq} queries, k={k}, m=16, ef_construction=200; "
-          f"{os.cpu_count()} cores, {cpu_name()}; Ray {ray.__version__}")
+          f"{os.cpu_count()} cores, {machine_info()['cpu_model']}; Ray {ray.__version__}")
     print()
     print("| configuration | build s | ef | batch QPS | 1-query p50 ms | 1-query p99 ms | recall@10 |")
     print("|---|---|---|---|---|---|---|")
