@@ -219,3 +219,79 @@ fn api_key_and_body_limit() {
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// One POST that may fail (the server may die under it): the HTTP code, or None.
+fn try_post(addr: &str, path: &str, body: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// SIGKILL at random moments while a client writes batches of 10 records, then a restart:
+/// every acknowledged batch is there, and a batch in flight at the kill is there whole or not
+/// at all. `OMENDB_SERVER_KILLS` rounds (RELIABILITY.md runs 50; `make test` 3).
+#[test]
+fn sigkill_loop_keeps_every_acknowledged_batch() {
+    let rounds: usize = std::env::var("OMENDB_SERVER_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let data = temp_dir("kill-loop");
+    let s = Server::start(&data, &[]);
+    assert_eq!(s.call("PUT", "/collections/c", Some(&json!({"dim": 4, "key": "u64"})), None).0, 201);
+    s.stop();
+    let mut acked: Vec<u64> = Vec::new();
+    let mut in_doubt: Vec<u64> = Vec::new();
+    let mut next = 0u64;
+    let mut seed = u64::from(std::process::id()) ^ 0x9E37_79B9_7F4A_7C15;
+    let check = |s: &Server, acked: &[u64], in_doubt: &[u64]| {
+        let present = |key: u64| s.call("GET", &format!("/collections/c/records/{key}"), None, None).0 == 200;
+        for &b in acked {
+            assert!(present(b * 10) && present(b * 10 + 9), "acknowledged batch {b} lost");
+        }
+        let mut landed = 0;
+        for &b in in_doubt {
+            let (first, last) = (present(b * 10), present(b * 10 + 9));
+            assert_eq!(first, last, "batch {b} is there in part");
+            landed += usize::from(first);
+        }
+        let count = s.call("GET", "/collections/c", None, None).1["count"].as_u64().unwrap();
+        assert_eq!(count as usize, 10 * (acked.len() + landed));
+        landed
+    };
+    for round in 0..rounds {
+        let s = Server::start(&data, &[]);
+        check(&s, &acked, &in_doubt);
+        let addr = s.addr.clone();
+        let start = next;
+        let writer = std::thread::spawn(move || {
+            let mut done = Vec::new();
+            for b in start.. {
+                let records: Vec<Value> = (0..10u64).map(|i| json!({"id": b * 10 + i, "vector": [b as f32, i as f32, 1.0, round as f32]})).collect();
+                match try_post(&addr, "/collections/c/records", &json!({ "records": records }).to_string()) {
+                    Some(200) => done.push(b),
+                    Some(code) => panic!("batch {b}: HTTP {code}"),
+                    None => return (done, b),
+                }
+            }
+            unreachable!()
+        });
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(std::time::Duration::from_millis(30 + seed % 300));
+        s.kill();
+        let (done, cut) = writer.join().unwrap();
+        acked.extend(&done);
+        in_doubt.push(cut); // sent, no answer: may or may not have been applied
+        next = cut + 1;
+    }
+    let s = Server::start(&data, &[]);
+    let landed = check(&s, &acked, &in_doubt);
+    eprintln!("{rounds} kills: {} acknowledged batches kept, {landed} of {} in flight landed whole", acked.len(), in_doubt.len());
+    s.stop();
+}
