@@ -101,6 +101,13 @@ impl Service {
 
 // ---- conversions ----
 
+/// A request's message, and the request without it (its metadata: the key), so the message
+/// moves into the blocking call instead of being copied.
+fn split<T>(request: Request<T>) -> (Request<()>, T) {
+    let (metadata, extensions, body) = request.into_parts();
+    (Request::from_parts(metadata, extensions, ()), body)
+}
+
 fn key_in(key: Option<pb::Key>, what: &str) -> Result<OwnedKey, ApiError> {
     match key.and_then(|k| k.kind) {
         Some(pb::key::Kind::Str(s)) => Ok(OwnedKey::Str(s)),
@@ -190,7 +197,7 @@ impl OmenDb for Service {
     }
 
     async fn create_collection(&self, request: Request<pb::CreateCollectionRequest>) -> Result<Response<pb::Collection>, Status> {
-        let body = request.get_ref().clone();
+        let (request, body) = split(request);
         self.serve("CreateCollection", &request, false, move |state| {
             let o = body.options.unwrap_or_default();
             let spec = ops::CreateSpec {
@@ -234,8 +241,7 @@ impl OmenDb for Service {
     }
 
     async fn put_records(&self, request: Request<pb::PutRecordsRequest>) -> Result<Response<pb::PutRecordsReply>, Status> {
-        let (metadata, extensions, body) = request.into_parts();
-        let request = Request::from_parts(metadata, extensions, ());
+        let (request, body) = split(request);
         self.serve("PutRecords", &request, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let records = body
@@ -257,7 +263,7 @@ impl OmenDb for Service {
     }
 
     async fn get_record(&self, request: Request<pb::RecordRef>) -> Result<Response<pb::Record>, Status> {
-        let body = request.get_ref().clone();
+        let (request, body) = split(request);
         self.serve("GetRecord", &request, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let record = ops::get_record(&c, &key_in(body.id, "id")?)?;
@@ -267,7 +273,7 @@ impl OmenDb for Service {
     }
 
     async fn delete_record(&self, request: Request<pb::RecordRef>) -> Result<Response<pb::DeleteReply>, Status> {
-        let body = request.get_ref().clone();
+        let (request, body) = split(request);
         self.serve("DeleteRecord", &request, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             ops::delete_record(&c, &key_in(body.id, "id")?)?;
@@ -277,8 +283,7 @@ impl OmenDb for Service {
     }
 
     async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::SearchReply>, Status> {
-        let (metadata, extensions, body) = request.into_parts();
-        let request = Request::from_parts(metadata, extensions, ());
+        let (request, body) = split(request);
         self.serve("Search", &request, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let queries: Vec<Vec<f32>> = body.queries.into_iter().map(|q| q.values).collect();
@@ -289,7 +294,7 @@ impl OmenDb for Service {
     }
 
     async fn text_search(&self, request: Request<pb::TextSearchRequest>) -> Result<Response<pb::Hits>, Status> {
-        let body = request.get_ref().clone();
+        let (request, body) = split(request);
         self.serve("TextSearch", &request, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let filter = (!body.filter.is_empty()).then_some(body.filter.as_str());
@@ -299,8 +304,7 @@ impl OmenDb for Service {
     }
 
     async fn hybrid_search(&self, request: Request<pb::HybridSearchRequest>) -> Result<Response<pb::Hits>, Status> {
-        let (metadata, extensions, body) = request.into_parts();
-        let request = Request::from_parts(metadata, extensions, ());
+        let (request, body) = split(request);
         self.serve("HybridSearch", &request, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let filter = (!body.filter.is_empty()).then_some(body.filter.as_str());

@@ -386,11 +386,13 @@ impl Index {
         mut emit: impl FnMut(KeyRef<'_>, f32),
     ) -> Result<usize> {
         check_k(k)?;
-        if let Some(corpus) = corpus {
-            // Checked before the empty-index answer, so that a caller's mistake shows on every shard.
-            self.text.read().search_with(query, 0, None, corpus)?;
-        }
-        let Some(graph) = self.graph.get() else { return Ok(0) };
+        let Some(graph) = self.graph.get() else {
+            if let Some(corpus) = corpus {
+                // Checked on an empty index too, so that a caller's mistake shows on every shard.
+                self.text.read().search_with(query, 0, None, corpus)?;
+            }
+            return Ok(0);
+        };
         let k = self.result_width(k).max(1);
         let _pin = graph.pin();
         let bits = filter.map(|f| self.matching(f));
