@@ -91,8 +91,9 @@ impl State {
         )
     }
 
-    /// Counts one request served (for /metrics).
+    /// Counts one request served (for /metrics) and logs it (level debug).
     pub fn record(&self, method: String, route: String, code: u16, seconds: f64) {
+        tracing::debug!(%method, %route, code, ms = (seconds * 1e6).round() / 1e3, "request");
         if let Ok(mut requests) = self.requests.lock() {
             let entry = requests.entry((method, route, code)).or_insert((0, 0.0));
             entry.0 += 1;

@@ -60,8 +60,19 @@ impl From<Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// Logs a failure of the server's own (an HTTP 5xx): a client's mistake is the client's
+    /// to see, and is logged only with every request (level debug).
+    pub fn log_server_fault(&self) {
+        if self.code.is_server_error() {
+            tracing::error!(status = self.status, message = %self.message, "request failed");
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.log_server_fault();
         let body = serde_json::json!({"error": {"status": self.status, "message": self.message}});
         (self.code, Json(body)).into_response()
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
+use tonic::codegen::http;
 use tonic::{Code, Request, Response, Status};
 
 use crate::api::{blocking, State};
@@ -25,11 +26,74 @@ pub struct Service {
 }
 
 /// The service, ready to add to a tonic server; messages up to `max_message_bytes` in.
-pub fn service(state: Arc<State>, max_message_bytes: usize) -> OmenDbServer<Service> {
-    OmenDbServer::new(Service { state }).max_decoding_message_size(max_message_bytes).max_encoding_message_size(usize::MAX)
+pub fn service(state: Arc<State>, max_message_bytes: usize) -> RequireKey {
+    let inner = OmenDbServer::new(Service { state: state.clone() }).max_decoding_message_size(max_message_bytes).max_encoding_message_size(usize::MAX);
+    RequireKey { inner, state }
+}
+
+/// The service's path prefix and the calls under it (anything else is counted as "unmatched",
+/// so made-up paths cannot grow /metrics).
+const PREFIX: &str = "/omendb.v1.OmenDB/";
+const CALLS: [&str; 11] = [
+    "Health",
+    "CreateCollection",
+    "ListCollections",
+    "GetCollection",
+    "DeleteCollection",
+    "PutRecords",
+    "GetRecord",
+    "DeleteRecord",
+    "Search",
+    "TextSearch",
+    "HybridSearch",
+];
+
+/// The service behind the API key, checked from the request's headers before tonic reads the
+/// message, as HTTP checks it before the body: a caller without the key cannot make the
+/// server take in and decode a message of up to --max-body-bytes. Health needs no key.
+#[derive(Clone)]
+pub struct RequireKey {
+    inner: OmenDbServer<Service>,
+    state: Arc<State>,
+}
+
+impl tonic::server::NamedService for RequireKey {
+    const NAME: &'static str = <OmenDbServer<Service> as tonic::server::NamedService>::NAME;
+}
+
+impl<B> tonic::codegen::Service<http::Request<B>> for RequireKey
+where
+    OmenDbServer<Service>: tonic::codegen::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = std::convert::Infallible>,
+    <OmenDbServer<Service> as tonic::codegen::Service<http::Request<B>>>::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let call = path.strip_prefix(PREFIX).filter(|c| CALLS.contains(c));
+        let given = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+        if call != Some("Health") && !self.state.authorized(given) {
+            let route = call.map_or_else(|| "unmatched".to_string(), |c| format!("{PREFIX}{c}"));
+            self.state.record("grpc".into(), route, Code::Unauthenticated as u16, 0.0);
+            let refused = status(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "missing or wrong API key (metadata authorization: Bearer <key>)",
+            ));
+            return Box::pin(std::future::ready(Ok(refused.into_http())));
+        }
+        Box::pin(self.inner.call(request))
+    }
 }
 
 fn status(error: ApiError) -> Status {
+    error.log_server_fault();
     let code = match error.status {
         "INVALID_ARGUMENT" | "DIMENSION_MISMATCH" | "NON_FINITE" | "ZERO_VECTOR" | "INVALID_KEY" | "FILTER_SYNTAX" => Code::InvalidArgument,
         "NOT_FOUND" | "KEY_NOT_FOUND" => Code::NotFound,
@@ -48,39 +112,30 @@ fn status(error: ApiError) -> Status {
 }
 
 impl Service {
-    /// Runs one call: the key (unless `open`), a permit, `work` on a blocking thread within the
-    /// request timeout, and the call counted for /metrics as ("grpc", rpc, gRPC code).
-    async fn serve<T, R: Send + 'static>(
+    /// Runs one call (its key was checked by `RequireKey`): a permit (unless `open`), `work` on
+    /// a blocking thread within the request timeout, and the call counted for /metrics as
+    /// ("grpc", rpc, gRPC code).
+    async fn serve<R: Send + 'static>(
         &self,
         rpc: &'static str,
-        request: &Request<T>,
         open: bool,
         work: impl FnOnce(Arc<State>) -> Result<R, ApiError> + Send + 'static,
     ) -> Result<Response<R>, Status> {
         let start = Instant::now();
-        let result = self.run(request, open, work).await;
+        let result = self.run(open, work).await;
         let code = match &result {
             Ok(_) => Code::Ok,
             Err(e) => e.code(),
         };
-        self.state.record("grpc".into(), format!("/omendb.v1.OmenDB/{rpc}"), code as u16, start.elapsed().as_secs_f64());
+        self.state.record("grpc".into(), format!("{PREFIX}{rpc}"), code as u16, start.elapsed().as_secs_f64());
         result.map(Response::new)
     }
 
-    async fn run<T, R: Send + 'static>(
+    async fn run<R: Send + 'static>(
         &self,
-        request: &Request<T>,
         open: bool,
         work: impl FnOnce(Arc<State>) -> Result<R, ApiError> + Send + 'static,
     ) -> Result<R, Status> {
-        let given = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
-        if !open && !self.state.authorized(given) {
-            return Err(status(ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "missing or wrong API key (metadata authorization: Bearer <key>)",
-            )));
-        }
         // Health takes no permit (a probe sees a live server under load); the others hold
         // theirs until the index call ends, even past a timeout.
         let permit = if open { None } else { self.state.admit().map_err(status)? };
@@ -100,13 +155,6 @@ impl Service {
 }
 
 // ---- conversions ----
-
-/// A request's message, and the request without it (its metadata: the key), so the message
-/// moves into the blocking call instead of being copied.
-fn split<T>(request: Request<T>) -> (Request<()>, T) {
-    let (metadata, extensions, body) = request.into_parts();
-    (Request::from_parts(metadata, extensions, ()), body)
-}
 
 fn key_in(key: Option<pb::Key>, what: &str) -> Result<OwnedKey, ApiError> {
     match key.and_then(|k| k.kind) {
@@ -192,13 +240,13 @@ fn metadata_in(text: String, what: &str) -> Result<Option<String>, ApiError> {
 
 #[tonic::async_trait]
 impl OmenDb for Service {
-    async fn health(&self, request: Request<pb::HealthRequest>) -> Result<Response<pb::HealthReply>, Status> {
-        self.serve("Health", &request, true, |_| Ok(pb::HealthReply { status: "ok".into() })).await
+    async fn health(&self, _request: Request<pb::HealthRequest>) -> Result<Response<pb::HealthReply>, Status> {
+        self.serve("Health", true, |_| Ok(pb::HealthReply { status: "ok".into() })).await
     }
 
     async fn create_collection(&self, request: Request<pb::CreateCollectionRequest>) -> Result<Response<pb::Collection>, Status> {
-        let (request, body) = split(request);
-        self.serve("CreateCollection", &request, false, move |state| {
+        let body = request.into_inner();
+        self.serve("CreateCollection", false, move |state| {
             let o = body.options.unwrap_or_default();
             let spec = ops::CreateSpec {
                 dim: o.dim as usize,
@@ -215,16 +263,16 @@ impl OmenDb for Service {
         .await
     }
 
-    async fn list_collections(&self, request: Request<pb::ListCollectionsRequest>) -> Result<Response<pb::ListCollectionsReply>, Status> {
-        self.serve("ListCollections", &request, false, |state| {
+    async fn list_collections(&self, _request: Request<pb::ListCollectionsRequest>) -> Result<Response<pb::ListCollectionsReply>, Status> {
+        self.serve("ListCollections", false, |state| {
             Ok(pb::ListCollectionsReply { collections: state.registry.list().iter().map(|c| collection_out(c)).collect() })
         })
         .await
     }
 
     async fn get_collection(&self, request: Request<pb::CollectionName>) -> Result<Response<pb::Collection>, Status> {
-        let name = request.get_ref().name.clone();
-        self.serve("GetCollection", &request, false, move |state| {
+        let name = request.into_inner().name;
+        self.serve("GetCollection", false, move |state| {
             let c = state.registry.get(&name)?;
             Ok(collection_out(&c))
         })
@@ -232,8 +280,8 @@ impl OmenDb for Service {
     }
 
     async fn delete_collection(&self, request: Request<pb::CollectionName>) -> Result<Response<pb::DeleteReply>, Status> {
-        let name = request.get_ref().name.clone();
-        self.serve("DeleteCollection", &request, false, move |state| {
+        let name = request.into_inner().name;
+        self.serve("DeleteCollection", false, move |state| {
             state.registry.delete(&name)?;
             Ok(pb::DeleteReply { deleted: true })
         })
@@ -241,8 +289,8 @@ impl OmenDb for Service {
     }
 
     async fn put_records(&self, request: Request<pb::PutRecordsRequest>) -> Result<Response<pb::PutRecordsReply>, Status> {
-        let (request, body) = split(request);
-        self.serve("PutRecords", &request, false, move |state| {
+        let body = request.into_inner();
+        self.serve("PutRecords", false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let records = body
                 .records
@@ -263,8 +311,8 @@ impl OmenDb for Service {
     }
 
     async fn get_record(&self, request: Request<pb::RecordRef>) -> Result<Response<pb::Record>, Status> {
-        let (request, body) = split(request);
-        self.serve("GetRecord", &request, false, move |state| {
+        let body = request.into_inner();
+        self.serve("GetRecord", false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let record = ops::get_record(&c, &key_in(body.id, "id")?)?;
             Ok(pb::Record { id: Some(key_out(record.id)), vector: record.vector, metadata_json: record.metadata.to_string(), text: None })
@@ -273,8 +321,8 @@ impl OmenDb for Service {
     }
 
     async fn delete_record(&self, request: Request<pb::RecordRef>) -> Result<Response<pb::DeleteReply>, Status> {
-        let (request, body) = split(request);
-        self.serve("DeleteRecord", &request, false, move |state| {
+        let body = request.into_inner();
+        self.serve("DeleteRecord", false, move |state| {
             let c = state.registry.get(&body.collection)?;
             ops::delete_record(&c, &key_in(body.id, "id")?)?;
             Ok(pb::DeleteReply { deleted: true })
@@ -283,8 +331,8 @@ impl OmenDb for Service {
     }
 
     async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::SearchReply>, Status> {
-        let (request, body) = split(request);
-        self.serve("Search", &request, false, move |state| {
+        let body = request.into_inner();
+        self.serve("Search", false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let queries: Vec<Vec<f32>> = body.queries.into_iter().map(|q| q.values).collect();
             let rows = ops::search(&c, &queries, k_of(body.k), some_size(body.ef), (!body.filter.is_empty()).then_some(body.filter.as_str()), include_of(body.include))?;
@@ -294,8 +342,8 @@ impl OmenDb for Service {
     }
 
     async fn text_search(&self, request: Request<pb::TextSearchRequest>) -> Result<Response<pb::Hits>, Status> {
-        let (request, body) = split(request);
-        self.serve("TextSearch", &request, false, move |state| {
+        let body = request.into_inner();
+        self.serve("TextSearch", false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let filter = (!body.filter.is_empty()).then_some(body.filter.as_str());
             Ok(hits_out(ops::text_search(&c, &body.query, k_of(body.k), filter, include_of(body.include))?))
@@ -304,8 +352,8 @@ impl OmenDb for Service {
     }
 
     async fn hybrid_search(&self, request: Request<pb::HybridSearchRequest>) -> Result<Response<pb::Hits>, Status> {
-        let (request, body) = split(request);
-        self.serve("HybridSearch", &request, false, move |state| {
+        let body = request.into_inner();
+        self.serve("HybridSearch", false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let filter = (!body.filter.is_empty()).then_some(body.filter.as_str());
             let fusion = (!body.fusion.is_empty()).then_some(body.fusion.as_str());

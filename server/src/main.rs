@@ -5,60 +5,58 @@
 //! calls run on tokio's blocking threads; the library parallelises batches itself.
 
 mod api;
-mod ops;
 mod collections;
+mod config;
 mod error;
 mod grpc;
+mod ops;
+mod tls;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 
-/// Serve the durable collections of a directory over HTTP/JSON.
-#[derive(Parser, Debug)]
-#[command(name = "omendb-server", version)]
-struct Args {
-    /// The directory holding the collections (created if missing).
-    #[arg(long)]
-    data: PathBuf,
-    /// Where to listen for HTTP (port 0: any free port; the address is printed).
-    #[arg(long, default_value = "127.0.0.1:7700")]
-    http: SocketAddr,
-    /// Where to listen for gRPC (proto/omendb.proto), e.g. 127.0.0.1:7701; none: HTTP only.
-    /// Port 0: any free port (printed).
-    #[arg(long)]
-    grpc: Option<SocketAddr>,
-    /// A file holding the API key: every request but GET /healthz then needs
-    /// `Authorization: Bearer <key>`.
-    #[arg(long)]
-    api_key_file: Option<PathBuf>,
-    /// The largest request body accepted, in bytes (larger: 413).
-    #[arg(long, default_value_t = 64 << 20)]
-    max_body_bytes: usize,
-    /// Requests served at once; more are answered 429 at once (0: no limit).
-    #[arg(long, default_value_t = 1024)]
-    max_concurrent: usize,
-    /// The most a request may take, in milliseconds, before it is answered 503 TIMEOUT (0: no
-    /// limit). A write answered so may still complete: it is durable if it did.
-    #[arg(long, default_value_t = 30_000)]
-    request_timeout_ms: u64,
-}
+use config::{Config, LogFormat, Settings};
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    match run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let config = match Settings::parse().resolve() {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("omendb-server: error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = start_logs(&config) {
+        eprintln!("omendb-server: error: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    match run(config) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
-    let api_key = match &args.api_key_file {
+/// Logs go to stderr (stdout carries only the lines that give the listening addresses).
+fn start_logs(config: &Config) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).map_err(|e| format!("--log-level {}: {e}", config.log_level))?;
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(false).init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
+    Ok(())
+}
+
+type Served = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+fn run(config: Config) -> Result<(), String> {
+    let api_key = match &config.api_key_file {
         None => None,
         Some(path) => {
             let key = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -69,46 +67,77 @@ fn run(args: Args) -> Result<(), String> {
             Some(key)
         }
     };
-    let registry = collections::Registry::open(&args.data).map_err(|e| e.to_string())?;
+    let identity = match &config.tls {
+        None => None,
+        Some((cert, key)) => Some(tls::Identity::load(cert, key)?),
+    };
+    let registry = collections::Registry::open(&config.data).map_err(|e| e.to_string())?;
     let limits = api::Limits {
-        max_body_bytes: args.max_body_bytes,
-        max_concurrent: args.max_concurrent,
-        request_timeout: (args.request_timeout_ms > 0).then(|| std::time::Duration::from_millis(args.request_timeout_ms)),
+        max_body_bytes: config.max_body_bytes,
+        max_concurrent: config.max_concurrent,
+        request_timeout: (config.request_timeout_ms > 0).then(|| std::time::Duration::from_millis(config.request_timeout_ms)),
     };
     let state = Arc::new(api::State::new(registry, api_key, &limits));
+    tracing::info!(
+        data = %config.data.display(),
+        collections = state.registry.list().len(),
+        tls = identity.is_some(),
+        api_key = config.api_key_file.is_some(),
+        "collections opened"
+    );
     let app = api::router(state.clone(), &limits);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let grpc_state = state.clone();
     let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.http).await.map_err(|e| format!("cannot listen on {}: {e}", args.http))?;
+        let listener = tokio::net::TcpListener::bind(config.http).await.map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        let grpc_listener = match args.grpc {
+        let grpc_listener = match config.grpc {
             None => None,
             Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?),
         };
         // Tests and scripts read these lines to learn the ports when asked for port 0.
-        println!("omendb-server listening on http://{bound}");
+        let scheme = if identity.is_some() { "https" } else { "http" };
+        println!("omendb-server listening on {scheme}://{bound}");
         if let Some(l) = &grpc_listener {
-            println!("omendb-server gRPC listening on {}", l.local_addr().map_err(|e| e.to_string())?);
+            let addr = l.local_addr().map_err(|e| e.to_string())?;
+            println!("omendb-server gRPC listening on {addr}");
+            tracing::info!(%addr, tls = identity.is_some(), "gRPC listening");
         }
+        tracing::info!(addr = %bound, %scheme, "HTTP listening");
         // One signal stops both servers: each finishes its running requests.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown().await;
+            tracing::info!("shutting down: running requests get {} s", SHUTDOWN_GRACE.as_secs());
             let _ = stop_tx.send(true);
         });
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let http = axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
+        let http: Served = match &identity {
+            None => {
+                // Replies go out at once rather than wait on Nagle's algorithm.
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                Box::pin(axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx.clone())).into_future())
+            }
+            Some(identity) => {
+                let listener = tls::TlsListener::new(listener, identity, stop_rx.clone()).map_err(|e| e.to_string())?;
+                Box::pin(axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx.clone())).into_future())
+            }
+        };
         let grpc_stop = stopped(stop_rx.clone());
         let servers = async move {
             match grpc_listener {
                 None => http.await.map_err(|e| e.to_string()),
                 Some(l) => {
-                    let grpc = tonic::transport::Server::builder()
-                        .add_service(grpc::service(grpc_state, args.max_body_bytes))
-                        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(l), grpc_stop);
+                    let mut builder = tonic::transport::Server::builder();
+                    if let Some(identity) = &identity {
+                        builder = builder.tls_config(identity.grpc()).map_err(|e| format!("gRPC TLS: {e}"))?;
+                    }
+                    let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
+                    let grpc = builder.add_service(grpc::service(grpc_state, config.max_body_bytes)).serve_with_incoming_shutdown(incoming, grpc_stop);
                     let (h, g) = tokio::join!(http, grpc);
                     h.map_err(|e| e.to_string())?;
                     g.map_err(|e| e.to_string())
@@ -120,6 +149,7 @@ fn run(args: Args) -> Result<(), String> {
         let grace = async {
             stopped(stop_rx).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!("shutdown grace over: connections still open are closed");
         };
         tokio::select! {
             result = servers => result,
@@ -132,6 +162,7 @@ fn run(args: Args) -> Result<(), String> {
     // grace, when the process exits (the lock goes with the process).
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     drop(state);
+    tracing::info!("stopped");
     result
 }
 
