@@ -426,14 +426,18 @@ async fn search(AxumState(state): AxumState<Shared>, Path(name): Path<String>, B
         (None, Some(vs)) => (vs, true),
         _ => return Err(ApiError::invalid("give one of \"vector\" or \"vectors\"")),
     };
-    blocking(move || {
+    let inline = ops::runs_inline(&c, queries.len(), body.ef, body.filter.as_deref());
+    let work = move || {
         let mut rows: Vec<Value> = ops::search(&c, &queries, body.k, body.ef, body.filter.as_deref(), inc)?
             .into_iter()
             .map(|hits| hits_json(hits, "distance"))
             .collect();
         Ok(Json(if batch { json!({ "hits": rows }) } else { json!({ "hits": rows.pop().unwrap_or_default() }) }))
-    })
-    .await
+    };
+    if inline {
+        return work();
+    }
+    blocking(work).await
 }
 
 #[derive(Deserialize)]

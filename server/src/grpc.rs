@@ -119,10 +119,11 @@ impl Service {
         &self,
         rpc: &'static str,
         open: bool,
+        inline: bool,
         work: impl FnOnce(Arc<State>) -> Result<R, ApiError> + Send + 'static,
     ) -> Result<Response<R>, Status> {
         let start = Instant::now();
-        let result = self.run(open, work).await;
+        let result = self.run(open, inline, work).await;
         let code = match &result {
             Ok(_) => Code::Ok,
             Err(e) => e.code(),
@@ -134,12 +135,18 @@ impl Service {
     async fn run<R: Send + 'static>(
         &self,
         open: bool,
+        inline: bool,
         work: impl FnOnce(Arc<State>) -> Result<R, ApiError> + Send + 'static,
     ) -> Result<R, Status> {
         // Health takes no permit (a probe sees a live server under load); the others hold
         // theirs until the index call ends, even past a timeout.
         let permit = if open { None } else { self.state.admit().map_err(status)? };
         let state = self.state.clone();
+        if inline {
+            // A small search (ops::runs_inline): here, without the trip to the blocking pool.
+            let _permit = permit;
+            return work(state).map_err(status);
+        }
         let call = blocking(move || {
             let _permit = permit;
             work(state)
@@ -241,12 +248,12 @@ fn metadata_in(text: String, what: &str) -> Result<Option<String>, ApiError> {
 #[tonic::async_trait]
 impl OmenDb for Service {
     async fn health(&self, _request: Request<pb::HealthRequest>) -> Result<Response<pb::HealthReply>, Status> {
-        self.serve("Health", true, |_| Ok(pb::HealthReply { status: "ok".into() })).await
+        self.serve("Health", true, false, |_| Ok(pb::HealthReply { status: "ok".into() })).await
     }
 
     async fn create_collection(&self, request: Request<pb::CreateCollectionRequest>) -> Result<Response<pb::Collection>, Status> {
         let body = request.into_inner();
-        self.serve("CreateCollection", false, move |state| {
+        self.serve("CreateCollection", false, false, move |state| {
             let o = body.options.unwrap_or_default();
             let spec = ops::CreateSpec {
                 dim: o.dim as usize,
@@ -264,7 +271,7 @@ impl OmenDb for Service {
     }
 
     async fn list_collections(&self, _request: Request<pb::ListCollectionsRequest>) -> Result<Response<pb::ListCollectionsReply>, Status> {
-        self.serve("ListCollections", false, |state| {
+        self.serve("ListCollections", false, false, |state| {
             Ok(pb::ListCollectionsReply { collections: state.registry.list().iter().map(|c| collection_out(c)).collect() })
         })
         .await
@@ -272,7 +279,7 @@ impl OmenDb for Service {
 
     async fn get_collection(&self, request: Request<pb::CollectionName>) -> Result<Response<pb::Collection>, Status> {
         let name = request.into_inner().name;
-        self.serve("GetCollection", false, move |state| {
+        self.serve("GetCollection", false, false, move |state| {
             let c = state.registry.get(&name)?;
             Ok(collection_out(&c))
         })
@@ -281,7 +288,7 @@ impl OmenDb for Service {
 
     async fn delete_collection(&self, request: Request<pb::CollectionName>) -> Result<Response<pb::DeleteReply>, Status> {
         let name = request.into_inner().name;
-        self.serve("DeleteCollection", false, move |state| {
+        self.serve("DeleteCollection", false, false, move |state| {
             state.registry.delete(&name)?;
             Ok(pb::DeleteReply { deleted: true })
         })
@@ -290,7 +297,7 @@ impl OmenDb for Service {
 
     async fn put_records(&self, request: Request<pb::PutRecordsRequest>) -> Result<Response<pb::PutRecordsReply>, Status> {
         let body = request.into_inner();
-        self.serve("PutRecords", false, move |state| {
+        self.serve("PutRecords", false, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let records = body
                 .records
@@ -312,7 +319,7 @@ impl OmenDb for Service {
 
     async fn get_record(&self, request: Request<pb::RecordRef>) -> Result<Response<pb::Record>, Status> {
         let body = request.into_inner();
-        self.serve("GetRecord", false, move |state| {
+        self.serve("GetRecord", false, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let record = ops::get_record(&c, &key_in(body.id, "id")?)?;
             Ok(pb::Record { id: Some(key_out(record.id)), vector: record.vector, metadata_json: record.metadata.to_string(), text: None })
@@ -322,7 +329,7 @@ impl OmenDb for Service {
 
     async fn delete_record(&self, request: Request<pb::RecordRef>) -> Result<Response<pb::DeleteReply>, Status> {
         let body = request.into_inner();
-        self.serve("DeleteRecord", false, move |state| {
+        self.serve("DeleteRecord", false, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             ops::delete_record(&c, &key_in(body.id, "id")?)?;
             Ok(pb::DeleteReply { deleted: true })
@@ -332,7 +339,9 @@ impl OmenDb for Service {
 
     async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::SearchReply>, Status> {
         let body = request.into_inner();
-        self.serve("Search", false, move |state| {
+        let filter = (!body.filter.is_empty()).then_some(body.filter.as_str());
+        let inline = self.state.registry.get(&body.collection).is_ok_and(|c| ops::runs_inline(&c, body.queries.len(), some_size(body.ef), filter));
+        self.serve("Search", false, inline, move |state| {
             let c = state.registry.get(&body.collection)?;
             let queries: Vec<Vec<f32>> = body.queries.into_iter().map(|q| q.values).collect();
             let rows = ops::search(&c, &queries, k_of(body.k), some_size(body.ef), (!body.filter.is_empty()).then_some(body.filter.as_str()), include_of(body.include))?;
@@ -343,7 +352,7 @@ impl OmenDb for Service {
 
     async fn text_search(&self, request: Request<pb::TextSearchRequest>) -> Result<Response<pb::Hits>, Status> {
         let body = request.into_inner();
-        self.serve("TextSearch", false, move |state| {
+        self.serve("TextSearch", false, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let filter = (!body.filter.is_empty()).then_some(body.filter.as_str());
             Ok(hits_out(ops::text_search(&c, &body.query, k_of(body.k), filter, include_of(body.include))?))
@@ -353,7 +362,7 @@ impl OmenDb for Service {
 
     async fn hybrid_search(&self, request: Request<pb::HybridSearchRequest>) -> Result<Response<pb::Hits>, Status> {
         let body = request.into_inner();
-        self.serve("HybridSearch", false, move |state| {
+        self.serve("HybridSearch", false, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let filter = (!body.filter.is_empty()).then_some(body.filter.as_str());
             let fusion = (!body.fusion.is_empty()).then_some(body.fusion.as_str());

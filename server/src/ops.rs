@@ -265,6 +265,17 @@ fn parse_filter(text: Option<&str>) -> Result<Option<Filter>, ApiError> {
 }
 
 /// The k nearest records of each query, nearest first.
+/// Whether a search is small enough to run on the async thread that took the request: one
+/// query, no filter, and a beam whose work (ef x dim) stays within about a tenth of a
+/// millisecond. Handing such a search to the blocking pool and back costs about as much as the
+/// search itself (BENCHMARKS.md, "Server load"); anything larger goes to the pool, so it cannot
+/// hold up the other connections of its thread.
+pub fn runs_inline(c: &Collection, queries: usize, ef: Option<usize>, filter: Option<&str>) -> bool {
+    const INLINE_WORK: usize = 1 << 16; // ef 128 at 512 dimensions, ef 1,024 at 64
+    let ef = ef.unwrap_or_else(|| c.index.ef_search());
+    queries == 1 && filter.is_none() && ef.saturating_mul(c.index.dim()) <= INLINE_WORK
+}
+
 pub fn search(c: &Collection, queries: &[Vec<f32>], k: usize, ef: Option<usize>, filter: Option<&str>, inc: Include) -> Result<Vec<Vec<Hit>>, ApiError> {
     check_k(k)?;
     if queries.len() > MAX_QUERIES {
