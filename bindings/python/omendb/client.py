@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import json
 import select
+import ssl
 import threading
 import urllib.parse
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -59,18 +60,24 @@ class Client:
     own (HTTP/1.1 keep-alive), opened on first use and again after the server closed it.
 
     Args:
-        url: ``http://host:port`` of the server.
+        url: ``http://host:port``, or ``https://host:port`` for a server with TLS.
         api_key: sent as ``Authorization: Bearer <key>`` (needed when the server has one).
         timeout: seconds a request may take (socket timeout).
+        ca_file: for ``https``, a PEM file of the certificates to trust (a self-signed
+            server's own certificate, say) instead of the system's.
     """
 
-    def __init__(self, url: str = "http://127.0.0.1:7700", api_key: Optional[str] = None, timeout: float = 30.0) -> None:
+    def __init__(self, url: str = "http://127.0.0.1:7700", api_key: Optional[str] = None, timeout: float = 30.0,
+                 ca_file: Optional[str] = None) -> None:
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "http" or not parsed.hostname:
-            raise ValueError(f"url must be http://host:port, got {url!r}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"url must be http://host:port or https://host:port, got {url!r}")
+        if ca_file is not None and parsed.scheme != "https":
+            raise ValueError("ca_file is for an https:// url")
         self.url = url
         self._host = parsed.hostname
-        self._port = parsed.port or 80
+        self._port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self._tls = ssl.create_default_context(cafile=ca_file) if parsed.scheme == "https" else None
         self._timeout = timeout
         self._headers = {"Content-Type": "application/json"}
         if api_key is not None:
@@ -90,7 +97,10 @@ class Client:
                 self._drop_connection()
             else:
                 return connection, True
-        connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        if self._tls is None:
+            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        else:
+            connection = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=self._tls)
         self._local.connection = connection
         return connection, False
 

@@ -244,3 +244,25 @@ def test_openapi_file_describes_the_server(server):
             assert b"no such route" not in payload and response.status != 405, (method, concrete)
             checked += 1
     assert checked == 12
+
+
+def test_https_with_a_certificate_to_trust(tmp_path):
+    """A server with --tls-cert / --tls-key: the client speaks HTTPS when it trusts the
+    certificate (ca_file), and refuses a server whose certificate nobody vouched for."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    running = Server(tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert running.url.startswith("https://127.0.0.1:")
+        client = Client(running.url, api_key=KEY, ca_file=str(cert))
+        client.create_collection("c", dim=2)
+        assert client.add("c", ["x", "y"], np.array([[1, 0], [0, 1]], np.float32)) == 2
+        assert [h["id"] for h in client.search("c", [1, 0.1], k=1)] == ["x"]
+        with pytest.raises(OSError):  # ssl.SSLCertVerificationError: the system trusts no such certificate
+            Client(running.url, api_key=KEY).health()
+        with pytest.raises(ValueError, match="ca_file"):
+            Client(running.url.replace("https", "http"), ca_file=str(cert))
+    finally:
+        running.stop()
