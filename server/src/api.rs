@@ -25,6 +25,20 @@ use crate::ops::{self, Include, OwnedKey};
 /// Requests served, by (method, route template, HTTP code): (count, seconds in total).
 type RequestCounts = BTreeMap<(String, String, u16), (u64, f64)>;
 
+/// The upper bounds of the latency histogram's buckets, in seconds (Prometheus `le`).
+const LATENCY_BOUNDS: [f64; 14] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0];
+
+/// Requests by (method, route template): how many took at most each bound (one count per
+/// bucket, not cumulative; the last counts those over every bound).
+type Latencies = BTreeMap<(String, String), [u64; LATENCY_BOUNDS.len() + 1]>;
+
+/// What /metrics reports of the requests served.
+#[derive(Default)]
+struct Served {
+    counts: RequestCounts,
+    latencies: Latencies,
+}
+
 /// The server's limits (flags of `omendb-server`).
 pub struct Limits {
     /// The largest request body (larger: 413).
@@ -40,7 +54,7 @@ pub struct State {
     pub registry: Registry,
     api_key: Option<String>,
     started: Instant,
-    requests: Mutex<RequestCounts>,
+    requests: Mutex<Served>,
     /// One permit per request in flight (None: no limit).
     permits: Option<Arc<Semaphore>>,
     request_timeout: Option<Duration>,
@@ -52,7 +66,7 @@ impl State {
             registry,
             api_key,
             started: Instant::now(),
-            requests: Mutex::new(BTreeMap::new()),
+            requests: Mutex::new(Served::default()),
             permits: (limits.max_concurrent > 0).then(|| Arc::new(Semaphore::new(limits.max_concurrent))),
             request_timeout: limits.request_timeout,
         }
@@ -94,8 +108,10 @@ impl State {
     /// Counts one request served (for /metrics) and logs it (level debug).
     pub fn record(&self, method: String, route: String, code: u16, seconds: f64) {
         tracing::debug!(%method, %route, code, ms = (seconds * 1e6).round() / 1e3, "request");
-        if let Ok(mut requests) = self.requests.lock() {
-            let entry = requests.entry((method, route, code)).or_insert((0, 0.0));
+        let bucket = LATENCY_BOUNDS.iter().position(|&bound| seconds <= bound).unwrap_or(LATENCY_BOUNDS.len());
+        if let Ok(mut served) = self.requests.lock() {
+            served.latencies.entry((method.clone(), route.clone())).or_default()[bucket] += 1;
+            let entry = served.counts.entry((method, route, code)).or_insert((0, 0.0));
             entry.0 += 1;
             entry.1 += seconds;
         }
@@ -225,13 +241,25 @@ async fn healthz() -> &'static str {
 async fn metrics(AxumState(state): AxumState<Shared>) -> Response {
     let mut out = String::new();
     out.push_str("# HELP omendb_requests_total Requests served, by method, route and code (HTTP: the HTTP code; gRPC: method \"grpc\", the RPC's path and the gRPC code number).\n# TYPE omendb_requests_total counter\n");
-    let requests = state.requests.lock().map(|r| r.clone()).unwrap_or_default();
+    let (requests, latencies) = state.requests.lock().map(|r| (r.counts.clone(), r.latencies.clone())).unwrap_or_default();
     for ((method, route, code), (n, _)) in &requests {
         out.push_str(&format!("omendb_requests_total{{method=\"{method}\",route=\"{route}\",code=\"{code}\"}} {n}\n"));
     }
     out.push_str("# HELP omendb_request_seconds_sum Time spent serving requests, by method, route and code.\n# TYPE omendb_request_seconds_sum counter\n");
     for ((method, route, code), (_, seconds)) in &requests {
         out.push_str(&format!("omendb_request_seconds_sum{{method=\"{method}\",route=\"{route}\",code=\"{code}\"}} {seconds:.6}\n"));
+    }
+    out.push_str("# HELP omendb_request_duration_seconds How long requests took, by method and route.\n# TYPE omendb_request_duration_seconds histogram\n");
+    for ((method, route), buckets) in &latencies {
+        let mut below = 0;
+        for (i, n) in buckets.iter().enumerate() {
+            below += n;
+            let le = LATENCY_BOUNDS.get(i).map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+            out.push_str(&format!("omendb_request_duration_seconds_bucket{{method=\"{method}\",route=\"{route}\",le=\"{le}\"}} {below}\n"));
+        }
+        let seconds: f64 = requests.iter().filter(|((m, r, _), _)| m == method && r == route).map(|(_, (_, s))| s).sum();
+        out.push_str(&format!("omendb_request_duration_seconds_sum{{method=\"{method}\",route=\"{route}\"}} {seconds:.6}\n"));
+        out.push_str(&format!("omendb_request_duration_seconds_count{{method=\"{method}\",route=\"{route}\"}} {below}\n"));
     }
     out.push_str("# HELP omendb_collection_records Records in each collection.\n# TYPE omendb_collection_records gauge\n");
     for c in state.registry.list() {

@@ -168,6 +168,16 @@ fn collections_records_and_searches() {
     assert_eq!(code, 200);
     assert!(metrics.contains("omendb_requests_total{method=\"POST\",route=\"/collections/{name}/search\",code=\"200\"} 3"), "{metrics}");
     assert!(metrics.contains("omendb_collection_records{collection=\"docs\"} 2"), "{metrics}");
+    // The latency histogram of the search route: cumulative buckets ending in every search
+    // request, whatever its code.
+    let value = |line: &str| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+    let search = "route=\"/collections/{name}/search\"";
+    let searches: f64 = metrics.lines().filter(|l| l.starts_with("omendb_requests_total") && l.contains(search)).map(value).sum();
+    let buckets: Vec<f64> = metrics.lines().filter(|l| l.starts_with("omendb_request_duration_seconds_bucket") && l.contains(search)).map(value).collect();
+    assert_eq!(buckets.len(), 15, "{metrics}");
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{metrics}");
+    assert_eq!(buckets.last().copied(), Some(searches), "{metrics}");
+    assert!(metrics.contains(&format!("omendb_request_duration_seconds_count{{method=\"POST\",{search}}} {searches}")), "{metrics}");
 
     assert_eq!(s.call("DELETE", "/collections/docs", None, None).0, 200);
     assert_eq!(s.call("GET", "/collections/docs", None, None).0, 404);
