@@ -241,13 +241,22 @@ pub struct Hit {
     pub vector: Option<Vec<f32>>,
 }
 
-fn hit(c: &Collection, key: KeyRef<'_>, value: f32, inc: Include) -> Hit {
-    Hit {
-        id: OwnedKey::of(key),
-        value,
-        metadata: inc.metadata.then(|| metadata_of(c, key)),
-        vector: if inc.vector { c.index.get_vector(key) } else { None },
+/// A hit as the search gave it: its key and distance or score only. Its fields are looked up
+/// by `fill` after the search has returned: the index calls the visitor under its key map's
+/// read lock, and a second read lock taken there would wait behind a waiting writer, which
+/// waits on the first (a deadlock under concurrent writes).
+fn bare(key: KeyRef<'_>, value: f32) -> Hit {
+    Hit { id: OwnedKey::of(key), value, metadata: None, vector: None }
+}
+
+/// The included fields of each hit, looked up after the search.
+fn fill(c: &Collection, mut hits: Vec<Hit>, inc: Include) -> Vec<Hit> {
+    for h in &mut hits {
+        let key = h.id.as_key();
+        h.metadata = inc.metadata.then(|| metadata_of(c, key));
+        h.vector = if inc.vector { c.index.get_vector(key) } else { None };
     }
+    hits
 }
 
 pub fn check_k(k: usize) -> Result<(), ApiError> {
@@ -286,8 +295,8 @@ pub fn search(c: &Collection, queries: &[Vec<f32>], k: usize, ef: Option<usize>,
     for q in queries {
         let mut hits = Vec::new();
         let request = SearchRequest { k, ef, filter: filter.as_ref() };
-        c.index.search_visit(q, request, |key, d| hits.push(hit(c, key, d, inc)))?;
-        rows.push(hits);
+        c.index.search_visit(q, request, |key, d| hits.push(bare(key, d)))?;
+        rows.push(fill(c, hits, inc));
     }
     Ok(rows)
 }
@@ -297,8 +306,8 @@ pub fn text_search(c: &Collection, query: &str, k: usize, filter: Option<&str>, 
     check_k(k)?;
     let filter = parse_filter(filter)?;
     let mut hits = Vec::new();
-    c.index.text_search(query, k, filter.as_ref(), |key, s| hits.push(hit(c, key, s, inc)))?;
-    Ok(hits)
+    c.index.text_search(query, k, filter.as_ref(), |key, s| hits.push(bare(key, s)))?;
+    Ok(fill(c, hits, inc))
 }
 
 /// A hybrid search; `fusion` "rrf" (None) or "weighted" with `alpha` (None: 0.5).
@@ -323,6 +332,6 @@ pub fn hybrid_search(
     let filter = parse_filter(filter)?;
     let mut hits = Vec::new();
     let request = SearchRequest { k, ef, filter: filter.as_ref() };
-    c.index.hybrid_search(vector, query, request, fusion, |key, s| hits.push(hit(c, key, s, inc)))?;
-    Ok(hits)
+    c.index.hybrid_search(vector, query, request, fusion, |key, s| hits.push(bare(key, s)))?;
+    Ok(fill(c, hits, inc))
 }
