@@ -6,7 +6,8 @@
  * filter syntax error is OMENDB_STATUS_FILTER_SYNTAX naming the byte; bad metadata is
  * OMENDB_STATUS_INVALID_ARGUMENT and stores nothing; text search ranks the document holding
  * the query words first; hybrid search with both fusions; string keys and upsert; metadata
- * read back; NULL handling of every function.
+ * and texts read back (omendb_index_get_text: as given, NUL bytes included, NULL for none,
+ * replaced by an upsert, gone with a remove); NULL handling of every function.
  */
 #include <math.h>
 #include <stdio.h>
@@ -355,6 +356,80 @@ static void test_string_keys_and_upsert(void) {
     omendb_index_free(index);
 }
 
+/* The text is what was given, whole: a NUL byte inside included. */
+static bool text_is(const omendb_index *index, uint64_t key, const char *want, size_t want_len) {
+    char *text = NULL;
+    size_t len = 0;
+    bool same = false;
+    CHECK_OK(omendb_index_get_text(index, key, &text, &len, &ERR));
+    if (text != NULL) {
+        same = len == want_len && memcmp(text, want, len) == 0 && text[len] == '\0';
+    }
+    omendb_string_free(text);
+    return same;
+}
+
+static void test_texts_read_back(void) {
+    omendb_index *index = build();
+    char *text = (char *)"untouched";
+    size_t len = 7;
+    /* Texts come back as given (here NUL-terminated; with lengths below). */
+    CHECK(text_is(index, 123, "the zebra met a giraffe", 23));
+    CHECK(text_is(index, 700, text_buf[700], strlen(text_buf[700])));
+    /* A record without a text: OK, NULL and 0. */
+    CHECK_OK(omendb_index_get_text(index, 5, &text, &len, &ERR));
+    CHECK(text == NULL && len == 0);
+    text = (char *)"untouched";
+    CHECK_OK(omendb_index_get_text(index, 15, &text, NULL, &ERR));
+    CHECK(text == NULL);
+    /* An unknown key: KEY_NOT_FOUND, nothing written. */
+    omendb_error *err = NULL;
+    text = (char *)"untouched";
+    len = 7;
+    CHECK(omendb_index_get_text(index, 999999, &text, &len, &err) == OMENDB_STATUS_KEY_NOT_FOUND);
+    CHECK(err != NULL && omendb_error_code(err) == OMENDB_STATUS_KEY_NOT_FOUND);
+    CHECK(strcmp(text, "untouched") == 0 && len == 7);
+    omendb_error_free(err);
+
+    /* An upsert replaces the text (with a NUL byte inside, given by length), one without a
+     * text drops it, a remove takes the record and its text. */
+    const char with_nul[] = {'a', ' ', 'b', '\0', 'c', ' ', 'z', 'e', 'b', 'r', 'a'};
+    const char *t[2] = {with_nul, NULL};
+    size_t t_lens[2] = {sizeof with_nul, 0};
+    uint64_t k[2] = {123, 124};
+    CHECK_OK(omendb_index_upsert_records(index, k, 2, base, D, NULL, NULL, t, t_lens, &ERR));
+    CHECK(text_is(index, 123, with_nul, sizeof with_nul));
+    CHECK_OK(omendb_index_get_text(index, 124, &text, &len, &ERR));
+    CHECK(text == NULL && len == 0);
+    CHECK_OK(omendb_index_remove(index, 123, &ERR));
+    CHECK(omendb_index_get_text(index, 123, &text, NULL, NULL) == OMENDB_STATUS_KEY_NOT_FOUND);
+    omendb_index_free(index);
+
+    /* String keys, and the empty text (a text all the same). */
+    CHECK_OK(omendb_index_create(NULL, &index, &ERR));
+    const char *ids[3] = {"a", "bb", "ccc"};
+    float v[3 * 4] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+    const char *texts3[3] = {"hello world", "", NULL};
+    CHECK_OK(omendb_index_add_records_str(index, ids, NULL, 3, v, 4, NULL, NULL, texts3, NULL, &ERR));
+    CHECK_OK(omendb_index_get_text_str(index, "a", 1, &text, &len, &ERR));
+    CHECK(text != NULL && len == 11 && strcmp(text, "hello world") == 0);
+    omendb_string_free(text);
+    CHECK_OK(omendb_index_get_text_str(index, "bb", 2, &text, &len, &ERR));
+    CHECK(text != NULL && len == 0 && text[0] == '\0');
+    omendb_string_free(text);
+    CHECK_OK(omendb_index_get_text_str(index, "ccc", 3, &text, &len, &ERR));
+    CHECK(text == NULL && len == 0);
+    err = NULL;
+    CHECK(omendb_index_get_text_str(index, "zz", 2, &text, &len, &err) == OMENDB_STATUS_KEY_NOT_FOUND);
+    omendb_error_free(err), err = NULL;
+    CHECK(omendb_index_get_text(index, 1, &text, &len, &err) == OMENDB_STATUS_KEY_NOT_FOUND);
+    omendb_error_free(err), err = NULL;
+    const char not_utf8[] = {'a', (char)0xFF};
+    CHECK(omendb_index_get_text_str(index, not_utf8, 2, &text, &len, &err) == OMENDB_STATUS_INVALID_UTF8);
+    omendb_error_free(err);
+    omendb_index_free(index);
+}
+
 static void test_null_handling(void) {
     const omendb_status NP = OMENDB_STATUS_NULL_POINTER;
     omendb_index *index = NULL;
@@ -424,6 +499,16 @@ static void test_null_handling(void) {
     omendb_error_free(err), err = NULL;
     CHECK(omendb_index_metadata_str(index, NULL, 1, &json, NULL, &err) == NP);
     omendb_error_free(err), err = NULL;
+    CHECK(omendb_index_get_text(NULL, 1, &json, NULL, &err) == NP);
+    omendb_error_free(err), err = NULL;
+    CHECK(omendb_index_get_text(index, 1, NULL, NULL, &err) == NP);
+    omendb_error_free(err), err = NULL;
+    CHECK(omendb_index_get_text_str(NULL, "a", 1, &json, NULL, &err) == NP);
+    omendb_error_free(err), err = NULL;
+    CHECK(omendb_index_get_text_str(index, NULL, 1, &json, NULL, &err) == NP);
+    omendb_error_free(err), err = NULL;
+    CHECK(omendb_index_get_text_str(index, "a", 1, NULL, NULL, &err) == NP);
+    omendb_error_free(err), err = NULL;
     CHECK(r == NULL);
     /* err_out NULL is allowed everywhere. */
     CHECK(omendb_index_text_search(NULL, "a", 1, 1, NULL, &r, NULL) == NP);
@@ -437,6 +522,7 @@ int main(void) {
     RUN(test_bad_metadata);
     RUN(test_text_and_hybrid);
     RUN(test_string_keys_and_upsert);
+    RUN(test_texts_read_back);
     RUN(test_null_handling);
     return check_finish();
 }

@@ -3,7 +3,10 @@
  * memory-mapped: same answers as load for plain, filtered and text search; every change
  * refused with OMENDB_STATUS_INVALID_ARGUMENT). An index with u64 keys and one
  * with string keys (each with removed records) are saved, loaded back and compared: same len,
- * dimensions, metric, key kind, membership and search results, and further adds work. Then
+ * dimensions, metric, key kind, membership and search results, and further adds work. Texts
+ * come back as given after save and load, open, serialize and deserialize; a file saved before
+ * texts were kept (tests/fixtures/v5-packed-small.omendb, read from the repository root where
+ * `make` runs the tests) gives none back, and its text search still works. Then
  * every failure C can provoke: a missing file or directory (OMENDB_STATUS_IO), a foreign,
  * truncated or bit-flipped file (OMENDB_STATUS_CORRUPT), a file of a newer format version
  * (OMENDB_STATUS_UNSUPPORTED_VERSION), NULL pointers and a path that is not UTF-8; each leaves
@@ -378,8 +381,8 @@ static void test_bad_files(void) {
     expect_load_error(bad, strlen(bad), OMENDB_STATUS_CORRUPT);
     bytes[n / 2] ^= 0x10;
 
-    /* A newer format version (3 to 6 are readable: quantized, binary, packed records, metadata kinds), its header checksum recomputed. */
-    put_u32_le(bytes + 8, 7);
+    /* A newer format version (3 to 7 are readable: quantized, binary, packed records, metadata kinds, texts), its header checksum recomputed. */
+    put_u32_le(bytes + 8, 8);
     put_u32_le(bytes + 60, crc32c(bytes, 60));
     write_file(bad, bytes, n);
     expect_load_error(bad, strlen(bad), OMENDB_STATUS_UNSUPPORTED_VERSION);
@@ -426,6 +429,83 @@ static void test_null_and_utf8(void) {
     omendb_index_free(index);
 }
 
+/* The text of `key` in `index` is `want` (`want_len` bytes), or none when `want` is NULL. */
+static bool text_is(const omendb_index *index, uint64_t key, const char *want, size_t want_len) {
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_OK(omendb_index_get_text(index, key, &text, &len, &ERR));
+    bool same = want == NULL ? text == NULL && len == 0 : text != NULL && len == want_len && memcmp(text, want, len) == 0;
+    omendb_string_free(text);
+    return same;
+}
+
+static void test_texts_survive(void) {
+    omendb_index *index = new_index(OMENDB_METRIC_COSINE);
+    enum { T = 40 };
+    uint64_t keys[T];
+    const char *texts[T];
+    size_t lens[T];
+    static const char with_nul[] = {'t', 'w', 'o', '\0', 'p', 'a', 'r', 't', 's'};
+    static const char *words[] = {"saxophone quartet", "", "Ünïcode 東京 text", NULL};
+    for (size_t i = 0; i < T; i++) {
+        keys[i] = 100 + i;
+        texts[i] = i == 7 ? with_nul : words[i % 4];
+        lens[i] = i == 7 ? sizeof with_nul : texts[i] ? strlen(texts[i]) : 0;
+    }
+    CHECK_OK(omendb_index_add_records(index, keys, T, data, D, NULL, NULL, texts, lens, &ERR));
+    CHECK_OK(omendb_index_remove(index, keys[4], &ERR));
+    const char *replaced[1] = {"replaced"};
+    CHECK_OK(omendb_index_upsert_records(index, keys + 8, 1, data, D, NULL, NULL, replaced, NULL, &ERR));
+    texts[8] = replaced[0];
+    lens[8] = strlen(replaced[0]);
+
+    char path[128];
+    path_in_dir(path, sizeof path, "texts.omendb");
+    CHECK_OK(save(index, path, &ERR));
+    omendb_index *copies[3] = {NULL, NULL, NULL};
+    CHECK_OK(load(path, &copies[0], &ERR));
+    CHECK_OK(omendb_index_open(path, strlen(path), &copies[1], &ERR));
+    uint8_t *bytes = NULL;
+    size_t n_bytes = 0;
+    CHECK_OK(omendb_index_serialize(index, &bytes, &n_bytes, &ERR));
+    CHECK_OK(omendb_index_deserialize(bytes, n_bytes, &copies[2], &ERR));
+    omendb_bytes_free(bytes, n_bytes);
+    for (size_t c = 0; c < 3; c++) {
+        CHECK(copies[c] != NULL);
+        if (copies[c] == NULL) continue;
+        for (size_t i = 0; i < T; i++) {
+            if (i == 4) {
+                CHECK(omendb_index_get_text(copies[c], keys[i], &(char *){NULL}, NULL, NULL) == OMENDB_STATUS_KEY_NOT_FOUND);
+                continue;
+            }
+            CHECK(text_is(copies[c], keys[i], texts[i], lens[i]));
+        }
+        omendb_index_free(copies[c]);
+    }
+    omendb_index_free(index);
+    unlink(path);
+
+    /* A file of format 5, saved before texts were kept: postings but no texts. */
+    const char *old_file = "tests/fixtures/v5-packed-small.omendb";
+    omendb_index *old = NULL;
+    CHECK_OK(load(old_file, &old, &ERR));
+    if (old == NULL) return;
+    char *text = (char *)"untouched";
+    size_t len = 9;
+    CHECK_OK(omendb_index_get_text_str(old, "r-103", 5, &text, &len, &ERR));
+    CHECK(text == NULL && len == 0);
+    omendb_results *r = NULL;
+    size_t hits = 0, klen = 0;
+    const char *key = NULL;
+    CHECK_OK(omendb_index_text_search(old, "103", 3, 5, NULL, &r, &ERR));
+    CHECK_OK(omendb_results_count(r, 0, &hits, &ERR));
+    CHECK(hits == 1);
+    CHECK_OK(omendb_results_key_str(r, 0, 0, &key, &klen, &ERR));
+    CHECK(klen == 5 && memcmp(key, "r-103", 5) == 0);
+    omendb_results_free(r);
+    omendb_index_free(old);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/omendb-ctest-XXXXXX");
     if (mkdtemp(dir) == NULL) {
@@ -438,6 +518,7 @@ int main(void) {
     RUN(test_round_trip_u64);
     RUN(test_round_trip_strings);
     RUN(test_open_read_only);
+    RUN(test_texts_survive);
     RUN(test_bad_files);
     RUN(test_null_and_utf8);
     rmdir(dir);

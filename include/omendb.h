@@ -582,7 +582,8 @@ omendb_status omendb_index_compact(const omendb_index *index, omendb_error **err
  * `dim` equal to the index's dimensions). Under the cosine metric this is the vector as
  * stored: normalised to length 1 at insert. For a quantized dtype it is the full-precision
  * vector kept for re-ranking, not the code: every dtype gives back what was added (normalised
- * under cosine), bit for bit. Metadata and text: `omendb_index_metadata`.
+ * under cosine), bit for bit. Metadata and text: `omendb_index_metadata`,
+ * `omendb_index_get_text`.
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_DIMENSION_MISMATCH
  * (`dim` is not the index's), OMENDB_STATUS_KEY_NOT_FOUND or OMENDB_STATUS_INVALID_KEY (the
@@ -976,7 +977,8 @@ void omendb_filter_free(omendb_filter *filter);
  * an object (`{"a": 1, "a.b": 2}`) is refused; an empty object holds no field.
  * `omendb_index_metadata` gives the object back nested.
  * `texts[i]` is record i's text, searched by `omendb_index_text_search` and
- * `omendb_index_hybrid_search`, `text_lens[i]` bytes of UTF-8. `metadata` (or `texts`) may
+ * `omendb_index_hybrid_search` and kept as given (`omendb_index_get_text`), `text_lens[i]`
+ * bytes of UTF-8. `metadata` (or `texts`) may
  * be NULL: no record has metadata (text); an entry may be NULL: that record has none. With
  * `metadata_lens` (`text_lens`) NULL, every non-NULL entry is a NUL-terminated string. All
  * strings are read during the call and copied.
@@ -1041,7 +1043,34 @@ omendb_status omendb_index_metadata(const omendb_index *index, uint64_t key, cha
 omendb_status omendb_index_metadata_str(const omendb_index *index, const char *key, size_t len, char **json_out, size_t *len_out, omendb_error **err_out);
 
 /**
- * Frees a string returned by this library (`omendb_index_metadata`). NULL is a no-op.
+ * Writes the text of the record with u64 key `key`, as it was given to
+ * `omendb_index_add_records` or `omendb_index_upsert_records` (the document that
+ * `omendb_index_text_search` searches), to `*text_out`: a new NUL-terminated UTF-8 string
+ * that the caller owns and frees with `omendb_string_free`; its length in bytes (without the
+ * NUL) goes to `*len_out` (`len_out` may be NULL). A text given with its length may hold NUL
+ * bytes: then only `*len_out` tells where it ends. A record with no text gets NULL in
+ * `*text_out` and 0 in `*len_out`, with OMENDB_STATUS_OK; so does a record whose text was
+ * read from a file saved before texts were kept (format version 6 or older), which
+ * `omendb_index_text_search` still finds. On failure nothing is written.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_KEY_NOT_FOUND.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_get_text(const omendb_index *index, uint64_t key, char **text_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * As `omendb_index_get_text`, for the string key `key` (`len` bytes of UTF-8).
+ *
+ * Returns the statuses of `omendb_index_get_text`, plus OMENDB_STATUS_INVALID_UTF8.
+ *
+ * Thread safety: as `omendb_index_contains`.
+ */
+omendb_status omendb_index_get_text_str(const omendb_index *index, const char *key, size_t len, char **text_out, size_t *len_out, omendb_error **err_out);
+
+/**
+ * Frees a string returned by this library (`omendb_index_metadata`, `omendb_index_get_text`,
+ * `omendb_index_stats`). NULL is a no-op.
  *
  * Thread safety: the string must not be in use by another thread.
  */

@@ -69,6 +69,11 @@ fn word_of(key: u64, vseed: u64) -> String {
     w
 }
 
+/// The text a key gets in the put whose seed is `vseed`.
+fn text_of(key: u64, vseed: u64) -> String {
+    format!("{} common", word_of(key, vseed))
+}
+
 /// One change the child makes, as it reports it.
 #[derive(Clone, Debug, PartialEq)]
 enum Change {
@@ -107,7 +112,7 @@ impl Change {
                 let vectors: Vec<f32> = keys.iter().flat_map(|&k| vector_of(k, *vseed)).collect();
                 let meta: Vec<String> = keys.iter().map(|&k| metadata_of(k, *vseed)).collect();
                 let meta: Vec<Option<&str>> = meta.iter().map(|m| Some(m.as_str())).collect();
-                let words: Vec<String> = keys.iter().map(|&k| format!("{} common", word_of(k, *vseed))).collect();
+                let words: Vec<String> = keys.iter().map(|&k| text_of(k, *vseed)).collect();
                 let texts: Vec<Option<&str>> = words.iter().map(|t| Some(t.as_str())).collect();
                 let payloads = Payloads { metadata: Some(&meta), texts: Some(&texts) };
                 if *upsert {
@@ -135,8 +140,9 @@ fn apply(model: &mut Model, change: &Change) {
     }
 }
 
-/// Whether `index` holds exactly `model`: the same keys, each with its last vector and
-/// metadata, and its last text (checked for `text_checks` keys by a text search).
+/// Whether `index` holds exactly `model`: the same keys, each with its last vector, metadata
+/// and text as given, and its last text's terms (checked for `text_checks` keys by a text
+/// search).
 fn holds(index: &Index, model: &Model, text_checks: usize) -> Result<(), String> {
     if index.len() != model.len() {
         return Err(format!("{} records, {} acknowledged", index.len(), model.len()));
@@ -150,6 +156,10 @@ fn holds(index: &Index, model: &Model, text_checks: usize) -> Result<(), String>
         let want: serde_json::Value = serde_json::from_str(&metadata_of(k, vseed)).unwrap();
         if meta != want {
             return Err(format!("key {k}: metadata {meta}, want {want}"));
+        }
+        let text = index.text(KeyRef::U64(k));
+        if text.as_deref() != Some(&*text_of(k, vseed)) {
+            return Err(format!("key {k}: text {text:?}, want {:?}", text_of(k, vseed)));
         }
     }
     for (&k, &vseed) in model.iter().step_by((model.len() / text_checks.max(1)).max(1)).take(text_checks) {

@@ -1,9 +1,10 @@
 //! The committed index files under `tests/fixtures/`, taken together: every one loads, and
 //! what a load of it saves again is the same bytes as before a change (a refactor of the
 //! engine or the writer must not change a single byte); plus the format-5 fixture, an f32 index
-//! whose records pack (`docs/format.md`, "Version 5"), and the format-6 fixture, whose metadata
-//! holds null and lists of numbers, each with the answers recorded when it was written. The
-//! older fixtures keep their own tests (`persistence.rs`, `quant_persistence.rs`).
+//! whose records pack (`docs/format.md`, "Version 5"), the format-6 fixture, whose metadata
+//! holds null and lists of numbers, and the format-7 fixture, the format-5 fixture's index
+//! written with its texts as given (TXTS), each with the answers recorded when it was written.
+//! The older fixtures keep their own tests (`persistence.rs`, `quant_persistence.rs`).
 
 mod common;
 use common::splitmix_vectors as vectors;
@@ -14,6 +15,7 @@ use omendb::{Index, IndexOptions, KeyKind, KeyRef, Keys, Metric, Payloads};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const FIXTURE_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v5-packed-small.omendb");
+const FIXTURE_V7: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v7-texts-small.omendb");
 
 /// FNV-1a over the bytes: enough to tell two saves apart, and printable.
 fn fingerprint(bytes: &[u8]) -> u64 {
@@ -21,9 +23,9 @@ fn fingerprint(bytes: &[u8]) -> u64 {
 }
 
 /// The bytes a load of each fixture saves again: (file, length, fingerprint), recorded with
-/// the build before the #22 reshaping (84cdc47) and the format-5 fixture's writer. A change
+/// the build before the #22 reshaping (84cdc47) and the writers of the newer fixtures. A change
 /// here means the writer (or the engine under it) changed what it writes.
-const RESAVED: [(&str, usize, u64); 7] = [
+const RESAVED: [(&str, usize, u64); 8] = [
     ("v1-small.omendb", 31168, 0x6e82f903c6c07463),
     ("v2-small.omendb", 47808, 0xa278e82158601634),
     ("v3-binary-small.omendb", 48064, 0x326b1a114c89aa15),
@@ -31,6 +33,7 @@ const RESAVED: [(&str, usize, u64); 7] = [
     ("v4-binary-unpacked.omendb", 43264, 0xa79ecbbbbf7f6f60),
     ("v5-packed-small.omendb", 81024, 0x69915b06dba5c318),
     ("v6-metadata-small.omendb", 24128, 0xc720d6e707919b35),
+    ("v7-texts-small.omendb", 86976, 0xabb428b7ff7ad3ee),
 ];
 
 #[test]
@@ -145,8 +148,56 @@ fn v5_fixture_loads_and_opens_with_known_answers() {
     let opened = Index::open(FIXTURE_V5).unwrap();
     assert!(opened.is_read_only());
     check_v5_answers(&opened, "open");
+    // Written before texts were kept: a record's terms score it, its text is not there.
+    for index in [&loaded, &opened] {
+        assert_eq!(text_hits(index, "103 green"), ["r-103"]);
+        assert_eq!(index.text(KeyRef::Str("r-103")), None);
+    }
+    // Without texts to keep, this build writes the same bytes (the same index built now keeps
+    // its texts: that is the format-7 fixture).
+    assert_eq!(loaded.to_bytes().unwrap(), bytes, "load, save");
+    assert_eq!(opened.to_bytes().unwrap(), bytes, "open, save");
+}
+
+/// The key of the best text hit for `query` (none for no hit).
+fn text_hits(index: &Index, query: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    index.text_search(query, 1, None, |k, _| found.push(k.to_string_plain())).unwrap();
+    found
+}
+
+// ---- the format-7 fixture: the format-5 index with its texts as given ----
+
+#[test]
+#[ignore = "writes tests/fixtures/v7-texts-small.omendb; run only when OMENDB_WRITE_FIXTURE=1"]
+fn write_v7_fixture() {
+    if std::env::var("OMENDB_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    build_v5_index().0.save(FIXTURE_V7).unwrap();
+}
+
+#[test]
+fn v7_fixture_loads_and_opens_with_known_answers() {
+    let bytes = std::fs::read(FIXTURE_V7).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 7, "format version in the header");
+    let loaded = Index::load(FIXTURE_V7).unwrap();
+    loaded.check_invariants().unwrap();
+    let opened = Index::open(FIXTURE_V7).unwrap();
+    for (index, what) in [(&loaded, "load"), (&opened, "open")] {
+        assert_eq!(index.options(), &v5_options(), "{what}");
+        check_v5_answers(index, what);
+        assert_eq!(text_hits(index, "103 green"), ["r-103"], "{what}");
+        // Record j had "record j of group g{j % 7} {red, green, blue}" unless j % 3 == 2.
+        assert_eq!(index.text(KeyRef::Str("r-103")).as_deref(), Some("record 103 of group g5 green"), "{what}");
+        assert_eq!(index.text(KeyRef::Str("r-303")).as_deref(), Some("record 303 of group g2 red"), "{what}");
+        assert_eq!(index.text(KeyRef::Str("r-104")), None, "{what}: added without a text");
+        assert_eq!(index.text(KeyRef::Str("r-9")), None, "{what}: removed");
+        assert!(!index.contains(KeyRef::Str("r-9")));
+    }
     // The file is what this build writes for the same index, byte for byte.
     assert_eq!(loaded.to_bytes().unwrap(), bytes, "load, save");
+    assert_eq!(opened.to_bytes().unwrap(), bytes, "open, save");
     assert_eq!(build_v5_index().0.to_bytes().unwrap(), bytes, "build, save");
 }
 
@@ -350,6 +401,11 @@ fn durable_fixture_recovers_with_known_answers() {
     let mut found = Vec::new();
     index.text_search("word4 version5", 1, None, |k, _| found.push(k.to_string_plain())).unwrap();
     assert_eq!(found, ["e-4"]);
+    // The snapshot was written before texts were kept: the texts it holds score but do not come
+    // back; the texts replayed from the log do.
+    assert_eq!(index.text(KeyRef::Str("d-3")), None);
+    assert_eq!(index.text(KeyRef::Str("e-4")).as_deref(), Some("alpha word4 version5"));
+    assert_eq!(index.text(KeyRef::Str("d-10")).as_deref(), Some("alpha word10 version3"));
     let query = vectors(1, DURABLE_DIM, 4242);
     let plain: Vec<(String, f32)> = index.search(&query, 5, None).unwrap().into_iter().map(|h| (h.key, h.distance)).collect();
     let want: Vec<(String, f32)> = DURABLE_PLAIN.iter().map(|(k, d)| (k.to_string(), *d)).collect();
@@ -357,9 +413,34 @@ fn durable_fixture_recovers_with_known_answers() {
     drop(index);
     let _ = std::fs::remove_dir_all(&work);
 
-    // The fixture is what this build writes for the same calls, byte for byte.
+    // The fixture is what this build writes for the same calls, byte for byte, but for its
+    // snapshot: written before texts were kept (format 2), it is written now with them
+    // (format 7, TXTS), and holds the same records otherwise.
     let again = std::env::temp_dir().join(format!("omendb-durable-fixture-again-{}", std::process::id()));
     write_durable_dir(&again);
-    assert!(dir_files(&again) == dir_files(Path::new(DURABLE_FIXTURE)), "the directory written now differs from the fixture");
+    let (now, then) = (dir_files(&again), dir_files(Path::new(DURABLE_FIXTURE)));
+    let names = |files: &[(String, Vec<u8>)]| files.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&now), names(&then));
+    let version = |bytes: &[u8]| u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+    for ((name, now), (_, then)) in now.iter().zip(&then) {
+        if !name.starts_with("snapshot-") {
+            assert!(now == then, "{name}: the file written now differs from the fixture's");
+            continue;
+        }
+        assert_eq!((version(now), version(then)), (7, 2), "{name}");
+        let (now, then) = (Index::from_bytes(now).unwrap(), Index::from_bytes(then).unwrap());
+        assert_eq!(now.len(), then.len());
+        for i in 0..40 {
+            let key = format!("d-{i}");
+            let key = KeyRef::Str(&key);
+            assert_eq!(now.metadata(key), then.metadata(key), "{key}");
+            assert_eq!(now.get_vector(key), then.get_vector(key), "{key}");
+            assert_eq!(then.text(key), None, "{key}");
+            let version = if i == 3 { 2 } else { 1 };
+            assert_eq!(now.text(key), Some(format!("alpha word{i} version{version}")), "{key}");
+        }
+        let query = vectors(1, DURABLE_DIM, 4242);
+        assert_eq!(now.search(&query, 10, None).unwrap(), then.search(&query, 10, None).unwrap());
+    }
     let _ = std::fs::remove_dir_all(&again);
 }

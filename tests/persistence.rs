@@ -224,6 +224,11 @@ fn round_trip_answers_exactly_as_the_saved_index() {
                 assert_eq!(index.contains(kr), opened.contains(kr), "{k}");
                 assert_eq!(index.metadata(kr), loaded.metadata(kr), "{k}");
                 assert_eq!(index.metadata(kr), opened.metadata(kr), "{k}");
+                // Texts come back as given, in load and open alike.
+                let want = (i % 3 != 2 && index.contains(kr)).then(|| record_text(i));
+                assert_eq!(index.text(kr), want, "{k}");
+                assert_eq!(loaded.text(kr), want, "{k}");
+                assert_eq!(opened.text(kr), want, "{k}");
             }
             // Saving the loaded or the opened index gives the same bytes: nothing was lost or
             // reordered.
@@ -542,6 +547,17 @@ fn checksummed_but_inconsistent_files_are_rejected() {
     let (keys, _) = section(&bytes, b"KEYS");
     let (mdat, _) = section(&bytes, b"MDAT");
     let (text, _) = section(&bytes, b"TEXT");
+    let (txts, txts_len) = section(&bytes, b"TXTS");
+    // TXTS: a count, then (slot, text) per record with a text; the first and second slots.
+    let txts_slot = |b: &[u8], i: usize| {
+        let mut at = txts + 4;
+        for _ in 0..i {
+            at += 8 + u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+        }
+        at
+    };
+    let (first_text, second_text) = (txts_slot(&bytes, 0), txts_slot(&bytes, 1));
+    assert!(txts_len > 16 && second_text < txts + txts_len);
     let field = |at: usize| u32::from_le_bytes(bytes[meta + at..meta + at + 4].try_into().unwrap()) as usize;
     let (stride, links, upper, lock) = (field(72), field(76), field(80), field(84));
     // A live slot with an upper layer, and a live slot's record.
@@ -605,6 +621,18 @@ fn checksummed_but_inconsistent_files_are_rejected() {
         ("text flag 2", Box::new(move |b| b[text] = 2)),
         ("text k1 NaN", Box::new(move |b| b[text + 12..text + 16].copy_from_slice(&f32::NAN.to_le_bytes()))),
         ("text min token length 0", Box::new(move |b| put(b, text + 4, 0))),
+        ("texts count huge", Box::new(move |b| put(b, txts, u32::MAX))),
+        ("texts count + 1", Box::new(move |b| {
+            let n = u32::from_le_bytes(b[txts..txts + 4].try_into().unwrap()) + 1;
+            put(b, txts, n)
+        })),
+        ("a text of a slot out of range", Box::new(move |b| put(b, first_text, 70_000))),
+        ("texts out of slot order", Box::new(move |b| {
+            let second = u32::from_le_bytes(b[second_text..second_text + 4].try_into().unwrap());
+            put(b, first_text, second)
+        })),
+        ("a text's length past the section", Box::new(move |b| put(b, first_text + 4, u32::MAX))),
+        ("a text not UTF-8", Box::new(move |b| b[first_text + 8] = 0xFF)),
     ];
     let dir = TempDir::new("inconsistent");
     for (what, damage) in cases {
@@ -798,6 +826,10 @@ fn v2_fixture_loads_and_opens_with_known_answers() {
             let want: serde_json::Value = if i % 5 == 4 { serde_json::json!({}) } else { serde_json::from_str(&record_metadata(i)).unwrap() };
             assert_eq!(got, want, "{key}");
         }
+        // Written before texts were kept (format 6 and older): a record's terms are there,
+        // its text is not (the text search below still finds it).
+        assert!(record_text(3).contains("saxophone") && index.contains(KeyRef::Str("doc-3")));
+        assert_eq!(index.text(KeyRef::Str("doc-3")), None);
         let q = vectors(1, FIXTURE_DIM, 31337);
         let hits = index.search(&q, 5, None).unwrap();
         let got: Vec<(String, f32)> = hits.into_iter().map(|h| (h.key, h.distance)).collect();

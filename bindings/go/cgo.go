@@ -104,6 +104,10 @@ package omendb
 #cgo nocallback omendb_index_metadata
 #cgo noescape omendb_index_metadata_str
 #cgo nocallback omendb_index_metadata_str
+#cgo noescape omendb_index_get_text
+#cgo nocallback omendb_index_get_text
+#cgo noescape omendb_index_get_text_str
+#cgo nocallback omendb_index_get_text_str
 
 #include "omendb.h"
 */

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -138,6 +139,61 @@ func docIndex(t *testing.T, strs bool) (*Index, []float32) {
 		must(t, idx.AddRecords([]uint64{0, 1, 2, 3}, vecs, meta, docs))
 	}
 	return idx, vecs
+}
+
+func TestTextComesBackAsGiven(t *testing.T) {
+	for _, strs := range []bool{false, true} {
+		idx, vecs := docIndex(t, strs)
+		text := func(i int) (string, bool, error) {
+			if strs {
+				return idx.TextString(fmt.Sprintf("d%d", i))
+			}
+			return idx.Text(uint64(i))
+		}
+		if got, ok, err := text(2); err != nil || !ok || got != "vector databases index embeddings for similarity search" {
+			t.Fatalf("strs %v: Text(2) = %q, %v, %v", strs, got, ok, err)
+		}
+		// Upserts replace the text (none given: none kept); a remove drops it.
+		if strs {
+			must(t, idx.UpsertRecordStrings([]string{"d0", "d1"}, vecs[:16], nil, []string{"nul \x00 and 東京", ""}))
+			must(t, idx.RemoveString("d3"))
+		} else {
+			must(t, idx.UpsertRecords([]uint64{0, 1}, vecs[:16], nil, []string{"nul \x00 and 東京", ""}))
+			must(t, idx.Remove(3))
+		}
+		if got, ok, err := text(0); err != nil || !ok || got != "nul \x00 and 東京" {
+			t.Fatalf("strs %v: Text(0) after upsert = %q, %v, %v", strs, got, ok, err)
+		}
+		if got, ok, err := text(1); err != nil || ok || got != "" {
+			t.Fatalf("strs %v: Text(1) of a record without a text = %q, %v, %v", strs, got, ok, err)
+		}
+		if _, _, err := text(3); !errors.Is(err, ErrKeyNotFound) {
+			t.Fatalf("strs %v: Text of a removed key: %v", strs, err)
+		}
+		// Saved, loaded and opened (memory-mapped): the texts come along.
+		path := filepath.Join(t.TempDir(), "texts.omendb")
+		must(t, idx.Save(path))
+		must(t, idx.Close())
+		for _, open := range []func(string) (*Index, error){Load, Open} {
+			idx, err := open(path)
+			must(t, err)
+			if strs {
+				got, ok, err := idx.TextString("d2")
+				if err != nil || !ok || got != "vector databases index embeddings for similarity search" {
+					t.Fatalf("reopened TextString(d2) = %q, %v, %v", got, ok, err)
+				}
+			} else {
+				got, ok, err := idx.Text(0)
+				if err != nil || !ok || got != "nul \x00 and 東京" {
+					t.Fatalf("reopened Text(0) = %q, %v, %v", got, ok, err)
+				}
+			}
+			must(t, idx.Close())
+			if _, _, err := idx.Text(0); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Text after Close: %v", err)
+			}
+		}
+	}
 }
 
 func TestTextAndHybridSearch(t *testing.T) {

@@ -233,3 +233,51 @@ func (idx *Index) MetadataString(id string) (string, error) {
 	}
 	return takeString(s, n), nil
 }
+
+// Text returns the text of the record with u64 key `key` as it was given to AddRecords or
+// UpsertRecords (the document TextSearch searches), and true; "" and false when the record has
+// none, or was read from a file saved before texts were kept (format version 6 or older),
+// which TextSearch still finds (omendb_index_get_text). ErrKeyNotFound if the key is not
+// stored.
+func (idx *Index) Text(key uint64) (string, bool, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return "", false, err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	var s *C.char
+	var n C.size_t
+	if err := check(C.omendb_index_get_text(h, C.uint64_t(key), &s, &n, &cerr), &cerr); err != nil {
+		return "", false, err
+	}
+	text, ok := takeText(s, n)
+	return text, ok, nil
+}
+
+// TextString is Text for a string key (omendb_index_get_text_str).
+func (idx *Index) TextString(id string) (string, bool, error) {
+	h, err := idx.acquire()
+	if err != nil {
+		return "", false, err
+	}
+	defer idx.release()
+	var cerr *C.omendb_error
+	var s *C.char
+	var n C.size_t
+	st := C.omendb_index_get_text_str(h, strPtr(id), C.size_t(len(id)), &s, &n, &cerr)
+	runtime.KeepAlive(id)
+	if err := check(st, &cerr); err != nil {
+		return "", false, err
+	}
+	text, ok := takeText(s, n)
+	return text, ok, nil
+}
+
+// takeText is takeString for a text, which may be absent (NULL).
+func takeText(s *C.char, n C.size_t) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	return takeString(s, n), true
+}

@@ -31,7 +31,8 @@ fn get_into(idx: &Index, key: KeyRef<'_>, out: &mut [f32]) -> Result<(), omendb_
 /// `dim` equal to the index's dimensions). Under the cosine metric this is the vector as
 /// stored: normalised to length 1 at insert. For a quantized dtype it is the full-precision
 /// vector kept for re-ranking, not the code: every dtype gives back what was added (normalised
-/// under cosine), bit for bit. Metadata and text: `omendb_index_metadata`.
+/// under cosine), bit for bit. Metadata and text: `omendb_index_metadata`,
+/// `omendb_index_get_text`.
 ///
 /// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, OMENDB_STATUS_DIMENSION_MISMATCH
 /// (`dim` is not the index's), OMENDB_STATUS_KEY_NOT_FOUND or OMENDB_STATUS_INVALID_KEY (the
@@ -183,6 +184,6 @@ pub extern "C" fn omendb_index_stats(index: *const omendb_index, json_out: *mut 
     guard(err_out, || {
         let idx = &handle(index, "index")?.inner;
         out(json_out, "json_out")?;
-        string_out(idx.stats().to_string(), json_out, len_out, "statistics")
+        string_out(idx.stats().to_string(), json_out, "json_out", len_out)
     })
 }

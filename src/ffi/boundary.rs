@@ -4,7 +4,7 @@
 //! back into the boxes and strings it came from. No other file of `ffi` has `unsafe`.
 
 use std::any::Any;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::status::{omendb_error, omendb_status};
@@ -205,23 +205,34 @@ pub(crate) fn new_handle<T>(value: T) -> *mut T {
     Box::into_raw(Box::new(value))
 }
 
-/// A new NUL-terminated string owning `text`, for the caller to free with
-/// `omendb_string_free` (which calls [`free_string`]).
-/// Hands `text` to C as a new string in `*string_out` (freed with `omendb_string_free`) and
-/// its length, without the NUL, in `*len_out` (which may be NULL).
-pub(crate) fn string_out(text: String, string_out: *mut *mut c_char, len_out: *mut usize, what: &str) -> Result<(), omendb_error> {
-    let slot = out(string_out, "json_out")?;
-    let len = text.len();
-    let c = CString::new(text).map_err(|_| omendb_error::new(super::status::omendb_status::OMENDB_STATUS_INTERNAL, format!("{what} holds a NUL byte")))?;
+/// Hands `text` to C as a new NUL-terminated string in `*string_out` (named `out_name` in
+/// errors; freed with `omendb_string_free`) and its length in bytes, without the NUL, in
+/// `*len_out` (which may be NULL). `text` may hold NUL bytes (a record's text may: texts
+/// cross with their lengths); then only `*len_out` tells where it ends.
+pub(crate) fn string_out(text: String, string_out: *mut *mut c_char, out_name: &str, len_out: *mut usize) -> Result<(), omendb_error> {
+    let slot = out(string_out, out_name)?;
     if !len_out.is_null() {
-        *out(len_out, "len_out")? = len;
+        *out(len_out, "len_out")? = text.len();
     }
-    *slot = new_string(c);
+    *slot = new_string(text);
     Ok(())
 }
 
-pub(crate) fn new_string(text: CString) -> *mut c_char {
-    text.into_raw()
+/// Bytes before a string handed to C that hold the length of its allocation, so that
+/// [`free_string`] gives back exactly what was allocated whatever NUL bytes the text holds
+/// (`CString` finds its length with strlen, which stops at the first).
+const STRING_HEADER: usize = std::mem::size_of::<usize>();
+
+/// A new NUL-terminated string owning a copy of `text`, for the caller to free with
+/// `omendb_string_free` (which calls [`free_string`]).
+pub(crate) fn new_string(text: String) -> *mut c_char {
+    let total = STRING_HEADER + text.len() + 1;
+    let mut bytes = Vec::with_capacity(total);
+    bytes.extend_from_slice(&total.to_le_bytes());
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(0);
+    let start = Box::into_raw(bytes.into_boxed_slice()).cast::<u8>();
+    start.wrapping_add(STRING_HEADER).cast::<c_char>()
 }
 
 /// Hands `bytes` to C: the buffer's address in `*bytes_out` and its length in `*len_out`,
@@ -273,8 +284,13 @@ pub(crate) fn free_string(ptr: *mut c_char) {
         return;
     }
     free_guarded(|| {
-        // SAFETY: made by `new_string` (CString::into_raw) and freed once, per the caller's
-        // contract.
-        drop(unsafe { CString::from_raw(ptr) })
+        let start = ptr.cast::<u8>().wrapping_sub(STRING_HEADER);
+        // SAFETY: `ptr` was made by `new_string` and is freed once, per the caller's contract,
+        // so `start` is the start of a boxed byte slice whose first STRING_HEADER bytes hold
+        // its length (read unaligned: a `[u8; N]` has alignment 1).
+        unsafe {
+            let total = usize::from_le_bytes(start.cast::<[u8; STRING_HEADER]>().read());
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(start, total)));
+        }
     })
 }

@@ -50,7 +50,8 @@ fn put_records(
 /// an object (`{"a": 1, "a.b": 2}`) is refused; an empty object holds no field.
 /// `omendb_index_metadata` gives the object back nested.
 /// `texts[i]` is record i's text, searched by `omendb_index_text_search` and
-/// `omendb_index_hybrid_search`, `text_lens[i]` bytes of UTF-8. `metadata` (or `texts`) may
+/// `omendb_index_hybrid_search` and kept as given (`omendb_index_get_text`), `text_lens[i]`
+/// bytes of UTF-8. `metadata` (or `texts`) may
 /// be NULL: no record has metadata (text); an entry may be NULL: that record has none. With
 /// `metadata_lens` (`text_lens`) NULL, every non-NULL entry is a NUL-terminated string. All
 /// strings are read during the call and copied.

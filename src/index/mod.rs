@@ -108,7 +108,7 @@ pub struct Index {
     next_auto_key: AtomicU64,
     /// Metadata of every record (records added without any have an empty object).
     meta: RwLock<MetadataStore>,
-    /// Texts of the records that were given one, for BM25.
+    /// Texts of the records that were given one: for BM25, and as given for `Index::text`.
     text: RwLock<TextIndex>,
     /// Bumped (under `meta`'s write lock) on every metadata change.
     meta_version: AtomicU64,
@@ -401,6 +401,15 @@ impl Index {
     pub fn metadata(&self, key: KeyRef<'_>) -> Option<String> {
         let slot = self.keys.read().slot_of(key)?;
         self.meta.read().get_json(slot)
+    }
+
+    /// The text of `key` as it was given (the document BM25 searches), or None if the key is
+    /// not stored, its record has no text, or its text came from a file written before texts
+    /// were kept (format version 6 or older: there only its terms were saved, which still
+    /// score it in text searches).
+    pub fn text(&self, key: KeyRef<'_>) -> Option<String> {
+        let slot = self.keys.read().slot_of(key)?;
+        self.text.read().text(slot).map(str::to_string)
     }
 }
 

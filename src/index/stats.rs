@@ -17,7 +17,8 @@ impl Index {
     /// - `levels`: records per top level (`levels[i]` = records whose top layer is i);
     ///   `mean_layer0_degree`: the mean number of layer-0 links of a record;
     /// - `memory`: approximate bytes of the `graph` (vectors or codes and links), `keys`,
-    ///   `full_precision` vectors (quantized dtypes), `codec`, `metadata`, `text`, and `total`;
+    ///   `full_precision` vectors (quantized dtypes), `codec`, `metadata`, `text` (the postings
+    ///   and the texts as given), and `total`;
     /// - `durable`: null, or `{"dir", "log_bytes"}` for an index bound to a directory.
     ///
     /// It visits every record's links: O(records), like a scan.

@@ -5,7 +5,8 @@
 //! - [`bm25`]: Lucene's BM25 with named `K1`, `B`; top-k with an optional slot filter.
 //!
 //! [`TextIndex`] ties the three together: `set(slot, text)`, `remove(slot)`,
-//! `search(query, k, filter)`. It is not synchronised: its owner keeps it behind a lock
+//! `search(query, k, filter)`, and keeps each text as it was given (`text(slot)`), for
+//! callers that read a record back. It is not synchronised: its owner keeps it behind a lock
 //! (searches take `&self`, changes `&mut self`).
 
 pub mod bm25;
@@ -24,6 +25,13 @@ pub struct TextIndex {
     tokenizer: Tokenizer,
     postings: Postings,
     params: Bm25Params,
+    /// Slot -> the text as given. None where the slot has no document, and where its
+    /// document came from a file written before texts were kept (format 6 or older: only
+    /// its postings were saved).
+    originals: Vec<Option<Box<str>>>,
+    /// How many entries of `originals` hold a text, and their bytes (for `memory_bytes`).
+    original_count: usize,
+    original_bytes: usize,
 }
 
 impl TextIndex {
@@ -31,7 +39,7 @@ impl TextIndex {
     /// `InvalidArgument` when either is out of range.
     pub fn new(options: TokenizerOptions, params: Bm25Params) -> Result<TextIndex> {
         params.validate()?;
-        Ok(TextIndex { tokenizer: Tokenizer::new(options)?, postings: Postings::new(), params })
+        Ok(TextIndex { tokenizer: Tokenizer::new(options)?, params, ..TextIndex::default() })
     }
 
     /// Stores `text` as the document of `slot`, replacing the text it had. A text with no
@@ -39,11 +47,42 @@ impl TextIndex {
     pub fn set(&mut self, slot: u32, text: &str) {
         let tokens = self.tokenizer.tokenize(text);
         self.postings.set(slot, &tokens);
+        self.set_original(slot, Some(text.into()));
     }
 
     /// Drops the text of `slot`; returns whether it had one.
     pub fn remove(&mut self, slot: u32) -> bool {
+        self.set_original(slot, None);
         self.postings.remove(slot)
+    }
+
+    /// The text of `slot` as it was given to [`TextIndex::set`]; None if the slot has no
+    /// document, or has one read from a file written before texts were kept (its postings
+    /// still score it).
+    pub fn text(&self, slot: u32) -> Option<&str> {
+        self.originals.get(slot as usize)?.as_deref()
+    }
+
+    /// Whether some document has its text as given (a saved file then holds a TXTS section).
+    pub fn has_texts(&self) -> bool {
+        self.original_count > 0
+    }
+
+    fn set_original(&mut self, slot: u32, text: Option<Box<str>>) {
+        let i = slot as usize;
+        if text.is_some() && self.originals.len() <= i {
+            self.originals.resize(i + 1, None);
+        }
+        let Some(place) = self.originals.get_mut(i) else { return };
+        if let Some(old) = place.take() {
+            self.original_count -= 1;
+            self.original_bytes -= old.len();
+        }
+        if let Some(new) = &text {
+            self.original_count += 1;
+            self.original_bytes += new.len();
+        }
+        *place = text;
     }
 
     /// The `k` best documents for `query`, best first, as `(slot, BM25 score)`; ties by lower
@@ -114,9 +153,9 @@ impl TextIndex {
         &self.postings
     }
 
-    /// Approximate heap bytes held.
+    /// Approximate heap bytes held: the postings and the texts as given.
     pub fn memory_bytes(&self) -> usize {
-        self.postings.memory_bytes()
+        self.postings.memory_bytes() + self.original_bytes + self.originals.capacity() * std::mem::size_of::<Option<Box<str>>>()
     }
 }
 
@@ -246,6 +285,41 @@ impl TextIndex {
         }
         c.finish()?;
         Ok((index, options, params))
+    }
+}
+
+// ---- persistence (the TXTS section of docs/format.md) ----
+impl TextIndex {
+    /// Encodes the texts as given: their number, then (slot, text) in increasing slot order.
+    pub(crate) fn encode_texts(&self, out: &mut crate::encoding::Le) {
+        out.u32(self.original_count as u32);
+        for (slot, text) in self.originals.iter().enumerate() {
+            if let Some(text) = text {
+                out.u32(slot as u32);
+                out.str(text);
+            }
+        }
+    }
+
+    /// Decodes what [`TextIndex::encode_texts`] wrote into this index, decoded from the same
+    /// file's TEXT: slots must increase and each must have a document here (so a text never
+    /// names a slot that is not live). Their tokens are not compared with the postings: BM25
+    /// scores what TEXT holds, and both sections are under checksums.
+    pub(crate) fn decode_texts(&mut self, bytes: &[u8]) -> crate::Result<()> {
+        use crate::encoding::{corrupt, Cursor};
+        let mut c = Cursor::new(bytes, "TXTS");
+        let n = c.count(8)?;
+        let mut last: Option<u32> = None;
+        for _ in 0..n {
+            let slot = c.u32()?;
+            if last.is_some_and(|l| slot <= l) || !self.postings.contains(slot) {
+                return Err(corrupt(format!("TXTS: slot {slot} has no document in TEXT, or is out of order")));
+            }
+            last = Some(slot);
+            let text = c.str()?;
+            self.set_original(slot, Some(text.into()));
+        }
+        c.finish()
     }
 }
 
@@ -458,6 +532,70 @@ mod tests {
         below.tokens -= 1;
         assert!(shards[0].search_with(query, 10, None, &below).is_err(), "below the local counts");
         assert!(shards[0].search_with(query, 10, None, &shards[0].stats(query)).is_ok(), "one shard alone");
+    }
+
+    #[test]
+    fn texts_as_given_follow_set_and_remove_and_round_trip() {
+        let mut t = TextIndex::default();
+        let base = t.memory_bytes();
+        t.set(3, "The Cat sat, on the mat!");
+        t.set(0, "");
+        t.set(5, "nul \0 inside and 東京");
+        assert_eq!(t.text(3), Some("The Cat sat, on the mat!"), "kept as given, not as tokenized");
+        assert_eq!(t.text(0), Some(""), "an empty text is a text");
+        assert_eq!(t.text(5), Some("nul \0 inside and 東京"));
+        assert_eq!((t.text(1), t.text(99)), (None, None));
+        assert!(t.has_texts() && t.memory_bytes() >= base + 24 + 23);
+        t.set(3, "replaced");
+        assert_eq!(t.text(3), Some("replaced"));
+        assert!(t.search("cat", 10, None).is_empty(), "the old text's terms went with it");
+        let before = t.memory_bytes();
+        assert!(t.remove(5));
+        assert_eq!(t.text(5), None);
+        assert!(t.memory_bytes() < before);
+
+        // TEXT and TXTS decode back to the same texts; a slot without a document in TEXT,
+        // slots out of order, a bad count or leftover bytes are corruption.
+        let mut text = crate::encoding::Le::default();
+        t.encode(&mut text);
+        let mut txts = crate::encoding::Le::default();
+        t.encode_texts(&mut txts);
+        let live = |s: u32| s == 0 || s == 3;
+        let (mut back, _, _) = TextIndex::decode(&text.0, live).unwrap();
+        assert_eq!(back.text(3), None, "TEXT alone (a file of format 6 or older): postings, no texts");
+        assert_eq!(back.search("replaced", 10, None).iter().map(|h| h.0).collect::<Vec<_>>(), [3]);
+        assert!(!back.has_texts());
+        back.decode_texts(&txts.0).unwrap();
+        assert_eq!((back.text(0), back.text(3), back.text(5)), (Some(""), Some("replaced"), None));
+        assert!(back.has_texts());
+        let entry = |slot: u32, s: &str| {
+            let mut e = crate::encoding::Le::default();
+            e.u32(slot);
+            e.str(s);
+            e.0
+        };
+        let section = |count: u32, entries: &[Vec<u8>]| {
+            let mut e = crate::encoding::Le::default();
+            e.u32(count);
+            entries.iter().for_each(|x| e.0.extend_from_slice(x));
+            e.0
+        };
+        let bad: [(&str, Vec<u8>); 6] = [
+            ("a slot without a document", section(1, &[entry(1, "x")])),
+            ("a slot out of range", section(1, &[entry(u32::MAX, "x")])),
+            ("slots out of order", section(2, &[entry(3, "x"), entry(0, "y")])),
+            ("a slot twice", section(2, &[entry(0, "x"), entry(0, "y")])),
+            ("a count larger than the section", section(u32::MAX, &[entry(0, "x")])),
+            ("bytes left over", [section(1, &[entry(0, "x")]), vec![0]].concat()),
+        ];
+        for (what, bytes) in bad {
+            let (mut fresh, _, _) = TextIndex::decode(&text.0, live).unwrap();
+            assert!(matches!(fresh.decode_texts(&bytes), Err(crate::Error::Corrupt(_))), "{what}");
+        }
+        let mut not_utf8 = section(1, &[entry(0, "xy")]);
+        *not_utf8.last_mut().unwrap() = 0xFF;
+        let (mut fresh, _, _) = TextIndex::decode(&text.0, live).unwrap();
+        assert!(matches!(fresh.decode_texts(&not_utf8), Err(crate::Error::Corrupt(_))), "not UTF-8");
     }
 
     #[test]

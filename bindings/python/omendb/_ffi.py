@@ -240,6 +240,11 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
         omendb_status,
         [IndexPtr, c_char_p, c_size_t, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR],
     ),
+    "omendb_index_get_text": (omendb_status, [IndexPtr, c_uint64, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR]),
+    "omendb_index_get_text_str": (
+        omendb_status,
+        [IndexPtr, c_char_p, c_size_t, POINTER(POINTER(c_char)), POINTER(c_size_t), _ERR],
+    ),
     "omendb_string_free": (None, [POINTER(c_char)]),
     # options.rs
     "omendb_options_create": (omendb_status, [POINTER(OptionsPtr), _ERR]),

@@ -1,5 +1,5 @@
 """``Index``'s reads (``Reads``, a base of ``Index``): keys and records one at a time or by
-a key-order cursor, counts, metadata and statistics. Every method leases the handle for its C
+a key-order cursor, counts, metadata, texts and statistics. Every method leases the handle for its C
 calls (``_lease.Leased``).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import ctypes
 import json
 from ctypes import byref, c_char, c_size_t
-from typing import Any, Dict, Iterator, List, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -92,12 +92,13 @@ class Reads(Leased):
         self, filter: FilterLike = None, batch: int = 1000, include: Sequence[str] = ("vector", "metadata")
     ) -> Iterator[Dict[str, Any]]:
         """Every record (matching ``filter``), in key order, as dicts ``{"id": key, "vector":
-        ndarray, "metadata": dict}`` (only the fields in ``include``), read ``batch`` keys at a
-        time. The keys are a snapshot taken when the scan starts; a record removed since is
-        skipped, and one changed since is read as it is when its page is read."""
-        unknown = set(include) - {"vector", "metadata"}
+        ndarray, "metadata": dict, "text": str or None}`` (only the fields in ``include``;
+        "text" is not in the default), read ``batch`` keys at a time. The keys are a snapshot
+        taken when the scan starts; a record removed since is skipped, and one changed since is
+        read as it is when its page is read."""
+        unknown = set(include) - {"vector", "metadata", "text"}
         if unknown:
-            raise ValueError(f"include: unknown fields {sorted(unknown)} (expected 'vector', 'metadata')")
+            raise ValueError(f"include: unknown fields {sorted(unknown)} (expected 'vector', 'metadata', 'text')")
         for page in self._key_pages(filter, batch):
             for key in page:
                 record: Dict[str, Any] = {"id": key}
@@ -106,6 +107,8 @@ class Reads(Leased):
                         record["vector"] = self.get(key)
                     if "metadata" in include:
                         record["metadata"] = self.metadata(key)
+                    if "text" in include:
+                        record["text"] = self.text(key)
                 except KeyNotFoundError:
                     continue  # removed after the snapshot
                 yield record
@@ -153,10 +156,39 @@ class Reads(Leased):
             _ffi.lib.omendb_string_free(out)
         return dict(json.loads(text))
 
+    def text(self, id: Key) -> Optional[str]:
+        """The text of a record as it was given to ``add`` or ``upsert`` (the document
+        ``text_search`` searches), or None when it has none (``omendb_index_get_text``). A
+        record read from a file saved before texts were kept (format version 6 or older) has
+        None too, though ``text_search`` still finds it.
+
+        Raises:
+            KeyNotFoundError: the key is not stored.
+        """
+        handle = self._acquire()
+        try:
+            err = _ffi.ErrorPtr()
+            out = ctypes.POINTER(c_char)()
+            length = c_size_t()
+            if isinstance(id, (str, bytes)):
+                key = _encode(id)
+                check(_ffi.lib.omendb_index_get_text_str(handle, key, len(key), byref(out), byref(length), byref(err)), err)
+            else:
+                check(_ffi.lib.omendb_index_get_text(handle, _u64_key(id), byref(out), byref(length), byref(err)), err)
+        finally:
+            self._release()
+        if not out:
+            return None
+        try:  # the string is the caller's: no index needed to read or free it
+            return ctypes.string_at(out, length.value).decode("utf-8")
+        finally:
+            _ffi.lib.omendb_string_free(out)
+
     def get(self, id: Key) -> np.ndarray:
         """The stored vector of this key, a (d,) float32 array (``omendb_index_get``): bit for
         bit what was added, normalised to length 1 under the cosine metric; for a quantized
-        dtype the full-precision vector, not the code. Metadata: ``metadata(id)``.
+        dtype the full-precision vector, not the code. Metadata: ``metadata(id)``; text:
+        ``text(id)``.
 
         Raises:
             KeyNotFoundError (a KeyError): the key is not stored.

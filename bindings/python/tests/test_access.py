@@ -147,8 +147,9 @@ def test_keys_iteration_and_scan_are_snapshots(rng):
     assert [r["id"] for r in rows] == [5] + list(range(100, 129))
     assert rows[1]["metadata"] == {"n": 100} and rows[1]["vector"].tobytes() == vectors[29].tobytes()
     assert [r for r in index.scan(filter="n = 101", include=("metadata",))] == [{"id": 101, "metadata": {"n": 101}}]
+    assert [r for r in index.scan(filter="n = 101", include=("text",))] == [{"id": 101, "text": None}]
     with pytest.raises(ValueError):
-        list(index.scan(include=("text",)))
+        list(index.scan(include=("score",)))
     named = Index(dim=3)
     named.add(vectors[:3], ids=["b", "a", "c\x00d"])
     assert named.keys() == ["a", "b", "c\x00d"] and list(named) == named.keys()

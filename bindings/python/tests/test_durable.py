@@ -36,12 +36,14 @@ def test_writes_come_back_after_reopen(tmp_path):
         assert index.recovery == {"records_replayed": 3, "bytes_dropped": 0}
         assert len(index) == 19 and "doc5" not in index
         assert index.metadata("doc3") == {"n": 300}
+        assert index.text("doc3") == "replaced" and index.text("doc4") == "word4"
         labels, _ = index.text_search("replaced", k=3)
         assert list(labels) == ["doc3"]
         index.checkpoint()
         index.add(vectors_for([40], 3), ids=["doc40"])
     with Index(path=str(path), sync="off") as index:
         assert len(index) == 20 and "doc40" in index
+        assert index.text("doc3") == "replaced" and index.text("doc40") is None  # through the checkpoint
         labels, distances = index.search(vectors_for([7], 1)[0], k=1)
         assert labels[0] == "doc7" and distances[0] < 1e-5
 

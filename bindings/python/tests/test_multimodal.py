@@ -1,11 +1,14 @@
 """Metadata filters, BM25 text search and hybrid search: filtered recall against NumPy brute
 force over the matching records at 50%, 10% and 1% selectivity, metadata validation, text
-search on hand-written documents, hybrid search with both fusions, string keys, upsert."""
+search on hand-written documents, texts read back as given, hybrid search with both fusions,
+string keys, upsert."""
 
 import numpy as np
 import pytest
 
 import omendb
+from omendb import Index
+from conftest import REPO_ROOT
 
 N, D = 3000, 24
 
@@ -143,6 +146,49 @@ def test_text_search_string_keys_and_upsert():
     assert index.metadata("doc0") == {"topic": "tech"}
     labels, _ = index.search(vectors[0], k=5, filter='topic = "tech"')
     assert sorted(labels.tolist()) == ["doc0", "doc2", "doc3"]  # the hits only, no None
+
+
+@pytest.mark.parametrize("string_keys", [False, True])
+def test_texts_come_back_as_given(tmp_path, string_keys):
+    index, vectors = doc_index(string_keys)
+    key = (lambda i: f"doc{i}") if string_keys else (lambda i: i)
+    assert [index.text(key(i)) for i in range(len(DOCS))] == DOCS
+    extra = [key(i) for i in range(5, 9)]
+    texts = [None, "", "nul \x00 inside", "Ünïcode 東京, kept AS given!"]
+    index.add(vectors[:4], ids=extra, texts=texts)
+    assert [index.text(k) for k in extra] == texts
+    index.upsert(vectors[:1], ids=[key(0)], texts=["replaced text"])
+    assert index.text(key(0)) == "replaced text"
+    index.upsert(vectors[:1], ids=[key(1)])  # an upsert without a text drops the old one
+    assert index.text(key(1)) is None
+    index.remove(key(2))
+    with pytest.raises(omendb.KeyNotFoundError):
+        index.text(key(2))
+    with pytest.raises(omendb.KeyNotFoundError):
+        index.text("nope" if string_keys else 99)
+    rows = list(index.scan(include=("text",)))
+    assert {r["id"]: r["text"] for r in rows} == {k: index.text(k) for k in index.keys()}
+    assert all(set(r) == {"id", "text"} for r in rows)
+    path = tmp_path / "texts.omendb"
+    index.save(path)
+    for again in (Index.load(path), Index.open(path), Index.open(path, mmap=False)):
+        with again:
+            assert {k: again.text(k) for k in again.keys()} == {k: index.text(k) for k in index.keys()}
+            labels, _ = again.text_search("replaced", k=3)
+            assert labels.tolist() == [key(0)]
+
+
+def test_texts_of_a_file_saved_before_texts_were_kept():
+    # Format 5, written before texts were kept: the postings are there (a text search finds
+    # the record), the text is not.
+    path = REPO_ROOT / "tests" / "fixtures" / "v5-packed-small.omendb"
+    if not path.is_file():
+        pytest.skip("no tests/fixtures (not a source checkout)")
+    for index in (Index.load(path), Index.open(path)):
+        with index:
+            labels, _ = index.text_search("103", k=3)
+            assert labels.tolist() == ["r-103"]
+            assert index.text("r-103") is None and index.metadata("r-103")["n"] == 103
 
 
 @pytest.mark.parametrize("fusion", ["rrf", "weighted"])

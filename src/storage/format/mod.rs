@@ -1,10 +1,12 @@
-//! The index file format: layout, checksums, writing (versions 2 to 6: the oldest that holds
-//! what is written) and reading (versions 1 to 6). The byte-by-byte description is
+//! The index file format: layout, checksums, writing (versions 2 to 7: the oldest that holds
+//! what is written) and reading (versions 1 to 7). The byte-by-byte description is
 //! `docs/format.md`; this module is its implementation and the two must agree.
 //!
 //! ```text
 //! version 2: [ header: 64 ][ table: 8 x 32 ][ pad ]
 //!            [ META ][ RECS ][ UPPR ][ KEYS ][ FREE ][ DELS ][ MDAT ][ TEXT ]   each padded to 64
+//! version 3: version 2's sections, then [ QCOD ][ FULL ]                        (to version 6)
+//! version 7: version 3's sections, then [ TXTS ]
 //! version 1: [ header: 64 ][ table: 7 x 32 ][ pad ]
 //!            [ META ][ NODE ][ UPPR ][ KEYS ][ FREE ][ DELS ][ VECS ]           each padded to 64
 //! ```
@@ -19,9 +21,10 @@
 //! searches in place (`storage::mapped`); its upper lists are fixed-width, and it adds the
 //! records' metadata (MDAT) and texts (TEXT). Version 3 adds the codec state (QCOD) and the
 //! full-precision vectors (FULL) of a quantized index, version 4 a binary codec's two levels,
-//! version 5 allows the packed record layout (`hnsw::arena`), and version 6 two more kinds of
-//! metadata value (null, lists of numbers); a writer uses the oldest version that holds what
-//! it writes.
+//! version 5 allows the packed record layout (`hnsw::arena`), version 6 two more kinds of
+//! metadata value (null, lists of numbers), and version 7 the records' texts as given (TXTS;
+//! TEXT holds only what BM25 scores); a writer uses the oldest version that holds what it
+//! writes.
 //!
 //! Reading never trusts a number from the file before checking it: every count is checked
 //! against the section that holds the data (and so against the file's real length) before
@@ -40,7 +43,7 @@
 //! - `records`: the checks of one record, one upper list, the link rules, the entry point and a
 //!   stored vector, which a load and the mapped open (`storage::mapped`) share;
 //! - `read`: the sections read the same way by a load and the mapped open (FREE, DELS, KEYS,
-//!   MDAT, TEXT, QCOD), and `read_index`, a load into memory (versions 1 to 5).
+//!   MDAT, TEXT, TXTS, QCOD), and `read_index`, a load into memory (versions 1 to 7).
 
 mod layout;
 mod meta;
@@ -78,8 +81,12 @@ pub const PACKED_RECORDS_VERSION: u32 = 5;
 /// The format version this build writes for an index whose metadata holds null or lists of
 /// numbers (whatever its dtype and layout): version 5 with those two kinds of value in MDAT.
 pub const METADATA_KINDS_VERSION: u32 = 6;
+/// The format version this build writes for an index that keeps the text of some record as
+/// it was given (whatever its dtype, layout and metadata): version 6 plus the TXTS section.
+/// An index whose texts all came from older files (postings only) is written as before.
+pub const TEXTS_VERSION: u32 = 7;
 /// The newest format version this build reads (it reads every older one too).
-pub const NEWEST_VERSION: u32 = METADATA_KINDS_VERSION;
+pub const NEWEST_VERSION: u32 = TEXTS_VERSION;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Bytes in the header. Its layout is the same in every version.
@@ -102,12 +109,17 @@ pub const SECTIONS_V2: [[u8; 4]; 8] = [*b"META", *b"RECS", *b"UPPR", *b"KEYS", *
 pub const SECTIONS_V3: [[u8; 4]; 10] =
     [*b"META", *b"RECS", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"MDAT", *b"TEXT", *b"QCOD", *b"FULL"];
 
+/// The sections of a version 7 file: version 3's, then the records' texts as given (TXTS).
+pub const SECTIONS_V7: [[u8; 4]; 11] =
+    [*b"META", *b"RECS", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"MDAT", *b"TEXT", *b"QCOD", *b"FULL", *b"TXTS"];
+
 /// The sections a file of `version` holds, in order.
 pub fn sections_of(version: u32) -> &'static [[u8; 4]] {
     match version {
         1 => &SECTIONS_V1,
         2 => &SECTIONS_V2,
-        _ => &SECTIONS_V3,
+        3..=6 => &SECTIONS_V3,
+        _ => &SECTIONS_V7,
     }
 }
 

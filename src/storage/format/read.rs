@@ -1,4 +1,4 @@
-//! Reading the sections after the frame. FREE, DELS, KEYS, MDAT, TEXT and QCOD are read the
+//! Reading the sections after the frame. FREE, DELS, KEYS, MDAT, TEXT, TXTS and QCOD are read the
 //! same way by a load and by the mapped open (`storage::mapped`); the rest is the load into
 //! memory, [`read_index`]: the nodes of either record format (version 1's NODE and VECS,
 //! version 2's RECS, streamed twice), the upper lists, FULL, then the graph built from them.
@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::{
     check_entry, check_full_row, check_record, check_stored_vector, check_upper_lists, check_zero, le_f32s, le_u32, le_u32s,
-    node_stride, read_layout, read_section, vector_stride, Layout, LinkChecker, SectionEntry, Source, IO_BLOCK,
+    node_stride, read_layout, read_section, vector_stride, Layout, LinkChecker, SectionEntry, Source, IO_BLOCK, TEXTS_VERSION,
 };
 use crate::encoding::{corrupt, Cursor};
 use crate::error::Result;
@@ -85,9 +85,10 @@ pub(crate) fn read_keys(src: &(impl Source + ?Sized), layout: &Layout, states: &
     Ok(keys)
 }
 
-/// Metadata, texts and the full options of the index: from MDAT and TEXT in version 2;
-/// version 1 has neither, so every record gets an empty metadata object (so NOT filters see
-/// it) and no text, under the default text options.
+/// Metadata, texts and the full options of the index: from MDAT and TEXT in version 2, and
+/// the texts as given from TXTS in version 7 (before it, texts are postings alone: they score
+/// but cannot be read back); version 1 has neither, so every record gets an empty metadata
+/// object (so NOT filters see it) and no text, under the default text options.
 pub(crate) fn read_payloads(src: &(impl Source + ?Sized), layout: &Layout, keys: &KeyMap, states: &[u8]) -> Result<(MetadataStore, TextIndex, IndexOptions)> {
     let mut options = layout.meta.options.clone();
     if layout.version < 2 {
@@ -102,7 +103,10 @@ pub(crate) fn read_payloads(src: &(impl Source + ?Sized), layout: &Layout, keys:
     let mdat = read_section(src, layout.section(b"MDAT"))?;
     let meta = MetadataStore::decode(&mdat, layout.meta.records as usize, live, layout.version)?;
     let text_bytes = read_section(src, layout.section(b"TEXT"))?;
-    let (text, tokenizer, bm25) = TextIndex::decode(&text_bytes, live)?;
+    let (mut text, tokenizer, bm25) = TextIndex::decode(&text_bytes, live)?;
+    if layout.version >= TEXTS_VERSION {
+        text.decode_texts(&read_section(src, layout.section(b"TXTS"))?)?;
+    }
     options.text = tokenizer;
     options.bm25 = bm25;
     Ok((meta, text, options))

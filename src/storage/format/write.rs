@@ -7,7 +7,7 @@ use std::io::SeekFrom;
 
 use super::{
     align_up, sections_of, upper_bytes, ALIGN, BINARY_LEVELS_VERSION, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN, IO_BLOCK, MAGIC,
-    META_LEN, METADATA_KINDS_VERSION, NO_ENTRY, PACKED_RECORDS_VERSION, QUANT_VERSION,
+    META_LEN, METADATA_KINDS_VERSION, NO_ENTRY, PACKED_RECORDS_VERSION, QUANT_VERSION, TEXTS_VERSION,
 };
 use crate::encoding::Le;
 use crate::error::{Error, Result};
@@ -63,6 +63,7 @@ impl<'a> Shape<'a> {
         };
         let codec = graph.and_then(|g| g.space.codec()).map(|c| &**c);
         let version = match opts.dtype {
+            _ if snap.text.has_texts() => TEXTS_VERSION,
             _ if snap.metadata.needs_kinds_of_version_6() => METADATA_KINDS_VERSION,
             _ if lay.is_packed() => PACKED_RECORDS_VERSION,
             Dtype::F32 => FORMAT_VERSION,
@@ -110,8 +111,9 @@ fn io_err(e: std::io::Error) -> Error {
     Error::Io(format!("write: {e}"))
 }
 
-/// Writes the index in `snap` to `out`, in format version 2 (f32), 3 (quantized), 4 (binary)
-/// or 5 (packed records); returns the bytes written.
+/// Writes the index in `snap` to `out`, in format version 2 (f32), 3 (quantized), 4 (binary),
+/// 5 (packed records), 6 (metadata with null or lists of numbers) or 7 (texts as given);
+/// returns the bytes written.
 pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Result<u64> {
     let shape = Shape::of(snap);
     let kinds = sections_of(shape.version);
@@ -147,6 +149,11 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Resul
     if shape.version >= 3 {
         entries.push(w.section(&encode_codec(shape.codec).0)?);
         entries.push(write_full(snap, &shape, &mut w)?);
+    }
+    if shape.version >= TEXTS_VERSION {
+        let mut txts = Le::default();
+        snap.text.encode_texts(&mut txts);
+        entries.push(w.section(&txts.0)?);
     }
     let file_len = w.written;
 
