@@ -389,7 +389,7 @@ async fn get_record(AxumState(state): AxumState<Shared>, Path((name, id)): Path<
     let c = state.registry.get(&name)?;
     blocking(move || {
         let record = ops::get_record(&c, &OwnedKey::parse(&c, &id)?)?;
-        Ok(Json(json!({ "id": record.id.to_json(), "vector": record.vector, "metadata": record.metadata })))
+        Ok(Json(json!({ "id": record.id.to_json(), "vector": record.vector, "metadata": record.metadata, "text": record.text })))
     })
     .await
 }
@@ -421,6 +421,9 @@ fn hits_json(hits: Vec<ops::Hit>, value_name: &str) -> Value {
                 }
                 if let Some(v) = h.vector {
                     hit.insert("vector".into(), json!(v));
+                }
+                if let Some(t) = h.text {
+                    hit.insert("text".into(), json!(t));
                 }
                 Value::Object(hit)
             })

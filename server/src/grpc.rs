@@ -197,7 +197,7 @@ fn k_of(k: u32) -> usize {
 }
 
 fn include_of(include: Option<pb::Include>) -> Include {
-    include.map_or_else(Include::default, |i| Include { metadata: i.metadata, vector: i.vector })
+    include.map_or_else(Include::default, |i| Include { metadata: i.metadata, vector: i.vector, text: i.text })
 }
 
 fn collection_out(c: &crate::collections::Collection) -> pb::Collection {
@@ -228,6 +228,7 @@ fn hits_out(hits: Vec<ops::Hit>) -> pb::Hits {
                 distance: h.value,
                 metadata_json: h.metadata.map(|m| m.to_string()).unwrap_or_default(),
                 vector: h.vector.unwrap_or_default(),
+                text: h.text.flatten(),
             })
             .collect(),
     }
@@ -322,7 +323,7 @@ impl OmenDb for Service {
         self.serve("GetRecord", false, false, move |state| {
             let c = state.registry.get(&body.collection)?;
             let record = ops::get_record(&c, &key_in(body.id, "id")?)?;
-            Ok(pb::Record { id: Some(key_out(record.id)), vector: record.vector, metadata_json: record.metadata.to_string(), text: None })
+            Ok(pb::Record { id: Some(key_out(record.id)), vector: record.vector, metadata_json: record.metadata.to_string(), text: record.text })
         })
         .await
     }

@@ -190,13 +190,15 @@ pub struct RecordOut {
     pub id: OwnedKey,
     pub vector: Vec<f32>,
     pub metadata: Value,
+    /// The record's text as given; None if it has none.
+    pub text: Option<String>,
 }
 
 pub fn get_record(c: &Collection, id: &OwnedKey) -> Result<RecordOut, ApiError> {
     id.check(c, "the record id")?;
     let key = id.as_key();
     let vector = c.index.get_vector(key).ok_or_else(|| ApiError::from(omendb::Error::KeyNotFound(key.to_string())))?;
-    Ok(RecordOut { id: id.clone(), vector, metadata: metadata_of(c, key) })
+    Ok(RecordOut { id: id.clone(), vector, metadata: metadata_of(c, key), text: c.index.text(key) })
 }
 
 pub fn delete_record(c: &Collection, id: &OwnedKey) -> Result<(), ApiError> {
@@ -216,17 +218,19 @@ fn metadata_of(c: &Collection, key: KeyRef<'_>) -> Value {
 pub struct Include {
     pub metadata: bool,
     pub vector: bool,
+    pub text: bool,
 }
 
 impl Include {
-    /// From names ("metadata", "vector").
+    /// From names ("metadata", "vector", "text").
     pub fn from_names(fields: &[String]) -> Result<Include, ApiError> {
         let mut inc = Include::default();
         for f in fields {
             match f.as_str() {
                 "metadata" => inc.metadata = true,
                 "vector" => inc.vector = true,
-                other => return Err(ApiError::invalid(format!("include: unknown field {other:?} (expected \"metadata\", \"vector\")"))),
+                "text" => inc.text = true,
+                other => return Err(ApiError::invalid(format!("include: unknown field {other:?} (expected \"metadata\", \"vector\", \"text\")"))),
             }
         }
         Ok(inc)
@@ -239,6 +243,8 @@ pub struct Hit {
     pub value: f32,
     pub metadata: Option<Value>,
     pub vector: Option<Vec<f32>>,
+    /// With include text: the record's text, None inside if it has none.
+    pub text: Option<Option<String>>,
 }
 
 /// A hit as the search gave it: its key and distance or score only. Its fields are looked up
@@ -246,7 +252,7 @@ pub struct Hit {
 /// read lock, and a second read lock taken there would wait behind a waiting writer, which
 /// waits on the first (a deadlock under concurrent writes).
 fn bare(key: KeyRef<'_>, value: f32) -> Hit {
-    Hit { id: OwnedKey::of(key), value, metadata: None, vector: None }
+    Hit { id: OwnedKey::of(key), value, metadata: None, vector: None, text: None }
 }
 
 /// The included fields of each hit, looked up after the search.
@@ -255,6 +261,7 @@ fn fill(c: &Collection, mut hits: Vec<Hit>, inc: Include) -> Vec<Hit> {
         let key = h.id.as_key();
         h.metadata = inc.metadata.then(|| metadata_of(c, key));
         h.vector = if inc.vector { c.index.get_vector(key) } else { None };
+        h.text = inc.text.then(|| c.index.text(key));
     }
     hits
 }

@@ -147,7 +147,7 @@ async fn every_call_and_error_over_grpc() {
         queries: vec![pb::Vector { values: vec![1.0, 0.0, 0.0] }, pb::Vector { values: vec![0.0, 1.0, 0.1] }],
         k: 2,
         filter: r#"genre = "jazz""#.into(),
-        include: Some(pb::Include { metadata: true, vector: false }),
+        include: Some(pb::Include { metadata: true, vector: false, text: false }),
         ..Default::default()
     };
     let reply = c.search(with_key(search, k)).await.unwrap().into_inner();
@@ -155,8 +155,10 @@ async fn every_call_and_error_over_grpc() {
     assert_eq!(ids(&reply.results[0]), ["a", "d"]);
     assert!(reply.results[0].hits[1].metadata_json.contains("1959"));
 
-    let text = c.text_search(with_key(pb::TextSearchRequest { collection: "docs".into(), query: "blue".into(), k: 5, ..Default::default() }, k)).await.unwrap().into_inner();
+    let include = Some(pb::Include { text: true, ..Default::default() });
+    let text = c.text_search(with_key(pb::TextSearchRequest { collection: "docs".into(), query: "blue".into(), k: 5, include, ..Default::default() }, k)).await.unwrap().into_inner();
     assert_eq!(ids(&text).len(), 2);
+    assert!(text.hits.iter().all(|h| h.text.as_deref().is_some_and(|t| t.contains("blue"))), "{text:?}");
     let hybrid = pb::HybridSearchRequest { collection: "docs".into(), vector: vec![0.0, 1.0, 0.0], query: "roll".into(), k: 1, fusion: "weighted".into(), alpha: Some(0.5), ..Default::default() };
     assert_eq!(ids(&c.hybrid_search(with_key(hybrid, k)).await.unwrap().into_inner()), ["b"]);
 

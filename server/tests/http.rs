@@ -140,8 +140,13 @@ fn collections_records_and_searches() {
     let (code, err) = s.call("POST", "/collections/docs/search", Some(&json!({"vector": [1, 0, 0], "k": 1_000_000})), None);
     assert_eq!((code, error_status(&err)), (400, "INVALID_ARGUMENT"));
 
-    let (_, text) = s.call("POST", "/collections/docs/text_search", Some(&json!({"query": "saxophone", "k": 3})), None);
+    let (_, text) = s.call("POST", "/collections/docs/text_search", Some(&json!({"query": "saxophone", "k": 3, "include": ["text"]})), None);
     assert_eq!(text["hits"][0]["id"], "c");
+    assert_eq!(text["hits"][0]["text"], "love supreme saxophone");
+    let (_, near) = s.call("POST", "/collections/docs/search", Some(&json!({"vector": [1, 0, 0], "k": 1, "include": ["text", "metadata"]})), None);
+    assert_eq!((&near["hits"][0]["text"], &near["hits"][0]["metadata"]["year"]), (&json!("kind of blue trumpet"), &json!(1959)));
+    let (_, record) = s.call("GET", "/collections/docs/records/b", None, None);
+    assert_eq!(record["text"], "loud guitar");
     let (_, hybrid) = s.call("POST", "/collections/docs/hybrid_search", Some(&json!({"vector": [0, 1, 0], "query": "trumpet", "k": 3, "fusion": "rrf"})), None);
     assert_eq!(hybrid["hits"].as_array().unwrap().len(), 3);
     let (_, weighted) = s.call("POST", "/collections/docs/hybrid_search", Some(&json!({"vector": [0, 1, 0], "query": "trumpet", "k": 1, "fusion": "linear", "alpha": 1.0})), None);
@@ -166,7 +171,7 @@ fn collections_records_and_searches() {
     let (code, metrics) = s.call("GET", "/metrics", None, None);
     let metrics = metrics.as_str().unwrap().to_string();
     assert_eq!(code, 200);
-    assert!(metrics.contains("omendb_requests_total{method=\"POST\",route=\"/collections/{name}/search\",code=\"200\"} 3"), "{metrics}");
+    assert!(metrics.contains("omendb_requests_total{method=\"POST\",route=\"/collections/{name}/search\",code=\"200\"} 4"), "{metrics}");
     assert!(metrics.contains("omendb_collection_records{collection=\"docs\"} 2"), "{metrics}");
     // The latency histogram of the search route: cumulative buckets ending in every search
     // request, whatever its code.

@@ -182,6 +182,7 @@ type Hit struct {
 	Score    float32        `json:"score"`
 	Metadata map[string]any `json:"metadata,omitempty"`
 	Vector   []float32      `json:"vector,omitempty"`
+	Text     string         `json:"text,omitempty"` // with Include "text"; "" if the record has none
 }
 
 func path(parts ...string) string {

@@ -93,6 +93,13 @@ func TestClientAgainstServer(t *testing.T) {
 	if err != nil || len(batch) != 2 || batch[0][0].ID.U64() != 1 || batch[1][0].ID.U64() != big {
 		t.Errorf("SearchBatch = %+v, %v", batch, err)
 	}
+	withText, err := c.Search(ctx, "nums", SearchRequest{Vector: []float32{1, 0}, K: 1, Include: []string{"text"}})
+	if err != nil || len(withText) != 1 || withText[0].Text != "blue fox" {
+		t.Errorf("Search with text = %+v, %v", withText, err)
+	}
+	if rec, err := c.Get(ctx, "nums", U64Key(1)); err != nil || rec.Text != "red fox" {
+		t.Errorf("Get = %+v, %v", rec, err)
+	}
 	text, err := c.TextSearch(ctx, "nums", "red", 5, "")
 	if err != nil || len(text) != 2 || text[0].Score <= 0 {
 		t.Errorf("TextSearch = %+v, %v", text, err)

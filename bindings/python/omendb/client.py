@@ -241,7 +241,8 @@ class Client:
         return self.add(name, ids, vectors, metadata, texts, upsert=True)
 
     def get(self, name: str, id: Union[str, int]) -> Dict[str, Any]:
-        """One record: ``{"id", "vector", "metadata"}`` (``KeyNotFoundError`` if absent)."""
+        """One record: ``{"id", "vector", "metadata", "text"}`` (``text`` None if it has none;
+        ``KeyNotFoundError`` if absent)."""
         answer: Dict[str, Any] = self._request("GET", self._path("collections", name, "records", id))
         return answer
 
@@ -264,7 +265,7 @@ class Client:
     ) -> List[Any]:
         """The k nearest records: for ``vector``, a list of hits ``{"id", "distance", ...}``,
         nearest first; for ``vectors``, one such list per query. ``include`` may name
-        "metadata" and "vector"."""
+        "metadata", "vector" and "text"."""
         if (vector is None) == (vectors is None):
             raise TypeError("give vector or vectors")
         body: Dict[str, Any] = {"k": k}

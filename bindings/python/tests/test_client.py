@@ -87,8 +87,10 @@ def test_every_endpoint_and_error(server):
     assert [h["id"] for h in hits] == ["a", "d"] and hits[0]["metadata"]["year"] == 1959
     many = client.search("docs", vectors=vectors[:2], k=1, include=["vector"])
     assert [h[0]["id"] for h in many] == ["a", "b"] and len(many[1][0]["vector"]) == 3
-    text = client.text_search("docs", "blue", k=5)
+    text = client.text_search("docs", "blue", k=5, include=["text"])
     assert [h["id"] for h in text] == ["d"]  # the upsert gave "a" no text: its old one is gone
+    assert text[0]["text"] == "kind of blue"
+    assert client.get("docs", "d")["text"] == "kind of blue" and client.get("docs", "a")["text"] is None
     fused = client.hybrid_search("docs", [0, 0, 1], "blue", k=2, fusion="weighted", alpha=0.5)
     assert len(fused) == 2 and fused[0]["score"] >= fused[1]["score"]
 
