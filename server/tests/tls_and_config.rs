@@ -162,6 +162,7 @@ fn a_config_file_serves_https_and_grpc_over_tls_with_json_logs() {
     assert!(events.iter().any(|e| e["message"] == "HTTP listening" && e["scheme"] == "https"), "{logs}");
     assert!(events.iter().any(|e| e["message"] == "request" && e["route"] == "/collections/{name}/search" && e["code"] == 200), "{logs}");
     assert!(events.iter().any(|e| e["message"] == "request" && e["method"] == "grpc" && e["route"] == "/omendb.v1.OmenDB/GetCollection"), "{logs}");
+    assert!(events.iter().any(|e| e["message"] == "collection checkpointed" && e["collection"] == "c"), "{logs}");
     assert!(events.iter().any(|e| e["message"] == "stopped"), "{logs}");
     let _ = std::fs::remove_dir_all(&dir);
 }
