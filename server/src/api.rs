@@ -200,7 +200,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Counts requests by route template and code, with their time (for /metrics).
 async fn count(AxumState(state): AxumState<Shared>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    // Methods the API has, or OTHER: a made-up method cannot add a series to /metrics.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "PUT" | "POST" | "DELETE" | "HEAD") => m.to_string(),
+        _ => "OTHER".to_string(),
+    };
     let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let start = Instant::now();
     let response = next.run(request).await;
@@ -457,7 +461,7 @@ async fn search(AxumState(state): AxumState<Shared>, Path(name): Path<String>, B
         (None, Some(vs)) => (vs, true),
         _ => return Err(ApiError::invalid("give one of \"vector\" or \"vectors\"")),
     };
-    let inline = ops::runs_inline(&c, queries.len(), body.ef, body.filter.as_deref());
+    let inline = ops::runs_inline(&c, queries.len(), body.k, body.ef, body.filter.as_deref(), inc);
     let work = move || {
         let mut rows: Vec<Value> = ops::search(&c, &queries, body.k, body.ef, body.filter.as_deref(), inc)?
             .into_iter()

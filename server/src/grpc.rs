@@ -341,11 +341,12 @@ impl OmenDb for Service {
     async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::SearchReply>, Status> {
         let body = request.into_inner();
         let filter = (!body.filter.is_empty()).then_some(body.filter.as_str());
-        let inline = self.state.registry.get(&body.collection).is_ok_and(|c| ops::runs_inline(&c, body.queries.len(), some_size(body.ef), filter));
+        let inc = include_of(body.include);
+        let inline = self.state.registry.get(&body.collection).is_ok_and(|c| ops::runs_inline(&c, body.queries.len(), k_of(body.k), some_size(body.ef), filter, inc));
         self.serve("Search", false, inline, move |state| {
             let c = state.registry.get(&body.collection)?;
             let queries: Vec<Vec<f32>> = body.queries.into_iter().map(|q| q.values).collect();
-            let rows = ops::search(&c, &queries, k_of(body.k), some_size(body.ef), (!body.filter.is_empty()).then_some(body.filter.as_str()), include_of(body.include))?;
+            let rows = ops::search(&c, &queries, k_of(body.k), some_size(body.ef), (!body.filter.is_empty()).then_some(body.filter.as_str()), inc)?;
             Ok(pb::SearchReply { results: rows.into_iter().map(hits_out).collect() })
         })
         .await

@@ -44,7 +44,13 @@ fn main() -> std::process::ExitCode {
 
 /// Logs go to stderr (stdout carries only the lines that give the listening addresses).
 fn start_logs(config: &Config) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).map_err(|e| format!("--log-level {}: {e}", config.log_level))?;
+    // A bare word must be a level: EnvFilter would take a typo ("inf") as a target name and
+    // log nothing.
+    let level = config.log_level.trim();
+    if !level.contains('=') && !["error", "warn", "info", "debug", "trace", "off"].contains(&level.to_ascii_lowercase().as_str()) {
+        return Err(format!("--log-level {level}: expected error, warn, info, debug, trace, off or a filter such as omendb_server=debug"));
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| format!("--log-level {level}: {e}"))?;
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     match config.log_format {
         LogFormat::Text => logs.with_ansi(false).init(),
@@ -53,7 +59,8 @@ fn start_logs(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-type Served = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+/// The HTTP server running, over plain TCP or TLS (two listener types, one future type).
+type HttpServing = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
 fn run(config: Config) -> Result<(), String> {
     let api_key = match &config.api_key_file {
@@ -114,7 +121,7 @@ fn run(config: Config) -> Result<(), String> {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let http: Served = match &identity {
+        let http: HttpServing = match &identity {
             None => {
                 // Replies go out at once rather than wait on Nagle's algorithm.
                 let listener = listener.tap_io(|tcp| {
@@ -165,7 +172,7 @@ fn run(config: Config) -> Result<(), String> {
     // snapshots instead of replaying logs. Safe beside a call that outlived the grace (a
     // checkpoint holds writers back only while it serialises), and a kill during it loses
     // nothing: the snapshot is written atomically and the log is kept until it is in place.
-    for c in state.registry.list() {
+    for c in state.registry.list().into_iter().filter(|c| c.index.log_bytes().unwrap_or(0) > 0) {
         let start = std::time::Instant::now();
         match c.index.checkpoint() {
             Ok(()) => tracing::info!(collection = %c.name, ms = start.elapsed().as_millis() as u64, "collection checkpointed"),

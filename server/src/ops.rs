@@ -222,6 +222,11 @@ pub struct Include {
 }
 
 impl Include {
+    /// Whether any field beyond the key and score is asked for.
+    pub fn any(&self) -> bool {
+        self.metadata || self.vector || self.text
+    }
+
     /// From names ("metadata", "vector", "text").
     pub fn from_names(fields: &[String]) -> Result<Include, ApiError> {
         let mut inc = Include::default();
@@ -280,18 +285,19 @@ fn parse_filter(text: Option<&str>) -> Result<Option<Filter>, ApiError> {
         .map_err(|e| ApiError::from(omendb::Error::FilterSyntax { offset: e.offset, message: e.message }))
 }
 
-/// The k nearest records of each query, nearest first.
 /// Whether a search is small enough to run on the async thread that took the request: one
-/// query, no filter, and a beam whose work (ef x dim) stays within about a tenth of a
-/// millisecond. Handing such a search to the blocking pool and back costs about as much as the
-/// search itself (BENCHMARKS.md, "Server load"); anything larger goes to the pool, so it cannot
-/// hold up the other connections of its thread.
-pub fn runs_inline(c: &Collection, queries: usize, ef: Option<usize>, filter: Option<&str>) -> bool {
+/// query, no filter, nothing to include, k at most 100 and a beam whose work (max(ef, k) x dim)
+/// stays within about a tenth of a millisecond. Handing such a search to the blocking pool and
+/// back costs about as much as the search itself (BENCHMARKS.md, "Server load"); anything
+/// larger goes to the pool, so it cannot hold up the other connections of its thread. Included
+/// fields are excluded because their locks can be held by a large write batch for a long time.
+pub fn runs_inline(c: &Collection, queries: usize, k: usize, ef: Option<usize>, filter: Option<&str>, inc: Include) -> bool {
     const INLINE_WORK: usize = 1 << 16; // ef 128 at 512 dimensions, ef 1,024 at 64
-    let ef = ef.unwrap_or_else(|| c.index.ef_search());
-    queries == 1 && filter.is_none() && ef.saturating_mul(c.index.dim()) <= INLINE_WORK
+    let beam = ef.unwrap_or_else(|| c.index.ef_search()).max(k);
+    queries == 1 && filter.is_none() && !inc.any() && k <= 100 && beam.saturating_mul(c.index.dim()) <= INLINE_WORK
 }
 
+/// The k nearest records of each query, nearest first.
 pub fn search(c: &Collection, queries: &[Vec<f32>], k: usize, ef: Option<usize>, filter: Option<&str>, inc: Include) -> Result<Vec<Vec<Hit>>, ApiError> {
     check_k(k)?;
     if queries.len() > MAX_QUERIES {

@@ -15,9 +15,10 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-/// A slow or silent client gets this long to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes under way at once; connections past that are closed at once.
+/// A slow or silent client gets this long to finish its handshake (HTTP and gRPC).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTPS handshakes under way at once; further connections wait in the listen backlog (not
+/// accepted) until one ends, so silent clients can delay others but not exhaust descriptors.
 const MAX_HANDSHAKES: usize = 1024;
 
 /// The certificate chain and key, read and checked once at start.
@@ -52,9 +53,12 @@ impl Identity {
         Ok(Identity { cert_pem, key_pem, acceptor: TlsAcceptor::from(Arc::new(config)) })
     }
 
-    /// tonic's TLS settings from the same files.
+    /// tonic's TLS settings from the same files, with the same handshake timeout (tonic sets
+    /// none by default: a silent client would hold its connection forever).
     pub fn grpc(&self) -> tonic::transport::ServerTlsConfig {
-        tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(&self.cert_pem, &self.key_pem))
+        tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&self.cert_pem, &self.key_pem))
+            .timeout(HANDSHAKE_TIMEOUT)
     }
 }
 
@@ -74,6 +78,14 @@ impl TlsListener {
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
+                // A permit first: past MAX_HANDSHAKES, connections wait unaccepted.
+                let permit = tokio::select! {
+                    permit = handshakes.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    },
+                    _ = stop.wait_for(|stop| *stop) => return,
+                };
                 let accepted = tokio::select! {
                     accepted = tcp.accept() => accepted,
                     _ = stop.wait_for(|stop| *stop) => return,
@@ -87,17 +99,13 @@ impl TlsListener {
                         continue;
                     }
                 };
-                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, "too many TLS handshakes under way: connection closed");
-                    continue;
-                };
                 let _ = stream.set_nodelay(true);
                 let (acceptor, send) = (acceptor.clone(), send.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            drop(permit);
                             let _ = send.send((tls, peer)).await;
+                            drop(permit);
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

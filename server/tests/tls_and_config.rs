@@ -136,6 +136,24 @@ fn a_config_file_serves_https_and_grpc_over_tls_with_json_logs() {
     let mut tls = StreamOwned::new(ClientConnection::new(untrusting, "localhost".try_into().unwrap()).unwrap(), tcp);
     assert!(tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").and_then(|()| tls.flush()).is_err(), "a certificate nobody vouched for was accepted");
 
+    // A client that connects and never starts its handshake is cut off (5 s), on both ports.
+    let silent: Vec<_> = [s.http.clone(), s.grpc.clone()]
+        .into_iter()
+        .map(|addr| {
+            std::thread::spawn(move || {
+                let mut idle = TcpStream::connect(&addr).unwrap();
+                idle.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+                let start = std::time::Instant::now();
+                let closed = matches!(idle.read(&mut [0u8; 1]), Ok(0)) || start.elapsed() < std::time::Duration::from_secs(29);
+                (addr, closed, start.elapsed())
+            })
+        })
+        .collect();
+    for t in silent {
+        let (addr, closed, waited) = t.join().unwrap();
+        assert!(closed && waited < std::time::Duration::from_secs(15), "{addr}: a silent client held its connection {waited:?}");
+    }
+
     // gRPC over TLS, the same collection.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {

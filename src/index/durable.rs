@@ -406,6 +406,12 @@ impl Index {
         self.durable.as_ref().map_or(Ok(()), |d| d.log.flush())
     }
 
+    /// The size of the live log (what a checkpoint would fold into a snapshot); None for an
+    /// index without a directory.
+    pub fn log_bytes(&self) -> Option<u64> {
+        self.durable.as_ref().map(|d| d.log.len())
+    }
+
     /// What opening a durable index found in its log; None for an index without a directory.
     pub fn recovery(&self) -> Option<&Recovery> {
         self.durable.as_ref().map(|d| &d.recovery)

@@ -456,6 +456,11 @@ fn parse_payloads(n: usize, payloads: Payloads<'_>) -> Result<Vec<Option<Metadat
         if t.len() != n {
             return Err(Error::InvalidArgument(format!("{} texts for {n} records", t.len())));
         }
+        // The file and the log store a text's length in 32 bits.
+        if let Some((i, text)) = t.iter().enumerate().find(|(_, text)| text.is_some_and(|s| s.len() > u32::MAX as usize)) {
+            let bytes = text.map_or(0, str::len);
+            return Err(Error::InvalidArgument(format!("text {i} has {bytes} bytes; at most {} (4 GiB - 1)", u32::MAX)));
+        }
     }
     match payloads.metadata {
         None => Ok(vec![None; n]),
