@@ -138,23 +138,8 @@ class Reads(Leased):
         Raises:
             KeyNotFoundError: the key is not stored.
         """
-        handle = self._acquire()
-        try:
-            err = _ffi.ErrorPtr()
-            out = ctypes.POINTER(c_char)()
-            length = c_size_t()
-            if isinstance(id, (str, bytes)):
-                key = _encode(id)
-                check(_ffi.lib.omendb_index_metadata_str(handle, key, len(key), byref(out), byref(length), byref(err)), err)
-            else:
-                check(_ffi.lib.omendb_index_metadata(handle, _u64_key(id), byref(out), byref(length), byref(err)), err)
-        finally:
-            self._release()
-        try:  # the string is the caller's: no index needed to read or free it
-            text = ctypes.string_at(out, length.value).decode("utf-8")
-        finally:
-            _ffi.lib.omendb_string_free(out)
-        return dict(json.loads(text))
+        text = self._string_of(id, _ffi.lib.omendb_index_metadata, _ffi.lib.omendb_index_metadata_str)
+        return dict(json.loads(text or "{}"))
 
     def text(self, id: Key) -> Optional[str]:
         """The text of a record as it was given to ``add`` or ``upsert`` (the document
@@ -165,6 +150,12 @@ class Reads(Leased):
         Raises:
             KeyNotFoundError: the key is not stored.
         """
+        return self._string_of(id, _ffi.lib.omendb_index_get_text, _ffi.lib.omendb_index_get_text_str)
+
+    def _string_of(self, id: Key, by_u64: Any, by_str: Any) -> Optional[str]:
+        """A per-record getter whose answer is a library string: ``by_u64`` or ``by_str``
+        (the C function for the key's kind) called, the string decoded and freed; None for a
+        NULL answer."""
         handle = self._acquire()
         try:
             err = _ffi.ErrorPtr()
@@ -172,9 +163,9 @@ class Reads(Leased):
             length = c_size_t()
             if isinstance(id, (str, bytes)):
                 key = _encode(id)
-                check(_ffi.lib.omendb_index_get_text_str(handle, key, len(key), byref(out), byref(length), byref(err)), err)
+                check(by_str(handle, key, len(key), byref(out), byref(length), byref(err)), err)
             else:
-                check(_ffi.lib.omendb_index_get_text(handle, _u64_key(id), byref(out), byref(length), byref(err)), err)
+                check(by_u64(handle, _u64_key(id), byref(out), byref(length), byref(err)), err)
         finally:
             self._release()
         if not out:
