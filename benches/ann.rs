@@ -90,6 +90,8 @@ fn main() {
     let t = Instant::now();
     index.add(Keys::U64(&keys), &base).unwrap();
     let build = t.elapsed().as_secs_f64();
+    #[cfg(feature = "search-stats")]
+    let _ = omendb::hnsw::search::stats::take(); // the build's beams
     println!(
         "{}: n={n} dim={dim} build {build:.2}s on {threads} threads ({:.0} vec/s), {:.0} bytes/vector",
         dir.display(),
@@ -119,5 +121,16 @@ fn main() {
         let secs = t.elapsed().as_secs_f64();
         let nq = queries.len() / dim;
         println!("ef={ef:4} recall@10={:.4} single-thread QPS={:.0}", hits as f64 / (10 * nq) as f64, nq as f64 / secs);
+        #[cfg(feature = "search-stats")]
+        {
+            let [beams, expanded, scored] = omendb::hnsw::search::stats::take();
+            let b = beams.max(1) as f64;
+            println!(
+                "         per search: {:.1} expanded, {:.1} scored ({:.2} a node)",
+                expanded as f64 / b,
+                scored as f64 / b,
+                scored as f64 / expanded.max(1) as f64
+            );
+        }
     }
 }

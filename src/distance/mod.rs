@@ -3,8 +3,10 @@
 //! Every metric reduces to two primitives over `f32` slices of equal length:
 //! squared Euclidean distance and dot product. `Kernels::detect()` returns the
 //! fastest pair the CPU supports; `scalar` is the oracle every SIMD kernel is tested against.
-//! `codes` holds the kernels over quantized codes (u8, bits, half floats), likewise.
+//! `codes` holds the kernels over quantized codes (u8, bits, half floats), likewise; `blocks`
+//! those that score the neighbour codes inside the graph's blocks.
 
+pub mod blocks;
 pub mod codes;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]

@@ -108,6 +108,10 @@ pub struct NodeStore {
     /// of a mapped store, whose links a change to the file under the mapping can make
     /// anything; `u32::MAX` (nothing dropped) for records this process wrote.
     link_limit: u32,
+    /// Bytes per neighbour block (see `hnsw::codes`), a multiple of 64; 0 for none.
+    block_stride: usize,
+    /// Block chunks, created with the record chunk of the same index (same slot ranges).
+    blocks: [OnceLock<Chunk>; MAX_CHUNKS],
 }
 
 #[derive(Default)]
@@ -157,7 +161,18 @@ impl NodeStore {
             alloc: Mutex::new(Allocator::default()),
             mapped: None,
             link_limit: u32::MAX,
+            block_stride: 0,
+            blocks: std::array::from_fn(|_| OnceLock::new()),
         }
+    }
+
+    /// This empty store with a neighbour block of `block_bytes` (a multiple of 64) per slot,
+    /// for the codes of its layer-0 neighbours (see `hnsw::codes`).
+    pub fn with_neighbor_blocks(mut self, block_bytes: usize) -> Self {
+        assert!(self.high_water() == 0 && self.mapped.is_none(), "blocks are set up before the first slot");
+        assert!(block_bytes.is_multiple_of(64));
+        self.block_stride = block_bytes;
+        self
     }
 
     /// Dimensions of each vector.
@@ -185,7 +200,7 @@ impl NodeStore {
     pub fn memory_bytes(&self) -> usize {
         let high = self.high_water();
         let upper: usize = (0..high).map(|id| self.level(id) as usize * (1 + self.m) * 4).sum();
-        high as usize * self.stride + upper
+        high as usize * (self.stride + self.block_stride) + upper
     }
 
     /// Hands out one slot per entry of `levels`, reusing reclaimed ones first, each with the
@@ -272,6 +287,71 @@ impl NodeStore {
             let base = map.as_mut_ptr();
             Chunk { _map: Some(map), base }
         });
+        if self.block_stride > 0 {
+            self.blocks[c].get_or_init(|| {
+                let bytes = (FIRST_CHUNK << c) * self.block_stride;
+                let mut map = MmapMut::map_anon(bytes)
+                    .unwrap_or_else(|e| panic!("cannot map {bytes} bytes for neighbour blocks: {e}"));
+                if bytes >= HUGE_PAGE_MIN_CHUNK {
+                    let _ = map.advise(memmap2::Advice::HugePage);
+                }
+                let base = map.as_mut_ptr();
+                Chunk { _map: Some(map), base }
+            });
+        }
+    }
+
+    #[inline]
+    fn block_base(&self, id: u32) -> *mut u8 {
+        let (c, off) = locate(id);
+        let chunk = self.blocks[c].get().expect("slot id beyond the allocated block chunks");
+        // SAFETY: `off < FIRST_CHUNK << c` (see `locate`), inside the chunk's
+        // `(FIRST_CHUNK << c) * block_stride` bytes.
+        unsafe { chunk.base.add(off * self.block_stride) }
+    }
+
+    /// Whether each slot has a neighbour block.
+    #[inline]
+    pub fn has_blocks(&self) -> bool {
+        self.block_stride > 0
+    }
+
+    /// The neighbour block of slot `id` (its words; what they hold is `hnsw::codes`'s
+    /// business). Empty when the store has no blocks. Written under the node's lock, read
+    /// without it, like the links.
+    #[inline]
+    pub fn block(&self, id: u32) -> &[AtomicU32] {
+        if self.block_stride == 0 {
+            return &[];
+        }
+        // SAFETY: the block starts 64-aligned and its `block_stride` bytes lie inside its
+        // chunk; zeroed memory is a valid AtomicU32 and every access to these words is atomic.
+        unsafe { std::slice::from_raw_parts(self.block_base(id) as *const AtomicU32, self.block_stride / 4) }
+    }
+
+    /// Asks the CPU to start loading bytes `from..to` of the neighbour block of `id`
+    /// (clamped to the block).
+    #[inline]
+    pub fn prefetch_block(&self, id: u32, from: usize, to: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.block_stride == 0 {
+                return;
+            }
+            let p = self.block_base(id) as *const i8;
+            let mut line = from & !63;
+            let end = to.min(self.block_stride);
+            while line < end {
+                // SAFETY: prefetch is a hint that never faults; `line` lies inside the block.
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch(p.add(line), _MM_HINT_T0);
+                }
+                line += 64;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (id, from, to);
     }
 
     #[inline]

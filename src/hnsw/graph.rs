@@ -8,12 +8,14 @@
 //!   might still hold the old id (each operation holds a [`Pin`], a shared hold on the gate);
 //! - layer l of a node holds at most `m` links (`m0` on layer 0).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::space::Space;
-use crate::hnsw::arena::{NodeGuard, NodeStore, STATE_LIVE};
+use crate::hnsw::codes::{self, NeighborCodes};
+use crate::hnsw::arena::{NodeGuard, NodeStore, STATE_FREE, STATE_LIVE};
 
 /// Construction parameters, with the paper's names.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,13 +67,72 @@ pub struct Graph {
     pub(crate) capacity_hint: AtomicU32,
     /// Slots marked deleted and not yet reclaimed (searches skip the liveness check at 0).
     pub(crate) deleted_count: AtomicUsize,
+    /// Codes of each node's layer-0 neighbours beside its links (see `hnsw::codes`): learned
+    /// once the store has blocks and enough records; kept in step by `write_links` from then.
+    codes: OnceLock<NeighborCodes>,
+    /// Set once every block has been filled after the codes were learned: searches use them.
+    codes_ready: AtomicBool,
 }
 
 impl Graph {
     /// An empty graph of `dim`-dimensional vectors.
     pub fn new(dim: usize, params: Params, space: Space) -> Graph {
+        Graph::with_neighbor_blocks(dim, params, space, codes::wanted())
+    }
+
+    /// As [`Graph::new`], with a neighbour block per node (for codes, see `hnsw::codes`) when
+    /// `blocks` holds and the records are f32 vectors.
+    pub(crate) fn with_neighbor_blocks(dim: usize, params: Params, space: Space, blocks: bool) -> Graph {
         let store = NodeStore::with_words(dim, space.stored_words(dim), params.m0, params.m);
+        if blocks && space.codec().is_none() {
+            return Graph::with_store(store.with_neighbor_blocks(codes::block_bytes(dim, params.m0)), params, space);
+        }
         Graph::with_store(store, params, space)
+    }
+
+    /// The neighbour codes, once learned and written for every node (see `hnsw::codes`).
+    #[inline]
+    pub fn neighbor_codes(&self) -> Option<&NeighborCodes> {
+        if self.codes_ready.load(Ordering::Acquire) {
+            self.codes.get()
+        } else {
+            None
+        }
+    }
+
+    /// Learns the neighbour codes and fills every block, once the store has blocks and at
+    /// least `codes::MIN_TRAIN` records; a no-op before that and after. Call it between
+    /// writing a batch's vectors and linking them, and after restoring a graph.
+    pub(crate) fn learn_neighbor_codes(&self) {
+        if !self.store.has_blocks() || self.codes.get().is_some() {
+            return;
+        }
+        // No repair (so no slot reuse) while the sample is read and the blocks are filled.
+        let _no_repair = self.maintenance.lock();
+        if self.codes.get().is_some() {
+            return;
+        }
+        let high = self.store.high_water();
+        // Published records (LIVE or DELETED) among the first slots: the same sample after a
+        // save and a load when those slots are unchanged.
+        let sample_ids: Vec<u32> =
+            (0..high).filter(|&id| self.store.state(id) != STATE_FREE).take(codes::TRAIN_SAMPLE).collect();
+        if sample_ids.len() < codes::MIN_TRAIN {
+            return;
+        }
+        let sample: Vec<f32> = sample_ids.iter().flat_map(|&id| self.store.vector(id).iter().copied()).collect();
+        let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample));
+        let codes = self.codes.get().expect("set above");
+        // Lists written before the codes existed have no codes yet. Those written from now on
+        // get them in `write_links`; each node's lock orders this pass with those writers.
+        let mut links = Vec::new();
+        for id in 0..self.store.high_water() {
+            let guard = self.store.lock(id);
+            self.copy_links(id, 0, &mut links);
+            codes.update(self.store.block(id), &[], &links, |l| self.store.vector(l));
+            drop(guard);
+        }
+        self.codes_ready.store(true, Ordering::Release);
     }
 
     /// A graph over an existing store (a file mapping: see `storage::mapped`), with no entry
@@ -88,6 +149,8 @@ impl Graph {
             deleted: Mutex::new(Vec::new()),
             capacity_hint: AtomicU32::new(0),
             deleted_count: AtomicUsize::new(0),
+            codes: OnceLock::new(),
+            codes_ready: AtomicBool::new(false),
         }
     }
 
@@ -178,6 +241,11 @@ impl Graph {
     pub(crate) fn write_links(&self, _guard: &NodeGuard<'_>, id: u32, level: usize, links: &[u32]) {
         debug_assert!(links.len() <= self.max_links(level));
         let list = self.list(id, level);
+        if let (0, Some(codes), Some((count, slots))) = (level, self.codes.get(), list.split_first()) {
+            // The caller holds the lock: the list is stable; Relaxed reads suffice.
+            let n = (count.load(Ordering::Relaxed) as usize).min(slots.len());
+            codes.update(self.store.block(id), &slots[..n], links, |l| self.store.vector(l));
+        }
         if let Some((count, slots)) = list.split_first() {
             for (slot, &l) in slots.iter().zip(links) {
                 slot.store(l, Ordering::Release);
@@ -213,5 +281,6 @@ impl Graph {
         self.deleted_count.store(pending.len(), Ordering::Release);
         *self.deleted.lock() = pending;
         self.capacity_hint.store(self.store.high_water(), Ordering::Release);
+        self.learn_neighbor_codes();
     }
 }

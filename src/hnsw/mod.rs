@@ -2,6 +2,7 @@
 //!
 //! - `arena`: the node records (vector + layer-0 links + lock, level, state) in doubling
 //!   chunks, and the slot allocator;
+//! - `codes`: neighbour codes kept beside each layer-0 list, and how they stay in step;
 //! - `graph`: the graph state (arena, entry point, grace-period gate) and link access;
 //! - `search`: greedy descent through the upper layers and the `ef` beam on each layer;
 //! - `insert`: level sampling, neighbour selection by the diversity heuristic, linking;
@@ -10,6 +11,7 @@
 
 #[allow(unsafe_code)] // records addressed by pointer arithmetic in mapped chunks (see its SAFETY notes)
 pub mod arena;
+pub mod codes;
 pub mod graph;
 pub mod insert;
 pub mod repair;

@@ -449,6 +449,11 @@ impl Graph {
                     if links[..i].contains(&n) {
                         return Err(format!("slot {id} links to {n} twice on layer {l}"));
                     }
+                    if let (0, Some(codes)) = (l, self.neighbor_codes()) {
+                        if !codes.matches(self.store.block(id), i, self.store.vector(n)) {
+                            return Err(format!("slot {id}: neighbour code {i} is not the code of slot {n}"));
+                        }
+                    }
                 }
             }
         }

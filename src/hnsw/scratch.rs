@@ -92,8 +92,15 @@ pub struct Scratch {
     pub found: Vec<Candidate>,
     /// Entry points of the layer-0 beam.
     pub entries: Vec<Candidate>,
-    /// Every node a pooled beam evaluated (see `Graph::knn`).
+    /// Every node a pooled beam evaluated (see `Graph::knn`); the expanded nodes at exact
+    /// distances in a search on neighbour codes.
     pub pool: Vec<Candidate>,
+    /// The query prepared for scoring neighbour codes (see `hnsw::codes`).
+    pub code_query: super::codes::CodeQuery,
+    /// Approximate distances of the neighbours at `positions`.
+    pub code_dists: Vec<f32>,
+    /// Link positions of the unvisited neighbours of the node being expanded.
+    pub positions: Vec<u32>,
 }
 
 thread_local! {

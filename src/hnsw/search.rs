@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
+use super::codes::NeighborCodes;
 use super::graph::{Graph, Pin};
 use super::scratch::{Candidate, Scratch};
 
@@ -16,6 +17,37 @@ const PREFETCH_FIRST_LINES: usize = 8;
 /// (measured on MNIST, 784-d: 3 ahead about as good as or better than 1 and 2; loading all
 /// lines of every neighbour up front was slower than the first 8 only).
 const PREFETCH_AHEAD: usize = 3;
+/// Neighbour blocks up to this size are prefetched whole when their node is next to expand.
+const BLOCK_PREFETCH_BYTES: usize = 2048;
+
+/// Counts of the work layer-0 beams do, for tuning (feature `search-stats`; off in builds
+/// that ship): beams run, nodes expanded, distances computed (exact or from codes).
+#[cfg(feature = "search-stats")]
+pub mod stats {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub(crate) static BEAMS: AtomicU64 = AtomicU64::new(0);
+    pub(crate) static EXPANDED: AtomicU64 = AtomicU64::new(0);
+    pub(crate) static SCORED: AtomicU64 = AtomicU64::new(0);
+
+    /// `[beams, expanded, scored]` since the last call, and resets them.
+    pub fn take() -> [u64; 3] {
+        [BEAMS.swap(0, Ordering::Relaxed), EXPANDED.swap(0, Ordering::Relaxed), SCORED.swap(0, Ordering::Relaxed)]
+    }
+
+    pub(crate) fn add(expanded: u64, scored: u64) {
+        BEAMS.fetch_add(1, Ordering::Relaxed);
+        EXPANDED.fetch_add(expanded, Ordering::Relaxed);
+        SCORED.fetch_add(scored, Ordering::Relaxed);
+    }
+}
+
+/// Experimental: how many expanded nodes a search on neighbour codes re-scores exactly
+/// (`OMENDB_CODES_RERANK`; all of the best ef when unset).
+fn rerank_depth() -> Option<usize> {
+    static DEPTH: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *DEPTH.get_or_init(|| std::env::var("OMENDB_CODES_RERANK").ok().and_then(|v| v.parse().ok()))
+}
 
 /// What one k-nearest search asks of the graph: `k` hits, a beam of width `ef` on layer 0,
 /// and `pool`, how many of the nodes the beam evaluated to return (0: none beyond the beam's;
@@ -191,6 +223,8 @@ impl Graph {
             results.pop();
         }
         let mut bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+        #[cfg(feature = "search-stats")]
+        let (mut expanded_count, mut scored_count) = (0u64, 0u64);
         while let Some(Reverse(c)) = candidates.pop() {
             if c.dist > bound && results.len() >= ef {
                 break;
@@ -203,6 +237,11 @@ impl Graph {
             }
             self.copy_links(c.id, level, neighbors);
             neighbors.retain(|&n| visited.insert(n));
+            #[cfg(feature = "search-stats")]
+            if level == 0 {
+                expanded_count += 1;
+                scored_count += neighbors.len() as u64;
+            }
             // The first lines of every neighbour's vector now; the rest of a long vector (past
             // the first 8 lines, e.g. 784-d = 49 lines) a few neighbours ahead of the distance
             // loop, so those loads overlap the distances before them.
@@ -235,6 +274,10 @@ impl Graph {
                 }
             }
         }
+        #[cfg(feature = "search-stats")]
+        if level == 0 {
+            stats::add(expanded_count, scored_count);
+        }
         found.clear();
         if POOL && evaluated.len() > results.len() {
             results.clear();
@@ -246,6 +289,117 @@ impl Graph {
         } else {
             found.extend(results.drain());
         }
+        found.sort_unstable();
+    }
+
+    /// The beam search of `beam_search` on layer 0 of a graph with neighbour codes (see
+    /// `hnsw::codes`): the beam is steered by approximate distances scored from the expanded
+    /// node's block, and every expanded node gets its exact distance from its own record. The
+    /// beam's final members were all expanded (each was pushed as a candidate below the bound
+    /// and candidates are popped nearest first), so the best `ef` expanded nodes by exact
+    /// distance, left in `scratch.found`, contain them: no separate re-rank.
+    fn beam_search_codes<F: Fn(u32) -> bool>(
+        &self,
+        codes: &NeighborCodes,
+        query: &[f32],
+        entries: &[Candidate],
+        ef: usize,
+        scratch: &mut Scratch,
+        accept: F,
+    ) {
+        let Scratch { visited, candidates, results, neighbors, found, pool: expanded, code_query, code_dists, positions, .. } = scratch;
+        codes.prepare(query, code_query);
+        let code_bytes = codes.words() * 4;
+        // A block of small codes is loaded whole while the node waits to be expanded.
+        let whole_block = self.params.m0 * code_bytes;
+        let block_prefetch = if whole_block <= BLOCK_PREFETCH_BYTES { whole_block } else { 0 };
+        let score_first = block_prefetch > 0;
+        expanded.clear();
+        visited.reset(self.capacity_hint.load(Ordering::Acquire) as usize);
+        candidates.clear();
+        results.clear();
+        for &e in entries {
+            if visited.insert(e.id) {
+                candidates.push(Reverse(e));
+                if accept(e.id) {
+                    results.push(e);
+                }
+            }
+        }
+        while results.len() > ef {
+            results.pop();
+        }
+        let mut bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+        #[cfg(feature = "search-stats")]
+        let (mut expanded_count, mut scored_count) = (0u64, 0u64);
+        while let Some(Reverse(c)) = candidates.pop() {
+            if c.dist > bound && results.len() >= ef {
+                break;
+            }
+            if let Some(Reverse(next)) = candidates.peek() {
+                // Likely the next node to expand: its list, vector and block.
+                self.store.prefetch_links(next.id);
+                if block_prefetch > 0 {
+                    self.store.prefetch_block(next.id, 0, block_prefetch);
+                }
+            }
+            if accept(c.id) {
+                expanded.push(c);
+            }
+            self.copy_links(c.id, 0, neighbors);
+            positions.clear();
+            if score_first {
+                // Every neighbour is scored (the whole block is in cache) and only those that
+                // would enter the beam are checked against the visited marks. A node turned
+                // away is turned away from every block (its code is the same in each, and
+                // the bound only falls), so it need not be marked.
+                positions.extend(0..neighbors.len() as u32);
+            } else {
+                positions.extend((0..neighbors.len() as u32).filter(|&i| visited.insert(neighbors[i as usize])));
+                for &i in positions.iter() {
+                    let at = i as usize * code_bytes;
+                    self.store.prefetch_block(c.id, at, at + code_bytes.min(PREFETCH_FIRST_LINES * 64));
+                }
+            }
+            #[cfg(feature = "search-stats")]
+            {
+                expanded_count += 1;
+                scored_count += positions.len() as u64;
+            }
+            codes.score(self.store.block(c.id), positions, code_query, code_dists);
+            for (&i, &d) in positions.iter().zip(code_dists.iter()) {
+                let n = neighbors[i as usize];
+                if (results.len() < ef || d < bound) && (!score_first || visited.insert(n)) {
+                    let cand = Candidate { dist: d, id: n };
+                    candidates.push(Reverse(cand));
+                    if accept(n) {
+                        if results.len() < ef {
+                            results.push(cand);
+                        } else if let Some(mut worst) = results.peek_mut() {
+                            *worst = cand;
+                        }
+                        bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+                    }
+                }
+            }
+        }
+        #[cfg(feature = "search-stats")]
+        stats::add(expanded_count, scored_count);
+        // The best expanded nodes by approximate distance, re-scored exactly: their vectors
+        // are all requested first, so the loads overlap.
+        let keep = rerank_depth().map_or(ef, |r| r.clamp(1, ef));
+        if expanded.len() > keep {
+            expanded.select_nth_unstable(keep);
+            expanded.truncate(keep);
+        }
+        for c in expanded.iter() {
+            self.store.prefetch_lines(c.id, 0, usize::MAX);
+        }
+        for c in expanded.iter_mut() {
+            c.dist = self.space.distance(query, self.store.vector(c.id));
+        }
+        found.clear();
+        found.append(expanded);
         found.sort_unstable();
     }
 
@@ -277,6 +431,16 @@ impl Graph {
         entries.clear();
         entries.push(cur);
         let beam = Beam { level: 0, ef: request.ef(), pool: request.pool() };
+        if let (Some(codes), 0) = (self.neighbor_codes(), request.pool()) {
+            let ef = request.ef();
+            match (filter, self.has_deleted()) {
+                (None, false) => self.beam_search_codes(codes, query, &entries, ef, scratch, |_| true),
+                (None, true) => self.beam_search_codes(codes, query, &entries, ef, scratch, |id| self.is_live(id)),
+                (Some(f), _) => self.beam_search_codes(codes, query, &entries, ef, scratch, |id| self.is_live(id) && f(id)),
+            }
+            scratch.entries = entries;
+            return;
+        }
         // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
         match (filter, self.has_deleted(), request.pool() > request.ef()) {
             (None, false, false) => self.search_layer(pin, query, &entries, beam, scratch, |_| true),
@@ -321,6 +485,42 @@ mod tests {
             with_scratch(|s| g.insert(&pin, slot.id(), s));
         }
         g
+    }
+
+    /// A graph with neighbour codes keeps every block in step with its links, and its search
+    /// finds what an exact scan finds on easy data.
+    #[test]
+    fn neighbor_codes_stay_in_step_and_search_well() {
+        let g = Graph::with_neighbor_blocks(4, Params::new(8, 64), Space::new(Metric::L2), true);
+        for i in 0..3000u32 {
+            let level = level_for(uniform(3, i as u64), g.params.ml);
+            let slot = g.store.take_fresh(&[level]).pop().unwrap();
+            g.store.write_vector(&slot, &point(i));
+            g.store.set_state(slot.id(), STATE_LIVE);
+            g.capacity_hint.fetch_max(g.store.high_water(), Ordering::AcqRel);
+            // Learned at the 256th record, from the lists written before and kept from then.
+            g.learn_neighbor_codes();
+            assert_eq!(g.neighbor_codes().is_some(), i >= 255, "{i}");
+            let pin = g.pin();
+            with_scratch(|s| g.insert(&pin, slot.id(), s));
+        }
+        g.check_invariants().unwrap();
+        let pin = g.pin();
+        let mut hits = 0;
+        for i in (0..3000).step_by(11) {
+            let q = point(i);
+            let (got, want) = with_scratch(|s| {
+                g.knn(&pin, &q, KnnRequest::new(10, 32), s, None);
+                let got: Vec<u32> = s.found.iter().take(10).map(|c| c.id).collect();
+                g.exact_knn_slots(&q, 10, 0..3000, s);
+                let want: Vec<u32> = s.found.iter().map(|c| c.id).collect();
+                (got, want)
+            });
+            assert_eq!(got[0], i);
+            hits += got.iter().filter(|id| want.contains(id)).count();
+        }
+        let recall = hits as f64 / (273.0 * 10.0);
+        assert!(recall > 0.95, "recall@10 {recall}");
     }
 
     /// Every point finds itself first on easy data.

@@ -255,6 +255,7 @@ impl Index {
     }
 
     fn link(&self, graph: &Graph, ids: &[u32]) {
+        graph.learn_neighbor_codes();
         let insert_one = |id: u32| {
             let pin = graph.pin();
             with_scratch(|s| graph.insert(&pin, id, s));

@@ -1,0 +1,228 @@
+//! Kernels that score codes where they lie, inside the neighbour blocks of the graph (see
+//! `hnsw::codes`): `out[i] = sum_j w[j] * code_i[j]` over 7-bit codes and i8 weights, for
+//! the codes at the given positions of one block.
+//!
+//! A block can be rewritten by an insert while a search scores it, so its bytes are never
+//! read through a Rust reference or a plain load (that would be a data race). The SIMD kernels
+//! load them with inline assembly, whose loads are the hardware's: a racing write yields some
+//! mix of old and new bytes, which at worst gives one wrong approximate distance (the search
+//! re-scores what it keeps exactly). The portable kernel loads them as Relaxed atomics.
+//!
+//! Loads are whole vectors: the caller pads the weights with zeros to `padded_len(dim)` and
+//! the block with room for a full-width read of its last code, so no kernel needs a masked
+//! tail; the bytes read past a code (its norm, the next code) meet zero weights.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Weights and full-width reads are padded to this many bytes.
+pub const LANE_BYTES: usize = 64;
+
+/// `dim` rounded up to whole 64-byte reads.
+pub fn padded_len(dim: usize) -> usize {
+    dim.div_ceil(LANE_BYTES) * LANE_BYTES
+}
+
+/// Scores the codes at `positions` of `block` (code i starts at byte `i * stride`) against
+/// `w` (i8 weights, `padded_len(dim)` long, zero past dim): `out[k]` for `positions[k]`.
+///
+/// # Panics
+/// If `w` is not a whole number of 64-byte lanes or a code's full-width read would leave the
+/// block.
+pub type DotsFn = fn(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>);
+
+/// The fastest kernel this CPU supports, chosen once.
+pub fn detect() -> DotsFn {
+    static DETECTED: std::sync::OnceLock<DotsFn> = std::sync::OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+            {
+                return x86::dots_avx512vnni;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return x86::dots_avx2;
+            }
+        }
+        dots_scalar
+    })
+}
+
+fn check(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8]) {
+    assert!(w.len().is_multiple_of(LANE_BYTES), "weights must be padded to 64-byte lanes");
+    if let Some(&last) = positions.iter().max() {
+        assert!(last as usize * stride + w.len() <= block.len() * 4, "a code's read would leave its block");
+    }
+}
+
+/// The portable kernel (and the oracle of the SIMD ones): Relaxed loads, one word at a time.
+pub fn dots_scalar(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+    check(block, stride, positions, w);
+    out.clear();
+    for &p in positions {
+        let start = p as usize * stride;
+        let mut sum = 0i32;
+        for (j, &wj) in w.iter().enumerate() {
+            if wj == 0 {
+                continue;
+            }
+            let at = start + j;
+            let word = block[at / 4].load(Ordering::Relaxed);
+            let byte = (word >> ((at % 4) * 8)) as u8;
+            sum += wj as i32 * byte as i32;
+        }
+        out.push(sum);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::asm;
+    use std::arch::x86_64::*;
+    use std::sync::atomic::AtomicU32;
+
+    use super::check;
+
+    pub(super) fn dots_avx512vnni(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+        check(block, stride, positions, w);
+        out.clear();
+        out.resize(positions.len(), 0);
+        // SAFETY: `detect` picks this kernel only where the CPU has these features; `check`
+        // keeps every read inside the block.
+        unsafe { avx512vnni(block.as_ptr() as *const u8, stride, positions, w, out) }
+    }
+
+    /// # Safety
+    /// AVX-512F/BW/VNNI; every `base + p * stride + w.len()` inside one allocation.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn avx512vnni(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
+        let lanes = w.len() / 64;
+        for (o, &p) in out.iter_mut().zip(positions) {
+            // SAFETY: in bounds per the caller's contract.
+            let code = unsafe { base.add(p as usize * stride) };
+            let mut acc = _mm512_setzero_si512();
+            for l in 0..lanes {
+                let c: __m512i;
+                // SAFETY: an inline-assembly load of 64 bytes inside the block (see the module
+                // doc for why not a plain load); it reads memory only.
+                unsafe {
+                    asm!("vmovdqu8 {c}, zmmword ptr [{p}]", c = lateout(zmm_reg) c, p = in(reg) code.add(l * 64),
+                        options(pure, readonly, nostack, preserves_flags));
+                }
+                // SAFETY: `l * 64 + 64 <= w.len()`.
+                let wl = unsafe { _mm512_loadu_si512(w.as_ptr().add(l * 64) as *const __m512i) };
+                acc = _mm512_dpbusd_epi32(acc, c, wl);
+            }
+            *o = _mm512_reduce_add_epi32(acc);
+        }
+    }
+
+    pub(super) fn dots_avx2(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+        check(block, stride, positions, w);
+        out.clear();
+        out.resize(positions.len(), 0);
+        // SAFETY: `detect` picks this kernel only where the CPU has AVX2; `check` keeps every
+        // read inside the block.
+        unsafe { avx2(block.as_ptr() as *const u8, stride, positions, w, out) }
+    }
+
+    /// `pmaddubsw` multiplies u8 codes (at most 127) by i8 weights in pairs into i16 (at most
+    /// 2 * 127 * 128, no saturation), `pmaddwd` by ones widens to i32.
+    ///
+    /// # Safety
+    /// AVX2; every `base + p * stride + w.len()` inside one allocation.
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
+        let steps = w.len() / 32;
+        let ones = _mm256_set1_epi16(1);
+        for (o, &p) in out.iter_mut().zip(positions) {
+            // SAFETY: in bounds per the caller's contract.
+            let code = unsafe { base.add(p as usize * stride) };
+            let mut acc = _mm256_setzero_si256();
+            for s in 0..steps {
+                let c: __m256i;
+                // SAFETY: an inline-assembly load of 32 bytes inside the block (module doc).
+                unsafe {
+                    asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) c, p = in(reg) code.add(s * 32),
+                        options(pure, readonly, nostack, preserves_flags));
+                }
+                // SAFETY: `s * 32 + 32 <= w.len()`.
+                let ws = unsafe { _mm256_loadu_si256(w.as_ptr().add(s * 32) as *const __m256i) };
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, ws), ones));
+            }
+            let sum128 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+            let sum64 = _mm_add_epi32(sum128, _mm_shuffle_epi32(sum128, 0b01_00_11_10));
+            let sum32 = _mm_add_epi32(sum64, _mm_shuffle_epi32(sum64, 0b10_11_00_01));
+            *o = _mm_cvtsi128_si32(sum32);
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn available() -> Vec<(&'static str, super::DotsFn)> {
+        let mut v: Vec<(&'static str, super::DotsFn)> = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+        {
+            v.push(("avx512vnni", dots_avx512vnni));
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            v.push(("avx2", dots_avx2));
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_of(bytes: &[u8]) -> Vec<AtomicU32> {
+        bytes.chunks(4).map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            AtomicU32::new(u32::from_le_bytes(w))
+        }).collect()
+    }
+
+    /// Every SIMD kernel equals the scalar one at every length up to 300 dimensions, with
+    /// codes at the extremes and unaligned strides.
+    #[test]
+    fn simd_kernels_match_the_scalar_kernel() {
+        #[cfg(target_arch = "x86_64")]
+        let kernels = x86::available();
+        #[cfg(not(target_arch = "x86_64"))]
+        let kernels: Vec<(&str, DotsFn)> = Vec::new();
+        let mut seed = 0x9e37_79b9u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for dim in 1..300usize {
+            let stride = dim + 4 + (dim % 3);
+            let m0 = 5;
+            let padded = padded_len(dim);
+            let bytes: Vec<u8> = (0..(m0 - 1) * stride + padded).map(|i| if i % 7 == 0 { 127 } else { (next() % 128) as u8 }).collect();
+            let block = block_of(&bytes);
+            let mut w: Vec<i8> = (0..dim).map(|j| if j % 5 == 0 { -128 } else { (next() % 256) as u8 as i8 }).collect();
+            w.resize(padded, 0);
+            let positions = [4u32, 0, 2, 3, 1];
+            let mut want = Vec::new();
+            dots_scalar(&block, stride, &positions, &w, &mut want);
+            for (k, &p) in positions.iter().enumerate() {
+                let code = &bytes[p as usize * stride..p as usize * stride + dim];
+                let direct: i32 = code.iter().zip(&w).map(|(&c, &x)| c as i32 * x as i32).sum();
+                assert_eq!(want[k], direct, "scalar, dim {dim}");
+            }
+            for (name, kernel) in &kernels {
+                let mut got = Vec::new();
+                kernel(&block, stride, &positions, &w, &mut got);
+                assert_eq!(got, want, "{name}, dim {dim}");
+            }
+        }
+    }
+}
