@@ -12,6 +12,16 @@ all threads. Recall is tie-safe against the shipped ground truth (see run.py's `
     python benches/compare/interleaved.py glove-50-angular [--libs omendb,hnswlib] [--nq 2000]
     python benches/compare/interleaved.py mnist-784-euclidean --libs omendb,omendb+OMENDB_PRUNE_ALPHA=1.1,hnswlib
     python benches/compare/interleaved.py glove-50-angular --libs omendb,omendb@/tmp/old/libomendb.so,hnswlib
+    python benches/compare/interleaved.py npl-ir --libs omendb,hnswlib
+
+npl-ir (MiniLM 384-d, cosine) ships no base/query split: the base is the corpus embeddings less
+the last --holdout documents (default 1,000; 10,426 vectors), the queries are its 93 query
+embeddings followed by the held-out documents (1,093; --nq takes the first N), and the ground truth
+is exact cosine top-10 by brute force in numpy (``run.load_held_out_set``, as quant_bench.py).
+
+Plots: ``python benches/compare/report.py --interleaved`` writes plots/<dataset>-interleaved.png
+(recall@10 against thread-CPU QPS, one line per --libs name) from the newest
+results/interleaved-<dataset>-*.json of each data set, and nothing else.
 
 ``omendb@PATH`` is a second OmenDB in the same process: this checkout's Python binding loaded a
 second time (as its own package) over the shared library at PATH, e.g. a build of an earlier
@@ -79,6 +89,8 @@ def main() -> None:
     ap.add_argument("--nq", type=int, default=2000)
     ap.add_argument("--chunk", type=int, default=50)
     ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--holdout", type=int, default=1000,
+                    help="npl-ir: corpus documents taken out of the base and used as queries")
     a = ap.parse_args()
     os.environ.setdefault("RAYON_NUM_THREADS", str(a.threads))
     if str(run.REPO / "bindings" / "python") not in sys.path:
@@ -86,10 +98,18 @@ def main() -> None:
 
     load_before = list(os.getloadavg())
     folder = run.resolve_dataset(a.dataset, None)
-    metric = run.dataset_metric(folder)
-    X = run.load_vectors(folder, "base")
-    Q = run.load_vectors(folder, "query")[: a.nq]
-    gt_dist = run.read_vecs(folder / "groundtruth_dist.fvecs", "<f4")[: a.nq]
+    held_out = run.is_held_out_set(folder)
+    if held_out:  # npl-ir: documents held out as queries, exact ground truth computed here
+        X, Q, metric = run.load_held_out_set(folder, a.holdout)
+        Q = np.ascontiguousarray(Q[: a.nq])
+        _, gt_dist = run.brute_force(X, Q, 10, metric)
+        print(f"{folder.name}: base {len(X):,} x {X.shape[1]} ({a.holdout:,} documents held out), "
+              f"{len(Q):,} queries, {metric}, ground truth by brute force", flush=True)
+    else:
+        metric = run.dataset_metric(folder)
+        X = run.load_vectors(folder, "base")
+        Q = run.load_vectors(folder, "query")[: a.nq]
+        gt_dist = run.read_vecs(folder / "groundtruth_dist.fvecs", "<f4")[: a.nq]
     recall = run.Recall(X, Q, gt_dist, 10, metric)
     libs = a.libs.split(",")
     classes = {c.name: c for c in (run.OmenDB, run.Hnswlib, run.USearch, run.Faiss)}
@@ -159,7 +179,12 @@ def main() -> None:
         print(f"  build CPU {base} / {n} = {builds[base]['cpu_s'] / builds[n]['cpu_s']:.2f}x")
     out = run.HERE / "results" / f"interleaved-{folder.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     versions = run.library_versions(sorted({name.split("+", 1)[0].split("@", 1)[0] for name in libs}))
-    out.write_text(json.dumps({"dataset": folder.name, "nq": len(Q), "builds": builds, "rows": rows,
+    data = {}
+    if held_out:  # how the base and queries were made (the TEXMEX sets need no such note)
+        data = {"n": len(X), "dim": int(X.shape[1]), "metric": metric, "holdout": a.holdout,
+                "base": f"corpus embeddings less the last {a.holdout} documents",
+                "queries": "query embeddings, then the held-out documents", "ground_truth": "brute force (numpy, float64)"}
+    out.write_text(json.dumps({"dataset": folder.name, "nq": len(Q), **data, "builds": builds, "rows": rows,
                                "at_target": summary, "target": a.target, "M": a.M, "efc": a.efc,
                                "threads": a.threads, "versions": versions, "commit": versions.get("omendb_git"),
                                "machine": {**run.machine_info(), "loadavg_before": load_before,

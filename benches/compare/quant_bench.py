@@ -185,12 +185,8 @@ def load(dataset: str, holdout: int, n_limit: int, nq: int):
         _, gt_dist = run.brute_force(X, Q, 10, "cos")
         return dataset, X, Q, "cos", gt_dist
     folder = run.resolve_dataset(dataset, None)
-    if folder.name == "npl-ir":
-        docs = run.read_vecs(folder / "corpus_minilm.fvecs", "<f4").astype(np.float32)
-        queries = run.read_vecs(folder / "queries_minilm.fvecs", "<f4").astype(np.float32)
-        X, held = docs[:-holdout], docs[-holdout:]
-        Q = np.concatenate([queries, held])
-        metric = "cos"
+    if run.is_held_out_set(folder):  # npl-ir: documents held out as queries (run.load_held_out_set)
+        X, Q, metric = run.load_held_out_set(folder, holdout)
     else:
         metric = run.dataset_metric(folder)
         X = run.load_vectors(folder, "base")

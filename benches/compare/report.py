@@ -3,6 +3,12 @@
 benches/compare/plots/<dataset>-single.png / -batch.png (recall against QPS per library).
 
     python benches/compare/report.py [--results DIR] [--out BENCHMARKS.md] [--files F.json ...]
+    python benches/compare/report.py --interleaved [--datasets npl-ir,...] [--files F.json ...]
+
+``--interleaved`` only redraws plots/<dataset>-interleaved.png for every data set (or those of
+--datasets) from its newest results/interleaved-<dataset>-*.json: recall@10 against single-thread
+QPS (thread CPU time, log scale), one line per library / configuration name in the file
+(``omendb+OMENDB_NEIGHBOR_CODES=1`` is a line of its own); BENCHMARKS.md is left alone.
 
 Per dataset it takes the newest full run (no --nbase / --nq), or the newest subsampled one when no
 full run exists (marked as such); for insert throughput the newest insert-*.json. Per dataset it
@@ -113,7 +119,7 @@ def memory_label(doc: Dict[str, Any]) -> str:
 def lib_rank(name: str) -> Tuple[int, int, str]:
     """LIB_ORDER by the library part of a label; plain library before its variants."""
     rank = {n: i for i, n in enumerate(LIB_ORDER)}
-    base = name.split("+", 1)[0]
+    base = name.split("+", 1)[0].split("@", 1)[0]  # "omendb@PATH": another build of omendb
     return (rank.get(base, 99), int(name != base), name)
 
 
@@ -229,8 +235,18 @@ def plot(doc: Dict[str, Any], plots: Path, target: float) -> List[Tuple[str, Pat
 VARIANT_COLORS = ["tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
 
 
+def series_label(name: str) -> str:
+    """A legend label for an interleaved.py --libs name: settings kept in full
+    ("omendb+OMENDB_NEIGHBOR_CODES=1"), a second build's path cut to its file name
+    ("omendb@libomendb-84cdc47.so")."""
+    head, plus, rest = name.partition("+")
+    lib, at, path = head.partition("@")
+    return lib + (at + os.path.basename(path) if at else "") + plus + rest
+
+
 def plot_interleaved(doc: Dict[str, Any], plots: Path, target: float) -> Path:
-    """recall@10 against thread-CPU QPS per library (and per settings variant) of one interleaved run."""
+    """recall@10 against thread-CPU QPS per library (and per settings variant or second build) of
+    one interleaved run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -239,24 +255,35 @@ def plot_interleaved(doc: Dict[str, Any], plots: Path, target: float) -> Path:
     plots.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7.5, 5))
     variants = iter(VARIANT_COLORS * 4)
-    for name in interleaved_libs(doc):
+    names = interleaved_libs(doc)
+    for name in names:
         pts = sorted((r for r in doc["rows"] if r["lib"] == name), key=lambda p: p["ef"])
         if not pts:
             continue
-        base = name.split("+", 1)[0]
-        color, marker = STYLE.get(base, (None, "x"))
-        if name != base:  # a settings variant: the library's marker in a colour of its own
+        lib = name.split("+", 1)[0].split("@", 1)[0]
+        color, marker = STYLE.get(lib, (None, "x"))
+        if name != lib:  # a settings variant or another build: the library's marker, a colour of its own
             color = next(variants)
         ax.plot([p["recall"] for p in pts], [p["qps_thread_cpu"] for p in pts], marker=marker, color=color,
-                label=name, linewidth=2 if name == "omendb" else 1.3, markersize=4)
+                label=series_label(name), linewidth=2 if name == "omendb" else 1.3, markersize=4,
+                linestyle="-" if name == lib else "--")
     ax.axvline(target, color="grey", linestyle="--", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("recall@10")
     ax.set_ylabel("single-thread QPS (queries per second of thread CPU time)")
-    ax.set_title(f"{doc['dataset']}: all libraries in one process, interleaved {doc.get('nq', '?'):,} queries\n"
-                 f"run {stamp_of(doc)}, up and to the right is better", fontsize=9)
+    nq = doc.get("nq")
+    data = ""
+    if doc.get("n") and doc.get("dim"):
+        data = f", n={doc['n']:,}, d={doc['dim']}, {doc.get('metric', '?')}"
+        if doc.get("holdout") is not None:
+            data += f" ({doc['holdout']:,} docs held out as queries)"
+    dirty = " + uncommitted changes" if doc.get("versions", {}).get("omendb_git_dirty_src") else ""
+    ax.set_title(f"{doc['dataset']}{data}\nall libraries in one process, interleaved "
+                 f"{f'{nq:,}' if isinstance(nq, int) else '?'} queries, M={doc.get('M', '?')}, efc={doc.get('efc', '?')}\n"
+                 f"run {stamp_of(doc)}, commit {doc.get('commit') or '?'}{dirty}; up and to the right is better",
+                 fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8 if len(interleaved_libs(doc)) > 4 else None)
+    ax.legend(fontsize=8 if len(names) > 4 else None)
     fig.tight_layout()
     path = plots / f"{doc['dataset']}-interleaved.png"
     fig.savefig(path, dpi=110)
@@ -598,6 +625,37 @@ NOTES_DEFAULT = f"""{NOTES_HEADING}
 """
 
 
+def plot_all_interleaved(a: argparse.Namespace, plots: Path, ap: argparse.ArgumentParser) -> None:
+    """--interleaved: one plot per data set from its newest interleaved run (or from --files),
+    the target line at the recall the run itself used."""
+    if a.files:
+        inter: Dict[str, Dict[str, Any]] = {}
+        for f in a.files:
+            doc = load(Path(f).resolve())
+            if kind_of(doc) != "interleaved":
+                ap.error(f"{f}: not a result of interleaved.py")
+            ds = doc["dataset"]
+            if ds not in inter or stamp_of(doc) > stamp_of(inter[ds]):
+                inter[ds] = doc
+    else:
+        inter, _ = newest_extra(Path(a.results))
+    wanted = [d for d in a.datasets.split(",") if d]
+    if wanted:
+        missing = [d for d in wanted if d not in inter]
+        if missing:
+            ap.error(f"no interleaved results for {', '.join(missing)} (have {', '.join(sorted(inter)) or 'none'})")
+        inter = {d: inter[d] for d in wanted}
+    if not inter:
+        print(f"no interleaved-*.json in {a.results}")
+        return
+    for ds in sorted(inter):
+        doc = inter[ds]
+        path = plot_interleaved(doc, plots, doc.get("target", INTERLEAVED_TARGET))
+        names = ", ".join(interleaved_libs(doc))
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        print(f"{ds}: {doc['_file'].name} -> {shown} ({names})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default=str(HERE / "results"))
@@ -605,9 +663,17 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
     ap.add_argument("--plots", default=str(HERE / "plots"))
     ap.add_argument("--targets", default="0.95,0.90,0.99", help="recall levels; the first is the headline")
+    ap.add_argument("--interleaved", action="store_true",
+                    help="only redraw plots/<dataset>-interleaved.png from the newest interleaved-<dataset>-*.json "
+                         "(or from --files); BENCHMARKS.md is not written")
+    ap.add_argument("--datasets", default="", help="with --interleaved: only these data sets (comma-separated)")
     a = ap.parse_args()
     out, plots = Path(a.out).resolve(), Path(a.plots).resolve()
     targets = [float(t) for t in a.targets.split(",")]
+
+    if a.interleaved:
+        plot_all_interleaved(a, plots, ap)
+        return
 
     if a.files:
         chosen: Dict[str, Dict[str, Any]] = {}

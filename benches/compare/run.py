@@ -88,6 +88,28 @@ def resolve_dataset(name: str, root: Optional[str]) -> Path:
     sys.exit(f"dataset {name!r} not found (looked in {', '.join(str(r) for r in roots if r)})")
 
 
+def is_held_out_set(folder: Path) -> bool:
+    """An embedded text collection with no TEXMEX base file (npl-ir: ``corpus_minilm.fvecs`` and
+    ``queries_minilm.fvecs``), read by ``load_held_out_set``."""
+    return (folder / "corpus_minilm.fvecs").exists() and not any(
+        (folder / f"base.{ext}").exists() for ext in ("fvecs", "bvecs"))
+
+
+def load_held_out_set(folder: Path, holdout: int = 1000):
+    """(base, queries, metric) of an embedded text collection (npl-ir: 11,426 MiniLM document
+    embeddings, 384-d, L2-normalised, and 93 query embeddings; cosine). Base = the corpus less
+    its last ``holdout`` documents; queries = the query embeddings, then the held-out documents
+    (93 + holdout rows). No ground truth ships: compute it with ``brute_force``."""
+    docs = read_vecs(folder / "corpus_minilm.fvecs", "<f4").astype(np.float32)
+    queries = read_vecs(folder / "queries_minilm.fvecs", "<f4").astype(np.float32)
+    if not 0 <= holdout < len(docs):
+        sys.exit(f"holdout {holdout} out of range for {len(docs)} documents")
+    cut = len(docs) - holdout
+    X, held = docs[:cut], docs[cut:]
+    Q = np.concatenate([queries, held])
+    return np.ascontiguousarray(X), np.ascontiguousarray(Q), "cos"
+
+
 def true_distances(X: np.ndarray, Q: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
     """Exact float64 distances between each query row and the base rows ``ids`` (same shape as
     ids, which must be valid). Units as the ground truth files: 1 - cos, or L2 (not squared)."""

@@ -1,5 +1,6 @@
 //! Kernels that score codes where they lie, inside the neighbour blocks of the graph (see
-//! `hnsw::codes`): `out[i] = sum_j w[j] * code_i[j]` over 7-bit codes and i8 weights, for
+//! `hnsw::codes`): `out[i] = sum_j w[j] * code_i[j]` over 7-bit codes (one byte a dimension)
+//! or 4-bit codes (two dimensions a byte, the even one in the low nibble) and i8 weights, for
 //! the codes at the given positions of one block.
 //!
 //! A block can be rewritten by an insert while a search scores it, so its bytes are never
@@ -30,6 +31,47 @@ pub fn padded_len(dim: usize) -> usize {
 /// block.
 pub type DotsFn = fn(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>);
 
+/// The fastest kernel for 4-bit codes this CPU supports, chosen once. A code's full-width
+/// read is `w.len() / 2` bytes.
+pub fn detect4() -> DotsFn {
+    static DETECTED: std::sync::OnceLock<DotsFn> = std::sync::OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+            {
+                return x86::dots4_avx512vnni;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return x86::dots4_avx2;
+            }
+        }
+        dots4_scalar
+    })
+}
+
+/// The portable kernel for 4-bit codes (the oracle of the SIMD ones).
+pub fn dots4_scalar(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+    check_read(block, stride, positions, w.len(), w.len() / 2);
+    out.clear();
+    for &p in positions {
+        let start = p as usize * stride;
+        let mut sum = 0i32;
+        for (j, &wj) in w.iter().enumerate() {
+            if wj == 0 {
+                continue;
+            }
+            let at = start + j / 2;
+            let byte = (block[at / 4].load(Ordering::Relaxed) >> ((at % 4) * 8)) as u8;
+            let nibble = if j % 2 == 0 { byte & 0x0F } else { byte >> 4 };
+            sum += wj as i32 * nibble as i32;
+        }
+        out.push(sum);
+    }
+}
+
 /// The fastest kernel this CPU supports, chosen once.
 pub fn detect() -> DotsFn {
     static DETECTED: std::sync::OnceLock<DotsFn> = std::sync::OnceLock::new();
@@ -51,9 +93,13 @@ pub fn detect() -> DotsFn {
 }
 
 fn check(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8]) {
-    assert!(w.len().is_multiple_of(LANE_BYTES), "weights must be padded to 64-byte lanes");
+    check_read(block, stride, positions, w.len(), w.len());
+}
+
+fn check_read(block: &[AtomicU32], stride: usize, positions: &[u32], weights: usize, read: usize) {
+    assert!(weights.is_multiple_of(LANE_BYTES), "weights must be padded to 64-byte lanes");
     if let Some(&last) = positions.iter().max() {
-        assert!(last as usize * stride + w.len() <= block.len() * 4, "a code's read would leave its block");
+        assert!(last as usize * stride + read <= block.len() * 4, "a code's read would leave its block");
     }
 }
 
@@ -83,7 +129,92 @@ mod x86 {
     use std::arch::x86_64::*;
     use std::sync::atomic::AtomicU32;
 
-    use super::check;
+    use super::{check, check_read};
+
+    pub(super) fn dots4_avx512vnni(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+        check_read(block, stride, positions, w.len(), w.len() / 2);
+        out.clear();
+        out.resize(positions.len(), 0);
+        // SAFETY: `detect4` picks this kernel only where the CPU has these features;
+        // `check_read` keeps every read inside the block.
+        unsafe { nibbles_avx512vnni(block.as_ptr() as *const u8, stride, positions, w, out) }
+    }
+
+    /// 32 code bytes widen to 32 u16 lanes; `(v & 0x0F) | ((v & 0xF0) << 4)` puts the low
+    /// nibble in the lane's low byte and the high nibble in its high byte: 64 bytes in
+    /// dimension order, one `vpdpbusd` with 64 weights.
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VNNI; every `base + p * stride + w.len() / 2` inside one allocation.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn nibbles_avx512vnni(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
+        let lanes = w.len() / 64;
+        let low = _mm512_set1_epi16(0x000F);
+        let high = _mm512_set1_epi16(0x00F0);
+        for (o, &p) in out.iter_mut().zip(positions) {
+            // SAFETY: in bounds per the caller's contract.
+            let code = unsafe { base.add(p as usize * stride) };
+            let mut acc = _mm512_setzero_si512();
+            for l in 0..lanes {
+                let c: __m256i;
+                // SAFETY: an inline-assembly load of 32 bytes inside the block (module doc).
+                unsafe {
+                    asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) c, p = in(reg) code.add(l * 32),
+                        options(pure, readonly, nostack, preserves_flags));
+                }
+                let v = _mm512_cvtepu8_epi16(c);
+                let x = _mm512_or_si512(_mm512_and_si512(v, low), _mm512_slli_epi16(_mm512_and_si512(v, high), 4));
+                // SAFETY: `l * 64 + 64 <= w.len()`.
+                let wl = unsafe { _mm512_loadu_si512(w.as_ptr().add(l * 64) as *const __m512i) };
+                acc = _mm512_dpbusd_epi32(acc, x, wl);
+            }
+            *o = _mm512_reduce_add_epi32(acc);
+        }
+    }
+
+    pub(super) fn dots4_avx2(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+        check_read(block, stride, positions, w.len(), w.len() / 2);
+        out.clear();
+        out.resize(positions.len(), 0);
+        // SAFETY: `detect4` picks this kernel only where the CPU has AVX2; `check_read` keeps
+        // every read inside the block.
+        unsafe { nibbles_avx2(block.as_ptr() as *const u8, stride, positions, w, out) }
+    }
+
+    /// As `nibbles_avx512vnni`, 16 code bytes (32 dimensions) a step, `pmaddubsw` (codes at
+    /// most 15: no saturation) and `pmaddwd` by ones.
+    ///
+    /// # Safety
+    /// AVX2; every `base + p * stride + w.len() / 2` inside one allocation.
+    #[target_feature(enable = "avx2")]
+    unsafe fn nibbles_avx2(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
+        let steps = w.len() / 32;
+        let ones = _mm256_set1_epi16(1);
+        let low = _mm256_set1_epi16(0x000F);
+        let high = _mm256_set1_epi16(0x00F0);
+        for (o, &p) in out.iter_mut().zip(positions) {
+            // SAFETY: in bounds per the caller's contract.
+            let code = unsafe { base.add(p as usize * stride) };
+            let mut acc = _mm256_setzero_si256();
+            for s in 0..steps {
+                let c: __m128i;
+                // SAFETY: an inline-assembly load of 16 bytes inside the block (module doc).
+                unsafe {
+                    asm!("vmovdqu {c}, xmmword ptr [{p}]", c = lateout(xmm_reg) c, p = in(reg) code.add(s * 16),
+                        options(pure, readonly, nostack, preserves_flags));
+                }
+                let v = _mm256_cvtepu8_epi16(c);
+                let x = _mm256_or_si256(_mm256_and_si256(v, low), _mm256_slli_epi16(_mm256_and_si256(v, high), 4));
+                // SAFETY: `s * 32 + 32 <= w.len()`.
+                let ws = unsafe { _mm256_loadu_si256(w.as_ptr().add(s * 32) as *const __m256i) };
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, ws), ones));
+            }
+            let sum128 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+            let sum64 = _mm_add_epi32(sum128, _mm_shuffle_epi32(sum128, 0b01_00_11_10));
+            let sum32 = _mm_add_epi32(sum64, _mm_shuffle_epi32(sum64, 0b10_11_00_01));
+            *o = _mm_cvtsi128_si32(sum32);
+        }
+    }
 
     pub(super) fn dots_avx512vnni(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
         check(block, stride, positions, w);
@@ -173,6 +304,21 @@ mod x86 {
         }
         v
     }
+
+    #[cfg(test)]
+    pub(super) fn available4() -> Vec<(&'static str, super::DotsFn)> {
+        let mut v: Vec<(&'static str, super::DotsFn)> = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+        {
+            v.push(("avx512vnni", dots4_avx512vnni));
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            v.push(("avx2", dots4_avx2));
+        }
+        v
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +362,49 @@ mod tests {
             for (k, &p) in positions.iter().enumerate() {
                 let code = &bytes[p as usize * stride..p as usize * stride + dim];
                 let direct: i32 = code.iter().zip(&w).map(|(&c, &x)| c as i32 * x as i32).sum();
+                assert_eq!(want[k], direct, "scalar, dim {dim}");
+            }
+            for (name, kernel) in &kernels {
+                let mut got = Vec::new();
+                kernel(&block, stride, &positions, &w, &mut got);
+                assert_eq!(got, want, "{name}, dim {dim}");
+            }
+        }
+    }
+
+    /// The same for 4-bit codes: every SIMD kernel equals the scalar one, which equals a
+    /// direct sum over the unpacked nibbles.
+    #[test]
+    fn simd_nibble_kernels_match_the_scalar_kernel() {
+        #[cfg(target_arch = "x86_64")]
+        let kernels = x86::available4();
+        #[cfg(not(target_arch = "x86_64"))]
+        let kernels: Vec<(&str, DotsFn)> = Vec::new();
+        let mut seed = 0x1234_5679u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for dim in 1..300usize {
+            let stride = dim.div_ceil(2) + 4 + (dim % 3);
+            let m0 = 5;
+            let padded = padded_len(dim);
+            let bytes: Vec<u8> = (0..(m0 - 1) * stride + padded / 2).map(|i| if i % 7 == 0 { 0xFF } else { next() as u8 }).collect();
+            let block = block_of(&bytes);
+            let mut w: Vec<i8> = (0..dim).map(|j| if j % 5 == 0 { -128 } else { (next() % 256) as u8 as i8 }).collect();
+            w.resize(padded, 0);
+            let positions = [4u32, 0, 2, 3, 1];
+            let mut want = Vec::new();
+            dots4_scalar(&block, stride, &positions, &w, &mut want);
+            for (k, &p) in positions.iter().enumerate() {
+                let code = &bytes[p as usize * stride..];
+                let direct: i32 = (0..dim).map(|j| {
+                    let b = code[j / 2];
+                    let nib = if j % 2 == 0 { b & 15 } else { b >> 4 };
+                    nib as i32 * w[j] as i32
+                }).sum();
                 assert_eq!(want[k], direct, "scalar, dim {dim}");
             }
             for (name, kernel) in &kernels {

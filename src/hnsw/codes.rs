@@ -28,36 +28,54 @@ pub const MIN_TRAIN: usize = 256;
 pub const TRAIN_SAMPLE: usize = 4096;
 
 /// Experimental, while neighbour codes are measured (issue 26): a graph of f32 vectors
-/// created while the environment variable `OMENDB_NEIGHBOR_CODES` is `1` keeps them. They are
-/// not saved; a loaded graph learns them again from its first records.
-pub fn wanted() -> bool {
-    std::env::var("OMENDB_NEIGHBOR_CODES").is_ok_and(|v| v == "1")
+/// created while the environment variable `OMENDB_NEIGHBOR_CODES` is `8` (or `1`) keeps 8-bit
+/// codes, `4` 4-bit codes. They are not saved; a loaded graph learns them again from its first
+/// records. Returns the bits a code takes per dimension.
+pub fn wanted() -> Option<u8> {
+    match std::env::var("OMENDB_NEIGHBOR_CODES").ok()?.as_str() {
+        "1" | "8" => Some(8),
+        "4" => Some(4),
+        _ => None,
+    }
 }
 
-/// Bytes per code of `dim` dimensions: the bytes rounded up to a word, then the f32 norm.
-fn code_bytes(dim: usize) -> usize {
-    dim.div_ceil(4) * 4 + 4
+/// Bytes per code of `dim` dimensions at `bits` a dimension: the packed bytes rounded up to a
+/// word, then the f32 norm.
+fn code_bytes(dim: usize, bits: u8) -> usize {
+    (dim * bits as usize).div_ceil(32) * 4 + 4
 }
 
-/// Bytes a block of `m0` codes of `dim` dimensions needs, a multiple of 64: room for a
-/// full-width read of the last code.
-pub fn block_bytes(dim: usize, m0: usize) -> usize {
-    ((m0 - 1) * code_bytes(dim) + blocks::padded_len(dim).max(code_bytes(dim))).div_ceil(64) * 64
+/// Bytes one full-width read of a code takes (see `distance::blocks`).
+fn read_bytes(dim: usize, bits: u8) -> usize {
+    blocks::padded_len(dim) * bits as usize / 8
 }
 
-/// Highest code: 7 bits, so the AVX2 kernel's pairwise u8 x i8 sums stay inside i16.
-const LEVELS: f32 = 127.0;
+/// Bytes a block of `m0` codes needs, a multiple of 64: room for a full-width read of the
+/// last code.
+pub fn block_bytes(dim: usize, m0: usize, bits: u8) -> usize {
+    ((m0 - 1) * code_bytes(dim, bits) + read_bytes(dim, bits).max(code_bytes(dim, bits))).div_ceil(64) * 64
+}
 
-/// 8-bit scalar codes with a range per dimension, scored against a query asymmetrically: the
-/// query stays a vector (its weights rounded to i8), only the neighbours are codes.
+/// Share of a dimension's values clipped at each end of its 4-bit range (the numpy study in
+/// the issue-26 notes: 0.5 % ranked glove's neighbours best of 0, 0.5 and 2 %).
+const CLIP_4BIT: f64 = 0.005;
+
+/// Scalar codes with a range per dimension, 7 bits (one byte; 7 so that the AVX2 kernel's
+/// pairwise u8 x i8 sums stay inside i16) or 4 bits (a nibble) a dimension, scored against a
+/// query asymmetrically: the query stays a vector (its weights rounded to i8), only the
+/// neighbours are codes.
 ///
-/// A component x_j is stored as `c_j = round((x_j - lo_j) / step_j)`, clamped to 0..=127, and
+/// A component x_j is stored as `c_j = round((x_j - lo_j) / step_j)`, clamped to 0..=levels, and
 /// stands for `lo_j + step_j * c_j`. Then `q . x = A + sum_j (q_j step_j) c_j` with
 /// `A = sum_j q_j lo_j`; the weights `q_j step_j` are rounded to i8 with one scale `s`, so a
 /// code is scored with one integer dot product. Under L2 each code also keeps `|x|^2` (an f32
 /// after its bytes): `|q - x|^2 = |q|^2 - 2 q . x + |x|^2`.
 pub struct NeighborCodes {
     dim: usize,
+    /// Bits per dimension: 8 (7 used) or 4.
+    bits: u8,
+    /// Highest code: 127 or 15.
+    levels: f32,
     l2: bool,
     lo: Vec<f32>,
     step: Vec<f32>,
@@ -87,29 +105,28 @@ pub struct CodeQuery {
 }
 
 impl NeighborCodes {
-    /// Codes with the ranges of `sample` (row-major, `dim` wide, at least one row, already
-    /// normalised under cosine).
-    pub fn train(dim: usize, metric: Metric, sample: &[f32]) -> NeighborCodes {
-        let mut lo = vec![f32::INFINITY; dim];
-        let mut hi = vec![f32::NEG_INFINITY; dim];
-        for row in sample.chunks_exact(dim) {
-            for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
-                *l = l.min(x);
-                *h = h.max(x);
-            }
+    /// Codes of `bits` (8 or 4) a dimension with the ranges of `sample` (row-major, `dim`
+    /// wide, at least one row, already normalised under cosine); 4-bit ranges leave out the
+    /// extreme 0.5 % at each end.
+    pub fn train(dim: usize, metric: Metric, sample: &[f32], bits: u8) -> NeighborCodes {
+        let levels = if bits == 4 { 15.0 } else { 127.0 };
+        let rows = sample.len() / dim.max(1);
+        let clip = if bits == 4 { (rows as f64 * CLIP_4BIT) as usize } else { 0 };
+        let mut column = Vec::with_capacity(rows);
+        let (mut lo, mut step) = (Vec::with_capacity(dim), Vec::with_capacity(dim));
+        for j in 0..dim {
+            column.clear();
+            column.extend(sample.chunks_exact(dim).map(|r| r[j]).filter(|x| x.is_finite()));
+            column.sort_unstable_by(f32::total_cmp);
+            let (l, h) = match column.len() {
+                0 => (0.0, 0.0),
+                n => (column[clip.min(n - 1)], column[(n - 1).saturating_sub(clip)]),
+            };
+            lo.push(l);
+            step.push(if h > l { (h - l) / levels } else { 1.0 });
         }
-        let step = lo
-            .iter_mut()
-            .zip(&hi)
-            .map(|(l, &h)| {
-                if !(l.is_finite() && h.is_finite() && h > *l) {
-                    *l = if l.is_finite() { *l } else { 0.0 };
-                    return 1.0;
-                }
-                (h - *l) / LEVELS
-            })
-            .collect();
-        NeighborCodes { dim, l2: metric == Metric::L2, lo, step, stride: code_bytes(dim), dots: blocks::detect() }
+        let dots = if bits == 4 { blocks::detect4() } else { blocks::detect() };
+        NeighborCodes { dim, bits, levels, l2: metric == Metric::L2, lo, step, stride: code_bytes(dim, bits), dots }
     }
 
     /// 32-bit words per code.
@@ -121,16 +138,14 @@ impl NeighborCodes {
 
     /// Writes the code of `v` into `out` (`words()` words).
     fn encode(&self, v: &[f32], out: &mut [u32]) {
-        let mut bytes = vec![0u8; self.stride - 4];
+        out.fill(0);
         let mut norm = 0f64;
         for (j, &x) in v.iter().enumerate() {
-            let c = ((x - self.lo[j]) / self.step[j]).round().clamp(0.0, LEVELS);
-            bytes[j] = c as u8;
+            let c = ((x - self.lo[j]) / self.step[j] + 0.5).floor().clamp(0.0, self.levels);
             let decoded = (self.lo[j] + self.step[j] * c) as f64;
             norm += decoded * decoded;
-        }
-        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-            *o = u32::from_le_bytes(b.try_into().expect("4 bytes"));
+            let bit = j * self.bits as usize;
+            out[bit / 32] |= (c as u32) << (bit % 32);
         }
         out[self.stride / 4 - 1] = (norm as f32).to_bits();
     }

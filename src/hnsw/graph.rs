@@ -72,6 +72,8 @@ pub struct Graph {
     codes: OnceLock<NeighborCodes>,
     /// Set once every block has been filled after the codes were learned: searches use them.
     codes_ready: AtomicBool,
+    /// Bits per dimension of the neighbour codes (0: no blocks).
+    code_bits: u8,
 }
 
 impl Graph {
@@ -80,14 +82,17 @@ impl Graph {
         Graph::with_neighbor_blocks(dim, params, space, codes::wanted())
     }
 
-    /// As [`Graph::new`], with a neighbour block per node (for codes, see `hnsw::codes`) when
-    /// `blocks` holds and the records are f32 vectors.
-    pub(crate) fn with_neighbor_blocks(dim: usize, params: Params, space: Space, blocks: bool) -> Graph {
+    /// As [`Graph::new`], with a neighbour block per node for codes of `bits` a dimension
+    /// (8 or 4, see `hnsw::codes`) when asked and the records are f32 vectors.
+    pub(crate) fn with_neighbor_blocks(dim: usize, params: Params, space: Space, bits: Option<u8>) -> Graph {
         let store = NodeStore::with_words(dim, space.stored_words(dim), params.m0, params.m);
-        if blocks && space.codec().is_none() {
-            return Graph::with_store(store.with_neighbor_blocks(codes::block_bytes(dim, params.m0)), params, space);
+        match bits {
+            Some(bits) if space.codec().is_none() => {
+                let store = store.with_neighbor_blocks(codes::block_bytes(dim, params.m0, bits));
+                Graph { code_bits: bits, ..Graph::with_store(store, params, space) }
+            }
+            _ => Graph::with_store(store, params, space),
         }
-        Graph::with_store(store, params, space)
     }
 
     /// The neighbour codes, once learned and written for every node (see `hnsw::codes`).
@@ -121,7 +126,7 @@ impl Graph {
             return;
         }
         let sample: Vec<f32> = sample_ids.iter().flat_map(|&id| self.store.vector(id).iter().copied()).collect();
-        let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample));
+        let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample, self.code_bits));
         let codes = self.codes.get().expect("set above");
         // Lists written before the codes existed have no codes yet. Those written from now on
         // get them in `write_links`; each node's lock orders this pass with those writers.
@@ -151,6 +156,7 @@ impl Graph {
             deleted_count: AtomicUsize::new(0),
             codes: OnceLock::new(),
             codes_ready: AtomicBool::new(false),
+            code_bits: 0,
         }
     }
 

@@ -491,7 +491,13 @@ mod tests {
     /// finds what an exact scan finds on easy data.
     #[test]
     fn neighbor_codes_stay_in_step_and_search_well() {
-        let g = Graph::with_neighbor_blocks(4, Params::new(8, 64), Space::new(Metric::L2), true);
+        for bits in [8, 4] {
+            neighbor_codes_of(bits);
+        }
+    }
+
+    fn neighbor_codes_of(bits: u8) {
+        let g = Graph::with_neighbor_blocks(4, Params::new(8, 64), Space::new(Metric::L2), Some(bits));
         for i in 0..3000u32 {
             let level = level_for(uniform(3, i as u64), g.params.ml);
             let slot = g.store.take_fresh(&[level]).pop().unwrap();
