@@ -74,6 +74,12 @@ pub struct Graph {
     codes_ready: AtomicBool,
     /// Bits per dimension of the neighbour codes (0: no blocks).
     code_bits: u8,
+    /// How many of the nodes a search on neighbour codes reached it re-scores exactly, in
+    /// multiples of ef (experimental: `OMENDB_CODES_RERANK` when the graph is made; 1).
+    pub(crate) code_rerank: f32,
+    /// Whether inserts search on the neighbour codes too (experimental: unless
+    /// `OMENDB_CODES_BUILD` is `0` when the graph is made).
+    pub(crate) code_build: bool,
 }
 
 impl Graph {
@@ -157,6 +163,8 @@ impl Graph {
             codes: OnceLock::new(),
             codes_ready: AtomicBool::new(false),
             code_bits: 0,
+            code_build: std::env::var("OMENDB_CODES_BUILD").map_or(true, |v| v != "0"),
+            code_rerank: std::env::var("OMENDB_CODES_RERANK").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0),
         }
     }
 

@@ -42,13 +42,6 @@ pub mod stats {
     }
 }
 
-/// Experimental: how many expanded nodes a search on neighbour codes re-scores exactly
-/// (`OMENDB_CODES_RERANK`; all of the best ef when unset).
-fn rerank_depth() -> Option<usize> {
-    static DEPTH: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    *DEPTH.get_or_init(|| std::env::var("OMENDB_CODES_RERANK").ok().and_then(|v| v.parse().ok()))
-}
-
 /// What one k-nearest search asks of the graph: `k` hits, a beam of width `ef` on layer 0,
 /// and `pool`, how many of the nodes the beam evaluated to return (0: none beyond the beam's;
 /// a quantized index re-ranks that many). Invariant: `ef >= k`, set by [`KnnRequest::new`],
@@ -183,6 +176,11 @@ impl Graph {
         scratch: &mut Scratch,
         accept: F,
     ) {
+        if let (0, Some(codes), true) = (beam.level, self.neighbor_codes(), self.code_build) {
+            // Inserts and repair steer their beam by the neighbour codes too; what they get
+            // back is exact (see `beam_search_codes`).
+            return self.beam_search_codes(codes, query, entries, beam.ef, scratch, accept);
+        }
         self.beam_search::<F, false>(pin, query, entries, beam, scratch, accept);
     }
 
@@ -307,14 +305,14 @@ impl Graph {
         scratch: &mut Scratch,
         accept: F,
     ) {
-        let Scratch { visited, candidates, results, neighbors, found, pool: expanded, code_query, code_dists, positions, .. } = scratch;
+        let Scratch { visited, candidates, results, neighbors, found, pool: reached, code_query, code_dists, positions, .. } = scratch;
         codes.prepare(query, code_query);
         let code_bytes = codes.words() * 4;
         // A block of small codes is loaded whole while the node waits to be expanded.
         let whole_block = self.params.m0 * code_bytes;
         let block_prefetch = if whole_block <= BLOCK_PREFETCH_BYTES { whole_block } else { 0 };
         let score_first = block_prefetch > 0;
-        expanded.clear();
+        reached.clear();
         visited.reset(self.capacity_hint.load(Ordering::Acquire) as usize);
         candidates.clear();
         results.clear();
@@ -323,6 +321,7 @@ impl Graph {
                 candidates.push(Reverse(e));
                 if accept(e.id) {
                     results.push(e);
+                    reached.push(e);
                 }
             }
         }
@@ -342,9 +341,6 @@ impl Graph {
                 if block_prefetch > 0 {
                     self.store.prefetch_block(next.id, 0, block_prefetch);
                 }
-            }
-            if accept(c.id) {
-                expanded.push(c);
             }
             self.copy_links(c.id, 0, neighbors);
             positions.clear();
@@ -373,6 +369,7 @@ impl Graph {
                     let cand = Candidate { dist: d, id: n };
                     candidates.push(Reverse(cand));
                     if accept(n) {
+                        reached.push(cand);
                         if results.len() < ef {
                             results.push(cand);
                         } else if let Some(mut worst) = results.peek_mut() {
@@ -385,21 +382,21 @@ impl Graph {
         }
         #[cfg(feature = "search-stats")]
         stats::add(expanded_count, scored_count);
-        // The best expanded nodes by approximate distance, re-scored exactly: their vectors
-        // are all requested first, so the loads overlap.
-        let keep = rerank_depth().map_or(ef, |r| r.clamp(1, ef));
-        if expanded.len() > keep {
-            expanded.select_nth_unstable(keep);
-            expanded.truncate(keep);
+        // The best nodes reached by approximate distance (at the default depth, the final
+        // beam), re-scored exactly: their vectors are all requested first, so the loads overlap.
+        let keep = ((ef as f32 * self.code_rerank) as usize).max(1);
+        if reached.len() > keep {
+            reached.select_nth_unstable(keep);
+            reached.truncate(keep);
         }
-        for c in expanded.iter() {
+        for c in reached.iter() {
             self.store.prefetch_lines(c.id, 0, usize::MAX);
         }
-        for c in expanded.iter_mut() {
+        for c in reached.iter_mut() {
             c.dist = self.space.distance(query, self.store.vector(c.id));
         }
         found.clear();
-        found.append(expanded);
+        found.append(reached);
         found.sort_unstable();
     }
 
