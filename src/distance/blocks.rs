@@ -5,9 +5,13 @@
 //!
 //! A block can be rewritten by an insert while a search scores it, so its bytes are never
 //! read through a Rust reference or a plain load (that would be a data race). The SIMD kernels
-//! load them with inline assembly, whose loads are the hardware's: a racing write yields some
-//! mix of old and new bytes, which at worst gives one wrong approximate distance (the search
-//! re-scores what it keeps exactly). The portable kernel loads them as Relaxed atomics.
+//! load them with inline assembly. Blocks are 64-byte aligned, code strides are whole words
+//! and every load starts at a multiple of 16 bytes from a code, so each asm load covers whole
+//! aligned 32-bit words and reads them as Relaxed atomic loads of those words would (x86
+//! gives no tearing within an aligned word), at most merged as Relaxed loads may be: a racing
+//! write yields a mix of old and new words, which at worst gives one wrong approximate
+//! distance (the search re-scores what it keeps exactly). The portable kernel uses Relaxed
+//! atomic loads.
 //!
 //! Loads are whole vectors: the caller pads the weights with zeros to `padded_len(dim)` and
 //! the block with room for a full-width read of its last code, so no kernel needs a masked
@@ -157,7 +161,8 @@ mod x86 {
             let mut acc = _mm512_setzero_si512();
             for l in 0..lanes {
                 let c: __m256i;
-                // SAFETY: an inline-assembly load of 32 bytes inside the block (module doc).
+                // SAFETY: an inline-assembly load of 32 bytes inside the block (`check` or
+                // `check_read`), whole aligned words read as Relaxed loads would be (module doc).
                 unsafe {
                     asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) c, p = in(reg) code.add(l * 32),
                         options(pure, readonly, nostack, preserves_flags));
@@ -198,7 +203,8 @@ mod x86 {
             let mut acc = _mm256_setzero_si256();
             for s in 0..steps {
                 let c: __m128i;
-                // SAFETY: an inline-assembly load of 16 bytes inside the block (module doc).
+                // SAFETY: an inline-assembly load of 16 bytes inside the block (`check_read`),
+                // whole aligned words read as Relaxed loads would be (module doc).
                 unsafe {
                     asm!("vmovdqu {c}, xmmword ptr [{p}]", c = lateout(xmm_reg) c, p = in(reg) code.add(s * 16),
                         options(pure, readonly, nostack, preserves_flags));
@@ -236,8 +242,8 @@ mod x86 {
             let mut acc = _mm512_setzero_si512();
             for l in 0..lanes {
                 let c: __m512i;
-                // SAFETY: an inline-assembly load of 64 bytes inside the block (see the module
-                // doc for why not a plain load); it reads memory only.
+                // SAFETY: an inline-assembly load of 64 bytes inside the block (`check`), whole
+                // aligned words read as Relaxed loads would be (module doc); it only reads.
                 unsafe {
                     asm!("vmovdqu8 {c}, zmmword ptr [{p}]", c = lateout(zmm_reg) c, p = in(reg) code.add(l * 64),
                         options(pure, readonly, nostack, preserves_flags));
@@ -274,7 +280,8 @@ mod x86 {
             let mut acc = _mm256_setzero_si256();
             for s in 0..steps {
                 let c: __m256i;
-                // SAFETY: an inline-assembly load of 32 bytes inside the block (module doc).
+                // SAFETY: an inline-assembly load of 32 bytes inside the block (`check` or
+                // `check_read`), whole aligned words read as Relaxed loads would be (module doc).
                 unsafe {
                     asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) c, p = in(reg) code.add(s * 32),
                         options(pure, readonly, nostack, preserves_flags));

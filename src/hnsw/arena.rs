@@ -310,6 +310,13 @@ impl NodeStore {
         unsafe { chunk.base.add(off * self.block_stride) }
     }
 
+    /// Whether slot `id`'s record (and block) is mapped yet: `take_fresh` raises the high-water
+    /// mark before it maps a new chunk, so a slot below it may not be, for a moment.
+    pub fn is_backed(&self, id: u32) -> bool {
+        let (c, _) = locate(id);
+        self.chunks[c].get().is_some() && (self.block_stride == 0 || self.blocks[c].get().is_some())
+    }
+
     /// Whether each slot has a neighbour block.
     #[inline]
     pub fn has_blocks(&self) -> bool {
@@ -325,7 +332,8 @@ impl NodeStore {
             return &[];
         }
         // SAFETY: the block starts 64-aligned and its `block_stride` bytes lie inside its
-        // chunk; zeroed memory is a valid AtomicU32 and every access to these words is atomic.
+        // chunk; zeroed memory is a valid AtomicU32. Every access to these words is atomic or,
+        // in `distance::blocks`, an inline-assembly load of whole aligned words (see there).
         unsafe { std::slice::from_raw_parts(self.block_base(id) as *const AtomicU32, self.block_stride / 4) }
     }
 

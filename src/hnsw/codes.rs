@@ -1,15 +1,15 @@
 //! Neighbour codes: beside each node's layer-0 list, a block holding a compact code of every
 //! neighbour, in link order (code i is the code of the node at link position i). A beam hop
 //! then scores a node's whole neighbour list from one contiguous block instead of one random
-//! read of each neighbour's full vector; the node it expands gets its exact f32 distance from
-//! its own record (read for the links anyway), and the answer is the best expanded nodes by
-//! exact distance ("implicit re-rank", as in SymphonyQG).
+//! read of each neighbour's full vector. The beam keeps approximate distances; at the end the
+//! best nodes it reached are re-scored with their f32 vectors, so what a search returns is
+//! exact (`Graph::beam_search_codes`).
 //!
 //! The block is derived data: it is rewritten in `Graph::write_links`, the one place every
-//! layer-0 list changes, under the node's lock. Readers copy the words of a code with Relaxed
-//! loads before scoring it (a code can be rewritten while it is read; the worst a race gives
-//! is one wrong approximate distance, the same kind of benign race as reading a list that is
-//! being rewritten).
+//! layer-0 list changes, under the node's lock, with Relaxed atomic stores. Searches read codes
+//! in place without the lock (`distance::blocks`); a code rewritten while it is read gives at
+//! worst one wrong approximate distance, the same kind of benign race as reading a list that
+//! is being rewritten.
 //!
 //! Rule for keeping a block right: a position whose link is unchanged keeps its code; a link
 //! that moved keeps the code it had at its old position; any other link is encoded from its
@@ -123,7 +123,9 @@ impl NeighborCodes {
                 n => (column[clip.min(n - 1)], column[(n - 1).saturating_sub(clip)]),
             };
             lo.push(l);
-            step.push(if h > l { (h - l) / levels } else { 1.0 });
+            // A dimension without spread in the sample is stored as its one value (step 0:
+            // code 0, weight 0), so a query's value there cannot dwarf every other weight.
+            step.push(if h > l { (h - l) / levels } else { 0.0 });
         }
         let dots = if bits == 4 { blocks::detect4() } else { blocks::detect() };
         NeighborCodes { dim, bits, levels, l2: metric == Metric::L2, lo, step, stride: code_bytes(dim, bits), dots }
@@ -135,13 +137,12 @@ impl NeighborCodes {
         self.stride / 4
     }
 
-
     /// Writes the code of `v` into `out` (`words()` words).
     fn encode(&self, v: &[f32], out: &mut [u32]) {
         out.fill(0);
         let mut norm = 0f64;
         for (j, &x) in v.iter().enumerate() {
-            let c = ((x - self.lo[j]) / self.step[j] + 0.5).floor().clamp(0.0, self.levels);
+            let c = if self.step[j] > 0.0 { ((x - self.lo[j]) / self.step[j] + 0.5).floor().clamp(0.0, self.levels) } else { 0.0 };
             let decoded = (self.lo[j] + self.step[j] * c) as f64;
             norm += decoded * decoded;
             let bit = j * self.bits as usize;
@@ -236,4 +237,23 @@ struct Buffers {
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dimension that never varied in the sample gets no weight, so a query far off in it
+    /// cannot round every other weight to nothing.
+    #[test]
+    fn a_dimension_without_spread_takes_no_weight() {
+        for bits in [8, 4] {
+            let sample: Vec<f32> = (0..400).flat_map(|i| [0.0, (i % 20) as f32 / 20.0, (i % 7) as f32 / 7.0]).collect();
+            let codes = NeighborCodes::train(3, Metric::L2, &sample, bits);
+            let mut q = CodeQuery::default();
+            codes.prepare(&[1000.0, 0.5, 0.5], &mut q);
+            assert_eq!(q.weights[0], 0, "{bits} bits");
+            assert!(q.weights[1].abs() > 60 && q.weights[2].abs() > 60, "{bits} bits: {:?}", &q.weights[..3]);
+        }
+    }
 }

@@ -75,7 +75,8 @@ pub struct Graph {
     /// Bits per dimension of the neighbour codes (0: no blocks).
     code_bits: u8,
     /// How many of the nodes a search on neighbour codes reached it re-scores exactly, in
-    /// multiples of ef (experimental: `OMENDB_CODES_RERANK` when the graph is made; 1).
+    /// multiples of ef, at least 1 (experimental: `OMENDB_CODES_RERANK` when the graph is
+    /// made; 1).
     pub(crate) code_rerank: f32,
     /// Whether inserts search on the neighbour codes too (experimental: unless
     /// `OMENDB_CODES_BUILD` is `0` when the graph is made).
@@ -94,6 +95,7 @@ impl Graph {
         let store = NodeStore::with_words(dim, space.stored_words(dim), params.m0, params.m);
         match bits {
             Some(bits) if space.codec().is_none() => {
+                assert!(bits == 4 || bits == 8, "neighbour codes take 4 or 8 bits a dimension");
                 let store = store.with_neighbor_blocks(codes::block_bytes(dim, params.m0, bits));
                 Graph { code_bits: bits, ..Graph::with_store(store, params, space) }
             }
@@ -125,9 +127,10 @@ impl Graph {
         }
         let high = self.store.high_water();
         // Published records (LIVE or DELETED) among the first slots: the same sample after a
-        // save and a load when those slots are unchanged.
-        let sample_ids: Vec<u32> =
-            (0..high).filter(|&id| self.store.state(id) != STATE_FREE).take(codes::TRAIN_SAMPLE).collect();
+        // save and a load when those slots are unchanged. (A slot of a chunk another add has
+        // not mapped yet holds nothing yet.)
+        let published = |id: u32| self.store.is_backed(id) && self.store.state(id) != STATE_FREE;
+        let sample_ids: Vec<u32> = (0..high).filter(|&id| published(id)).take(codes::TRAIN_SAMPLE).collect();
         if sample_ids.len() < codes::MIN_TRAIN {
             return;
         }
@@ -138,6 +141,11 @@ impl Graph {
         // get them in `write_links`; each node's lock orders this pass with those writers.
         let mut links = Vec::new();
         for id in 0..self.store.high_water() {
+            if !self.store.is_backed(id) {
+                // Being set up by another add, after the codes were set: its lists will get
+                // their codes in `write_links`.
+                continue;
+            }
             let guard = self.store.lock(id);
             self.copy_links(id, 0, &mut links);
             codes.update(self.store.block(id), &[], &links, |l| self.store.vector(l));
@@ -164,7 +172,11 @@ impl Graph {
             codes_ready: AtomicBool::new(false),
             code_bits: 0,
             code_build: std::env::var("OMENDB_CODES_BUILD").map_or(true, |v| v != "0"),
-            code_rerank: std::env::var("OMENDB_CODES_RERANK").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0),
+            code_rerank: std::env::var("OMENDB_CODES_RERANK")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|f: &f32| f.is_finite() && *f >= 1.0)
+                .unwrap_or(1.0),
         }
     }
 

@@ -92,8 +92,8 @@ pub struct Scratch {
     pub found: Vec<Candidate>,
     /// Entry points of the layer-0 beam.
     pub entries: Vec<Candidate>,
-    /// Every node a pooled beam evaluated (see `Graph::knn`); the expanded nodes at exact
-    /// distances in a search on neighbour codes.
+    /// Every node a pooled beam evaluated (see `Graph::knn`); in a search on neighbour codes,
+    /// every node it reached (the candidates for the final exact re-score).
     pub pool: Vec<Candidate>,
     /// The query prepared for scoring neighbour codes (see `hnsw::codes`).
     pub code_query: super::codes::CodeQuery,

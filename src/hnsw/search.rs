@@ -292,10 +292,9 @@ impl Graph {
 
     /// The beam search of `beam_search` on layer 0 of a graph with neighbour codes (see
     /// `hnsw::codes`): the beam is steered by approximate distances scored from the expanded
-    /// node's block, and every expanded node gets its exact distance from its own record. The
-    /// beam's final members were all expanded (each was pushed as a candidate below the bound
-    /// and candidates are popped nearest first), so the best `ef` expanded nodes by exact
-    /// distance, left in `scratch.found`, contain them: no separate re-rank.
+    /// node's block. At the end the best `ef` (times `code_rerank`) nodes it reached, by
+    /// approximate distance, are re-scored with their f32 vectors and left in `scratch.found`,
+    /// nearest first: at default depth exactly the final beam.
     fn beam_search_codes<F: Fn(u32) -> bool>(
         &self,
         codes: &NeighborCodes,
@@ -305,6 +304,9 @@ impl Graph {
         scratch: &mut Scratch,
         accept: F,
     ) {
+        // Code i of a block belongs to link position i: `copy_links` must drop no link, which
+        // it does only for a store over a file mapping (and those have no blocks).
+        debug_assert_eq!(self.store.link_limit(), u32::MAX);
         let Scratch { visited, candidates, results, neighbors, found, pool: reached, code_query, code_dists, positions, .. } = scratch;
         codes.prepare(query, code_query);
         let code_bytes = codes.words() * 4;
@@ -384,7 +386,7 @@ impl Graph {
         stats::add(expanded_count, scored_count);
         // The best nodes reached by approximate distance (at the default depth, the final
         // beam), re-scored exactly: their vectors are all requested first, so the loads overlap.
-        let keep = ((ef as f32 * self.code_rerank) as usize).max(1);
+        let keep = ((ef as f32 * self.code_rerank) as usize).max(ef);
         if reached.len() > keep {
             reached.select_nth_unstable(keep);
             reached.truncate(keep);
