@@ -29,87 +29,48 @@ pub fn padded_len(dim: usize) -> usize {
 
 /// Scores the codes at `positions` of `block` (code i starts at byte `i * stride`) against
 /// `w` (i8 weights, `padded_len(dim)` long, zero past dim): `out[k]` for `positions[k]`.
+/// A code's full-width read is `w.len()` bytes (8-bit codes) or `w.len() / 2` (4-bit).
 ///
 /// # Panics
 /// If `w` is not a whole number of 64-byte lanes or a code's full-width read would leave the
 /// block.
 pub type DotsFn = fn(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>);
 
-/// The fastest kernel for 4-bit codes this CPU supports, chosen once. A code's full-width
-/// read is `w.len() / 2` bytes.
-pub fn detect4() -> DotsFn {
-    static DETECTED: std::sync::OnceLock<DotsFn> = std::sync::OnceLock::new();
-    *DETECTED.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
+/// The fastest kernel for codes of `bits` (8 or 4) a dimension this CPU supports.
+pub fn detect(bits: u8) -> DotsFn {
+    let nibbles = bits == 4;
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512vnni")
-            {
-                return x86::dots4_avx512vnni;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return x86::dots4_avx2;
-            }
+            return if nibbles { x86::dots_avx512vnni::<true> } else { x86::dots_avx512vnni::<false> };
         }
-        dots4_scalar
-    })
-}
-
-/// The portable kernel for 4-bit codes (the oracle of the SIMD ones).
-pub fn dots4_scalar(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-    check_read(block, stride, positions, w.len(), w.len() / 2);
-    out.clear();
-    for &p in positions {
-        let start = p as usize * stride;
-        let mut sum = 0i32;
-        for (j, &wj) in w.iter().enumerate() {
-            if wj == 0 {
-                continue;
-            }
-            let at = start + j / 2;
-            let byte = (block[at / 4].load(Ordering::Relaxed) >> ((at % 4) * 8)) as u8;
-            let nibble = if j % 2 == 0 { byte & 0x0F } else { byte >> 4 };
-            sum += wj as i32 * nibble as i32;
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return if nibbles { x86::dots_avx2::<true> } else { x86::dots_avx2::<false> };
         }
-        out.push(sum);
+    }
+    if nibbles {
+        dots_scalar::<true>
+    } else {
+        dots_scalar::<false>
     }
 }
 
-/// The fastest kernel this CPU supports, chosen once.
-pub fn detect() -> DotsFn {
-    static DETECTED: std::sync::OnceLock<DotsFn> = std::sync::OnceLock::new();
-    *DETECTED.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512vnni")
-            {
-                return x86::dots_avx512vnni;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return x86::dots_avx2;
-            }
-        }
-        dots_scalar
-    })
-}
-
-fn check(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8]) {
-    check_read(block, stride, positions, w.len(), w.len());
-}
-
-fn check_read(block: &[AtomicU32], stride: usize, positions: &[u32], weights: usize, read: usize) {
-    assert!(weights.is_multiple_of(LANE_BYTES), "weights must be padded to 64-byte lanes");
+/// Checks what every kernel relies on: whole lanes of weights, and each code's full-width
+/// read inside the block.
+fn check<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8]) {
+    assert!(w.len().is_multiple_of(LANE_BYTES), "weights must be padded to 64-byte lanes");
+    let read = if NIBBLES { w.len() / 2 } else { w.len() };
     if let Some(&last) = positions.iter().max() {
         assert!(last as usize * stride + read <= block.len() * 4, "a code's read would leave its block");
     }
 }
 
 /// The portable kernel (and the oracle of the SIMD ones): Relaxed loads, one word at a time.
-pub fn dots_scalar(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-    check(block, stride, positions, w);
+pub fn dots_scalar<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+    check::<NIBBLES>(block, stride, positions, w);
     out.clear();
     for &p in positions {
         let start = p as usize * stride;
@@ -118,10 +79,14 @@ pub fn dots_scalar(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i
             if wj == 0 {
                 continue;
             }
-            let at = start + j;
-            let word = block[at / 4].load(Ordering::Relaxed);
-            let byte = (word >> ((at % 4) * 8)) as u8;
-            sum += wj as i32 * byte as i32;
+            let at = start + if NIBBLES { j / 2 } else { j };
+            let byte = (block[at / 4].load(Ordering::Relaxed) >> ((at % 4) * 8)) as u8;
+            let code = match (NIBBLES, j % 2) {
+                (false, _) => byte,
+                (true, 0) => byte & 0x0F,
+                (true, _) => byte >> 4,
+            };
+            sum += wj as i32 * code as i32;
         }
         out.push(sum);
     }
@@ -133,25 +98,26 @@ mod x86 {
     use std::arch::x86_64::*;
     use std::sync::atomic::AtomicU32;
 
-    use super::{check, check_read};
+    use super::check;
 
-    pub(super) fn dots4_avx512vnni(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-        check_read(block, stride, positions, w.len(), w.len() / 2);
+    pub(super) fn dots_avx512vnni<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+        check::<NIBBLES>(block, stride, positions, w);
         out.clear();
         out.resize(positions.len(), 0);
-        // SAFETY: `detect4` picks this kernel only where the CPU has these features;
-        // `check_read` keeps every read inside the block.
-        unsafe { nibbles_avx512vnni(block.as_ptr() as *const u8, stride, positions, w, out) }
+        // SAFETY: `detect` picks this kernel only where the CPU has these features; `check`
+        // keeps every read inside the block.
+        unsafe { avx512vnni::<NIBBLES>(block.as_ptr() as *const u8, stride, positions, w, out) }
     }
 
-    /// 32 code bytes widen to 32 u16 lanes; `(v & 0x0F) | ((v & 0xF0) << 4)` puts the low
-    /// nibble in the lane's low byte and the high nibble in its high byte: 64 bytes in
-    /// dimension order, one `vpdpbusd` with 64 weights.
+    /// 64 weights a step against 64 code bytes, or against 32 bytes of nibbles widened to 32
+    /// u16 lanes where `(v & 0x0F) | ((v & 0xF0) << 4)` puts the low nibble in the lane's low
+    /// byte and the high nibble in its high byte (64 bytes in dimension order); one
+    /// `vpdpbusd` (u8 x i8, no saturation) a step.
     ///
     /// # Safety
-    /// AVX-512F/BW/VNNI; every `base + p * stride + w.len() / 2` inside one allocation.
+    /// AVX-512F/BW/VNNI; every code's full-width read (see `check`) inside one allocation.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn nibbles_avx512vnni(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
+    unsafe fn avx512vnni<const NIBBLES: bool>(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
         let lanes = w.len() / 64;
         let low = _mm512_set1_epi16(0x000F);
         let high = _mm512_set1_epi16(0x00F0);
@@ -160,39 +126,51 @@ mod x86 {
             let code = unsafe { base.add(p as usize * stride) };
             let mut acc = _mm512_setzero_si512();
             for l in 0..lanes {
-                let c: __m256i;
-                // SAFETY: an inline-assembly load of 32 bytes inside the block (`check` or
-                // `check_read`), whole aligned words read as Relaxed loads would be (module doc).
-                unsafe {
-                    asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) c, p = in(reg) code.add(l * 32),
-                        options(pure, readonly, nostack, preserves_flags));
-                }
-                let v = _mm512_cvtepu8_epi16(c);
-                let x = _mm512_or_si512(_mm512_and_si512(v, low), _mm512_slli_epi16(_mm512_and_si512(v, high), 4));
+                let c = if NIBBLES {
+                    let packed: __m256i;
+                    // SAFETY: an inline-assembly load of 32 bytes inside the block (`check`),
+                    // whole aligned words read as Relaxed loads would be (module doc).
+                    unsafe {
+                        asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) packed, p = in(reg) code.add(l * 32),
+                            options(pure, readonly, nostack, preserves_flags));
+                    }
+                    let v = _mm512_cvtepu8_epi16(packed);
+                    _mm512_or_si512(_mm512_and_si512(v, low), _mm512_slli_epi16(_mm512_and_si512(v, high), 4))
+                } else {
+                    let bytes: __m512i;
+                    // SAFETY: an inline-assembly load of 64 bytes inside the block (`check`),
+                    // whole aligned words read as Relaxed loads would be (module doc).
+                    unsafe {
+                        asm!("vmovdqu8 {c}, zmmword ptr [{p}]", c = lateout(zmm_reg) bytes, p = in(reg) code.add(l * 64),
+                            options(pure, readonly, nostack, preserves_flags));
+                    }
+                    bytes
+                };
                 // SAFETY: `l * 64 + 64 <= w.len()`.
                 let wl = unsafe { _mm512_loadu_si512(w.as_ptr().add(l * 64) as *const __m512i) };
-                acc = _mm512_dpbusd_epi32(acc, x, wl);
+                acc = _mm512_dpbusd_epi32(acc, c, wl);
             }
             *o = _mm512_reduce_add_epi32(acc);
         }
     }
 
-    pub(super) fn dots4_avx2(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-        check_read(block, stride, positions, w.len(), w.len() / 2);
+    pub(super) fn dots_avx2<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+        check::<NIBBLES>(block, stride, positions, w);
         out.clear();
         out.resize(positions.len(), 0);
-        // SAFETY: `detect4` picks this kernel only where the CPU has AVX2; `check_read` keeps
-        // every read inside the block.
-        unsafe { nibbles_avx2(block.as_ptr() as *const u8, stride, positions, w, out) }
+        // SAFETY: `detect` picks this kernel only where the CPU has AVX2; `check` keeps every
+        // read inside the block.
+        unsafe { avx2::<NIBBLES>(block.as_ptr() as *const u8, stride, positions, w, out) }
     }
 
-    /// As `nibbles_avx512vnni`, 16 code bytes (32 dimensions) a step, `pmaddubsw` (codes at
-    /// most 15: no saturation) and `pmaddwd` by ones.
+    /// As `avx512vnni`, 32 dimensions a step: `pmaddubsw` multiplies u8 codes (at most 127)
+    /// by i8 weights in pairs into i16 (at most 2 * 127 * 128, no saturation), `pmaddwd` by
+    /// ones widens to i32.
     ///
     /// # Safety
-    /// AVX2; every `base + p * stride + w.len() / 2` inside one allocation.
+    /// AVX2; every code's full-width read (see `check`) inside one allocation.
     #[target_feature(enable = "avx2")]
-    unsafe fn nibbles_avx2(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
+    unsafe fn avx2<const NIBBLES: bool>(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
         let steps = w.len() / 32;
         let ones = _mm256_set1_epi16(1);
         let low = _mm256_set1_epi16(0x000F);
@@ -202,90 +180,26 @@ mod x86 {
             let code = unsafe { base.add(p as usize * stride) };
             let mut acc = _mm256_setzero_si256();
             for s in 0..steps {
-                let c: __m128i;
-                // SAFETY: an inline-assembly load of 16 bytes inside the block (`check_read`),
-                // whole aligned words read as Relaxed loads would be (module doc).
-                unsafe {
-                    asm!("vmovdqu {c}, xmmword ptr [{p}]", c = lateout(xmm_reg) c, p = in(reg) code.add(s * 16),
-                        options(pure, readonly, nostack, preserves_flags));
-                }
-                let v = _mm256_cvtepu8_epi16(c);
-                let x = _mm256_or_si256(_mm256_and_si256(v, low), _mm256_slli_epi16(_mm256_and_si256(v, high), 4));
-                // SAFETY: `s * 32 + 32 <= w.len()`.
-                let ws = unsafe { _mm256_loadu_si256(w.as_ptr().add(s * 32) as *const __m256i) };
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, ws), ones));
-            }
-            let sum128 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-            let sum64 = _mm_add_epi32(sum128, _mm_shuffle_epi32(sum128, 0b01_00_11_10));
-            let sum32 = _mm_add_epi32(sum64, _mm_shuffle_epi32(sum64, 0b10_11_00_01));
-            *o = _mm_cvtsi128_si32(sum32);
-        }
-    }
-
-    pub(super) fn dots_avx512vnni(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-        check(block, stride, positions, w);
-        out.clear();
-        out.resize(positions.len(), 0);
-        // SAFETY: `detect` picks this kernel only where the CPU has these features; `check`
-        // keeps every read inside the block.
-        unsafe { avx512vnni(block.as_ptr() as *const u8, stride, positions, w, out) }
-    }
-
-    /// # Safety
-    /// AVX-512F/BW/VNNI; every `base + p * stride + w.len()` inside one allocation.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn avx512vnni(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
-        let lanes = w.len() / 64;
-        for (o, &p) in out.iter_mut().zip(positions) {
-            // SAFETY: in bounds per the caller's contract.
-            let code = unsafe { base.add(p as usize * stride) };
-            let mut acc = _mm512_setzero_si512();
-            for l in 0..lanes {
-                let c: __m512i;
-                // SAFETY: an inline-assembly load of 64 bytes inside the block (`check`), whole
-                // aligned words read as Relaxed loads would be (module doc); it only reads.
-                unsafe {
-                    asm!("vmovdqu8 {c}, zmmword ptr [{p}]", c = lateout(zmm_reg) c, p = in(reg) code.add(l * 64),
-                        options(pure, readonly, nostack, preserves_flags));
-                }
-                // SAFETY: `l * 64 + 64 <= w.len()`.
-                let wl = unsafe { _mm512_loadu_si512(w.as_ptr().add(l * 64) as *const __m512i) };
-                acc = _mm512_dpbusd_epi32(acc, c, wl);
-            }
-            *o = _mm512_reduce_add_epi32(acc);
-        }
-    }
-
-    pub(super) fn dots_avx2(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-        check(block, stride, positions, w);
-        out.clear();
-        out.resize(positions.len(), 0);
-        // SAFETY: `detect` picks this kernel only where the CPU has AVX2; `check` keeps every
-        // read inside the block.
-        unsafe { avx2(block.as_ptr() as *const u8, stride, positions, w, out) }
-    }
-
-    /// `pmaddubsw` multiplies u8 codes (at most 127) by i8 weights in pairs into i16 (at most
-    /// 2 * 127 * 128, no saturation), `pmaddwd` by ones widens to i32.
-    ///
-    /// # Safety
-    /// AVX2; every `base + p * stride + w.len()` inside one allocation.
-    #[target_feature(enable = "avx2")]
-    unsafe fn avx2(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
-        let steps = w.len() / 32;
-        let ones = _mm256_set1_epi16(1);
-        for (o, &p) in out.iter_mut().zip(positions) {
-            // SAFETY: in bounds per the caller's contract.
-            let code = unsafe { base.add(p as usize * stride) };
-            let mut acc = _mm256_setzero_si256();
-            for s in 0..steps {
-                let c: __m256i;
-                // SAFETY: an inline-assembly load of 32 bytes inside the block (`check` or
-                // `check_read`), whole aligned words read as Relaxed loads would be (module doc).
-                unsafe {
-                    asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) c, p = in(reg) code.add(s * 32),
-                        options(pure, readonly, nostack, preserves_flags));
-                }
+                let c = if NIBBLES {
+                    let packed: __m128i;
+                    // SAFETY: an inline-assembly load of 16 bytes inside the block (`check`),
+                    // whole aligned words read as Relaxed loads would be (module doc).
+                    unsafe {
+                        asm!("vmovdqu {c}, xmmword ptr [{p}]", c = lateout(xmm_reg) packed, p = in(reg) code.add(s * 16),
+                            options(pure, readonly, nostack, preserves_flags));
+                    }
+                    let v = _mm256_cvtepu8_epi16(packed);
+                    _mm256_or_si256(_mm256_and_si256(v, low), _mm256_slli_epi16(_mm256_and_si256(v, high), 4))
+                } else {
+                    let bytes: __m256i;
+                    // SAFETY: an inline-assembly load of 32 bytes inside the block (`check`),
+                    // whole aligned words read as Relaxed loads would be (module doc).
+                    unsafe {
+                        asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) bytes, p = in(reg) code.add(s * 32),
+                            options(pure, readonly, nostack, preserves_flags));
+                    }
+                    bytes
+                };
                 // SAFETY: `s * 32 + 32 <= w.len()`.
                 let ws = unsafe { _mm256_loadu_si256(w.as_ptr().add(s * 32) as *const __m256i) };
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, ws), ones));
@@ -297,32 +211,19 @@ mod x86 {
         }
     }
 
+    /// The SIMD kernels this CPU can run, for codes of `bits` a dimension.
     #[cfg(test)]
-    pub(super) fn available() -> Vec<(&'static str, super::DotsFn)> {
+    pub(super) fn available(bits: u8) -> Vec<(&'static str, super::DotsFn)> {
+        let nibbles = bits == 4;
         let mut v: Vec<(&'static str, super::DotsFn)> = Vec::new();
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vnni")
         {
-            v.push(("avx512vnni", dots_avx512vnni));
+            v.push(("avx512vnni", if nibbles { dots_avx512vnni::<true> } else { dots_avx512vnni::<false> }));
         }
         if std::arch::is_x86_feature_detected!("avx2") {
-            v.push(("avx2", dots_avx2));
-        }
-        v
-    }
-
-    #[cfg(test)]
-    pub(super) fn available4() -> Vec<(&'static str, super::DotsFn)> {
-        let mut v: Vec<(&'static str, super::DotsFn)> = Vec::new();
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-        {
-            v.push(("avx512vnni", dots4_avx512vnni));
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            v.push(("avx2", dots4_avx2));
+            v.push(("avx2", if nibbles { dots_avx2::<true> } else { dots_avx2::<false> }));
         }
         v
     }
@@ -333,21 +234,21 @@ mod tests {
     use super::*;
 
     fn block_of(bytes: &[u8]) -> Vec<AtomicU32> {
-        bytes.chunks(4).map(|c| {
-            let mut w = [0u8; 4];
-            w[..c.len()].copy_from_slice(c);
-            AtomicU32::new(u32::from_le_bytes(w))
-        }).collect()
+        bytes
+            .chunks(4)
+            .map(|c| {
+                let mut w = [0u8; 4];
+                w[..c.len()].copy_from_slice(c);
+                AtomicU32::new(u32::from_le_bytes(w))
+            })
+            .collect()
     }
 
-    /// Every SIMD kernel equals the scalar one at every length up to 300 dimensions, with
-    /// codes at the extremes and unaligned strides.
+    /// For 8-bit and 4-bit codes, at every length up to 300 dimensions, with codes at the
+    /// extremes, weights down to -128 and strides not a multiple of the read: the scalar
+    /// kernel equals a direct sum over the unpacked codes, and every SIMD kernel equals it.
     #[test]
     fn simd_kernels_match_the_scalar_kernel() {
-        #[cfg(target_arch = "x86_64")]
-        let kernels = x86::available();
-        #[cfg(not(target_arch = "x86_64"))]
-        let kernels: Vec<(&str, DotsFn)> = Vec::new();
         let mut seed = 0x9e37_79b9u32;
         let mut next = || {
             seed ^= seed << 13;
@@ -355,70 +256,55 @@ mod tests {
             seed ^= seed << 5;
             seed
         };
-        for dim in 1..300usize {
-            let stride = dim + 4 + (dim % 3);
-            let m0 = 5;
-            let padded = padded_len(dim);
-            let bytes: Vec<u8> = (0..(m0 - 1) * stride + padded).map(|i| if i % 7 == 0 { 127 } else { (next() % 128) as u8 }).collect();
-            let block = block_of(&bytes);
-            let mut w: Vec<i8> = (0..dim).map(|j| if j % 5 == 0 { -128 } else { (next() % 256) as u8 as i8 }).collect();
-            w.resize(padded, 0);
-            let positions = [4u32, 0, 2, 3, 1];
-            let mut want = Vec::new();
-            dots_scalar(&block, stride, &positions, &w, &mut want);
-            for (k, &p) in positions.iter().enumerate() {
-                let code = &bytes[p as usize * stride..p as usize * stride + dim];
-                let direct: i32 = code.iter().zip(&w).map(|(&c, &x)| c as i32 * x as i32).sum();
-                assert_eq!(want[k], direct, "scalar, dim {dim}");
-            }
-            for (name, kernel) in &kernels {
-                let mut got = Vec::new();
-                kernel(&block, stride, &positions, &w, &mut got);
-                assert_eq!(got, want, "{name}, dim {dim}");
+        for bits in [8u8, 4] {
+            let nibbles = bits == 4;
+            #[cfg(target_arch = "x86_64")]
+            let kernels = x86::available(bits);
+            #[cfg(not(target_arch = "x86_64"))]
+            let kernels: Vec<(&str, DotsFn)> = Vec::new();
+            for dim in 1..300usize {
+                let code_bytes = if nibbles { dim.div_ceil(2) } else { dim };
+                let stride = code_bytes + 4 + (dim % 3);
+                let padded = padded_len(dim);
+                let read = if nibbles { padded / 2 } else { padded };
+                // 8-bit codes hold at most 127 (7 bits); any byte is a valid pair of nibbles.
+                let byte = |i: usize, r: u32| match (nibbles, i % 7) {
+                    (false, 0) => 127,
+                    (false, _) => (r % 128) as u8,
+                    (true, 0) => 0xFF,
+                    (true, _) => r as u8,
+                };
+                let bytes: Vec<u8> = (0..4 * stride + read).map(|i| byte(i, next())).collect();
+                let block = block_of(&bytes);
+                let mut w: Vec<i8> = (0..dim).map(|j| if j % 5 == 0 { -128 } else { (next() % 256) as u8 as i8 }).collect();
+                w.resize(padded, 0);
+                let positions = [4u32, 0, 2, 3, 1];
+                let mut want = Vec::new();
+                detect_scalar(bits)(&block, stride, &positions, &w, &mut want);
+                for (k, &p) in positions.iter().enumerate() {
+                    let code = &bytes[p as usize * stride..];
+                    let unpacked = |j: usize| match (nibbles, j % 2) {
+                        (false, _) => code[j],
+                        (true, 0) => code[j / 2] & 15,
+                        (true, _) => code[j / 2] >> 4,
+                    };
+                    let direct: i32 = (0..dim).map(|j| unpacked(j) as i32 * w[j] as i32).sum();
+                    assert_eq!(want[k], direct, "scalar, {bits} bits, dim {dim}");
+                }
+                for (name, kernel) in &kernels {
+                    let mut got = Vec::new();
+                    kernel(&block, stride, &positions, &w, &mut got);
+                    assert_eq!(got, want, "{name}, {bits} bits, dim {dim}");
+                }
             }
         }
     }
 
-    /// The same for 4-bit codes: every SIMD kernel equals the scalar one, which equals a
-    /// direct sum over the unpacked nibbles.
-    #[test]
-    fn simd_nibble_kernels_match_the_scalar_kernel() {
-        #[cfg(target_arch = "x86_64")]
-        let kernels = x86::available4();
-        #[cfg(not(target_arch = "x86_64"))]
-        let kernels: Vec<(&str, DotsFn)> = Vec::new();
-        let mut seed = 0x1234_5679u32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed
-        };
-        for dim in 1..300usize {
-            let stride = dim.div_ceil(2) + 4 + (dim % 3);
-            let m0 = 5;
-            let padded = padded_len(dim);
-            let bytes: Vec<u8> = (0..(m0 - 1) * stride + padded / 2).map(|i| if i % 7 == 0 { 0xFF } else { next() as u8 }).collect();
-            let block = block_of(&bytes);
-            let mut w: Vec<i8> = (0..dim).map(|j| if j % 5 == 0 { -128 } else { (next() % 256) as u8 as i8 }).collect();
-            w.resize(padded, 0);
-            let positions = [4u32, 0, 2, 3, 1];
-            let mut want = Vec::new();
-            dots4_scalar(&block, stride, &positions, &w, &mut want);
-            for (k, &p) in positions.iter().enumerate() {
-                let code = &bytes[p as usize * stride..];
-                let direct: i32 = (0..dim).map(|j| {
-                    let b = code[j / 2];
-                    let nib = if j % 2 == 0 { b & 15 } else { b >> 4 };
-                    nib as i32 * w[j] as i32
-                }).sum();
-                assert_eq!(want[k], direct, "scalar, dim {dim}");
-            }
-            for (name, kernel) in &kernels {
-                let mut got = Vec::new();
-                kernel(&block, stride, &positions, &w, &mut got);
-                assert_eq!(got, want, "{name}, dim {dim}");
-            }
+    fn detect_scalar(bits: u8) -> DotsFn {
+        if bits == 4 {
+            dots_scalar::<true>
+        } else {
+            dots_scalar::<false>
         }
     }
 }

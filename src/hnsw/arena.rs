@@ -122,6 +122,23 @@ struct Allocator {
     free: Vec<u32>,
 }
 
+/// A zeroed anonymous mapping of `bytes` for a chunk of `what`.
+fn map_chunk(bytes: usize, what: &str) -> Chunk {
+    let mut map = MmapMut::map_anon(bytes).unwrap_or_else(|e| panic!("cannot map {bytes} bytes for {what}: {e}"));
+    // Transparent huge pages (where the system grants them on request): a search visits
+    // records scattered over the whole arena, and 2 MiB pages turn most of its TLB misses into
+    // hits (MNIST 784-d: ~17% more QPS). Only written records are backed, so memory grows by at
+    // most one huge page per chunk. A hint: failure is fine. Measured +12-17 % QPS
+    // (BENCHMARKS.md, "Engine notes"); always on. Not for a chunk under `HUGE_PAGE_MIN_CHUNK`:
+    // it holds at most one aligned huge page, so the advice buys little there, but it can make
+    // a one-record index fault in (and zero) 2 MiB.
+    if bytes >= HUGE_PAGE_MIN_CHUNK {
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
+    let base = map.as_mut_ptr();
+    Chunk { _map: Some(map), base }
+}
+
 #[inline]
 fn locate(id: u32) -> (usize, usize) {
     let id = id as usize;
@@ -270,34 +287,9 @@ impl NodeStore {
 
     fn ensure_chunk(&self, id: u32) {
         let (c, _) = locate(id);
-        self.chunks[c].get_or_init(|| {
-            let bytes = (FIRST_CHUNK << c) * self.stride;
-            let mut map = MmapMut::map_anon(bytes)
-                .unwrap_or_else(|e| panic!("cannot map {bytes} bytes for the node arena: {e}"));
-            // Transparent huge pages (where the system grants them on request): a search
-            // visits records scattered over the whole arena, and 2 MiB pages turn most of
-            // its TLB misses into hits (MNIST 784-d: ~17% more QPS). Only written records are
-            // backed, so memory grows by at most one huge page per chunk. A hint: failure is fine.
-            // Measured +12-17 % QPS (BENCHMARKS.md, "Engine notes"); always on. Not for a chunk under
-            // `HUGE_PAGE_MIN_CHUNK`: it holds at most one aligned huge page, so the advice
-            // buys little there, but it can make a one-record index fault in (and zero) 2 MiB.
-            if bytes >= HUGE_PAGE_MIN_CHUNK {
-                let _ = map.advise(memmap2::Advice::HugePage);
-            }
-            let base = map.as_mut_ptr();
-            Chunk { _map: Some(map), base }
-        });
+        self.chunks[c].get_or_init(|| map_chunk((FIRST_CHUNK << c) * self.stride, "the node arena"));
         if self.block_stride > 0 {
-            self.blocks[c].get_or_init(|| {
-                let bytes = (FIRST_CHUNK << c) * self.block_stride;
-                let mut map = MmapMut::map_anon(bytes)
-                    .unwrap_or_else(|e| panic!("cannot map {bytes} bytes for neighbour blocks: {e}"));
-                if bytes >= HUGE_PAGE_MIN_CHUNK {
-                    let _ = map.advise(memmap2::Advice::HugePage);
-                }
-                let base = map.as_mut_ptr();
-                Chunk { _map: Some(map), base }
-            });
+            self.blocks[c].get_or_init(|| map_chunk((FIRST_CHUNK << c) * self.block_stride, "neighbour blocks"));
         }
     }
 

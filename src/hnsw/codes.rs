@@ -132,7 +132,7 @@ impl NeighborCodes {
             // code 0, weight 0), so a query's value there cannot dwarf every other weight.
             step.push(if h > l { (h - l) / levels } else { 0.0 });
         }
-        let dots = if bits == 4 { blocks::detect4() } else { blocks::detect() };
+        let dots = blocks::detect(bits);
         static SERIAL: AtomicU64 = AtomicU64::new(1);
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
         let inv_step = step.iter().map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 }).collect();
