@@ -1,11 +1,12 @@
 //! Search: greedy descent through the upper layers, then a beam of width `ef` on layer 0.
 
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 
 use super::codes::NeighborCodes;
 use super::graph::{Graph, Pin};
-use super::scratch::{Candidate, Scratch};
+use super::scratch::{Candidate, Scratch, VisitedSet};
 
 /// Up to this many slots (or twice ef), a search scans every record instead of the graph:
 /// as fast at that size, and exact.
@@ -102,6 +103,48 @@ impl Beam {
     pub(crate) fn new(level: usize, ef: usize) -> Beam {
         Beam { level, ef, pool: 0 }
     }
+}
+
+/// Starts a beam from `entries`: each unvisited one is marked and becomes a candidate; those
+/// `accept` takes become results too (and are handed to `also`), at most `ef` of them. Returns
+/// the beam's bound, the farthest result's distance (infinite while the beam has room).
+fn seed_beam(
+    scratch: (&mut VisitedSet, &mut BinaryHeap<Reverse<Candidate>>, &mut BinaryHeap<Candidate>),
+    capacity: usize,
+    entries: &[Candidate],
+    ef: usize,
+    accept: impl Fn(u32) -> bool,
+    mut also: impl FnMut(Candidate),
+) -> f32 {
+    let (visited, candidates, results) = scratch;
+    visited.reset(capacity);
+    candidates.clear();
+    results.clear();
+    for &e in entries {
+        if visited.insert(e.id) {
+            candidates.push(Reverse(e));
+            if accept(e.id) {
+                results.push(e);
+                also(e);
+            }
+        }
+    }
+    while results.len() > ef {
+        results.pop();
+    }
+    results.peek().map_or(f32::INFINITY, |c| c.dist)
+}
+
+/// Puts `cand` among the `ef` results, in place of the farthest when full (one sift instead
+/// of a push and a pop); returns the new bound.
+#[inline]
+fn keep_in_beam(results: &mut BinaryHeap<Candidate>, ef: usize, cand: Candidate) -> f32 {
+    if results.len() < ef {
+        results.push(cand);
+    } else if let Some(mut worst) = results.peek_mut() {
+        *worst = cand;
+    }
+    results.peek().map_or(f32::INFINITY, |c| c.dist)
 }
 
 impl Graph {
@@ -203,24 +246,12 @@ impl Graph {
         if POOL {
             evaluated.clear();
         }
-        visited.reset(self.capacity_hint.load(Ordering::Acquire) as usize);
-        candidates.clear();
-        results.clear();
-        for &e in entries {
-            if visited.insert(e.id) {
-                candidates.push(Reverse(e));
-                if accept(e.id) {
-                    results.push(e);
-                    if POOL {
-                        evaluated.push(e);
-                    }
-                }
+        let capacity = self.capacity_hint.load(Ordering::Acquire) as usize;
+        let mut bound = seed_beam((visited, candidates, results), capacity, entries, ef, &accept, |e| {
+            if POOL {
+                evaluated.push(e);
             }
-        }
-        while results.len() > ef {
-            results.pop();
-        }
-        let mut bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+        });
         #[cfg(feature = "search-stats")]
         let (mut expanded_count, mut scored_count) = (0u64, 0u64);
         while let Some(Reverse(c)) = candidates.pop() {
@@ -261,13 +292,7 @@ impl Graph {
                     let cand = Candidate { dist: d, id: n };
                     candidates.push(Reverse(cand));
                     if accept(n) {
-                        if results.len() < ef {
-                            results.push(cand);
-                        } else if let Some(mut worst) = results.peek_mut() {
-                            // Replace the farthest in place: one sift instead of a push and a pop.
-                            *worst = cand;
-                        }
-                        bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+                        bound = keep_in_beam(results, ef, cand);
                     }
                 }
             }
@@ -315,22 +340,8 @@ impl Graph {
         let block_prefetch = if whole_block <= BLOCK_PREFETCH_BYTES { whole_block } else { 0 };
         let score_first = block_prefetch > 0;
         reached.clear();
-        visited.reset(self.capacity_hint.load(Ordering::Acquire) as usize);
-        candidates.clear();
-        results.clear();
-        for &e in entries {
-            if visited.insert(e.id) {
-                candidates.push(Reverse(e));
-                if accept(e.id) {
-                    results.push(e);
-                    reached.push(e);
-                }
-            }
-        }
-        while results.len() > ef {
-            results.pop();
-        }
-        let mut bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+        let capacity = self.capacity_hint.load(Ordering::Acquire) as usize;
+        let mut bound = seed_beam((visited, candidates, results), capacity, entries, ef, &accept, |e| reached.push(e));
         #[cfg(feature = "search-stats")]
         let (mut expanded_count, mut scored_count) = (0u64, 0u64);
         while let Some(Reverse(c)) = candidates.pop() {
@@ -372,12 +383,7 @@ impl Graph {
                     candidates.push(Reverse(cand));
                     if accept(n) {
                         reached.push(cand);
-                        if results.len() < ef {
-                            results.push(cand);
-                        } else if let Some(mut worst) = results.peek_mut() {
-                            *worst = cand;
-                        }
-                        bound = results.peek().map_or(f32::INFINITY, |c| c.dist);
+                        bound = keep_in_beam(results, ef, cand);
                     }
                 }
             }
