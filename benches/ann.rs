@@ -2,6 +2,8 @@
 //! the Python layer (the side-by-side comparison with peers lives in benches/compare).
 //!
 //!   cargo bench --bench ann -- ../shared/data/glove-50-angular [n_base] [n_query] [threads]
+//!
+//! Environment: `M` and `EFC` set the graph (default 16 and 200), `EFS` the ef values swept.
 use std::time::Instant;
 
 use omendb::{Index, IndexOptions, Keys, Metric};
@@ -85,7 +87,15 @@ fn main() {
     } else {
         brute_force(&base, &queries, dim, metric)
     };
-    let index = Index::new(IndexOptions { metric, ..Default::default() }).unwrap();
+    let env_usize = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+    let mut options = IndexOptions { metric, ..Default::default() };
+    if let Some(m) = env_usize("M") {
+        options.m = m;
+    }
+    if let Some(efc) = env_usize("EFC") {
+        options.ef_construction = efc;
+    }
+    let index = Index::new(options).unwrap();
     let keys: Vec<u64> = (0..n as u64).collect();
     let t = Instant::now();
     index.add(Keys::U64(&keys), &base).unwrap();

@@ -13,6 +13,10 @@ all threads. Recall is tie-safe against the shipped ground truth (see run.py's `
     python benches/compare/interleaved.py mnist-784-euclidean --libs omendb,omendb+OMENDB_PRUNE_ALPHA=1.1,hnswlib
     python benches/compare/interleaved.py glove-50-angular --libs omendb,omendb@/tmp/old/libomendb.so,hnswlib
     python benches/compare/interleaved.py npl-ir --libs omendb,hnswlib
+    python benches/compare/interleaved.py glove-50-angular --libs omendb+efc=100,hnswlib,hnswlib+efc=100
+
+An entry's ``+M=N`` and ``+efc=N`` set that entry's graph parameters (default --M and --efc);
+any other ``+NAME=VALUE`` is an environment variable set while that entry's index is made.
 
 npl-ir (MiniLM 384-d, cosine) ships no base/query split: the base is the corpus embeddings less
 the last --holdout documents (default 1,000; 10,426 vectors), the queries are its 93 query
@@ -122,13 +126,18 @@ def main() -> None:
             cls, library = cls.split("@", 1)
             classes[name] = omendb_over(library, f"omendb_{len(classes)}")
             cls = name
-        env = dict(kv.split("=", 1) for kv in assigns)
+        # "hnswlib+efc=100": a build parameter of this entry alone (M or efc); any other
+        # assignment is an environment variable.
+        assigned = dict(kv.split("=", 1) for kv in assigns)
+        own = {k: int(assigned.pop(k)) for k in ("M", "efc") if k in assigned}
+        env = assigned
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-        impl = classes[cls](X.shape[1], metric, a.M, a.efc, a.threads, len(X))
+        M, efc = own.get("M", a.M), own.get("efc", a.efc)
+        impl = classes[cls](X.shape[1], metric, M, efc, a.threads, len(X))
         wall, cpu = time.perf_counter(), cpu_s()
         impl.build(X)
-        builds[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": cpu_s() - cpu}
+        builds[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": cpu_s() - cpu, "M": M, "efc": efc}
         # The library's own count of its index's bytes, where it reports one (OmenDB, USearch).
         reported = impl.extra().get("index_memory_bytes")
         if reported is not None:
