@@ -3,7 +3,9 @@
  * at its exact distance (re-ranked at full precision); the options setters validate their
  * input; int8 and PQ refuse a first batch too small to train on; PQ refuses sub-space counts
  * that do not divide the dimensions; full-precision vectors can live in a file; saving a
- * quantized index is refused with a clear status.
+ * quantized index is refused with a clear status. Neighbour codes beside the links (8 and 4
+ * bits): stored vectors found first, the same answers after a save and a load, a mapped open
+ * without them, and their setter's checks.
  */
 #include <math.h>
 #include <string.h>
@@ -132,10 +134,79 @@ static void test_full_precision_in_a_file_and_save(void) {
     free(v);
 }
 
+static void search_all(omendb_index *index, const float *vectors, uint64_t *keys, float *dists) {
+    /* 20 queries, k 10, ef 32: the answers compared before and after a save. */
+    CHECK_OK(omendb_index_search(index, vectors, 20, DIM, 10, 32, keys, dists, 200, &ERR));
+}
+
+static void test_neighbor_codes(void) {
+    float *v = data(4);
+    uint64_t *keys = check_alloc(sizeof(uint64_t) * N);
+    for (size_t i = 0; i < N; i++) keys[i] = i;
+    uint32_t widths[] = {8, 4};
+    for (int w = 0; w < 2; w++) {
+        omendb_options *opts = NULL;
+        omendb_index *index = NULL;
+        CHECK_OK(omendb_options_create(&opts, &ERR));
+        CHECK_OK(omendb_options_set_neighbor_codes(opts, widths[w], &ERR));
+        CHECK_OK(omendb_index_create(opts, &index, &ERR));
+        omendb_options_free(opts);
+        CHECK_OK(omendb_index_add_batch(index, keys, N, v, DIM, &ERR));
+        check_finds_itself(index, v);
+        char *json = NULL;
+        CHECK_OK(omendb_index_stats(index, &json, NULL, &ERR));
+        CHECK(strstr(json, "\"neighbor_codes_in_use\":true") != NULL);
+        omendb_string_free(json);
+        uint64_t before_keys[200], after_keys[200];
+        float before_dists[200], after_dists[200];
+        search_all(index, v, before_keys, before_dists);
+        const char *path = "/tmp/omendb-ctest-codes.omendb";
+        CHECK_OK(omendb_index_save(index, path, strlen(path), &ERR));
+        omendb_index_free(index);
+        /* Format version 8 keeps the codes' ranges: a load answers exactly as before. */
+        omendb_index *loaded = NULL;
+        CHECK_OK(omendb_index_load(path, strlen(path), &loaded, &ERR));
+        search_all(loaded, v, after_keys, after_dists);
+        CHECK(memcmp(before_keys, after_keys, sizeof before_keys) == 0);
+        CHECK(memcmp(before_dists, after_dists, sizeof before_dists) == 0);
+        omendb_index_free(loaded);
+        /* Mapped, the index searches the f32 vectors (no room for the codes). */
+        omendb_index *opened = NULL;
+        CHECK_OK(omendb_index_open(path, strlen(path), &opened, &ERR));
+        check_finds_itself(opened, v);
+        CHECK_OK(omendb_index_stats(opened, &json, NULL, &ERR));
+        CHECK(strstr(json, "\"neighbor_codes_in_use\":false") != NULL);
+        omendb_string_free(json);
+        omendb_index_free(opened);
+        remove(path);
+    }
+
+    omendb_options *opts = NULL;
+    omendb_error *err = NULL;
+    CHECK_OK(omendb_options_create(&opts, &ERR));
+    CHECK(omendb_options_set_neighbor_codes(opts, 3, &err) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(omendb_error_message(err), "0, 4 or 8") != NULL);
+    omendb_error_free(err);
+    err = NULL;
+    CHECK(omendb_options_set_neighbor_codes(NULL, 8, NULL) == OMENDB_STATUS_NULL_POINTER);
+    /* Codes of codes: refused when the index is created. */
+    CHECK_OK(omendb_options_set_neighbor_codes(opts, 8, &ERR));
+    CHECK_OK(omendb_options_set_dtype(opts, OMENDB_DTYPE_INT8, &ERR));
+    omendb_index *index = NULL;
+    CHECK(omendb_index_create(opts, &index, &err) == OMENDB_STATUS_INVALID_ARGUMENT);
+    CHECK(index == NULL);
+    CHECK(err != NULL && strstr(omendb_error_message(err), "f32 only") != NULL);
+    omendb_error_free(err);
+    omendb_options_free(opts);
+    free(keys);
+    free(v);
+}
+
 int main(void) {
     RUN(test_every_dtype_finds_stored_vectors);
     RUN(test_setters_validate);
     RUN(test_training_needs_a_large_first_batch);
     RUN(test_full_precision_in_a_file_and_save);
+    RUN(test_neighbor_codes);
     return check_finish();
 }

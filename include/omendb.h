@@ -666,8 +666,10 @@ omendb_status omendb_index_remove_where(const omendb_index *index, const omendb_
  * NUL, to `*len_out`, which may be NULL). Fields (more may be added):
  * `records`, `pending_removes` (removed, the graph not yet repaired around them), `slots`,
  * `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind` ("u64",
- * "string" or null), `text` (the tokenizer options), `bm25` (`k1`, `b`), `levels` (records
- * per top layer), `mean_layer0_degree`, `memory`
+ * "string" or null), `neighbor_codes` (bits, 0 for none), `neighbor_codes_in_use` (whether
+ * searches score them now: not before they are learned, nor over a file mapping), `text`
+ * (the tokenizer options), `bm25` (`k1`, `b`), `levels` (records per top layer),
+ * `mean_layer0_degree`, `memory`
  * (approximate bytes: `graph`, `keys`, `full_precision`, `codec`, `metadata`, `text`,
  * `total`) and `durable` (null, or `{"dir", "log_bytes"}`). It visits every record's links:
  * its cost grows with the records.
@@ -1079,7 +1081,8 @@ void omendb_string_free(char *s);
 /**
  * Creates options with the defaults: dimensions 0 (taken from the first batch added),
  * metric OMENDB_METRIC_L2, m 16, ef_construction 200, ef_search 64, a fixed seed, dtype
- * OMENDB_DTYPE_F32, rerank 4, pq_m 0 (dim / 8), full-precision vectors in memory.
+ * OMENDB_DTYPE_F32, rerank 4, pq_m 0 (dim / 8), full-precision vectors in memory, no
+ * neighbour codes.
  *
  * On success writes a new handle to `*options_out`; the caller owns it and frees it with
  * `omendb_options_free`. On failure `*options_out` is unchanged.
@@ -1193,6 +1196,27 @@ omendb_status omendb_options_set_dtype(omendb_options *options, uint32_t dtype, 
  * Thread safety: the options must not be used by another thread during the call.
  */
 omendb_status omendb_options_set_rerank(omendb_options *options, uint64_t rerank, omendb_error **err_out);
+
+/**
+ * Sets the bits per dimension of the neighbour codes an f32 index keeps beside each node's
+ * layer-0 links: 0 (none, the default), 8 or 4. A search (and an insert) then scores a whole
+ * neighbour list from one contiguous block of codes, and re-scores the best nodes it reached
+ * with the f32 vectors, so the distances returned stay exact. 8 bits suit low dimensions
+ * (glove-50), 4 bits high ones (MNIST-784, MiniLM-384); BENCHMARKS.md has the measurements.
+ *
+ * Memory: every node holds a code of each of its `2 * m` neighbours, so an index takes about
+ * 4 to 9 times the memory of one without (`omendb_index_memory_bytes` counts the blocks).
+ * The codes are learned from the first 256 to 4096 records; until then searches score the
+ * vectors. A saved index keeps what was learned (format version 8) and a load makes the same
+ * codes; `omendb_index_open` maps the file without them and searches the f32 vectors.
+ *
+ * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
+ * any other number (the options are unchanged); `omendb_index_create` fails with
+ * OMENDB_STATUS_INVALID_ARGUMENT when they are set with a dtype other than f32.
+ *
+ * Thread safety: the options must not be used by another thread during the call.
+ */
+omendb_status omendb_options_set_neighbor_codes(omendb_options *options, uint32_t bits, omendb_error **err_out);
 
 /**
  * Sets the number of PQ sub-spaces (1..=65536, or 0 for dim / 8). It must divide the
@@ -1500,7 +1524,10 @@ omendb_status omendb_index_load(const char *path, size_t path_len, omendb_index 
  * damaged or foreign file is refused, as by `omendb_index_load`).
  *
  * The index answers every search (plain, batched, filtered, text, hybrid) exactly as an
- * index loaded with `omendb_index_load` does. It is read-only: `omendb_index_add*`,
+ * index loaded with `omendb_index_load` does, except an index made with neighbour codes
+ * (`omendb_options_set_neighbor_codes`): a mapping has no room for them, so its searches
+ * score the f32 vectors, as an index without codes does (the same graph; answers can differ
+ * slightly, distances are exact either way). It is read-only: `omendb_index_add*`,
  * `_upsert*`, `_add_records`, `_upsert_records`, `_remove` and `_compact` on it return
  * OMENDB_STATUS_INVALID_ARGUMENT ("index opened read-only"). `omendb_index_save` works (to
  * another path, or to this one: the open index keeps reading the file it opened).

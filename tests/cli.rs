@@ -179,6 +179,15 @@ fn dtype_filter_aliases_and_closed_pipes() {
         assert_eq!(line, format!("{i}\t{i}:0"), "{hits}");
     }
     fails(&["build", "--dtype", "float64", "--input", &p("base.fvecs"), "-o", &p("x.omendb")], "f16 (float16, half)");
+    // Neighbour codes: written as format 8, named by info, found at distance 0 too.
+    ok(&["build", "--neighbor-codes", "8", "--input", &p("base.fvecs"), "-o", &p("c.omendb")]);
+    let info = ok(&["info", &p("c.omendb")]);
+    assert!(info.contains("format version  8") && info.contains("8-bit neighbour codes"), "{info}");
+    let hits = ok(&["search", &p("c.omendb"), "--queries", &p("base.fvecs"), "--limit", "5", "-k", "1"]);
+    for (i, line) in hits.lines().enumerate() {
+        assert_eq!(line, format!("{i}\t{i}:0"), "{hits}");
+    }
+    fails(&["build", "--neighbor-codes", "5", "--input", &p("base.fvecs"), "-o", &p("x.omendb")], "0, 4 or 8");
     fails(&["build", "--metric", "hamming", "--input", &p("base.fvecs"), "-o", &p("x.omendb")], "cosine (cos, angular)");
 
     // Tie-safe recall: every vector twice, so each query has two neighbours at distance 0 and

@@ -3,7 +3,8 @@
 //! engine or the writer must not change a single byte); plus the format-5 fixture, an f32 index
 //! whose records pack (`docs/format.md`, "Version 5"), the format-6 fixture, whose metadata
 //! holds null and lists of numbers, and the format-7 fixture, the format-5 fixture's index
-//! written with its texts as given (TXTS), each with the answers recorded when it was written.
+//! written with its texts as given (TXTS), and the format-8 fixture, that index made with 8-bit
+//! neighbour codes (NCOD), each with the answers recorded when it was written.
 //! The older fixtures keep their own tests (`persistence.rs`, `quant_persistence.rs`).
 
 mod common;
@@ -25,7 +26,7 @@ fn fingerprint(bytes: &[u8]) -> u64 {
 /// The bytes a load of each fixture saves again: (file, length, fingerprint), recorded with
 /// the build before the #22 reshaping (84cdc47) and the writers of the newer fixtures. A change
 /// here means the writer (or the engine under it) changed what it writes.
-const RESAVED: [(&str, usize, u64); 8] = [
+const RESAVED: [(&str, usize, u64); 9] = [
     ("v1-small.omendb", 31168, 0x6e82f903c6c07463),
     ("v2-small.omendb", 47808, 0xa278e82158601634),
     ("v3-binary-small.omendb", 48064, 0x326b1a114c89aa15),
@@ -34,6 +35,7 @@ const RESAVED: [(&str, usize, u64); 8] = [
     ("v5-packed-small.omendb", 81024, 0x69915b06dba5c318),
     ("v6-metadata-small.omendb", 24128, 0xc720d6e707919b35),
     ("v7-texts-small.omendb", 86976, 0xabb428b7ff7ad3ee),
+    ("v8-codes-small.omendb", 87104, 0xa053abdacfab6eaa),
 ];
 
 #[test]
@@ -70,8 +72,13 @@ fn v5_options() -> IndexOptions {
 /// a text on two thirds; every 9th removed and repaired, 6 added into the freed slots, 4 more
 /// removed and left pending.
 fn build_v5_index() -> (Index, Vec<f32>) {
+    build_v5_index_with(v5_options())
+}
+
+/// The index of `build_v5_index`, made with `options`.
+fn build_v5_index_with(options: IndexOptions) -> (Index, Vec<f32>) {
     let data = vectors(306, V5_DIM, 55);
-    let index = Index::new(v5_options()).unwrap();
+    let index = Index::new(options).unwrap();
     let mut i = 0;
     while i < 306 {
         let end = (i + 16).min(if i < 300 { 300 } else { 306 });
@@ -199,6 +206,45 @@ fn v7_fixture_loads_and_opens_with_known_answers() {
     assert_eq!(loaded.to_bytes().unwrap(), bytes, "load, save");
     assert_eq!(opened.to_bytes().unwrap(), bytes, "open, save");
     assert_eq!(build_v5_index().0.to_bytes().unwrap(), bytes, "build, save");
+}
+
+// ---- the format-8 fixture: the format-7 index with 8-bit neighbour codes ----
+
+const FIXTURE_V8: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v8-codes-small.omendb");
+
+fn v8_options() -> IndexOptions {
+    IndexOptions { neighbor_codes: 8, ..v5_options() }
+}
+
+#[test]
+#[ignore = "writes tests/fixtures/v8-codes-small.omendb; run only when OMENDB_WRITE_FIXTURE=1"]
+fn write_v8_fixture() {
+    if std::env::var("OMENDB_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    build_v5_index_with(v8_options()).0.save(FIXTURE_V8).unwrap();
+}
+
+#[test]
+fn v8_fixture_loads_and_opens_with_known_answers() {
+    let bytes = std::fs::read(FIXTURE_V8).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 8, "format version in the header");
+    let loaded = Index::load(FIXTURE_V8).unwrap();
+    loaded.check_invariants().unwrap();
+    let opened = Index::open(FIXTURE_V8).unwrap();
+    // Loaded, the codes are in the blocks again; mapped, searches score the vectors.
+    assert_eq!(loaded.stats()["neighbor_codes_in_use"], true);
+    assert_eq!(opened.stats()["neighbor_codes_in_use"], false);
+    for (index, what) in [(&loaded, "load"), (&opened, "open")] {
+        assert_eq!(index.options(), &v8_options(), "{what}");
+        check_v5_answers(index, what);
+        assert_eq!(index.text(KeyRef::Str("r-103")).as_deref(), Some("record 103 of group g5 green"), "{what}");
+    }
+    // The file is what this build writes for the same index, byte for byte, whether it was
+    // loaded, mapped (which keeps the codes' ranges to write them again) or built.
+    assert_eq!(loaded.to_bytes().unwrap(), bytes, "load, save");
+    assert_eq!(opened.to_bytes().unwrap(), bytes, "open, save");
+    assert_eq!(build_v5_index_with(v8_options()).0.to_bytes().unwrap(), bytes, "build, save");
 }
 
 // ---- the format-6 fixture: null and lists of numbers in the metadata ----

@@ -13,10 +13,11 @@ all threads. Recall is tie-safe against the shipped ground truth (see run.py's `
     python benches/compare/interleaved.py mnist-784-euclidean --libs omendb,omendb+OMENDB_PRUNE_ALPHA=1.1,hnswlib
     python benches/compare/interleaved.py glove-50-angular --libs omendb,omendb@/tmp/old/libomendb.so,hnswlib
     python benches/compare/interleaved.py npl-ir --libs omendb,hnswlib
-    python benches/compare/interleaved.py glove-50-angular --libs omendb+efc=100,hnswlib,hnswlib+efc=100
+    python benches/compare/interleaved.py glove-50-angular --libs omendb+neighbor_codes=8+efc=100,hnswlib,hnswlib+efc=100
 
 An entry's ``+M=N`` and ``+efc=N`` set that entry's graph parameters (default --M and --efc);
-any other ``+NAME=VALUE`` is an environment variable set while that entry's index is made.
+another lower-case ``+name=N`` is an option of omendb.Index (``omendb+neighbor_codes=8``), and
+an upper-case ``+NAME=VALUE`` is an environment variable set while that entry's index is made.
 
 npl-ir (MiniLM 384-d, cosine) ships no base/query split: the base is the corpus embeddings less
 the last --holdout documents (default 1,000; 10,426 vectors), the queries are its 93 query
@@ -77,7 +78,8 @@ def omendb_over(library: str, alias: str) -> type:
     class OmenDBOver(run.OmenDB):
         def __init__(self, *args: object) -> None:  # run.Lib's fields, then this binding's Index
             run.Lib.__init__(self, *args)
-            self.p = module.Index(dim=self.dim, metric="cosine" if self.metric == "cos" else "l2", m=self.M, ef_construction=self.efc)
+            self.p = module.Index(dim=self.dim, metric="cosine" if self.metric == "cos" else "l2", m=self.M,
+                                  ef_construction=self.efc, **self.index_options)
 
     return OmenDBOver
 
@@ -126,11 +128,18 @@ def main() -> None:
             cls, library = cls.split("@", 1)
             classes[name] = omendb_over(library, f"omendb_{len(classes)}")
             cls = name
-        # "hnswlib+efc=100": a build parameter of this entry alone (M or efc); any other
-        # assignment is an environment variable.
+        # "hnswlib+efc=100": a build parameter of this entry alone (M or efc); "omendb+
+        # neighbor_codes=8": another lower-case name is an omendb.Index option (an integer);
+        # an upper-case one is an environment variable.
         assigned = dict(kv.split("=", 1) for kv in assigns)
         own = {k: int(assigned.pop(k)) for k in ("M", "efc") if k in assigned}
-        env = assigned
+        options = {k: int(v) for k, v in assigned.items() if k.islower()}
+        env = {k: v for k, v in assigned.items() if not k.islower()}
+        if options:
+            if not issubclass(classes[cls], run.OmenDB):
+                raise SystemExit(f"{name}: index options apply to omendb only")
+            classes[name] = type(name, (classes[cls],), {"index_options": options})
+            cls = name
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         M, efc = own.get("M", a.M), own.get("efc", a.efc)

@@ -325,12 +325,15 @@ class OmenDB(Lib):
     """Through bindings/python: RAYON_NUM_THREADS (set before the library loads) fixes its threads."""
 
     name = "omendb"
+    # More keyword options of omendb.Index (interleaved.py's "omendb+neighbor_codes=8").
+    index_options: Dict[str, Any] = {}
 
     def __init__(self, *a: Any):
         super().__init__(*a)
         from omendb import Index
 
-        self.p = Index(dim=self.dim, metric="cosine" if self.metric == "cos" else "l2", m=self.M, ef_construction=self.efc)
+        self.p = Index(dim=self.dim, metric="cosine" if self.metric == "cos" else "l2", m=self.M, ef_construction=self.efc,
+                       **self.index_options)
 
     def build(self, X: np.ndarray) -> None:
         self.p.add(X, ids=np.arange(len(X), dtype=np.uint64))

@@ -64,6 +64,8 @@ package omendb
 #cgo nocallback omendb_options_set_dtype
 #cgo noescape omendb_options_set_rerank
 #cgo nocallback omendb_options_set_rerank
+#cgo noescape omendb_options_set_neighbor_codes
+#cgo nocallback omendb_options_set_neighbor_codes
 #cgo noescape omendb_options_set_pq_m
 #cgo nocallback omendb_options_set_pq_m
 #cgo noescape omendb_options_set_full_precision_dir

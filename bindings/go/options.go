@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"time"
 )
@@ -70,7 +71,8 @@ const (
 
 // Options are the settings of New. A zero field keeps the library's default: dimensions
 // taken from the first batch added, metric L2, M 16, EfConstruction 200, EfSearch 64, a
-// fixed seed, dtype F32, Rerank 4, PQM dim / 8, full-precision vectors in memory.
+// fixed seed, dtype F32, Rerank 4, PQM dim / 8, full-precision vectors in memory, no
+// neighbour codes.
 // A negative value is rejected by New itself (ErrInvalidArgument naming the field and the
 // value); other out-of-range values are rejected by C with ErrInvalidArgument.
 type Options struct {
@@ -83,6 +85,12 @@ type Options struct {
 	Dtype          Dtype  // F32, F16, Int8, Binary or PQ
 	Rerank         int    // quantized: re-score the best Rerank * k candidates, 1..=1024
 	PQM            int    // PQ sub-spaces, a divisor of Dim; 0 = Dim / 8
+	// NeighborCodes, F32 only: bits per dimension (8 or 4; 0 = none) of the codes of each
+	// node's neighbours kept beside its links (omendb_options_set_neighbor_codes). Searches
+	// and inserts score a whole neighbour list from them, then re-score the best nodes with
+	// the f32 vectors (distances stay exact): faster, for about 4 to 9 times the memory.
+	// Saved with the index; Open (mapped) searches without them.
+	NeighborCodes int
 	// FullPrecisionDir, when set, keeps a quantized index's full-precision vectors in an
 	// unlinked, memory-mapped temporary file in this directory (page cache) instead of
 	// anonymous memory.
@@ -168,10 +176,13 @@ func (o Options) validate() error {
 		name string
 		v    int
 	}{{"Dim", o.Dim}, {"M", o.M}, {"EfConstruction", o.EfConstruction}, {"EfSearch", o.EfSearch},
-		{"Rerank", o.Rerank}, {"PQM", o.PQM}} {
+		{"Rerank", o.Rerank}, {"PQM", o.PQM}, {"NeighborCodes", o.NeighborCodes}} {
 		if f.v < 0 {
 			return argError(StatusInvalidArgument, fmt.Sprintf("Options.%s = %d must not be negative", f.name, f.v))
 		}
+	}
+	if uint64(o.NeighborCodes) > math.MaxUint32 {
+		return argError(StatusInvalidArgument, fmt.Sprintf("Options.NeighborCodes = %d must be 0, 4 or 8", o.NeighborCodes))
 	}
 	return nil
 }
@@ -242,6 +253,11 @@ func (o Options) set(opts *C.omendb_options) error {
 	}
 	if o.PQM != 0 {
 		if err := check(C.omendb_options_set_pq_m(opts, C.uint64_t(o.PQM), &cerr), &cerr); err != nil {
+			return err
+		}
+	}
+	if o.NeighborCodes != 0 {
+		if err := check(C.omendb_options_set_neighbor_codes(opts, C.uint32_t(o.NeighborCodes), &cerr), &cerr); err != nil {
 			return err
 		}
 	}

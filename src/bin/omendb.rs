@@ -106,6 +106,10 @@ struct BuildArgs {
     /// the full vectors too and re-rank with them: distances stay exact).
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// f32 only: bits (8 or 4; 0 = none) of the neighbour codes kept beside each node's links:
+    /// faster searches and builds for several times the memory (see README, Quantization).
+    #[arg(long, default_value_t = 0)]
+    neighbor_codes: u8,
     /// Vectors: .fvecs, .bvecs or .npy (float32, 2-D, C order).
     #[arg(long)]
     input: PathBuf,
@@ -171,7 +175,7 @@ fn main() -> ExitCode {
 }
 
 fn build(args: BuildArgs) -> CliResult<()> {
-    let BuildArgs { metric, dtype, input, output, m, ef_construction, ef_search, batch, limit } = args;
+    let BuildArgs { metric, dtype, neighbor_codes, input, output, m, ef_construction, ef_search, batch, limit } = args;
     let (input, output) = (input.as_path(), output.as_path());
     let metric = Metric::from_name(&metric).map_err(|e| e.to_string())?;
     let dtype = Dtype::from_name(&dtype).map_err(|e| e.to_string())?;
@@ -182,7 +186,7 @@ fn build(args: BuildArgs) -> CliResult<()> {
     }
     let (data, dim) = read_vectors(input, limit)?;
     let n = data.len() / dim.max(1);
-    let options = IndexOptions { dim, metric, dtype, m, ef_construction, ef_search, ..IndexOptions::default() };
+    let options = IndexOptions { dim, metric, dtype, m, ef_construction, ef_search, neighbor_codes, ..IndexOptions::default() };
     let index = Index::new(options).map_err(|e| e.to_string())?;
     let batch = batch.max(1);
     let bar = ProgressBar::new(n as u64).with_style(
@@ -291,7 +295,9 @@ fn info(path: &Path) -> CliResult<()> {
     say!("file size       {} bytes", layout.file_len);
     say!("dim             {}", meta.dim);
     say!("metric          {}", o.metric.name());
-    if o.dtype == Dtype::F32 {
+    if o.dtype == Dtype::F32 && o.neighbor_codes != 0 {
+        say!("dtype           f32 ({}-bit neighbour codes beside the links)", o.neighbor_codes);
+    } else if o.dtype == Dtype::F32 {
         say!("dtype           f32");
     } else {
         say!("dtype           {} (searches re-rank {} x k candidates at full precision)", o.dtype.name(), o.rerank);

@@ -59,7 +59,8 @@ pub const OMENDB_DTYPE_PQ: u32 = 4;
 
 /// Creates options with the defaults: dimensions 0 (taken from the first batch added),
 /// metric OMENDB_METRIC_L2, m 16, ef_construction 200, ef_search 64, a fixed seed, dtype
-/// OMENDB_DTYPE_F32, rerank 4, pq_m 0 (dim / 8), full-precision vectors in memory.
+/// OMENDB_DTYPE_F32, rerank 4, pq_m 0 (dim / 8), full-precision vectors in memory, no
+/// neighbour codes.
 ///
 /// On success writes a new handle to `*options_out`; the caller owns it and frees it with
 /// `omendb_options_free`. On failure `*options_out` is unchanged.
@@ -237,6 +238,34 @@ pub extern "C" fn omendb_options_set_dtype(options: *mut omendb_options, dtype: 
 pub extern "C" fn omendb_options_set_rerank(options: *mut omendb_options, rerank: u64, err_out: *mut *mut omendb_error) -> omendb_status {
     set(options, err_out, "rerank", |o| {
         o.rerank = in_range("rerank", rerank, 1, crate::index::MAX_RERANK as u64)?;
+        Ok(())
+    })
+}
+
+/// Sets the bits per dimension of the neighbour codes an f32 index keeps beside each node's
+/// layer-0 links: 0 (none, the default), 8 or 4. A search (and an insert) then scores a whole
+/// neighbour list from one contiguous block of codes, and re-scores the best nodes it reached
+/// with the f32 vectors, so the distances returned stay exact. 8 bits suit low dimensions
+/// (glove-50), 4 bits high ones (MNIST-784, MiniLM-384); BENCHMARKS.md has the measurements.
+///
+/// Memory: every node holds a code of each of its `2 * m` neighbours, so an index takes about
+/// 4 to 9 times the memory of one without (`omendb_index_memory_bytes` counts the blocks).
+/// The codes are learned from the first 256 to 4096 records; until then searches score the
+/// vectors. A saved index keeps what was learned (format version 8) and a load makes the same
+/// codes; `omendb_index_open` maps the file without them and searches the f32 vectors.
+///
+/// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
+/// any other number (the options are unchanged); `omendb_index_create` fails with
+/// OMENDB_STATUS_INVALID_ARGUMENT when they are set with a dtype other than f32.
+///
+/// Thread safety: the options must not be used by another thread during the call.
+#[no_mangle]
+pub extern "C" fn omendb_options_set_neighbor_codes(options: *mut omendb_options, bits: u32, err_out: *mut *mut omendb_error) -> omendb_status {
+    set(options, err_out, "neighbor_codes", |o| {
+        o.neighbor_codes = match bits {
+            0 | 4 | 8 => bits as u8,
+            _ => return Err(invalid(format!("neighbor_codes must be 0, 4 or 8 bits, got {bits}"))),
+        };
         Ok(())
     })
 }

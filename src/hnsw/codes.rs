@@ -27,18 +27,6 @@ pub const MIN_TRAIN: usize = 256;
 /// Most records the codes are learned from (the first published slots).
 pub const TRAIN_SAMPLE: usize = 4096;
 
-/// Experimental, while neighbour codes are measured (issue 26): a graph of f32 vectors
-/// created while the environment variable `OMENDB_NEIGHBOR_CODES` is `8` (or `1`) keeps 8-bit
-/// codes, `4` 4-bit codes. They are not saved; a loaded graph learns them again from its first
-/// records. Returns the bits a code takes per dimension.
-pub fn wanted() -> Option<u8> {
-    match std::env::var("OMENDB_NEIGHBOR_CODES").ok()?.as_str() {
-        "1" | "8" => Some(8),
-        "4" => Some(4),
-        _ => None,
-    }
-}
-
 /// Bytes per code of `dim` dimensions at `bits` a dimension: the packed bytes rounded up to a
 /// word, then the f32 norm.
 fn code_bytes(dim: usize, bits: u8) -> usize {
@@ -132,11 +120,41 @@ impl NeighborCodes {
             // code 0, weight 0), so a query's value there cannot dwarf every other weight.
             step.push(if h > l { (h - l) / levels } else { 0.0 });
         }
+        NeighborCodes::from_ranges(dim, metric, bits, lo, step).expect("ranges of finite values")
+    }
+
+    /// Codes of `bits` (8 or 4) a dimension over the ranges `lo[j] + step[j] * c` (as
+    /// [`NeighborCodes::ranges`] gives them, e.g. read back from a file); None unless there is
+    /// one finite `lo` and one finite, non-negative `step` per dimension.
+    pub fn from_ranges(dim: usize, metric: Metric, bits: u8, lo: Vec<f32>, step: Vec<f32>) -> Option<NeighborCodes> {
+        let levels = match bits {
+            4 => 15.0,
+            8 => 127.0,
+            _ => return None,
+        };
+        let valid = lo.len() == dim
+            && step.len() == dim
+            && lo.iter().all(|l| l.is_finite())
+            && step.iter().all(|s| s.is_finite() && *s >= 0.0);
+        if !valid {
+            return None;
+        }
         let dots = blocks::detect(bits);
         static SERIAL: AtomicU64 = AtomicU64::new(1);
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
         let inv_step = step.iter().map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 }).collect();
-        NeighborCodes { dim, bits, levels, l2: metric == Metric::L2, lo, step, inv_step, stride: code_bytes(dim, bits), dots, serial }
+        Some(NeighborCodes { dim, bits, levels, l2: metric == Metric::L2, lo, step, inv_step, stride: code_bytes(dim, bits), dots, serial })
+    }
+
+    /// Bits per dimension: 8 or 4.
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// Each dimension's lowest value and step (a dimension's code `c` stands for
+    /// `lo + step * c`): all a save needs to make the same codes again.
+    pub fn ranges(&self) -> (&[f32], &[f32]) {
+        (&self.lo, &self.step)
     }
 
     /// 32-bit words per code.

@@ -86,7 +86,7 @@ pub struct Graph {
 impl Graph {
     /// An empty graph of `dim`-dimensional vectors.
     pub fn new(dim: usize, params: Params, space: Space) -> Graph {
-        Graph::with_neighbor_blocks(dim, params, space, codes::wanted())
+        Graph::with_neighbor_blocks(dim, params, space, None)
     }
 
     /// As [`Graph::new`], with a neighbour block per node for codes of `bits` a dimension
@@ -113,30 +113,58 @@ impl Graph {
         }
     }
 
+    /// The neighbour codes once learned, even before every block holds them: what a save
+    /// writes, so that a load fills the blocks with the same codes.
+    pub(crate) fn learned_neighbor_codes(&self) -> Option<&NeighborCodes> {
+        self.codes.get()
+    }
+
     /// Learns the neighbour codes and fills every block, once the store has blocks and at
     /// least `codes::MIN_TRAIN` records; a no-op before that and after. Call it between
     /// writing a batch's vectors and linking them, and after restoring a graph.
     pub(crate) fn learn_neighbor_codes(&self) {
-        if !self.store.has_blocks() || self.codes.get().is_some() {
+        self.fill_neighbor_blocks(None);
+    }
+
+    /// Sets the neighbour codes (`given`, as saved; or else learned from the first published
+    /// records, when there are enough) and writes every block with them, once: searches use
+    /// the codes from then on.
+    ///
+    /// A store without blocks (a file mapping) keeps `given` only to save it again.
+    fn fill_neighbor_blocks(&self, given: Option<NeighborCodes>) {
+        if !self.store.has_blocks() {
+            if let Some(given) = given {
+                let _ = self.codes.set(given);
+            }
+            return;
+        }
+        if self.codes_ready.load(Ordering::Acquire) {
             return;
         }
         // No repair (so no slot reuse) while the sample is read and the blocks are filled.
         let _no_repair = self.maintenance.lock();
-        if self.codes.get().is_some() {
+        if self.codes_ready.load(Ordering::Acquire) {
             return;
         }
-        let high = self.store.high_water();
-        // Published records (LIVE or DELETED) among the first slots: the same sample after a
-        // save and a load when those slots are unchanged. (A slot of a chunk another add has
-        // not mapped yet holds nothing yet.)
-        let published = |id: u32| self.store.is_backed(id) && self.store.state(id) != STATE_FREE;
-        let sample_ids: Vec<u32> = (0..high).filter(|&id| published(id)).take(codes::TRAIN_SAMPLE).collect();
-        if sample_ids.len() < codes::MIN_TRAIN {
-            return;
-        }
-        let sample: Vec<f32> = sample_ids.iter().flat_map(|&id| self.store.vector(id).iter().copied()).collect();
-        let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample, self.code_bits));
-        let codes = self.codes.get().expect("set above");
+        let codes = match given {
+            Some(given) => {
+                let _ = self.codes.set(given);
+                self.codes.get().expect("set above")
+            }
+            None => {
+                let high = self.store.high_water();
+                // Published records (LIVE or DELETED) among the first slots. (A slot of a
+                // chunk another add has not mapped yet holds nothing yet.)
+                let published = |id: u32| self.store.is_backed(id) && self.store.state(id) != STATE_FREE;
+                let sample_ids: Vec<u32> = (0..high).filter(|&id| published(id)).take(codes::TRAIN_SAMPLE).collect();
+                if sample_ids.len() < codes::MIN_TRAIN {
+                    return;
+                }
+                let sample: Vec<f32> = sample_ids.iter().flat_map(|&id| self.store.vector(id).iter().copied()).collect();
+                let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample, self.code_bits));
+                self.codes.get().expect("set above")
+            }
+        };
         // Lists written before the codes existed have no codes yet. Those written from now on
         // get them in `write_links`; each node's lock orders this pass with those writers.
         let mut links = Vec::new();
@@ -267,7 +295,8 @@ impl Graph {
     pub(crate) fn write_links(&self, _guard: &NodeGuard<'_>, id: u32, level: usize, links: &[u32]) {
         debug_assert!(links.len() <= self.max_links(level));
         let list = self.list(id, level);
-        if let (0, Some(codes), Some((count, slots))) = (level, self.codes.get(), list.split_first()) {
+        let codes = self.codes.get().filter(|_| self.store.has_blocks());
+        if let (0, Some(codes), Some((count, slots))) = (level, codes, list.split_first()) {
             // The caller holds the lock: the list is stable; Relaxed reads suffice.
             let n = (count.load(Ordering::Relaxed) as usize).min(slots.len());
             codes.update(self.store.block(id), &slots[..n], links, |l| self.store.vector(l));
@@ -300,13 +329,13 @@ impl Graph {
         self.write_links(&guard, id, level, links);
     }
 
-    /// Sets the entry point and the pending deletes of a graph rebuilt from a file, once every
-    /// slot has been restored.
-    pub(crate) fn restore_state(&self, entry: Option<(u32, u8)>, pending: Vec<u32>) {
+    /// Sets the entry point, the pending deletes and the neighbour codes (as saved, or None to
+    /// learn them) of a graph rebuilt from a file, once every slot has been restored.
+    pub(crate) fn restore_state(&self, entry: Option<(u32, u8)>, pending: Vec<u32>, codes: Option<NeighborCodes>) {
         self.set_entry(entry);
         self.deleted_count.store(pending.len(), Ordering::Release);
         *self.deleted.lock() = pending;
         self.capacity_hint.store(self.store.high_water(), Ordering::Release);
-        self.learn_neighbor_codes();
+        self.fill_neighbor_blocks(codes);
     }
 }

@@ -443,7 +443,7 @@ fn put_kind(upsert: bool) -> op::PutKind {
 /// one must have been created with exactly `options` (its dimensions as taken from its first
 /// batch when created with 0), or with what `explicit` leaves out: only the options it names
 /// are compared. Names: "dim", "metric", "m", "ef_construction", "ef_search", "seed", "dtype",
-/// "rerank", "pq_m", "full_precision_dir", "text", "bm25".
+/// "rerank", "pq_m", "full_precision_dir", "text", "bm25", "neighbor_codes".
 pub fn options_must_match<'a>(
     options: &'a IndexOptions,
     explicit: &'a [&'a str],
@@ -463,6 +463,7 @@ pub fn options_must_match<'a>(
             "full_precision_dir" => options.raw_storage != stored.raw_storage,
             "text" => options.text != stored.text,
             "bm25" => options.bm25 != stored.bm25,
+            "neighbor_codes" => options.neighbor_codes != stored.neighbor_codes,
             _ => false,
         };
         for name in explicit {
@@ -489,6 +490,7 @@ fn describe(o: &IndexOptions, name: &str) -> String {
         "rerank" => format!("rerank {}", o.rerank),
         "pq_m" => format!("pq_m {}", o.pq_m),
         "full_precision_dir" => format!("full-precision vectors in {:?}", o.raw_storage),
+        "neighbor_codes" => format!("neighbor_codes {}", o.neighbor_codes),
         other => format!("other {other} settings"),
     }
 }

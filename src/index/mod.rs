@@ -333,7 +333,8 @@ impl Index {
             }
         };
         let g = self.graph.get_or_init(|| {
-            Graph::new(dim, Params::new(self.options.m, self.options.ef_construction), space)
+            let bits = (self.options.neighbor_codes != 0).then_some(self.options.neighbor_codes);
+            Graph::with_neighbor_blocks(dim, Params::new(self.options.m, self.options.ef_construction), space, bits)
         });
         if g.store.dim() != dim {
             return Err(Error::DimensionMismatch { expected: g.store.dim(), got: dim });

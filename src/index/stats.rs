@@ -11,6 +11,9 @@ impl Index {
     /// - `records`, `pending_removes` (removed, graph not yet repaired around them), `slots`
     ///   (one past the highest slot ever used);
     /// - `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind`;
+    /// - `neighbor_codes`: bits of the neighbour codes as created (0: none), and
+    ///   `neighbor_codes_in_use`: whether searches score them now (not before they are learned,
+    ///   nor over a file mapping);
     /// - `text`: the tokenizer options (`lowercase`, `normalize_unicode`, `stemmer`,
     ///   `stop_words`: "none", "english" or the custom list, `min_token_chars`,
     ///   `max_token_chars`); `bm25`: `k1` and `b`;
@@ -56,6 +59,8 @@ impl Index {
             "ef_construction": self.options.ef_construction,
             "ef_search": self.ef_search(),
             "key_kind": self.key_kind().map(crate::keys::kind_name),
+            "neighbor_codes": self.options.neighbor_codes,
+            "neighbor_codes_in_use": graph.is_some_and(|g| g.neighbor_codes().is_some()),
             "text": {
                 "lowercase": self.options.text.lowercase,
                 "normalize_unicode": self.options.text.normalize_unicode,

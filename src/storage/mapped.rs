@@ -111,6 +111,7 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     let keys = format::read_keys(bytes, &layout, &states)?;
     let (metadata, text, options) = format::read_payloads(bytes, &layout, &keys, &states)?;
     let codec = format::read_codec(bytes, &layout)?;
+    let neighbor_codes = format::read_neighbor_codes(bytes, &layout)?;
     // Quantized: the full-precision vectors are served from a second (read-only) mapping of
     // the same file, so re-ranking reads them from the page cache, not anonymous memory.
     let raw = if meta.has_codec() {
@@ -141,6 +142,8 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
         free,
     );
     let graph = Graph::with_store(store, params, format::space_of(options.metric, codec));
-    graph.restore_state(entry, dels);
+    // A mapped store has no neighbour blocks: its searches score the f32 vectors. The codes'
+    // ranges are kept only so that a save writes them again.
+    graph.restore_state(entry, dels, neighbor_codes);
     Ok(Restored { options, graph: Some(graph), keys, inserted, next_auto_key, metadata, text, raw })
 }

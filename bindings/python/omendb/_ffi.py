@@ -257,6 +257,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "omendb_options_set_seed": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_dtype": (omendb_status, [OptionsPtr, c_uint32, _ERR]),
     "omendb_options_set_rerank": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
+    "omendb_options_set_neighbor_codes": (omendb_status, [OptionsPtr, c_uint32, _ERR]),
     "omendb_options_set_pq_m": (omendb_status, [OptionsPtr, c_uint64, _ERR]),
     "omendb_options_set_text_case": (omendb_status, [OptionsPtr, c_bool, c_bool, _ERR]),
     "omendb_options_set_stemmer": (omendb_status, [OptionsPtr, c_char_p, c_size_t, _ERR]),

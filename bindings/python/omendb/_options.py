@@ -31,6 +31,7 @@ def set_options(
     rerank: Optional[int],
     pq_m: Optional[int],
     full_precision_dir: Optional[str],
+    neighbor_codes: Optional[int],
     path: Optional[Union[str, "os.PathLike[str]"]],
     sync: str,
     sync_interval_ms: int,
@@ -72,6 +73,12 @@ def set_options(
             lib.omendb_options_set_full_precision_dir(options, fp, len(fp), byref(err)),
             err,
             "full_precision_dir",
+        )
+    if neighbor_codes is not None:
+        check(
+            lib.omendb_options_set_neighbor_codes(options, _u32(neighbor_codes, "neighbor_codes"), byref(err)),
+            err,
+            "neighbor_codes",
         )
     set_text_options(options, err, stemmer, stop_words, lowercase, normalize_unicode, token_chars, bm25)
     if path is not None:

@@ -85,6 +85,13 @@ class Index(Searches, Reads):
         full_precision_dir: keep the full-precision vectors of a quantized index in an
             unlinked, memory-mapped temporary file in this directory (page cache) instead of
             anonymous memory.
+        neighbor_codes: f32 only: bits per dimension (8 or 4; 0 or None: none) of the codes
+            of each node's neighbours kept beside its links (``omendb_options_set_neighbor_codes``).
+            Searches and inserts score a whole neighbour list from them, then re-score the best
+            nodes with the f32 vectors (distances stay exact): faster, for about 4 to 9 times the
+            memory. 8 bits suit low dimensions, 4 bits high ones. Learned from the first 256 to
+            4,096 records; saved with the index; ``open(mmap=True)`` searches without them.
+            ``stats()["neighbor_codes_in_use"]`` says whether searches use them now.
         path: a directory that makes the index durable (``omendb_options_set_path``): created
             with the index if there is none there, else recovered (the newest snapshot loaded,
             the write-ahead log after it replayed). Every add, upsert and remove is in the log
@@ -110,7 +117,7 @@ class Index(Searches, Reads):
             ``stats()["bm25"]`` show them.
 
     Options left as None take the C defaults (dim 0, metric ``"l2"``, m 16,
-    ef_construction 200, ef_search 64, dtype ``"f32"``, rerank 4, pq_m 0), or for a durable
+    ef_construction 200, ef_search 64, dtype ``"f32"``, rerank 4, pq_m 0, no neighbour codes), or for a durable
     index that exists, its stored values.
 
     Raises:
@@ -143,6 +150,7 @@ class Index(Searches, Reads):
         pq_m: Optional[int] = None,
         full_precision_dir: Optional[str] = None,
         *,
+        neighbor_codes: Optional[int] = None,
         path: Optional[Union[str, "os.PathLike[str]"]] = None,
         sync: str = "always",
         sync_interval_ms: int = 100,
@@ -165,7 +173,8 @@ class Index(Searches, Reads):
         try:
             set_options(
                 options, err, dim=dim, metric=metric, m=m, ef_construction=ef_construction, ef_search=ef_search, seed=seed,
-                dtype=dtype, rerank=rerank, pq_m=pq_m, full_precision_dir=full_precision_dir, path=path, sync=sync,
+                dtype=dtype, rerank=rerank, pq_m=pq_m, full_precision_dir=full_precision_dir, neighbor_codes=neighbor_codes,
+                path=path, sync=sync,
                 sync_interval_ms=sync_interval_ms, checkpoint_bytes=checkpoint_bytes, stemmer=stemmer, stop_words=stop_words,
                 lowercase=lowercase, normalize_unicode=normalize_unicode, token_chars=token_chars, bm25=bm25,
             )
@@ -525,7 +534,8 @@ class Index(Searches, Reads):
         """Opens an index file read-only with its vectors and graph served straight from a
         memory mapping of the file (``omendb_index_open``): nothing of them is copied, so a
         large index opens fast and pages load on demand. It answers every search exactly as
-        ``load`` would; ``add``, ``upsert``, ``remove`` and ``compact`` raise
+        ``load`` would (but for an index made with ``neighbor_codes``: mapped, it searches the
+        f32 vectors without them); ``add``, ``upsert``, ``remove`` and ``compact`` raise
         InvalidArgumentError ("index opened read-only"). Do not rewrite the file in place while
         it is open (``save`` to the same path is safe: it renames a new file over it).
 

@@ -5,7 +5,7 @@
 use super::meta::{parse_meta, Meta};
 use super::{
     align_up, check_zero, le_u32, le_u64, node_stride, sections_of, upper_bytes, vector_stride, Source, ALIGN, ENTRY_LEN,
-    HEADER_LEN, MAGIC, NEWEST_VERSION, OLDEST_VERSION,
+    HEADER_LEN, MAGIC, NEIGHBOR_CODES_VERSION, NEWEST_VERSION, OLDEST_VERSION,
 };
 use crate::encoding::corrupt;
 use crate::error::{Error, Result};
@@ -199,6 +199,14 @@ fn check_section_sizes(layout: &Layout) -> Result<()> {
         };
         want(b"QCOD", Some(state))?;
         want(b"FULL", full)?;
+    }
+    if layout.version >= NEIGHBOR_CODES_VERSION {
+        // Empty until the codes are learned; then each dimension's lowest value and step.
+        let ncod = layout.section(b"NCOD").len;
+        let learned = 8 * meta.dim as u64;
+        if !(ncod == 0 || (meta.options.neighbor_codes != 0 && ncod == learned && learned > 0)) {
+            return Err(corrupt(format!("section NCOD is {ncod} bytes, META implies 0 or {learned}")));
+        }
     }
     let keys = layout.section(b"KEYS");
     if meta.key_kind == Some(KeyKind::U64) {

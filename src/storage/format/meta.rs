@@ -2,7 +2,7 @@
 //! whose fields depend on the version ([`Meta`]), decoded and checked on their own and
 //! against one another.
 
-use super::{check_zero, node_stride, vector_stride, META_LEN, NO_ENTRY, PACKED_RECORDS_VERSION};
+use super::{check_zero, node_stride, vector_stride, META_LEN, NEIGHBOR_CODES_VERSION, NO_ENTRY, PACKED_RECORDS_VERSION};
 use crate::encoding::{corrupt, Cursor};
 use crate::error::Result;
 use crate::hnsw::arena::RecordLayout;
@@ -119,6 +119,10 @@ pub(super) fn parse_meta(b: &[u8], version: u32) -> Result<Meta> {
         pq_m = c.u32()? as usize;
         codec_pq_m = c.u32()? as usize;
     }
+    let mut neighbor_codes = 0;
+    if version >= NEIGHBOR_CODES_VERSION {
+        neighbor_codes = u8::try_from(c.u32()?).map_err(|_| corrupt("META: neighbour code bits out of range"))?;
+    }
     check_zero(c.take(META_LEN - c.pos)?, "META reserved bytes")?;
 
     let options = IndexOptions {
@@ -132,6 +136,7 @@ pub(super) fn parse_meta(b: &[u8], version: u32) -> Result<Meta> {
         rerank,
         pq_m,
         raw_storage: RawStorage::Memory,
+        neighbor_codes,
         ..Default::default()
     };
     options.validate().map_err(|e| corrupt(format!("META: {e}")))?;

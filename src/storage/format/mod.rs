@@ -1,5 +1,5 @@
-//! The index file format: layout, checksums, writing (versions 2 to 7: the oldest that holds
-//! what is written) and reading (versions 1 to 7). The byte-by-byte description is
+//! The index file format: layout, checksums, writing (versions 2 to 8: the oldest that holds
+//! what is written) and reading (versions 1 to 8). The byte-by-byte description is
 //! `docs/format.md`; this module is its implementation and the two must agree.
 //!
 //! ```text
@@ -7,6 +7,7 @@
 //!            [ META ][ RECS ][ UPPR ][ KEYS ][ FREE ][ DELS ][ MDAT ][ TEXT ]   each padded to 64
 //! version 3: version 2's sections, then [ QCOD ][ FULL ]                        (to version 6)
 //! version 7: version 3's sections, then [ TXTS ]
+//! version 8: version 7's sections, then [ NCOD ]
 //! version 1: [ header: 64 ][ table: 7 x 32 ][ pad ]
 //!            [ META ][ NODE ][ UPPR ][ KEYS ][ FREE ][ DELS ][ VECS ]           each padded to 64
 //! ```
@@ -22,8 +23,9 @@
 //! records' metadata (MDAT) and texts (TEXT). Version 3 adds the codec state (QCOD) and the
 //! full-precision vectors (FULL) of a quantized index, version 4 a binary codec's two levels,
 //! version 5 allows the packed record layout (`hnsw::arena`), version 6 two more kinds of
-//! metadata value (null, lists of numbers), and version 7 the records' texts as given (TXTS;
-//! TEXT holds only what BM25 scores); a writer uses the oldest version that holds what it
+//! metadata value (null, lists of numbers), version 7 the records' texts as given (TXTS;
+//! TEXT holds only what BM25 scores), and version 8 the neighbour codes option in META and
+//! the codes' learned ranges (NCOD); a writer uses the oldest version that holds what it
 //! writes.
 //!
 //! Reading never trusts a number from the file before checking it: every count is checked
@@ -43,7 +45,7 @@
 //! - `records`: the checks of one record, one upper list, the link rules, the entry point and a
 //!   stored vector, which a load and the mapped open (`storage::mapped`) share;
 //! - `read`: the sections read the same way by a load and the mapped open (FREE, DELS, KEYS,
-//!   MDAT, TEXT, TXTS, QCOD), and `read_index`, a load into memory (versions 1 to 7).
+//!   MDAT, TEXT, TXTS, QCOD, NCOD), and `read_index`, a load into memory (versions 1 to 8).
 
 mod layout;
 mod meta;
@@ -55,7 +57,7 @@ mod write;
 pub use layout::{read_layout, Layout, SectionEntry};
 pub(crate) use layout::read_section;
 pub use meta::Meta;
-pub(crate) use read::{read_codec, read_free_dels, read_index, read_keys, read_payloads, space_of, Restored};
+pub(crate) use read::{read_codec, read_free_dels, read_index, read_keys, read_neighbor_codes, read_payloads, space_of, Restored};
 pub(crate) use records::{check_entry, check_full_row, check_record, check_stored_vector, check_upper_lists, LinkChecker};
 pub use source::{FileSource, Source};
 pub(crate) use write::{write_index, Snapshot};
@@ -85,8 +87,12 @@ pub const METADATA_KINDS_VERSION: u32 = 6;
 /// it was given (whatever its dtype, layout and metadata): version 6 plus the TXTS section.
 /// An index whose texts all came from older files (postings only) is written as before.
 pub const TEXTS_VERSION: u32 = 7;
+/// The format version this build writes for an index with neighbour codes beside its links
+/// (`IndexOptions::neighbor_codes`): version 7 plus their bits in META and their learned
+/// ranges (NCOD), so that a load makes the same codes. Nothing else writes it.
+pub const NEIGHBOR_CODES_VERSION: u32 = 8;
 /// The newest format version this build reads (it reads every older one too).
-pub const NEWEST_VERSION: u32 = TEXTS_VERSION;
+pub const NEWEST_VERSION: u32 = NEIGHBOR_CODES_VERSION;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Bytes in the header. Its layout is the same in every version.
@@ -113,13 +119,19 @@ pub const SECTIONS_V3: [[u8; 4]; 10] =
 pub const SECTIONS_V7: [[u8; 4]; 11] =
     [*b"META", *b"RECS", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"MDAT", *b"TEXT", *b"QCOD", *b"FULL", *b"TXTS"];
 
+/// The sections of a version 8 file: version 7's, then the neighbour codes' ranges (NCOD).
+pub const SECTIONS_V8: [[u8; 4]; 12] = [
+    *b"META", *b"RECS", *b"UPPR", *b"KEYS", *b"FREE", *b"DELS", *b"MDAT", *b"TEXT", *b"QCOD", *b"FULL", *b"TXTS", *b"NCOD",
+];
+
 /// The sections a file of `version` holds, in order.
 pub fn sections_of(version: u32) -> &'static [[u8; 4]] {
     match version {
         1 => &SECTIONS_V1,
         2 => &SECTIONS_V2,
         3..=6 => &SECTIONS_V3,
-        _ => &SECTIONS_V7,
+        7 => &SECTIONS_V7,
+        _ => &SECTIONS_V8,
     }
 }
 

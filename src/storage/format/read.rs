@@ -7,13 +7,15 @@ use std::collections::HashSet;
 
 use super::{
     check_entry, check_full_row, check_record, check_stored_vector, check_upper_lists, check_zero, le_f32s, le_u32, le_u32s,
-    node_stride, read_layout, read_section, vector_stride, Layout, LinkChecker, SectionEntry, Source, IO_BLOCK, TEXTS_VERSION,
+    node_stride, read_layout, read_section, vector_stride, Layout, LinkChecker, SectionEntry, Source, IO_BLOCK, NEIGHBOR_CODES_VERSION,
+    TEXTS_VERSION,
 };
 use crate::encoding::{corrupt, Cursor};
 use crate::error::Result;
 use crate::filter::MetadataStore;
 use crate::hnsw::arena::{FreshSlot, STATE_DELETED, STATE_FREE, STATE_LIVE};
 use crate::hnsw::graph::MAX_LEVEL;
+use crate::hnsw::codes::NeighborCodes;
 use crate::hnsw::{Graph, Params};
 use crate::keys::{KeyKind, KeyMap, KeyRef, MAX_KEY_BYTES, NO_KEY};
 use crate::metric::Metric;
@@ -128,6 +130,24 @@ pub(crate) fn read_codec(src: &(impl Source + ?Sized), layout: &Layout) -> Resul
     Ok(Some(codec))
 }
 
+/// Reads and checks NCOD: the learned ranges of the neighbour codes of a version 8 file that
+/// has them (None before they were learned, or without neighbour codes).
+pub(crate) fn read_neighbor_codes(src: &(impl Source + ?Sized), layout: &Layout) -> Result<Option<NeighborCodes>> {
+    let meta = &layout.meta;
+    if layout.version < NEIGHBOR_CODES_VERSION || meta.options.neighbor_codes == 0 {
+        return Ok(None);
+    }
+    let bytes = read_section(src, layout.section(b"NCOD"))?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let values: Vec<f32> = le_f32s(&bytes).collect();
+    let (lo, step) = values.split_at(values.len() / 2);
+    NeighborCodes::from_ranges(meta.dim, meta.options.metric, meta.options.neighbor_codes, lo.to_vec(), step.to_vec())
+        .map(Some)
+        .ok_or_else(|| corrupt("NCOD: a range is not finite, or a step is negative"))
+}
+
 /// The graph's space: a quantized one over `codec` when there is one.
 pub(crate) fn space_of(metric: Metric, codec: Option<Codec>) -> Space {
     match codec {
@@ -185,7 +205,8 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
         None
     } else {
         let params = Params::new(meta.options.m, meta.options.ef_construction);
-        let graph = Graph::new(meta.dim, params, space_of(meta.options.metric, codec));
+        let bits = (meta.options.neighbor_codes != 0).then_some(meta.options.neighbor_codes);
+        let graph = Graph::with_neighbor_blocks(meta.dim, params, space_of(meta.options.metric, codec), bits);
         let fresh = graph.store.take_fresh(levels);
         if meta.has_codec() {
             raw = Some(read_full(src, &layout, states, &fresh)?);
@@ -204,7 +225,7 @@ pub(crate) fn read_index(src: &(impl Source + ?Sized)) -> Result<Restored> {
             }
         }
         graph.store.reclaim(&free);
-        graph.restore_state(meta.entry, dels);
+        graph.restore_state(meta.entry, dels, read_neighbor_codes(src, &layout)?);
         Some(graph)
     };
 

@@ -7,7 +7,7 @@ use std::io::SeekFrom;
 
 use super::{
     align_up, sections_of, upper_bytes, ALIGN, BINARY_LEVELS_VERSION, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN, IO_BLOCK, MAGIC,
-    META_LEN, METADATA_KINDS_VERSION, NO_ENTRY, PACKED_RECORDS_VERSION, QUANT_VERSION, TEXTS_VERSION,
+    META_LEN, METADATA_KINDS_VERSION, NEIGHBOR_CODES_VERSION, NO_ENTRY, PACKED_RECORDS_VERSION, QUANT_VERSION, TEXTS_VERSION,
 };
 use crate::encoding::Le;
 use crate::error::{Error, Result};
@@ -63,6 +63,7 @@ impl<'a> Shape<'a> {
         };
         let codec = graph.and_then(|g| g.space.codec()).map(|c| &**c);
         let version = match opts.dtype {
+            _ if opts.neighbor_codes != 0 => NEIGHBOR_CODES_VERSION,
             _ if snap.text.has_texts() => TEXTS_VERSION,
             _ if snap.metadata.needs_kinds_of_version_6() => METADATA_KINDS_VERSION,
             _ if lay.is_packed() => PACKED_RECORDS_VERSION,
@@ -112,8 +113,8 @@ fn io_err(e: std::io::Error) -> Error {
 }
 
 /// Writes the index in `snap` to `out`, in format version 2 (f32), 3 (quantized), 4 (binary),
-/// 5 (packed records), 6 (metadata with null or lists of numbers) or 7 (texts as given);
-/// returns the bytes written.
+/// 5 (packed records), 6 (metadata with null or lists of numbers), 7 (texts as given) or 8
+/// (neighbour codes); returns the bytes written.
 pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Result<u64> {
     let shape = Shape::of(snap);
     let kinds = sections_of(shape.version);
@@ -154,6 +155,9 @@ pub(crate) fn write_index(snap: &Snapshot<'_>, out: &mut dyn WriteSeek) -> Resul
         let mut txts = Le::default();
         snap.text.encode_texts(&mut txts);
         entries.push(w.section(&txts.0)?);
+    }
+    if shape.version >= NEIGHBOR_CODES_VERSION {
+        entries.push(w.section(&encode_neighbor_codes(shape.graph).0)?);
     }
     let file_len = w.written;
 
@@ -302,6 +306,9 @@ fn encode_meta(snap: &Snapshot<'_>, shape: &Shape<'_>, records: usize) -> Result
         meta.u32(u32_of(opts.pq_m, "pq_m")?);
         meta.u32(u32_of(shape.codec.map_or(0, |c| c.pq_m()), "pq sub-spaces")?);
     }
+    if shape.version >= NEIGHBOR_CODES_VERSION {
+        meta.u32(opts.neighbor_codes as u32);
+    }
     meta.0.resize(META_LEN, 0);
     Ok(meta)
 }
@@ -313,6 +320,19 @@ fn encode_codec(codec: Option<&Codec>) -> Le {
         qcod.0.extend_from_slice(&x.to_le_bytes());
     }
     qcod
+}
+
+/// NCOD: the neighbour codes' learned ranges, each dimension's lowest value then each one's
+/// step, as little-endian f32 (empty before they are learned).
+fn encode_neighbor_codes(graph: Option<&Graph>) -> Le {
+    let mut ncod = Le::default();
+    if let Some(codes) = graph.and_then(|g| g.learned_neighbor_codes()) {
+        let (lo, step) = codes.ranges();
+        for x in lo.iter().chain(step) {
+            ncod.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    ncod
 }
 
 /// FULL: slots x dim little-endian f32, zero for free slots, streamed in blocks; returns its

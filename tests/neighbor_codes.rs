@@ -1,0 +1,231 @@
+//! The neighbour codes option (`IndexOptions::neighbor_codes`, issue 26): recall and exact
+//! distances on CI-sized subsets of the shared real data, the codes kept by a save (format
+//! version 8: a load answers exactly as before), a durable directory, the mapped open (no
+//! codes, f32 searches), and the bad-input rules.
+
+mod common;
+use common::*;
+use omendb::index::options_must_match;
+use omendb::quant::Dtype;
+use omendb::{Durability, Error, Index, IndexOptions, Keys, Metric};
+
+const N_QUERY: usize = 100;
+
+struct Data {
+    base: Vec<f32>,
+    queries: Vec<f32>,
+    dim: usize,
+    truth: Vec<Vec<u64>>,
+    metric: Metric,
+}
+
+fn glove(n: usize) -> Data {
+    let dir = data_dir().join("glove-50-angular");
+    let (base, dim) = read_vecs(&dir.join("base.fvecs"), n);
+    let (queries, _) = read_vecs(&dir.join("query.fvecs"), N_QUERY);
+    let truth = brute_force(&base, &queries, dim, 10, true);
+    Data { base, queries, dim, truth, metric: Metric::Cosine }
+}
+
+fn mnist(n: usize) -> Data {
+    let dir = data_dir().join("mnist-784-euclidean");
+    let (base, dim) = read_vecs(&dir.join("base.bvecs"), n);
+    let (queries, _) = read_vecs(&dir.join("query.bvecs"), N_QUERY);
+    let truth = brute_force(&base, &queries, dim, 10, false);
+    Data { base, queries, dim, truth, metric: Metric::L2 }
+}
+
+/// A fresh directory under the system's temporary one, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("omendb-codes-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn options(d: &Data, bits: u8) -> IndexOptions {
+    IndexOptions { metric: d.metric, neighbor_codes: bits, ..Default::default() }
+}
+
+fn build(d: &Data, bits: u8) -> Index {
+    let index = Index::new(options(d, bits)).unwrap();
+    let keys: Vec<u64> = (0..(d.base.len() / d.dim) as u64).collect();
+    index.add(Keys::U64(&keys), &d.base).unwrap();
+    index
+}
+
+/// Every query's hits (key and distance), at `ef`.
+fn answers(index: &Index, d: &Data, ef: usize) -> Vec<Vec<(String, f32)>> {
+    d.queries
+        .chunks_exact(d.dim)
+        .map(|q| index.search(q, 10, Some(ef)).unwrap().into_iter().map(|h| (h.key, h.distance)).collect())
+        .collect()
+}
+
+fn recall_of(found: &[Vec<(String, f32)>], d: &Data) -> f64 {
+    let keys: Vec<Vec<u64>> = found.iter().map(|hits| hits.iter().map(|(k, _)| k.parse().unwrap()).collect()).collect();
+    recall(&keys, &d.truth, 10)
+}
+
+fn in_use(index: &Index) -> bool {
+    index.stats()["neighbor_codes_in_use"].as_bool().unwrap()
+}
+
+/// Recall at ef 64 is close to the f32 index's, every distance returned is exact, and the
+/// blocks cost memory.
+fn recall_and_exact_distances(d: &Data, bits: u8, min_recall: f64) {
+    let plain = build(d, 0);
+    let coded = build(d, bits);
+    assert!(in_use(&coded) && !in_use(&plain));
+    assert_eq!(coded.stats()["neighbor_codes"], bits);
+    let (a, b) = (answers(&plain, d, 64), answers(&coded, d, 64));
+    let (r_plain, r_coded) = (recall_of(&a, d), recall_of(&b, d));
+    eprintln!(
+        "{bits}-bit codes: recall@10 {r_coded:.4} (f32 {r_plain:.4}), {} bytes/vector (f32 {})",
+        coded.memory_bytes() / coded.len(),
+        plain.memory_bytes() / plain.len()
+    );
+    assert!(r_coded >= min_recall, "recall {r_coded}");
+    assert!(coded.memory_bytes() > plain.memory_bytes());
+    for (q, hits) in d.queries.chunks_exact(d.dim).zip(&b) {
+        for (key, dist) in hits {
+            let i: usize = key.parse().unwrap();
+            let want = exact_distance(d.metric, q, &d.base[i * d.dim..(i + 1) * d.dim]);
+            assert!(distance_close(*dist, want), "key {key}: {dist} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn glove_8_bit_recall_and_exact_distances() {
+    recall_and_exact_distances(&glove(20_000), 8, 0.97);
+}
+
+#[test]
+fn mnist_4_bit_recall_and_exact_distances() {
+    recall_and_exact_distances(&mnist(5_000), 4, 0.97);
+}
+
+#[test]
+fn a_load_answers_as_the_saved_index_did() {
+    let d = glove(5_000);
+    let dir = TempDir::new("load");
+    for bits in [8u8, 4] {
+        // The codes are learned from the first batch; a load must not learn them again from
+        // the first 4,096 records it finds. Then removes.
+        let index = Index::new(options(&d, bits)).unwrap();
+        let keys: Vec<u64> = (0..5_000).collect();
+        index.add(Keys::U64(&keys[..1_000]), &d.base[..1_000 * d.dim]).unwrap();
+        index.add(Keys::U64(&keys[1_000..]), &d.base[1_000 * d.dim..]).unwrap();
+        index.remove_batch(Keys::U64(&keys[..400])).unwrap();
+        let path = dir.path().join(format!("codes{bits}.omen"));
+        index.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 8, "format version");
+        let before = answers(&index, &d, 32);
+        let loaded = Index::load(&path).unwrap();
+        assert!(in_use(&loaded));
+        assert_eq!(loaded.options().neighbor_codes, bits);
+        assert_eq!(answers(&loaded, &d, 32), before);
+        loaded.check_invariants().unwrap();
+        // Saved again, the same bytes.
+        let again = dir.path().join("again.omen");
+        loaded.save(&again).unwrap();
+        assert_eq!(std::fs::read(&again).unwrap(), bytes);
+
+        // Mapped: no blocks, f32 searches over the same graph (the truth still holds the
+        // removed keys, so both recalls are below 1).
+        let mapped = Index::open(&path).unwrap();
+        assert!(!in_use(&mapped));
+        let (r_mapped, r_loaded) = (recall_of(&answers(&mapped, &d, 64), &d), recall_of(&answers(&loaded, &d, 64), &d));
+        assert!(r_mapped >= r_loaded - 0.02, "mapped recall {r_mapped}, loaded {r_loaded}");
+    }
+}
+
+#[test]
+fn codes_learned_after_a_load_of_a_small_index() {
+    // Saved with fewer records than the codes learn from: NCOD is empty, and the loaded index
+    // learns them once it has enough, as the saved one would have.
+    let d = glove(2_000);
+    let dir = TempDir::new("small");
+    let index = Index::new(options(&d, 8)).unwrap();
+    let first = 100;
+    index.add(Keys::U64(&(0..first as u64).collect::<Vec<_>>()), &d.base[..first * d.dim]).unwrap();
+    assert!(!in_use(&index));
+    let path = dir.path().join("small.omen");
+    index.save(&path).unwrap();
+    let loaded = Index::load(&path).unwrap();
+    assert!(!in_use(&loaded));
+    let rest: Vec<u64> = (first as u64..2_000).collect();
+    loaded.add(Keys::U64(&rest), &d.base[first * d.dim..]).unwrap();
+    assert!(in_use(&loaded));
+    loaded.check_invariants().unwrap();
+    assert!(recall_of(&answers(&loaded, &d, 64), &d) >= 0.95);
+}
+
+#[test]
+fn a_durable_directory_keeps_the_codes() {
+    let d = glove(3_000);
+    let dir = TempDir::new("durable");
+    let path = dir.path().join("db");
+    let opts = options(&d, 4);
+    {
+        let index = Index::open_dir(&path, options_must_match(&opts, &[]), Durability::default()).unwrap();
+        let keys: Vec<u64> = (0..3_000).collect();
+        index.add(Keys::U64(&keys[..1_500]), &d.base[..1_500 * d.dim]).unwrap();
+        index.checkpoint().unwrap();
+        // This batch is only in the log: replayed on reopening, with the codes the
+        // checkpoint holds.
+        index.add(Keys::U64(&keys[1_500..]), &d.base[1_500 * d.dim..]).unwrap();
+        assert!(in_use(&index));
+    }
+    let before = {
+        let index = Index::open_dir(&path, options_must_match(&opts, &[]), Durability::default()).unwrap();
+        assert!(in_use(&index));
+        assert_eq!(index.len(), 3_000);
+        index.check_invariants().unwrap();
+        let found = answers(&index, &d, 32);
+        assert!(recall_of(&found, &d) >= 0.95, "recall {}", recall_of(&found, &d));
+        // A batch's links depend on its threads' timing; from a checkpoint, nothing does.
+        index.checkpoint().unwrap();
+        answers(&index, &d, 32)
+    };
+    let index = Index::open_dir(&path, options_must_match(&opts, &[]), Durability::default()).unwrap();
+    assert!(in_use(&index));
+    assert_eq!(answers(&index, &d, 32), before);
+    drop(index);
+    // Asking for other codes names the conflict.
+    let other = IndexOptions { neighbor_codes: 8, ..opts };
+    match Index::open_dir(&path, options_must_match(&other, &["neighbor_codes"]), Durability::default()) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("neighbor_codes 4"), "{m}"),
+        other => panic!("expected a conflict, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn bad_neighbor_code_options_are_refused() {
+    for bits in [1u8, 2, 7, 16] {
+        match Index::new(IndexOptions { neighbor_codes: bits, ..Default::default() }) {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("0, 4 or 8"), "{m}"),
+            other => panic!("{bits} bits: {:?}", other.map(|_| ())),
+        }
+    }
+    match Index::new(IndexOptions { neighbor_codes: 8, dtype: Dtype::Int8, ..Default::default() }) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("f32 only"), "{m}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
