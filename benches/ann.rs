@@ -3,7 +3,8 @@
 //!
 //!   cargo bench --bench ann -- ../shared/data/glove-50-angular [n_base] [n_query] [threads]
 //!
-//! Environment: `M` and `EFC` set the graph (default 16 and 200), `EFS` the ef values swept.
+//! Environment: `M` and `EFC` set the graph (default 16 and 200), `CODES` the neighbour codes'
+//! bits (8 or 4; default none), `EFS` the ef values swept.
 use std::time::Instant;
 
 use omendb::{Index, IndexOptions, Keys, Metric};
@@ -94,6 +95,9 @@ fn main() {
     }
     if let Some(efc) = env_usize("EFC") {
         options.ef_construction = efc;
+    }
+    if let Some(bits) = env_usize("CODES") {
+        options.neighbor_codes = bits as u8;
     }
     let index = Index::new(options).unwrap();
     let keys: Vec<u64> = (0..n as u64).collect();

@@ -1208,7 +1208,10 @@ omendb_status omendb_options_set_rerank(omendb_options *options, uint64_t rerank
  * 4 to 9 times the memory of one without (`omendb_index_memory_bytes` counts the blocks).
  * The codes are learned from the first 256 to 4096 records; until then searches score the
  * vectors. A saved index keeps what was learned (format version 8) and a load makes the same
- * codes; `omendb_index_open` maps the file without them and searches the f32 vectors.
+ * codes; `omendb_index_open`, where it serves the records in place from the mapping, has no
+ * room for them and searches the f32 vectors. A block holds at most 1 MiB (`2 * m` codes of
+ * `dim` dimensions): `omendb_index_create` (or the first add, where the dimensions come from
+ * it) fails with OMENDB_STATUS_INVALID_ARGUMENT beyond that.
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
  * any other number (the options are unchanged); `omendb_index_create` fails with
@@ -1525,9 +1528,10 @@ omendb_status omendb_index_load(const char *path, size_t path_len, omendb_index 
  *
  * The index answers every search (plain, batched, filtered, text, hybrid) exactly as an
  * index loaded with `omendb_index_load` does, except an index made with neighbour codes
- * (`omendb_options_set_neighbor_codes`): a mapping has no room for them, so its searches
- * score the f32 vectors, as an index without codes does (the same graph; answers can differ
- * slightly, distances are exact either way). It is read-only: `omendb_index_add*`,
+ * (`omendb_options_set_neighbor_codes`) whose records are served in place: a mapping has no
+ * room for the codes, so its searches score the f32 vectors, as an index without codes does
+ * (the same graph; answers can differ slightly, distances are exact either way). Where the
+ * file is loaded instead (below), the codes are in use. It is read-only: `omendb_index_add*`,
  * `_upsert*`, `_add_records`, `_upsert_records`, `_remove` and `_compact` on it return
  * OMENDB_STATUS_INVALID_ARGUMENT ("index opened read-only"). `omendb_index_save` works (to
  * another path, or to this one: the open index keeps reading the file it opened).

@@ -117,6 +117,10 @@ impl IndexOptions {
                 self.dtype.name()
             )));
         }
+        if self.neighbor_codes != 0 && self.dim != 0 {
+            let m0 = crate::hnsw::Params::new(self.m, self.ef_construction).m0;
+            crate::hnsw::codes::check_block_size(self.dim, m0, self.neighbor_codes).map_err(Error::InvalidArgument)?;
+        }
         if self.dtype == Dtype::Pq && self.dim != 0 {
             crate::quant::pq::check_shape(self.dim, self.pq_m)?;
         }

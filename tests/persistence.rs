@@ -6,6 +6,7 @@
 
 mod common;
 use common::splitmix_vectors as vectors;
+use common::{reseal, section};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use omendb::filter::Filter;
 use omendb::hybrid::Fusion;
 use omendb::index::SearchRequest;
-use omendb::storage::format::{self, FORMAT_VERSION, NEWEST_VERSION};
+use omendb::storage::format::{FORMAT_VERSION, NEWEST_VERSION};
 use omendb::{Error, Hit, Index, IndexOptions, KeyKind, KeyRef, Keys, Metric, Payloads};
 
 
@@ -475,28 +476,6 @@ fn open_rejects_every_truncation_and_bit_flip() {
     }
     eprintln!("open: {} truncations and {rejected} bit flips of a {}-byte file rejected", bytes.len(), bytes.len());
     assert_eq!(rejected, bytes.len() * 8);
-}
-
-/// Recomputes every checksum of a (modified) file, so a test reaches the structural checks.
-fn reseal(bytes: &mut [u8]) {
-    let count = u32::from_le_bytes(bytes[24..28].try_into().unwrap()) as usize;
-    for i in 0..count {
-        let e = 64 + i * 32;
-        let off = u64::from_le_bytes(bytes[e + 8..e + 16].try_into().unwrap()) as usize;
-        let len = u64::from_le_bytes(bytes[e + 16..e + 24].try_into().unwrap()) as usize;
-        let crc = crc32c::crc32c(&bytes[off..off + len]);
-        bytes[e + 24..e + 28].copy_from_slice(&crc.to_le_bytes());
-    }
-    let table_crc = crc32c::crc32c(&bytes[64..64 + count * 32]);
-    bytes[28..32].copy_from_slice(&table_crc.to_le_bytes());
-    let crc = crc32c::crc32c(&bytes[..60]);
-    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
-}
-
-fn section(bytes: &[u8], name: &[u8; 4]) -> (usize, usize) {
-    let layout = format::read_layout(bytes).unwrap();
-    let s = layout.sections.iter().find(|s| &s.kind == name).unwrap();
-    (s.offset as usize, s.len as usize)
 }
 
 #[test]

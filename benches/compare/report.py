@@ -8,7 +8,7 @@ benches/compare/plots/<dataset>-single.png / -batch.png (recall against QPS per 
 ``--interleaved`` only redraws plots/<dataset>-interleaved.png for every data set (or those of
 --datasets) from its newest results/interleaved-<dataset>-*.json: recall@10 against single-thread
 QPS (thread CPU time, log scale), one line per library / configuration name in the file
-(``omendb+OMENDB_NEIGHBOR_CODES=1`` is a line of its own); BENCHMARKS.md is left alone.
+(``omendb+neighbor_codes=8`` is a line of its own); BENCHMARKS.md is left alone.
 
 Per dataset it takes the newest full run (no --nbase / --nq), or the newest subsampled one when no
 full run exists (marked as such); for insert throughput the newest insert-*.json. Per dataset it
@@ -237,7 +237,7 @@ VARIANT_COLORS = ["tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"
 
 def series_label(name: str) -> str:
     """A legend label for an interleaved.py --libs name: settings kept in full
-    ("omendb+OMENDB_NEIGHBOR_CODES=1"), a second build's path cut to its file name
+    ("omendb+neighbor_codes=8+efc=100"), a second build's path cut to its file name
     ("omendb@libomendb-84cdc47.so")."""
     head, plus, rest = name.partition("+")
     lib, at, path = head.partition("@")

@@ -23,7 +23,12 @@ func TestNeighborCodesSearchSaveLoad(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d bits: %v", bits, err)
 		}
-		if err := idx.AddBatch(keys, data); err != nil {
+		// Two batches: the codes are learned from the first, and a load must keep them (learned
+		// again from all 1,500 records, they would answer differently).
+		if err := idx.AddBatch(keys[:300], data[:300*dim]); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.AddBatch(keys[300:], data[300*dim:]); err != nil {
 			t.Fatal(err)
 		}
 		stats, err := idx.Stats()
@@ -67,7 +72,7 @@ func TestNeighborCodesSearchSaveLoad(t *testing.T) {
 }
 
 func TestNeighborCodesBadOptions(t *testing.T) {
-	for _, bits := range []int{-1, 3, 16, 1 << 40} {
+	for _, bits := range []int{-1, 3, 16, math.MaxInt} {
 		_, err := New(Options{NeighborCodes: bits})
 		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "NeighborCodes") && !strings.Contains(err.Error(), "neighbor_codes") {
 			t.Errorf("%d bits: %v", bits, err)

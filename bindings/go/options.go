@@ -89,7 +89,8 @@ type Options struct {
 	// node's neighbours kept beside its links (omendb_options_set_neighbor_codes). Searches
 	// and inserts score a whole neighbour list from them, then re-score the best nodes with
 	// the f32 vectors (distances stay exact): faster, for about 4 to 9 times the memory.
-	// Saved with the index; Open (mapped) searches without them.
+	// Saved with the index; Open, where it serves the records in place from the mapping,
+	// searches without them.
 	NeighborCodes int
 	// FullPrecisionDir, when set, keeps a quantized index's full-precision vectors in an
 	// unlinked, memory-mapped temporary file in this directory (page cache) instead of

@@ -291,6 +291,8 @@ struct CreateBody {
     dtype: Option<String>,
     #[serde(default)]
     key: Option<String>,
+    #[serde(default)]
+    neighbor_codes: Option<u32>,
 }
 
 fn describe(c: &Collection) -> Value {
@@ -301,6 +303,7 @@ fn describe(c: &Collection) -> Value {
         "options": {
             "dim": info.dim, "metric": info.metric, "m": info.m, "ef_construction": info.ef_construction,
             "ef_search": info.ef_search, "dtype": info.dtype, "key": info.key,
+            "neighbor_codes": info.neighbor_codes,
         },
         "memory_bytes": info.memory_bytes,
     })
@@ -324,6 +327,7 @@ async fn create_collection(AxumState(state): AxumState<Shared>, Path(name): Path
         ef_search: body.ef_search,
         dtype: body.dtype,
         key: body.key,
+        neighbor_codes: body.neighbor_codes,
     };
     let c = blocking(move || ops::create(&state.registry, &name, spec)).await?;
     Ok((StatusCode::CREATED, Json(describe(&c))).into_response())

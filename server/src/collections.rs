@@ -123,7 +123,16 @@ impl Registry {
         if dir.exists() {
             return Err(ApiError::new(axum::http::StatusCode::CONFLICT, "CONFLICT", format!("{} exists but is not an open collection", dir.display())));
         }
-        let index = Index::open_dir(&dir, |_| Ok(options), Durability::default())?;
+        // Bad options fail here, before a directory exists: a directory left behind by a
+        // failed create would stop the next start (it holds no snapshot).
+        options.validate()?;
+        let index = match Index::open_dir(&dir, |_| Ok(options), Durability::default()) {
+            Ok(index) => index,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.into());
+            }
+        };
         write_key_choice(&dir, key)?;
         let collection = Arc::new(Collection { name: name.to_string(), index, key });
         self.open

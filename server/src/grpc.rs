@@ -214,6 +214,7 @@ fn collection_out(c: &crate::collections::Collection) -> pb::Collection {
             ef_search: small(info.ef_search),
             dtype: info.dtype,
             key: info.key.to_string(),
+            neighbor_codes: small(info.neighbor_codes),
         }),
         memory_bytes: info.memory_bytes,
     }
@@ -264,6 +265,7 @@ impl OmenDb for Service {
                 ef_search: some_size(o.ef_search),
                 dtype: some_text(o.dtype),
                 key: some_text(o.key),
+                neighbor_codes: (o.neighbor_codes != 0).then_some(o.neighbor_codes),
             };
             let c = ops::create(&state.registry, &body.name, spec)?;
             Ok(collection_out(&c))

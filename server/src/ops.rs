@@ -82,6 +82,8 @@ pub struct CreateSpec {
     pub ef_search: Option<usize>,
     pub dtype: Option<String>,
     pub key: Option<String>,
+    /// Bits of the neighbour codes (`IndexOptions::neighbor_codes`); checked by the library.
+    pub neighbor_codes: Option<u32>,
 }
 
 pub fn create(registry: &Registry, name: &str, spec: CreateSpec) -> Result<Arc<Collection>, ApiError> {
@@ -93,6 +95,11 @@ pub fn create(registry: &Registry, name: &str, spec: CreateSpec) -> Result<Arc<C
         ef_construction: spec.ef_construction.unwrap_or(defaults.ef_construction),
         ef_search: spec.ef_search.unwrap_or(defaults.ef_search),
         dtype: spec.dtype.as_deref().map(Dtype::from_name).transpose()?.unwrap_or(defaults.dtype),
+        neighbor_codes: match spec.neighbor_codes {
+            None => defaults.neighbor_codes,
+            Some(bits) => u8::try_from(bits)
+                .map_err(|_| ApiError::invalid(format!("neighbor_codes must be 0, 4 or 8 bits, got {bits}")))?,
+        },
         ..defaults
     };
     if options.dim == 0 {
@@ -113,6 +120,7 @@ pub struct Info {
     pub ef_search: u64,
     pub dtype: String,
     pub key: &'static str,
+    pub neighbor_codes: u64,
     pub memory_bytes: u64,
 }
 
@@ -130,6 +138,7 @@ pub fn describe(c: &Collection) -> Info {
         ef_search: number(&stats["ef_search"]),
         dtype: text(&stats["dtype"]),
         key: c.key.name(),
+        neighbor_codes: number(&stats["neighbor_codes"]),
         memory_bytes: number(&stats["memory"]["total"]),
     }
 }

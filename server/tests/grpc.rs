@@ -117,6 +117,13 @@ async fn every_call_and_error_over_grpc() {
     assert_eq!((err.code(), named(&err).as_str()), (Code::AlreadyExists, "CONFLICT"));
     let err = c.create_collection(with_key(pb::CreateCollectionRequest { name: "../x".into(), options: Some(options) }, k)).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+    // Neighbour codes: echoed back, and checked by the library.
+    let coded = pb::CollectionOptions { dim: 3, neighbor_codes: 8, ..Default::default() };
+    let created = c.create_collection(with_key(pb::CreateCollectionRequest { name: "coded".into(), options: Some(coded) }, k)).await.unwrap().into_inner();
+    assert_eq!(created.options.as_ref().unwrap().neighbor_codes, 8);
+    let bad = pb::CollectionOptions { dim: 3, neighbor_codes: 5, ..Default::default() };
+    let err = c.create_collection(with_key(pb::CreateCollectionRequest { name: "bad".into(), options: Some(bad) }, k)).await.unwrap_err();
+    assert_eq!((err.code(), named(&err).as_str()), (Code::InvalidArgument, "INVALID_ARGUMENT"));
 
     let record = |id: &str, v: [f32; 3], meta: &str, text: Option<&str>| pb::Record {
         id: skey(id),
@@ -178,7 +185,7 @@ async fn every_call_and_error_over_grpc() {
     assert_eq!((err.code(), named(&err).as_str()), (Code::NotFound, "KEY_NOT_FOUND"));
     let info = c.get_collection(with_key(pb::CollectionName { name: "docs".into() }, k)).await.unwrap().into_inner();
     assert_eq!(info.count, 3);
-    assert_eq!(c.list_collections(with_key(pb::ListCollectionsRequest {}, k)).await.unwrap().into_inner().collections.len(), 1);
+    assert_eq!(c.list_collections(with_key(pb::ListCollectionsRequest {}, k)).await.unwrap().into_inner().collections.len(), 2);
     assert!(c.delete_collection(with_key(pb::CollectionName { name: "docs".into() }, k)).await.unwrap().into_inner().deleted);
     let err = c.get_collection(with_key(pb::CollectionName { name: "docs".into() }, k)).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);

@@ -201,6 +201,15 @@ fn acknowledged_writes_survive_sigkill() {
         assert_eq!(s.call("POST", "/collections/ints/records", Some(&json!({"records": records})), None).0, 200);
     }
     assert_eq!(s.call("DELETE", "/collections/ints/records/5", None, None).0, 200);
+    // A collection with 4-bit neighbour codes (learned once it holds 256 records).
+    let (code, created) = s.call("PUT", "/collections/coded", Some(&json!({"dim": 8, "key": "u64", "neighbor_codes": 4})), None);
+    assert_eq!((code, &created["options"]["neighbor_codes"]), (201, &json!(4)), "{created}");
+    let point = |i: u64| -> Vec<f32> { (0..8u64).map(|j| ((i * 7 + j * 13) % 31) as f32 + (i as f32) * 0.01).collect() };
+    let records: Vec<Value> = (0..300u64).map(|i| json!({"id": i, "vector": point(i)})).collect();
+    assert_eq!(s.call("POST", "/collections/coded/records", Some(&json!({"records": records})), None).0, 200);
+    let (code, bad) = s.call("PUT", "/collections/bad", Some(&json!({"dim": 8, "neighbor_codes": 3})), None);
+    assert_eq!((code, error_status(&bad)), (400, "INVALID_ARGUMENT"));
+    assert!(bad["error"]["message"].as_str().unwrap().contains("0, 4 or 8"), "{bad}");
     s.kill();
     // Restarted on the same directory: every acknowledged write is there, the removal too.
     let s = Server::start(&data, &[]);
@@ -209,6 +218,10 @@ fn acknowledged_writes_survive_sigkill() {
     assert_eq!(info["options"]["key"], "u64");
     assert_eq!(s.call("GET", "/collections/ints/records/905", None, None).0, 200);
     assert_eq!(s.call("GET", "/collections/ints/records/5", None, None).0, 404);
+    let (_, info) = s.call("GET", "/collections/coded", None, None);
+    assert_eq!((&info["count"], &info["options"]["neighbor_codes"]), (&json!(300), &json!(4)), "{info}");
+    let (code, found) = s.call("POST", "/collections/coded/search", Some(&json!({"vector": point(123), "k": 1, "ef": 64})), None);
+    assert_eq!((code, &found["hits"][0]["id"]), (200, &json!(123)), "{found}");
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -252,7 +252,10 @@ pub extern "C" fn omendb_options_set_rerank(options: *mut omendb_options, rerank
 /// 4 to 9 times the memory of one without (`omendb_index_memory_bytes` counts the blocks).
 /// The codes are learned from the first 256 to 4096 records; until then searches score the
 /// vectors. A saved index keeps what was learned (format version 8) and a load makes the same
-/// codes; `omendb_index_open` maps the file without them and searches the f32 vectors.
+/// codes; `omendb_index_open`, where it serves the records in place from the mapping, has no
+/// room for them and searches the f32 vectors. A block holds at most 1 MiB (`2 * m` codes of
+/// `dim` dimensions): `omendb_index_create` (or the first add, where the dimensions come from
+/// it) fails with OMENDB_STATUS_INVALID_ARGUMENT beyond that.
 ///
 /// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
 /// any other number (the options are unchanged); `omendb_index_create` fails with

@@ -150,9 +150,10 @@ pub extern "C" fn omendb_index_load(path: *const c_char, path_len: usize, index_
 ///
 /// The index answers every search (plain, batched, filtered, text, hybrid) exactly as an
 /// index loaded with `omendb_index_load` does, except an index made with neighbour codes
-/// (`omendb_options_set_neighbor_codes`): a mapping has no room for them, so its searches
-/// score the f32 vectors, as an index without codes does (the same graph; answers can differ
-/// slightly, distances are exact either way). It is read-only: `omendb_index_add*`,
+/// (`omendb_options_set_neighbor_codes`) whose records are served in place: a mapping has no
+/// room for the codes, so its searches score the f32 vectors, as an index without codes does
+/// (the same graph; answers can differ slightly, distances are exact either way). Where the
+/// file is loaded instead (below), the codes are in use. It is read-only: `omendb_index_add*`,
 /// `_upsert*`, `_add_records`, `_upsert_records`, `_remove` and `_compact` on it return
 /// OMENDB_STATUS_INVALID_ARGUMENT ("index opened read-only"). `omendb_index_save` works (to
 /// another path, or to this one: the open index keeps reading the file it opened).

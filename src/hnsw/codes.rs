@@ -44,6 +44,24 @@ pub fn block_bytes(dim: usize, m0: usize, bits: u8) -> usize {
     ((m0 - 1) * code_bytes(dim, bits) + read_bytes(dim, bits).max(code_bytes(dim, bits))).div_ceil(64) * 64
 }
 
+/// Largest block a node may have: 1 MiB (e.g. m 64 and 8,192 dimensions at 8 bits). The
+/// arena maps 1,024 slots at a time, so a larger block would make one mapping of over a GiB
+/// for a handful of records.
+pub const MAX_BLOCK_BYTES: usize = 1 << 20;
+
+/// Checks that nodes of `dim` dimensions and `m0` layer-0 links can have blocks of `bits` a
+/// dimension; the error says why not.
+pub fn check_block_size(dim: usize, m0: usize, bits: u8) -> Result<(), String> {
+    let bytes = block_bytes(dim, m0.max(1), bits);
+    if bytes > MAX_BLOCK_BYTES {
+        return Err(format!(
+            "neighbor_codes: a node's block of {m0} codes of {dim} dimensions at {bits} bits would take {bytes} bytes, \
+             above the limit of {MAX_BLOCK_BYTES} (use 4 bits, or a smaller m)"
+        ));
+    }
+    Ok(())
+}
+
 /// Share of a dimension's values clipped at each end of its 4-bit range (the numpy study in
 /// the issue-26 notes: 0.5 % ranked glove's neighbours best of 0, 0.5 and 2 %).
 const CLIP_4BIT: f64 = 0.005;
@@ -125,17 +143,21 @@ impl NeighborCodes {
 
     /// Codes of `bits` (8 or 4) a dimension over the ranges `lo[j] + step[j] * c` (as
     /// [`NeighborCodes::ranges`] gives them, e.g. read back from a file); None unless there is
-    /// one finite `lo` and one finite, non-negative `step` per dimension.
+    /// one `lo` and one non-negative `step` per dimension, none of them NaN, `|lo|` at most
+    /// `MAX_COMPONENT` and `step * levels` at most twice that.
     pub fn from_ranges(dim: usize, metric: Metric, bits: u8, lo: Vec<f32>, step: Vec<f32>) -> Option<NeighborCodes> {
         let levels = match bits {
             4 => 15.0,
             8 => 127.0,
             _ => return None,
         };
+        // Within the bound on stored components (`MAX_COMPONENT`), so that no decoded value,
+        // norm or query offset can overflow.
+        let bound = crate::options::MAX_COMPONENT;
         let valid = lo.len() == dim
             && step.len() == dim
-            && lo.iter().all(|l| l.is_finite())
-            && step.iter().all(|s| s.is_finite() && *s >= 0.0);
+            && lo.iter().all(|l| l.abs() <= bound)
+            && step.iter().all(|s| (0.0..=2.0 * bound / levels).contains(s));
         if !valid {
             return None;
         }

@@ -138,3 +138,27 @@ pub fn assert_sorted_unique(hits: &[omendb::Hit<String>]) {
 pub fn distance_close(got: f32, want: f64) -> bool {
     (got as f64 - want).abs() <= 1e-4 + 1e-4 * want.abs()
 }
+
+/// Recomputes every checksum of a (modified) index file, so a test reaches the structural
+/// checks.
+pub fn reseal(bytes: &mut [u8]) {
+    let count = u32::from_le_bytes(bytes[24..28].try_into().unwrap()) as usize;
+    for i in 0..count {
+        let e = 64 + i * 32;
+        let off = u64::from_le_bytes(bytes[e + 8..e + 16].try_into().unwrap()) as usize;
+        let len = u64::from_le_bytes(bytes[e + 16..e + 24].try_into().unwrap()) as usize;
+        let crc = crc32c::crc32c(&bytes[off..off + len]);
+        bytes[e + 24..e + 28].copy_from_slice(&crc.to_le_bytes());
+    }
+    let table_crc = crc32c::crc32c(&bytes[64..64 + count * 32]);
+    bytes[28..32].copy_from_slice(&table_crc.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The offset and length of section `name` of an index file.
+pub fn section(bytes: &[u8], name: &[u8; 4]) -> (usize, usize) {
+    let layout = omendb::storage::format::read_layout(bytes).unwrap();
+    let s = layout.sections.iter().find(|s| &s.kind == name).unwrap();
+    (s.offset as usize, s.len as usize)
+}

@@ -191,11 +191,13 @@ class Client:
         ef_search: Optional[int] = None,
         dtype: Optional[str] = None,
         key: str = "string",
+        neighbor_codes: Optional[int] = None,
     ) -> Dict[str, Any]:
         """Creates a durable collection (``PUT /collections/{name}``); ``key`` is "string" or
-        "u64". Options left as None take the server's defaults. Returns the collection."""
+        "u64"; ``neighbor_codes`` 4 or 8 as ``Index(neighbor_codes=)``. Options left as None
+        take the server's defaults. Returns the collection."""
         body = {"dim": dim, "metric": metric, "m": m, "ef_construction": ef_construction, "ef_search": ef_search,
-                "dtype": dtype, "key": key}
+                "dtype": dtype, "key": key, "neighbor_codes": neighbor_codes}
         answer: Dict[str, Any] = self._request("PUT", self._path("collections", name), {k: v for k, v in body.items() if v is not None})
         return answer
 

@@ -90,7 +90,8 @@ class Index(Searches, Reads):
             Searches and inserts score a whole neighbour list from them, then re-score the best
             nodes with the f32 vectors (distances stay exact): faster, for about 4 to 9 times the
             memory. 8 bits suit low dimensions, 4 bits high ones. Learned from the first 256 to
-            4,096 records; saved with the index; ``open(mmap=True)`` searches without them.
+            4,096 records; saved with the index; ``open(mmap=True)``, where it serves the
+            records in place from the mapping, searches without them.
             ``stats()["neighbor_codes_in_use"]`` says whether searches use them now.
         path: a directory that makes the index durable (``omendb_options_set_path``): created
             with the index if there is none there, else recovered (the newest snapshot loaded,

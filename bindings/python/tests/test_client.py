@@ -70,6 +70,8 @@ def test_every_endpoint_and_error(server):
     with pytest.raises(omendb.InvalidArgumentError, match="bad collection name") as caught:
         client.create_collection("../etc", dim=3)
     assert caught.value.http_status == 400
+    with pytest.raises(omendb.InvalidArgumentError, match="0, 4 or 8"):
+        client.create_collection("coded", dim=3, neighbor_codes=6)
     assert [c["name"] for c in client.collections()] == ["docs"]
 
     vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], np.float32)

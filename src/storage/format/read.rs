@@ -1,4 +1,4 @@
-//! Reading the sections after the frame. FREE, DELS, KEYS, MDAT, TEXT, TXTS and QCOD are read the
+//! Reading the sections after the frame. FREE, DELS, KEYS, MDAT, TEXT, TXTS, QCOD and NCOD are read the
 //! same way by a load and by the mapped open (`storage::mapped`); the rest is the load into
 //! memory, [`read_index`]: the nodes of either record format (version 1's NODE and VECS,
 //! version 2's RECS, streamed twice), the upper lists, FULL, then the graph built from them.
