@@ -381,8 +381,8 @@ static void test_bad_files(void) {
     expect_load_error(bad, strlen(bad), OMENDB_STATUS_CORRUPT);
     bytes[n / 2] ^= 0x10;
 
-    /* A newer format version (3 to 7 are readable: quantized, binary, packed records, metadata kinds, texts), its header checksum recomputed. */
-    put_u32_le(bytes + 8, 8);
+    /* A newer format version (3 to 8 are readable: quantized, binary, packed records, metadata kinds, texts, neighbour codes), its header checksum recomputed. */
+    put_u32_le(bytes + 8, 9);
     put_u32_le(bytes + 60, crc32c(bytes, 60));
     write_file(bad, bytes, n);
     expect_load_error(bad, strlen(bad), OMENDB_STATUS_UNSUPPORTED_VERSION);

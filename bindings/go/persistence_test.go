@@ -88,7 +88,7 @@ func TestLoadErrors(t *testing.T) {
 	if v := binary.LittleEndian.Uint32(raw[8:]); v != 2 {
 		t.Fatalf("format version %d, this test expects 2", v)
 	}
-	binary.LittleEndian.PutUint32(newer[8:], 8) // 3 to 7 are readable (quantized, binary, packed records, metadata kinds, texts)
+	binary.LittleEndian.PutUint32(newer[8:], 9) // 3 to 8 are readable (quantized, binary, packed records, metadata kinds, texts, neighbour codes)
 	binary.LittleEndian.PutUint32(newer[60:], crc32.Checksum(newer[:60], crc32.MakeTable(crc32.Castagnoli)))
 	must(t, os.WriteFile(bad, newer, 0o644))
 	if _, err := Load(bad); !errors.Is(err, ErrUnsupportedVersion) {

@@ -86,7 +86,7 @@ def test_bad_files(tmp_path):
     newer = bytearray(raw)
     current = struct.unpack("<I", raw[8:12])[0]
     assert current == 2
-    newer[8:12] = struct.pack("<I", current + 6)  # 3 to 7 are readable (quantized, binary, packed records, metadata kinds, texts)
+    newer[8:12] = struct.pack("<I", current + 7)  # 3 to 8 are readable (quantized, binary, packed records, metadata kinds, texts, neighbour codes)
     newer[60:64] = struct.pack("<I", crc32c(bytes(newer[:60])))
     bad.write_bytes(bytes(newer))
     with pytest.raises(omendb.UnsupportedVersionError) as info:
