@@ -38,24 +38,18 @@ pub type DotsFn = fn(block: &[AtomicU32], stride: usize, positions: &[u32], w: &
 
 /// The fastest kernel for codes of `bits` (8 or 4) a dimension this CPU supports.
 pub fn detect(bits: u8) -> DotsFn {
-    let nibbles = bits == 4;
+    available(bits)[0].1
+}
+
+/// Every kernel this CPU can run for codes of `bits` (8 or 4) a dimension, fastest first, the
+/// portable one last: for tests and benchmarks (`detect` picks the first).
+pub fn available(bits: u8) -> Vec<(&'static str, DotsFn)> {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-        {
-            return if nibbles { x86::dots_avx512vnni::<true> } else { x86::dots_avx512vnni::<false> };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return if nibbles { x86::dots_avx2::<true> } else { x86::dots_avx2::<false> };
-        }
-    }
-    if nibbles {
-        dots_scalar::<true>
-    } else {
-        dots_scalar::<false>
-    }
+    let mut kernels = x86::available(bits);
+    #[cfg(not(target_arch = "x86_64"))]
+    let mut kernels: Vec<(&'static str, DotsFn)> = Vec::new();
+    kernels.push(("scalar", if bits == 4 { dots_scalar::<true> } else { dots_scalar::<false> }));
+    kernels
 }
 
 /// Checks what every kernel relies on: whole lanes of weights, and each code's full-width
@@ -112,46 +106,97 @@ mod x86 {
     /// 64 weights a step against 64 code bytes, or against 32 bytes of nibbles widened to 32
     /// u16 lanes where `(v & 0x0F) | ((v & 0xF0) << 4)` puts the low nibble in the lane's low
     /// byte and the high nibble in its high byte (64 bytes in dimension order); one
-    /// `vpdpbusd` (u8 x i8, no saturation) a step.
+    /// `vpdpbusd` (u8 x i8, no saturation) a step. Codes go four at a time, their four sums
+    /// reduced together (`reduce4`): at glove's 50 dimensions (one step) the reduction is most
+    /// of a code's instructions.
     ///
     /// # Safety
     /// AVX-512F/BW/VNNI; every code's full-width read (see `check`) inside one allocation.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn avx512vnni<const NIBBLES: bool>(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
         let lanes = w.len() / 64;
-        let low = _mm512_set1_epi16(0x000F);
-        let high = _mm512_set1_epi16(0x00F0);
-        for (o, &p) in out.iter_mut().zip(positions) {
+        let mut groups = out.chunks_exact_mut(4);
+        let mut group_positions = positions.chunks_exact(4);
+        for (o, p) in (&mut groups).zip(&mut group_positions) {
+            // SAFETY: in bounds per the caller's contract.
+            let code = |k: usize| unsafe { base.add(p[k] as usize * stride) };
+            let (c0, c1, c2, c3) = (code(0), code(1), code(2), code(3));
+            let mut acc = [_mm512_setzero_si512(); 4];
+            for l in 0..lanes {
+                // SAFETY: `l * 64 + 64 <= w.len()`; each code's step `l` lies inside the block.
+                unsafe {
+                    let wl = _mm512_loadu_si512(w.as_ptr().add(l * 64) as *const __m512i);
+                    acc[0] = _mm512_dpbusd_epi32(acc[0], lane::<NIBBLES>(c0, l), wl);
+                    acc[1] = _mm512_dpbusd_epi32(acc[1], lane::<NIBBLES>(c1, l), wl);
+                    acc[2] = _mm512_dpbusd_epi32(acc[2], lane::<NIBBLES>(c2, l), wl);
+                    acc[3] = _mm512_dpbusd_epi32(acc[3], lane::<NIBBLES>(c3, l), wl);
+                }
+            }
+            let sums = reduce4(acc);
+            // SAFETY: `o` is 4 i32 long.
+            unsafe { _mm_storeu_si128(o.as_mut_ptr() as *mut __m128i, sums) };
+        }
+        for (o, &p) in groups.into_remainder().iter_mut().zip(group_positions.remainder()) {
             // SAFETY: in bounds per the caller's contract.
             let code = unsafe { base.add(p as usize * stride) };
             let mut acc = _mm512_setzero_si512();
             for l in 0..lanes {
-                let c = if NIBBLES {
-                    let packed: __m256i;
-                    // SAFETY: an inline-assembly load of 32 bytes inside the block (`check`),
-                    // whole aligned words read as Relaxed loads would be (module doc).
-                    unsafe {
-                        asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) packed, p = in(reg) code.add(l * 32),
-                            options(pure, readonly, nostack, preserves_flags));
-                    }
-                    let v = _mm512_cvtepu8_epi16(packed);
-                    _mm512_or_si512(_mm512_and_si512(v, low), _mm512_slli_epi16(_mm512_and_si512(v, high), 4))
-                } else {
-                    let bytes: __m512i;
-                    // SAFETY: an inline-assembly load of 64 bytes inside the block (`check`),
-                    // whole aligned words read as Relaxed loads would be (module doc).
-                    unsafe {
-                        asm!("vmovdqu8 {c}, zmmword ptr [{p}]", c = lateout(zmm_reg) bytes, p = in(reg) code.add(l * 64),
-                            options(pure, readonly, nostack, preserves_flags));
-                    }
-                    bytes
-                };
-                // SAFETY: `l * 64 + 64 <= w.len()`.
-                let wl = unsafe { _mm512_loadu_si512(w.as_ptr().add(l * 64) as *const __m512i) };
-                acc = _mm512_dpbusd_epi32(acc, c, wl);
+                // SAFETY: as above.
+                unsafe {
+                    let wl = _mm512_loadu_si512(w.as_ptr().add(l * 64) as *const __m512i);
+                    acc = _mm512_dpbusd_epi32(acc, lane::<NIBBLES>(code, l), wl);
+                }
             }
             *o = _mm512_reduce_add_epi32(acc);
         }
+    }
+
+    /// Step `l` of the code at `code`: 64 code bytes, or 32 bytes of nibbles widened to 64
+    /// bytes in dimension order (see `avx512vnni`).
+    ///
+    /// # Safety
+    /// AVX-512F/BW; the step's read (64 or 32 bytes from `code + l * 64` or `l * 32`) inside
+    /// the block.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn lane<const NIBBLES: bool>(code: *const u8, l: usize) -> __m512i {
+        if NIBBLES {
+            let packed: __m256i;
+            // SAFETY: an inline-assembly load of 32 bytes inside the block (the caller's
+            // contract), whole aligned words read as Relaxed loads would be (module doc).
+            unsafe {
+                asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) packed, p = in(reg) code.add(l * 32),
+                    options(pure, readonly, nostack, preserves_flags));
+            }
+            let v = _mm512_cvtepu8_epi16(packed);
+            let (low, high) = (_mm512_set1_epi16(0x000F), _mm512_set1_epi16(0x00F0));
+            _mm512_or_si512(_mm512_and_si512(v, low), _mm512_slli_epi16(_mm512_and_si512(v, high), 4))
+        } else {
+            let bytes: __m512i;
+            // SAFETY: an inline-assembly load of 64 bytes inside the block (the caller's
+            // contract), whole aligned words read as Relaxed loads would be (module doc).
+            unsafe {
+                asm!("vmovdqu8 {c}, zmmword ptr [{p}]", c = lateout(zmm_reg) bytes, p = in(reg) code.add(l * 64),
+                    options(pure, readonly, nostack, preserves_flags));
+            }
+            bytes
+        }
+    }
+
+    /// The sums of the 16 i32 lanes of each of `acc[0..4]`, in that order: pairs interleaved
+    /// within each 128-bit lane (unpack, add) until each 128-bit lane holds four partial sums,
+    /// then the four 128-bit lanes added.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn reduce4(acc: [__m512i; 4]) -> __m128i {
+        let [a, b, c, d] = acc;
+        // [a0+a2, b0+b2, a1+a3, b1+b3] in each 128-bit lane, and the same for c and d.
+        let ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+        let cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+        // [a, b, c, d] partial sums in each 128-bit lane.
+        let abcd = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+        let half = _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64::<1>(abcd));
+        _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256::<1>(half))
     }
 
     pub(super) fn dots_avx2<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
@@ -165,7 +210,7 @@ mod x86 {
 
     /// As `avx512vnni`, 32 dimensions a step: `pmaddubsw` multiplies u8 codes (at most 127)
     /// by i8 weights in pairs into i16 (at most 2 * 127 * 128, no saturation), `pmaddwd` by
-    /// ones widens to i32.
+    /// ones widens to i32. Four codes at a time, as there.
     ///
     /// # Safety
     /// AVX2; every code's full-width read (see `check`) inside one allocation.
@@ -173,36 +218,43 @@ mod x86 {
     unsafe fn avx2<const NIBBLES: bool>(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
         let steps = w.len() / 32;
         let ones = _mm256_set1_epi16(1);
-        let low = _mm256_set1_epi16(0x000F);
-        let high = _mm256_set1_epi16(0x00F0);
-        for (o, &p) in out.iter_mut().zip(positions) {
+        let mut groups = out.chunks_exact_mut(4);
+        let mut group_positions = positions.chunks_exact(4);
+        for (o, p) in (&mut groups).zip(&mut group_positions) {
+            // SAFETY: in bounds per the caller's contract.
+            let code = |k: usize| unsafe { base.add(p[k] as usize * stride) };
+            let (c0, c1, c2, c3) = (code(0), code(1), code(2), code(3));
+            let mut acc = [_mm256_setzero_si256(); 4];
+            for s in 0..steps {
+                // SAFETY: `s * 32 + 32 <= w.len()`; each code's step `s` lies inside the block.
+                unsafe {
+                    let ws = _mm256_loadu_si256(w.as_ptr().add(s * 32) as *const __m256i);
+                    let dot = |c: __m256i| _mm256_madd_epi16(_mm256_maddubs_epi16(c, ws), ones);
+                    acc[0] = _mm256_add_epi32(acc[0], dot(step::<NIBBLES>(c0, s)));
+                    acc[1] = _mm256_add_epi32(acc[1], dot(step::<NIBBLES>(c1, s)));
+                    acc[2] = _mm256_add_epi32(acc[2], dot(step::<NIBBLES>(c2, s)));
+                    acc[3] = _mm256_add_epi32(acc[3], dot(step::<NIBBLES>(c3, s)));
+                }
+            }
+            let [a, b, c, d] = acc;
+            // As `reduce4`, over two 128-bit lanes.
+            let ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+            let cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+            let abcd = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+            let sums = _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256::<1>(abcd));
+            // SAFETY: `o` is 4 i32 long.
+            unsafe { _mm_storeu_si128(o.as_mut_ptr() as *mut __m128i, sums) };
+        }
+        for (o, &p) in groups.into_remainder().iter_mut().zip(group_positions.remainder()) {
             // SAFETY: in bounds per the caller's contract.
             let code = unsafe { base.add(p as usize * stride) };
             let mut acc = _mm256_setzero_si256();
             for s in 0..steps {
-                let c = if NIBBLES {
-                    let packed: __m128i;
-                    // SAFETY: an inline-assembly load of 16 bytes inside the block (`check`),
-                    // whole aligned words read as Relaxed loads would be (module doc).
-                    unsafe {
-                        asm!("vmovdqu {c}, xmmword ptr [{p}]", c = lateout(xmm_reg) packed, p = in(reg) code.add(s * 16),
-                            options(pure, readonly, nostack, preserves_flags));
-                    }
-                    let v = _mm256_cvtepu8_epi16(packed);
-                    _mm256_or_si256(_mm256_and_si256(v, low), _mm256_slli_epi16(_mm256_and_si256(v, high), 4))
-                } else {
-                    let bytes: __m256i;
-                    // SAFETY: an inline-assembly load of 32 bytes inside the block (`check`),
-                    // whole aligned words read as Relaxed loads would be (module doc).
-                    unsafe {
-                        asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) bytes, p = in(reg) code.add(s * 32),
-                            options(pure, readonly, nostack, preserves_flags));
-                    }
-                    bytes
-                };
-                // SAFETY: `s * 32 + 32 <= w.len()`.
-                let ws = unsafe { _mm256_loadu_si256(w.as_ptr().add(s * 32) as *const __m256i) };
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, ws), ones));
+                // SAFETY: as above.
+                unsafe {
+                    let ws = _mm256_loadu_si256(w.as_ptr().add(s * 32) as *const __m256i);
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(step::<NIBBLES>(code, s), ws), ones));
+                }
             }
             let sum128 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
             let sum64 = _mm_add_epi32(sum128, _mm_shuffle_epi32(sum128, 0b01_00_11_10));
@@ -211,8 +263,38 @@ mod x86 {
         }
     }
 
+    /// Step `s` of the code at `code`: 32 code bytes, or 16 bytes of nibbles widened to 32
+    /// bytes in dimension order (see `avx512vnni`).
+    ///
+    /// # Safety
+    /// AVX2; the step's read (32 or 16 bytes from `code + s * 32` or `s * 16`) inside the block.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step<const NIBBLES: bool>(code: *const u8, s: usize) -> __m256i {
+        if NIBBLES {
+            let packed: __m128i;
+            // SAFETY: an inline-assembly load of 16 bytes inside the block (the caller's
+            // contract), whole aligned words read as Relaxed loads would be (module doc).
+            unsafe {
+                asm!("vmovdqu {c}, xmmword ptr [{p}]", c = lateout(xmm_reg) packed, p = in(reg) code.add(s * 16),
+                    options(pure, readonly, nostack, preserves_flags));
+            }
+            let v = _mm256_cvtepu8_epi16(packed);
+            let (low, high) = (_mm256_set1_epi16(0x000F), _mm256_set1_epi16(0x00F0));
+            _mm256_or_si256(_mm256_and_si256(v, low), _mm256_slli_epi16(_mm256_and_si256(v, high), 4))
+        } else {
+            let bytes: __m256i;
+            // SAFETY: an inline-assembly load of 32 bytes inside the block (the caller's
+            // contract), whole aligned words read as Relaxed loads would be (module doc).
+            unsafe {
+                asm!("vmovdqu {c}, ymmword ptr [{p}]", c = lateout(ymm_reg) bytes, p = in(reg) code.add(s * 32),
+                    options(pure, readonly, nostack, preserves_flags));
+            }
+            bytes
+        }
+    }
+
     /// The SIMD kernels this CPU can run, for codes of `bits` a dimension.
-    #[cfg(test)]
     pub(super) fn available(bits: u8) -> Vec<(&'static str, super::DotsFn)> {
         let nibbles = bits == 4;
         let mut v: Vec<(&'static str, super::DotsFn)> = Vec::new();
@@ -258,10 +340,7 @@ mod tests {
         };
         for bits in [8u8, 4] {
             let nibbles = bits == 4;
-            #[cfg(target_arch = "x86_64")]
-            let kernels = x86::available(bits);
-            #[cfg(not(target_arch = "x86_64"))]
-            let kernels: Vec<(&str, DotsFn)> = Vec::new();
+            let kernels = available(bits);
             for dim in 1..300usize {
                 let code_bytes = if nibbles { dim.div_ceil(2) } else { dim };
                 let stride = code_bytes + 4 + (dim % 3);
@@ -278,7 +357,8 @@ mod tests {
                 let block = block_of(&bytes);
                 let mut w: Vec<i8> = (0..dim).map(|j| if j % 5 == 0 { -128 } else { (next() % 256) as u8 as i8 }).collect();
                 w.resize(padded, 0);
-                let positions = [4u32, 0, 2, 3, 1];
+                // Kernels go four codes at a time: lists of every length from 0 to 9.
+                let positions: Vec<u32> = [4u32, 0, 2, 3, 1, 1, 3, 0, 2].into_iter().take(dim % 10).collect();
                 let mut want = Vec::new();
                 detect_scalar(bits)(&block, stride, &positions, &w, &mut want);
                 for (k, &p) in positions.iter().enumerate() {
