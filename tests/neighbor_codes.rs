@@ -7,32 +7,18 @@ mod common;
 use common::*;
 use omendb::index::options_must_match;
 use omendb::quant::Dtype;
-use omendb::{Durability, Error, Index, IndexOptions, Keys, Metric};
+use omendb::{Durability, Error, Index, IndexOptions, Keys};
 
 const N_QUERY: usize = 100;
 
-struct Data {
-    base: Vec<f32>,
-    queries: Vec<f32>,
-    dim: usize,
-    truth: Vec<Vec<u64>>,
-    metric: Metric,
-}
+type Data = Subset;
 
 fn glove(n: usize) -> Data {
-    let dir = data_dir().join("glove-50-angular");
-    let (base, dim) = read_vecs(&dir.join("base.fvecs"), n);
-    let (queries, _) = read_vecs(&dir.join("query.fvecs"), N_QUERY);
-    let truth = brute_force(&base, &queries, dim, 10, true);
-    Data { base, queries, dim, truth, metric: Metric::Cosine }
+    Subset::glove(n, N_QUERY)
 }
 
 fn mnist(n: usize) -> Data {
-    let dir = data_dir().join("mnist-784-euclidean");
-    let (base, dim) = read_vecs(&dir.join("base.bvecs"), n);
-    let (queries, _) = read_vecs(&dir.join("query.bvecs"), N_QUERY);
-    let truth = brute_force(&base, &queries, dim, 10, false);
-    Data { base, queries, dim, truth, metric: Metric::L2 }
+    Subset::mnist(n, N_QUERY)
 }
 
 /// A fresh directory under the system's temporary one, removed when dropped.

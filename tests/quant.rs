@@ -6,32 +6,18 @@ mod common;
 use common::*;
 use omendb::quant::raw::RawStorage;
 use omendb::quant::Dtype;
-use omendb::{Error, Index, IndexOptions, Keys, Metric};
+use omendb::{Error, Index, IndexOptions, Keys};
 
 const N_QUERY: usize = 200;
 
-struct Data {
-    base: Vec<f32>,
-    queries: Vec<f32>,
-    dim: usize,
-    truth: Vec<Vec<u64>>,
-    metric: Metric,
-}
+type Data = Subset;
 
 fn mnist(n: usize) -> Data {
-    let dir = data_dir().join("mnist-784-euclidean");
-    let (base, dim) = read_vecs(&dir.join("base.bvecs"), n);
-    let (queries, _) = read_vecs(&dir.join("query.bvecs"), N_QUERY);
-    let truth = brute_force(&base, &queries, dim, 10, false);
-    Data { base, queries, dim, truth, metric: Metric::L2 }
+    Subset::mnist(n, N_QUERY)
 }
 
 fn minilm(n: usize) -> Data {
-    let dir = data_dir().join("npl-ir");
-    let (base, dim) = read_vecs(&dir.join("corpus_minilm.fvecs"), n);
-    let (queries, _) = read_vecs(&dir.join("queries_minilm.fvecs"), N_QUERY);
-    let truth = brute_force(&base, &queries, dim, 10, true);
-    Data { base, queries, dim, truth, metric: Metric::Cosine }
+    Subset::minilm(n, N_QUERY)
 }
 
 fn build(d: &Data, dtype: Dtype, rerank: usize, raw_storage: RawStorage) -> Index {

@@ -84,11 +84,27 @@ impl Registry {
             if !path.is_dir() || check_name(&name).is_err() {
                 continue;
             }
-            let index = Index::open_dir(&path, |stored| stored.cloned().ok_or_else(|| Error::Corrupt("no snapshot".into())), Durability::default())
-                .map_err(|e| match e {
-                    Error::Locked(m) => Error::Locked(m),
-                    other => Error::Io(format!("collection {name}: {other}")),
-                })?;
+            // A directory with neither snapshot nor log is a create that never finished (the
+            // process died before its first snapshot): nothing in it was acknowledged.
+            let mut unfinished = false;
+            let opened = Index::open_dir(
+                &path,
+                |stored| {
+                    unfinished = stored.is_none();
+                    stored.cloned().ok_or_else(|| Error::Corrupt("no snapshot".into()))
+                },
+                Durability::default(),
+            );
+            let index = match opened {
+                Ok(index) => index,
+                Err(_) if unfinished => {
+                    tracing::warn!(collection = %name, "removing the directory of an unfinished create");
+                    let _ = std::fs::remove_dir_all(&path);
+                    continue;
+                }
+                Err(Error::Locked(m)) => return Err(Error::Locked(m)),
+                Err(other) => return Err(Error::Io(format!("collection {name}: {other}"))),
+            };
             let key = read_key_choice(&path).unwrap_or(match index.key_kind() {
                 Some(KeyKind::U64) => KeyChoice::U64,
                 _ => KeyChoice::Str,
@@ -120,13 +136,21 @@ impl Registry {
             return Err(ApiError::new(axum::http::StatusCode::CONFLICT, "CONFLICT", format!("collection {name:?} exists")));
         }
         let dir = self.data.join(name);
-        if dir.exists() {
-            return Err(ApiError::new(axum::http::StatusCode::CONFLICT, "CONFLICT", format!("{} exists but is not an open collection", dir.display())));
-        }
-        // Bad options fail here, before a directory exists: a directory left behind by a
-        // failed create would stop the next start (it holds no snapshot).
+        // Bad options fail here, before a directory exists.
         options.validate()?;
-        let index = match Index::open_dir(&dir, |_| Ok(options), Durability::default()) {
+        // Made here, not by `open_dir`, so that it is this call's own (another process sharing
+        // the data directory may be creating the same name) and can be removed if opening
+        // fails; its name is synced with it.
+        if let Err(e) = std::fs::create_dir(&dir) {
+            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                ApiError::new(axum::http::StatusCode::CONFLICT, "CONFLICT", format!("{} exists but is not an open collection", dir.display()))
+            } else {
+                Error::Io(format!("cannot create {}: {e}", dir.display())).into()
+            });
+        }
+        let synced = std::fs::File::open(&self.data).and_then(|d| d.sync_all());
+        let opened = synced.map_err(|e| Error::Io(format!("cannot sync {}: {e}", self.data.display()))).and_then(|()| Index::open_dir(&dir, |_| Ok(options), Durability::default()));
+        let index = match opened {
             Ok(index) => index,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);

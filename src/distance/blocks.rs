@@ -98,7 +98,7 @@ mod x86 {
         check::<NIBBLES>(block, stride, positions, w);
         out.clear();
         out.resize(positions.len(), 0);
-        // SAFETY: `detect` picks this kernel only where the CPU has these features; `check`
+        // SAFETY: `available` lists this kernel only where the CPU has these features; `check`
         // keeps every read inside the block.
         unsafe { avx512vnni::<NIBBLES>(block.as_ptr() as *const u8, stride, positions, w, out) }
     }
@@ -203,7 +203,7 @@ mod x86 {
         check::<NIBBLES>(block, stride, positions, w);
         out.clear();
         out.resize(positions.len(), 0);
-        // SAFETY: `detect` picks this kernel only where the CPU has AVX2; `check` keeps every
+        // SAFETY: `available` lists this kernel only where the CPU has AVX2; `check` keeps every
         // read inside the block.
         unsafe { avx2::<NIBBLES>(block.as_ptr() as *const u8, stride, positions, w, out) }
     }

@@ -44,9 +44,9 @@ pub fn block_bytes(dim: usize, m0: usize, bits: u8) -> usize {
     ((m0 - 1) * code_bytes(dim, bits) + read_bytes(dim, bits).max(code_bytes(dim, bits))).div_ceil(64) * 64
 }
 
-/// Largest block a node may have: 1 MiB (e.g. m 64 and 8,192 dimensions at 8 bits). The
-/// arena maps 1,024 slots at a time, so a larger block would make one mapping of over a GiB
-/// for a handful of records.
+/// Largest block a node may have: 1 MiB (m 32 at 8,192 dimensions and 8 bits takes 512 KiB;
+/// m 64 would not fit). The arena maps 1,024 slots at a time, so a larger block would make
+/// one mapping of over a GiB for a handful of records.
 pub const MAX_BLOCK_BYTES: usize = 1 << 20;
 
 /// Checks that nodes of `dim` dimensions and `m0` layer-0 links can have blocks of `bits` a

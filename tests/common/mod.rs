@@ -162,3 +162,39 @@ pub fn section(bytes: &[u8], name: &[u8; 4]) -> (usize, usize) {
     let s = layout.sections.iter().find(|s| &s.kind == name).unwrap();
     (s.offset as usize, s.len as usize)
 }
+
+/// The first `n` base vectors and `nq` queries of a shared data set, with their exact top 10
+/// by brute force (the shipped ground truth holds only for the whole base).
+pub struct Subset {
+    pub base: Vec<f32>,
+    pub queries: Vec<f32>,
+    pub dim: usize,
+    pub truth: Vec<Vec<u64>>,
+    pub metric: omendb::Metric,
+}
+
+impl Subset {
+    /// `folder` under `data_dir()`, its `base` and `query` files.
+    pub fn read(folder: &str, base: &str, query: &str, n: usize, nq: usize, metric: omendb::Metric) -> Subset {
+        let dir = data_dir().join(folder);
+        let (base, dim) = read_vecs(&dir.join(base), n);
+        let (queries, _) = read_vecs(&dir.join(query), nq);
+        let truth = brute_force(&base, &queries, dim, 10, metric == omendb::Metric::Cosine);
+        Subset { base, queries, dim, truth, metric }
+    }
+
+    /// glove-50-angular (cosine).
+    pub fn glove(n: usize, nq: usize) -> Subset {
+        Subset::read("glove-50-angular", "base.fvecs", "query.fvecs", n, nq, omendb::Metric::Cosine)
+    }
+
+    /// mnist-784-euclidean (L2).
+    pub fn mnist(n: usize, nq: usize) -> Subset {
+        Subset::read("mnist-784-euclidean", "base.bvecs", "query.bvecs", n, nq, omendb::Metric::L2)
+    }
+
+    /// npl-ir's MiniLM embeddings (384-d, cosine): documents as the base, its queries.
+    pub fn minilm(n: usize, nq: usize) -> Subset {
+        Subset::read("npl-ir", "corpus_minilm.fvecs", "queries_minilm.fvecs", n, nq, omendb::Metric::Cosine)
+    }
+}
