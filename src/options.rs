@@ -82,6 +82,18 @@ pub const MAX_DIM: usize = 1 << 16;
 pub const MAX_COMPONENT: f32 = 1e16;
 
 impl IndexOptions {
+    /// With neighbour codes, checks that a node's block fits at `dim` dimensions (see
+    /// `hnsw::codes::check_block_size`); the error says why not. Nothing to check without
+    /// codes or before the dimensions are known (0). The one check of creation, first add and
+    /// a file's META.
+    pub(crate) fn neighbor_blocks_fit(&self, dim: usize) -> std::result::Result<(), String> {
+        if self.neighbor_codes == 0 || dim == 0 {
+            return Ok(());
+        }
+        let m0 = crate::hnsw::Params::new(self.m, self.ef_construction).m0;
+        crate::hnsw::codes::check_block_size(dim, m0, self.neighbor_codes)
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         if self.dim > MAX_DIM {
@@ -117,10 +129,7 @@ impl IndexOptions {
                 self.dtype.name()
             )));
         }
-        if self.neighbor_codes != 0 && self.dim != 0 {
-            let m0 = crate::hnsw::Params::new(self.m, self.ef_construction).m0;
-            crate::hnsw::codes::check_block_size(self.dim, m0, self.neighbor_codes).map_err(Error::InvalidArgument)?;
-        }
+        self.neighbor_blocks_fit(self.dim).map_err(Error::InvalidArgument)?;
         if self.dtype == Dtype::Pq && self.dim != 0 {
             crate::quant::pq::check_shape(self.dim, self.pq_m)?;
         }

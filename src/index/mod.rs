@@ -314,9 +314,8 @@ impl Index {
         if dim > MAX_DIM {
             return Err(Error::InvalidArgument(format!("dim {dim} is above the limit of {MAX_DIM}")));
         }
-        if self.graph.get().is_none() && self.options.neighbor_codes != 0 {
-            let m0 = Params::new(self.options.m, self.options.ef_construction).m0;
-            crate::hnsw::codes::check_block_size(dim, m0, self.options.neighbor_codes).map_err(Error::InvalidArgument)?;
+        if self.graph.get().is_none() {
+            self.options.neighbor_blocks_fit(dim).map_err(Error::InvalidArgument)?;
         }
         let space = match (self.graph.get(), self.options.dtype) {
             (Some(_), _) | (None, Dtype::F32) => Space::new(self.options.metric),

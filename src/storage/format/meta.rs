@@ -160,9 +160,7 @@ pub(super) fn parse_meta(b: &[u8], version: u32) -> Result<Meta> {
     if m0 != Params::new(m, ef_construction).m0 {
         return Err(corrupt(format!("META: m0 = {m0} does not match m = {m}")));
     }
-    if neighbor_codes != 0 && dim > 0 {
-        crate::hnsw::codes::check_block_size(dim, m0, neighbor_codes).map_err(|e| corrupt(format!("META: {e}")))?;
-    }
+    options.neighbor_blocks_fit(dim).map_err(|e| corrupt(format!("META: {e}")))?;
     match &record_layout {
         Some(l) => check_record_layout(l, words, m0, version)?,
         None if version >= 2 => unreachable!("version 2 META always has a record layout"),
