@@ -137,13 +137,14 @@ fn main() {
         println!("ef={ef:4} recall@10={:.4} single-thread QPS={:.0}", hits as f64 / (10 * nq) as f64, nq as f64 / secs);
         #[cfg(feature = "search-stats")]
         {
-            let [beams, expanded, scored] = omendb::hnsw::search::stats::take();
+            let [beams, expanded, scored, upper] = omendb::hnsw::search::stats::take();
             let b = beams.max(1) as f64;
             println!(
-                "         per search: {:.1} expanded, {:.1} scored ({:.2} a node)",
+                "         per search: {:.1} expanded, {:.1} scored ({:.2} a node); {:.1} exact distances above layer 0",
                 expanded as f64 / b,
                 scored as f64 / b,
-                scored as f64 / expanded.max(1) as f64
+                scored as f64 / expanded.max(1) as f64,
+                upper as f64 / b
             );
         }
     }

@@ -74,6 +74,8 @@ pub struct Graph {
     codes_ready: AtomicBool,
     /// Bits per dimension of the neighbour codes (0: no blocks).
     code_bits: u8,
+    /// Dimensions of a neighbour code (fewer than the vectors' with a projection).
+    code_dim: usize,
     /// How many of the nodes a search on neighbour codes reached it re-scores exactly, in
     /// multiples of ef, at least 1 (experimental: `OMENDB_CODES_RERANK` when the graph is
     /// made; 1).
@@ -96,8 +98,9 @@ impl Graph {
         match bits {
             Some(bits) if space.codec().is_none() => {
                 assert!(bits == 4 || bits == 8, "neighbour codes take 4 or 8 bits a dimension");
-                let store = store.with_neighbor_blocks(codes::block_bytes(dim, params.m0, bits));
-                Graph { code_bits: bits, ..Graph::with_store(store, params, space) }
+                let code_dim = std::env::var("OMENDB_CODE_DIMS").ok().and_then(|v| v.parse().ok()).filter(|&d| d > 0 && d < dim).unwrap_or(dim);
+                let store = store.with_neighbor_blocks(codes::block_bytes(code_dim, params.m0, bits), codes::own_code_bytes(code_dim, bits));
+                Graph { code_bits: bits, code_dim, ..Graph::with_store(store, params, space) }
             }
             _ => Graph::with_store(store, params, space),
         }
@@ -146,6 +149,9 @@ impl Graph {
         if self.codes_ready.load(Ordering::Acquire) {
             return;
         }
+        // Codes saved for blocks of another width (an index saved without a projection, loaded
+        // with one, or the reverse) are learned again from the records.
+        let given = given.filter(|g| g.code_dim() == self.code_dim);
         let codes = match given {
             Some(given) => {
                 let _ = self.codes.set(given);
@@ -161,10 +167,12 @@ impl Graph {
                     return;
                 }
                 let sample: Vec<f32> = sample_ids.iter().flat_map(|&id| self.store.vector(id).iter().copied()).collect();
-                let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample, self.code_bits));
+                let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample, self.code_bits, self.code_dim));
                 self.codes.get().expect("set above")
             }
         };
+        // See `write_upper_code`.
+        std::sync::atomic::fence(Ordering::SeqCst);
         // Lists written before the codes existed have no codes yet. Those written from now on
         // get them in `write_links`; each node's lock orders this pass with those writers.
         let mut links = Vec::new();
@@ -178,8 +186,23 @@ impl Graph {
             self.copy_links(id, 0, &mut links);
             codes.update(self.store.block(id), &[], &links, |l| self.store.vector(l));
             drop(guard);
+            if self.store.state(id) != STATE_FREE {
+                codes.write_code(self.store.upper_code(id), self.store.vector(id));
+            }
         }
         self.codes_ready.store(true, Ordering::Release);
+    }
+
+    /// Writes the own neighbour code of node `id` (vector written, state set, not yet linked)
+    /// where the descent through the upper layers reads it, once the codes are learned; the
+    /// pass that learns them writes every published node's (`fill_neighbor_blocks`).
+    pub(crate) fn write_upper_code(&self, id: u32) {
+        // Orders this node's state (published before `insert`) against the codes being set:
+        // either this sees the codes or the learning pass sees the node.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if let Some(codes) = self.codes.get() {
+            codes.write_code(self.store.upper_code(id), self.store.vector(id));
+        }
     }
 
     /// A graph over an existing store (a file mapping: see `storage::mapped`), with no entry
@@ -199,6 +222,7 @@ impl Graph {
             codes: OnceLock::new(),
             codes_ready: AtomicBool::new(false),
             code_bits: 0,
+            code_dim: 0,
             code_build: std::env::var("OMENDB_CODES_BUILD").map_or(true, |v| v != "0"),
             code_rerank: std::env::var("OMENDB_CODES_RERANK")
                 .ok()
