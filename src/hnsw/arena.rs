@@ -112,9 +112,6 @@ pub struct NodeStore {
     block_stride: usize,
     /// Block chunks, created with the record chunk of the same index (same slot ranges).
     blocks: [OnceLock<Chunk>; MAX_CHUNKS],
-    /// Words after a node's upper lists for the node's own neighbour code (see
-    /// `hnsw::codes`): what the greedy descent through the upper layers scores. 0 for none.
-    upper_code_words: usize,
 }
 
 #[derive(Default)]
@@ -183,19 +180,15 @@ impl NodeStore {
             link_limit: u32::MAX,
             block_stride: 0,
             blocks: std::array::from_fn(|_| OnceLock::new()),
-            upper_code_words: 0,
         }
     }
 
     /// This empty store with a neighbour block of `block_bytes` (a multiple of 64) per slot,
-    /// for the codes of its layer-0 neighbours, and room for the node's own code of
-    /// `code_bytes` (a multiple of 4) after the upper lists of a node that has them (see
-    /// `hnsw::codes`).
-    pub fn with_neighbor_blocks(mut self, block_bytes: usize, code_bytes: usize) -> Self {
+    /// for the codes of its layer-0 neighbours (see `hnsw::codes`).
+    pub fn with_neighbor_blocks(mut self, block_bytes: usize) -> Self {
         assert!(self.high_water() == 0 && self.mapped.is_none(), "blocks are set up before the first slot");
-        assert!(block_bytes.is_multiple_of(64) && code_bytes.is_multiple_of(4));
+        assert!(block_bytes.is_multiple_of(64));
         self.block_stride = block_bytes;
-        self.upper_code_words = code_bytes / 4;
         self
     }
 
@@ -223,7 +216,7 @@ impl NodeStore {
     /// Chunk space not yet written costs no memory (the mapping is lazily backed).
     pub fn memory_bytes(&self) -> usize {
         let high = self.high_water();
-        let upper: usize = (0..high).map(|id| self.upper_words(self.level(id) as usize) * 4).sum();
+        let upper: usize = (0..high).map(|id| self.level(id) as usize * (1 + self.m) * 4).sum();
         high as usize * (self.stride + self.block_stride) + upper
     }
 
@@ -252,7 +245,7 @@ impl NodeStore {
             self.level_cell(slot.0).store(level, Ordering::Release);
             self.links0(slot.0)[0].store(0, Ordering::Release);
             if level > 0 {
-                let lists: Box<[AtomicU32]> = (0..self.upper_words(level as usize)).map(|_| AtomicU32::new(0)).collect();
+                let lists: Box<[AtomicU32]> = (0..level as usize * (1 + self.m)).map(|_| AtomicU32::new(0)).collect();
                 let ptr = Box::into_raw(lists) as *mut AtomicU32;
                 self.upper_cell(slot.0).store(ptr, Ordering::Release);
             }
@@ -279,41 +272,12 @@ impl NodeStore {
         }
         let ptr = self.upper_cell(id).swap(std::ptr::null_mut(), Ordering::AcqRel);
         if !ptr.is_null() {
-            let len = self.upper_words(self.level(id) as usize);
+            let len = self.level(id) as usize * (1 + self.m);
             // SAFETY: `ptr` came from Box::into_raw of a boxed slice of exactly `len` atomics
             // (the level is unchanged since `take_fresh`), it was swapped out so it is freed
             // once, and no reader can still hold it (grace period, or the store is dropping).
             drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
         }
-    }
-
-    /// Words of a heap allocation of upper lists for a node of `level` (at least 1): the lists,
-    /// then room for the node's own code.
-    fn upper_words(&self, level: usize) -> usize {
-        if level == 0 {
-            0
-        } else {
-            level * (1 + self.m) + self.upper_code_words
-        }
-    }
-
-    /// Room for the own neighbour code of node `id` (written by `Graph::write_upper_code`),
-    /// after its upper lists; empty for a node without upper layers, a store without codes or
-    /// a file mapping.
-    #[inline]
-    pub fn upper_code(&self, id: u32) -> &[AtomicU32] {
-        if self.upper_code_words == 0 || self.mapped.is_some() {
-            return &[];
-        }
-        let ptr = self.upper_cell(id).load(Ordering::Acquire);
-        let level = self.level(id) as usize;
-        if ptr.is_null() || level == 0 || is_file_ref(ptr) {
-            return &[];
-        }
-        // SAFETY: a heap pointer addresses `upper_words(level)` atomics allocated in
-        // `take_fresh` (the level is unchanged since) and freed only after a grace period; the
-        // code's words are the last `upper_code_words` of them.
-        unsafe { std::slice::from_raw_parts(ptr.add(level * (1 + self.m)), self.upper_code_words) }
     }
 
     /// Number of slots waiting on the free list.

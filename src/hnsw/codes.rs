@@ -44,12 +44,6 @@ pub fn block_bytes(dim: usize, m0: usize, bits: u8) -> usize {
     ((m0 - 1) * code_bytes(dim, bits) + read_bytes(dim, bits).max(code_bytes(dim, bits))).div_ceil(64) * 64
 }
 
-/// Bytes of a node's own code kept after its upper lists (see `NodeStore::upper_code`): room
-/// for a full-width read of one code.
-pub fn own_code_bytes(dim: usize, bits: u8) -> usize {
-    read_bytes(dim, bits).max(code_bytes(dim, bits))
-}
-
 /// Largest block a node may have: 1 MiB (m 32 at 8,192 dimensions and 8 bits takes 512 KiB;
 /// m 64 would not fit). The arena maps 1,024 slots at a time, so a larger block would make
 /// one mapping of over a GiB for a handful of records.
@@ -293,29 +287,6 @@ impl NeighborCodes {
         out.scale = scale;
         out.offset = q.iter().zip(&self.lo).map(|(&x, &l)| x as f64 * l as f64).sum::<f64>() as f32;
         out.projected = projected;
-    }
-
-    /// Writes the code of `v` into `out` (`NodeStore::upper_code`'s room for it).
-    pub fn write_code(&self, out: &[AtomicU32], v: &[f32]) {
-        let mut code = vec![0u32; self.words()];
-        self.encode(v, &mut code);
-        for (dst, x) in out.iter().zip(code) {
-            dst.store(x, Ordering::Relaxed);
-        }
-    }
-
-    /// The approximate distance from a prepared query to one code (as `write_code` wrote it,
-    /// with room for a full-width read).
-    #[inline]
-    pub fn score_one(&self, code: &[AtomicU32], q: &mut CodeQuery) -> f32 {
-        (self.dots)(code, self.stride, &[0], &q.weights, &mut q.dots);
-        let d = q.dots[0] as f32;
-        if self.l2 {
-            let x_norm = f32::from_bits(code[self.stride / 4 - 1].load(Ordering::Relaxed));
-            self.out_scale * (q.norm - 2.0 * (q.offset + q.scale * d) + x_norm)
-        } else {
-            1.0 - (q.offset + q.scale * d)
-        }
     }
 
     /// Approximate distances (squared L2, or 1 - dot) from a prepared query to the codes at

@@ -99,7 +99,7 @@ impl Graph {
             Some(bits) if space.codec().is_none() => {
                 assert!(bits == 4 || bits == 8, "neighbour codes take 4 or 8 bits a dimension");
                 let code_dim = std::env::var("OMENDB_CODE_DIMS").ok().and_then(|v| v.parse().ok()).filter(|&d| d > 0 && d < dim).unwrap_or(dim);
-                let store = store.with_neighbor_blocks(codes::block_bytes(code_dim, params.m0, bits), codes::own_code_bytes(code_dim, bits));
+                let store = store.with_neighbor_blocks(codes::block_bytes(code_dim, params.m0, bits));
                 Graph { code_bits: bits, code_dim, ..Graph::with_store(store, params, space) }
             }
             _ => Graph::with_store(store, params, space),
@@ -171,8 +171,6 @@ impl Graph {
                 self.codes.get().expect("set above")
             }
         };
-        // See `write_upper_code`.
-        std::sync::atomic::fence(Ordering::SeqCst);
         // Lists written before the codes existed have no codes yet. Those written from now on
         // get them in `write_links`; each node's lock orders this pass with those writers.
         let mut links = Vec::new();
@@ -186,23 +184,8 @@ impl Graph {
             self.copy_links(id, 0, &mut links);
             codes.update(self.store.block(id), &[], &links, |l| self.store.vector(l));
             drop(guard);
-            if self.store.state(id) != STATE_FREE {
-                codes.write_code(self.store.upper_code(id), self.store.vector(id));
-            }
         }
         self.codes_ready.store(true, Ordering::Release);
-    }
-
-    /// Writes the own neighbour code of node `id` (vector written, state set, not yet linked)
-    /// where the descent through the upper layers reads it, once the codes are learned; the
-    /// pass that learns them writes every published node's (`fill_neighbor_blocks`).
-    pub(crate) fn write_upper_code(&self, id: u32) {
-        // Orders this node's state (published before `insert`) against the codes being set:
-        // either this sees the codes or the learning pass sees the node.
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if let Some(codes) = self.codes.get() {
-            codes.write_code(self.store.upper_code(id), self.store.vector(id));
-        }
     }
 
     /// A graph over an existing store (a file mapping: see `storage::mapped`), with no entry

@@ -46,9 +46,6 @@ impl Graph {
     pub fn insert(&self, pin: &Pin<'_>, id: u32, scratch: &mut Scratch) {
         let level = self.store.level(id) as usize;
         let q = self.store.vector(id);
-        if level > 0 {
-            self.write_upper_code(id);
-        }
 
         // The first node becomes the entry point; a node above the current top holds the
         // entry lock through its insert so the top only ever moves to a fully linked node.

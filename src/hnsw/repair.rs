@@ -429,14 +429,8 @@ impl Graph {
         }
         let mut links = Vec::new();
         let mut deleted = 0;
-        let own_codes = self.neighbor_codes().filter(|_| self.store.has_blocks());
         for id in (0..high).filter(|&id| used(id)) {
             deleted += usize::from(state(id) == STATE_DELETED);
-            if let (Some(codes), true) = (own_codes, level(id) > 0) {
-                if !codes.matches(self.store.upper_code(id), 0, self.store.vector(id)) {
-                    return Err(format!("slot {id} of level {}: its own code is not its vector's", level(id)));
-                }
-            }
             for l in 0..=level(id) {
                 self.copy_links(id, l, &mut links);
                 if links.len() > self.max_links(l) {

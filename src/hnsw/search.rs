@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 
-use super::codes::{CodeQuery, NeighborCodes};
+use super::codes::NeighborCodes;
 use super::graph::{Graph, Pin};
 use super::scratch::{Candidate, Scratch, VisitedSet};
 
@@ -18,12 +18,6 @@ const PREFETCH_FIRST_LINES: usize = 8;
 /// (measured on MNIST, 784-d: 3 ahead about as good as or better than 1 and 2; loading all
 /// lines of every neighbour up front was slower than the first 8 only).
 const PREFETCH_AHEAD: usize = 3;
-/// From this many dimensions a graph with neighbour codes descends the upper layers on its
-/// nodes' own codes (`Graph::descend_codes`). Measured, QPS at equal ef against the exact
-/// descent (`benches/ann.rs`, 2-core Xeon): MNIST 784-d 4-bit 1.06x, MiniLM 384-d 4-bit
-/// 0.98x, glove 50-d 8-bit 0.83x: a code sits behind a pointer (one more dependent load),
-/// which only pays where the exact distance reads many lines.
-const CODE_DESCENT_DIM: usize = 512;
 /// Neighbour blocks up to this size are prefetched whole when their node is next to expand.
 const BLOCK_PREFETCH_BYTES: usize = 2048;
 
@@ -217,41 +211,6 @@ impl Graph {
                 return cur;
             }
         }
-    }
-
-    /// [`Graph::descend`] to layer 0 on approximate distances, from each node's own code (see
-    /// `NodeStore::upper_code`) against `q` (prepared): at 784 dimensions the exact descent
-    /// read twice the bytes of the whole layer-0 beam. The distance it returns is approximate
-    /// too; a node without a code is scored exactly.
-    fn descend_codes(&self, codes: &NeighborCodes, q: &mut CodeQuery, query: &[f32], entry: u32, top: usize, buf: &mut Vec<u32>) -> Candidate {
-        let mut score = |n: u32| {
-            let code = self.store.upper_code(n);
-            if code.is_empty() {
-                self.space.distance(query, self.store.vector(n))
-            } else {
-                codes.score_one(code, q)
-            }
-        };
-        let mut cur = Candidate { dist: score(entry), id: entry };
-        for level in (1..=top).rev() {
-            loop {
-                let mut moved = false;
-                self.copy_links(cur.id, level, buf);
-                #[cfg(feature = "search-stats")]
-                stats::UPPER.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                for &n in buf.iter() {
-                    let d = score(n);
-                    if d < cur.dist {
-                        cur = Candidate { dist: d, id: n };
-                        moved = true;
-                    }
-                }
-                if !moved {
-                    break;
-                }
-            }
-        }
-        cur
     }
 
     /// Greedy descent from the node `entry` through layers `top` down to `above + 1`: the
@@ -488,23 +447,14 @@ impl Graph {
         }
         let codes = self.neighbor_codes().filter(|_| request.pool() == 0);
         let mut buf = std::mem::take(&mut scratch.neighbors);
-        let cur = match codes {
-            Some(codes) if self.store.dim() >= CODE_DESCENT_DIM => {
-                codes.prepare(query, &mut scratch.code_query);
-                self.descend_codes(codes, &mut scratch.code_query, query, entry, top as usize, &mut buf)
-            }
-            Some(codes) => {
-                codes.prepare(query, &mut scratch.code_query);
-                self.descend(query, entry, top as usize, 0, &mut buf)
-            }
-            None => self.descend(query, entry, top as usize, 0, &mut buf),
-        };
+        let cur = self.descend(query, entry, top as usize, 0, &mut buf);
         scratch.neighbors = buf;
         let mut entries = std::mem::take(&mut scratch.entries);
         entries.clear();
         entries.push(cur);
         let beam = Beam { level: 0, ef: request.ef(), pool: request.pool() };
         if let Some(codes) = codes {
+            codes.prepare(query, &mut scratch.code_query);
             let ef = request.ef();
             match (filter, self.has_deleted()) {
                 (None, false) => self.beam_search_codes(codes, query, &entries, ef, scratch, |_| true),
