@@ -77,20 +77,7 @@ const CLIP_4BIT: f64 = 0.005;
 /// code is scored with one integer dot product. Under L2 each code also keeps `|x|^2` (an f32
 /// after its bytes): `|q - x|^2 = |q|^2 - 2 q . x + |x|^2`.
 pub struct NeighborCodes {
-    /// Dimensions of the vectors.
     dim: usize,
-    /// Dimensions of a code: `dim`, or fewer with a projection.
-    code_dim: usize,
-    /// Without a projection, empty. With one, `code_dim` orthonormal rows of `dim` values (the
-    /// leading principal directions of the training sample): a code holds the vector's
-    /// coordinates along them, and scores as `|q - x|^2 ~ |P q - P x|^2 + |r_q|^2 + |r_x|^2`,
-    /// `r` the part of a vector outside them (its cross term left out). The code's norm word
-    /// then holds `|decoded P x|^2 + |r_x|^2`.
-    projection: Vec<f32>,
-    /// Distances are scored in the L2 form (L2, or any metric with a projection), then scaled
-    /// by `out_scale` (0.5 for cosine with a projection: `1 - q.x = |q - x|^2 / 2` for unit
-    /// vectors).
-    out_scale: f32,
     /// Bits per dimension: 8 (7 used) or 4.
     bits: u8,
     /// Highest code: 127 or 15.
@@ -126,28 +113,15 @@ pub struct CodeQuery {
     norm: f32,
     /// Integer dot products of the last `score`.
     dots: Vec<i32>,
-    /// The query's coordinates along a projection's directions.
-    projected: Vec<f32>,
 }
 
 impl NeighborCodes {
     /// Codes of `bits` (8 or 4) a dimension with the ranges of `sample` (row-major, `dim`
     /// wide, at least one row, already normalised under cosine); 4-bit ranges leave out the
     /// extreme 0.5 % at each end.
-    pub fn train(dim: usize, metric: Metric, sample: &[f32], bits: u8, code_dim: usize) -> NeighborCodes {
+    pub fn train(dim: usize, metric: Metric, sample: &[f32], bits: u8) -> NeighborCodes {
         let levels = if bits == 4 { 15.0 } else { 127.0 };
         let rows = sample.len() / dim.max(1);
-        let (projection, projected);
-        let (sample, dim_in, dim) = if code_dim < dim {
-            // Covariance from at most 2,048 rows: the directions settle well before that.
-            let head = &sample[..rows.min(2048) * dim];
-            projection = crate::quant::pca::principal_directions(head, dim, code_dim).0;
-            projected = sample.chunks_exact(dim).flat_map(|r| project(&projection, dim, r)).collect::<Vec<f32>>();
-            (&projected[..], dim, code_dim)
-        } else {
-            projection = Vec::new();
-            (sample, dim, dim)
-        };
         let clip = if bits == 4 { (rows as f64 * CLIP_4BIT) as usize } else { 0 };
         let mut column = Vec::with_capacity(rows);
         let (mut lo, mut step) = (Vec::with_capacity(dim), Vec::with_capacity(dim));
@@ -164,14 +138,14 @@ impl NeighborCodes {
             // code 0, weight 0), so a query's value there cannot dwarf every other weight.
             step.push(if h > l { (h - l) / levels } else { 0.0 });
         }
-        NeighborCodes::from_ranges(dim_in, metric, bits, lo, step, projection).expect("ranges of finite values")
+        NeighborCodes::from_ranges(dim, metric, bits, lo, step).expect("ranges of finite values")
     }
 
     /// Codes of `bits` (8 or 4) a dimension over the ranges `lo[j] + step[j] * c` (as
     /// [`NeighborCodes::ranges`] gives them, e.g. read back from a file); None unless there is
     /// one `lo` and one non-negative `step` per dimension, none of them NaN, `|lo|` at most
     /// `MAX_COMPONENT` and `step * levels` at most twice that.
-    pub fn from_ranges(dim: usize, metric: Metric, bits: u8, lo: Vec<f32>, step: Vec<f32>, projection: Vec<f32>) -> Option<NeighborCodes> {
+    pub fn from_ranges(dim: usize, metric: Metric, bits: u8, lo: Vec<f32>, step: Vec<f32>) -> Option<NeighborCodes> {
         let levels = match bits {
             4 => 15.0,
             8 => 127.0,
@@ -180,13 +154,8 @@ impl NeighborCodes {
         // Within the bound on stored components (`MAX_COMPONENT`), so that no decoded value,
         // norm or query offset can overflow.
         let bound = crate::options::MAX_COMPONENT;
-        let code_dim = if projection.is_empty() { dim } else { lo.len() };
-        let valid = lo.len() == code_dim
-            && step.len() == code_dim
-            && code_dim > 0
-            && code_dim <= dim
-            && (projection.is_empty() || projection.len() == code_dim * dim)
-            && projection.iter().all(|p| p.abs() <= 1.0)
+        let valid = lo.len() == dim
+            && step.len() == dim
             && lo.iter().all(|l| l.abs() <= bound)
             && step.iter().all(|s| (0.0..=2.0 * bound / levels).contains(s));
         if !valid {
@@ -196,10 +165,7 @@ impl NeighborCodes {
         static SERIAL: AtomicU64 = AtomicU64::new(1);
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
         let inv_step = step.iter().map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 }).collect();
-        let l2 = metric == Metric::L2 || !projection.is_empty();
-        let out_scale = if metric == Metric::L2 || projection.is_empty() { 1.0 } else { 0.5 };
-        let stride = code_bytes(code_dim, bits);
-        Some(NeighborCodes { dim, code_dim, projection, out_scale, bits, levels, l2, lo, step, inv_step, stride, dots, serial })
+        Some(NeighborCodes { dim, bits, levels, l2: metric == Metric::L2, lo, step, inv_step, stride: code_bytes(dim, bits), dots, serial })
     }
 
     /// Bits per dimension: 8 or 4.
@@ -219,36 +185,10 @@ impl NeighborCodes {
         self.stride / 4
     }
 
-    /// The projection (`code_dim` rows of `dim`), empty without one.
-    pub fn projection(&self) -> &[f32] {
-        &self.projection
-    }
-
-    /// Dimensions of a code.
-    pub fn code_dim(&self) -> usize {
-        self.code_dim
-    }
-
     /// Writes the code of `v` into `out` (`words()` words).
     fn encode(&self, v: &[f32], out: &mut [u32]) {
-        if self.projection.is_empty() {
-            return self.encode_coords(v, 0.0, out);
-        }
-        PROJECTED.with(|cell| {
-            let mut y = cell.borrow_mut();
-            y.clear();
-            y.extend(project(&self.projection, self.dim, v));
-            let total: f32 = v.iter().map(|x| x * x).sum();
-            let kept: f32 = y.iter().map(|x| x * x).sum();
-            self.encode_coords(&y, (total - kept).max(0.0), out);
-        });
-    }
-
-    /// Writes the code of coordinates `v` (`code_dim` of them) into `out`, its norm word
-    /// `|decoded v|^2 + residual`.
-    fn encode_coords(&self, v: &[f32], residual: f32, out: &mut [u32]) {
         out.fill(0);
-        let mut norm = residual;
+        let mut norm = 0f32;
         let per_word = 32 / self.bits as usize;
         for (word, (xs, base)) in out.iter_mut().zip(v.chunks(per_word).zip((0..).step_by(per_word))) {
             for (k, &x) in xs.iter().enumerate() {
@@ -267,26 +207,16 @@ impl NeighborCodes {
 
     /// Prepares `q` (already normalised under cosine) for [`NeighborCodes::score`].
     pub fn prepare(&self, q: &[f32], out: &mut CodeQuery) {
-        // |q|^2 whole: with a projection, |P q|^2 + |r_q|^2.
-        out.norm = if self.l2 { q.iter().map(|&x| x * x).sum() } else { 0.0 };
-        let mut projected = std::mem::take(&mut out.projected);
-        let q = if self.projection.is_empty() {
-            q
-        } else {
-            projected.clear();
-            projected.extend(project(&self.projection, self.dim, q));
-            &projected[..]
-        };
         let biggest = q.iter().zip(&self.step).map(|(&x, &s)| (x * s).abs()).fold(0f32, f32::max);
         let scale = if biggest > 0.0 && biggest.is_finite() { biggest / 127.0 } else { 1.0 };
         out.weights.clear();
         // Rounded half away from zero by hand: `f32::round` is a libm call on baseline x86-64.
         let round = |v: f32| (v + 0.5f32.copysign(v)).clamp(-127.0, 127.0) as i8;
         out.weights.extend(q.iter().zip(&self.step).map(|(&x, &s)| round(x * s / scale)));
-        out.weights.resize(blocks::padded_len(self.code_dim), 0);
+        out.weights.resize(blocks::padded_len(self.dim), 0);
         out.scale = scale;
         out.offset = q.iter().zip(&self.lo).map(|(&x, &l)| x as f64 * l as f64).sum::<f64>() as f32;
-        out.projected = projected;
+        out.norm = if self.l2 { q.iter().map(|&x| x * x).sum() } else { 0.0 };
     }
 
     /// Approximate distances (squared L2, or 1 - dot) from a prepared query to the codes at
@@ -297,10 +227,9 @@ impl NeighborCodes {
         out.clear();
         if self.l2 {
             let norm_word = self.stride / 4 - 1;
-            let k = self.out_scale;
             out.extend(positions.iter().zip(&q.dots).map(|(&p, &d)| {
                 let x_norm = f32::from_bits(block[p as usize * (self.stride / 4) + norm_word].load(Ordering::Relaxed));
-                k * (q.norm - 2.0 * (q.offset + q.scale * d as f32) + x_norm)
+                q.norm - 2.0 * (q.offset + q.scale * d as f32) + x_norm
             }));
         } else {
             out.extend(q.dots.iter().map(|&d| 1.0 - (q.offset + q.scale * d as f32)));
@@ -374,14 +303,6 @@ struct Buffers {
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
-    /// A vector's coordinates along a projection, while it is encoded.
-    static PROJECTED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The coordinates of `v` along each of the rows of `projection` (rows of `dim`).
-fn project<'a>(projection: &'a [f32], dim: usize, v: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
-    let dot = crate::distance::Kernels::detect().dot;
-    projection.chunks_exact(dim).map(move |row| dot(row, v))
 }
 
 #[cfg(test)]
@@ -394,7 +315,7 @@ mod tests {
     fn a_dimension_without_spread_takes_no_weight() {
         for bits in [8, 4] {
             let sample: Vec<f32> = (0..400).flat_map(|i| [0.0, (i % 20) as f32 / 20.0, (i % 7) as f32 / 7.0]).collect();
-            let codes = NeighborCodes::train(3, Metric::L2, &sample, bits, 3);
+            let codes = NeighborCodes::train(3, Metric::L2, &sample, bits);
             let mut q = CodeQuery::default();
             codes.prepare(&[1000.0, 0.5, 0.5], &mut q);
             assert_eq!(q.weights[0], 0, "{bits} bits");

@@ -74,8 +74,6 @@ pub struct Graph {
     codes_ready: AtomicBool,
     /// Bits per dimension of the neighbour codes (0: no blocks).
     code_bits: u8,
-    /// Dimensions of a neighbour code (fewer than the vectors' with a projection).
-    code_dim: usize,
     /// How many of the nodes a search on neighbour codes reached it re-scores exactly, in
     /// multiples of ef, at least 1 (experimental: `OMENDB_CODES_RERANK` when the graph is
     /// made; 1).
@@ -98,9 +96,8 @@ impl Graph {
         match bits {
             Some(bits) if space.codec().is_none() => {
                 assert!(bits == 4 || bits == 8, "neighbour codes take 4 or 8 bits a dimension");
-                let code_dim = std::env::var("OMENDB_CODE_DIMS").ok().and_then(|v| v.parse().ok()).filter(|&d| d > 0 && d < dim).unwrap_or(dim);
-                let store = store.with_neighbor_blocks(codes::block_bytes(code_dim, params.m0, bits));
-                Graph { code_bits: bits, code_dim, ..Graph::with_store(store, params, space) }
+                let store = store.with_neighbor_blocks(codes::block_bytes(dim, params.m0, bits));
+                Graph { code_bits: bits, ..Graph::with_store(store, params, space) }
             }
             _ => Graph::with_store(store, params, space),
         }
@@ -149,9 +146,6 @@ impl Graph {
         if self.codes_ready.load(Ordering::Acquire) {
             return;
         }
-        // Codes saved for blocks of another width (an index saved without a projection, loaded
-        // with one, or the reverse) are learned again from the records.
-        let given = given.filter(|g| g.code_dim() == self.code_dim);
         let codes = match given {
             Some(given) => {
                 let _ = self.codes.set(given);
@@ -167,7 +161,7 @@ impl Graph {
                     return;
                 }
                 let sample: Vec<f32> = sample_ids.iter().flat_map(|&id| self.store.vector(id).iter().copied()).collect();
-                let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample, self.code_bits, self.code_dim));
+                let _ = self.codes.set(NeighborCodes::train(self.store.dim(), self.space.metric(), &sample, self.code_bits));
                 self.codes.get().expect("set above")
             }
         };
@@ -205,7 +199,6 @@ impl Graph {
             codes: OnceLock::new(),
             codes_ready: AtomicBool::new(false),
             code_bits: 0,
-            code_dim: 0,
             code_build: std::env::var("OMENDB_CODES_BUILD").map_or(true, |v| v != "0"),
             code_rerank: std::env::var("OMENDB_CODES_RERANK")
                 .ok()

@@ -238,7 +238,6 @@ impl Graph {
         if let (0, Some(codes), true) = (beam.level, self.neighbor_codes(), self.code_build) {
             // Inserts and repair steer their beam by the neighbour codes too; what they get
             // back is exact (see `beam_search_codes`).
-            codes.prepare(query, &mut scratch.code_query);
             return self.beam_search_codes(codes, query, entries, beam.ef, scratch, accept);
         }
         self.beam_search::<F, false>(pin, query, entries, beam, scratch, accept);
@@ -350,6 +349,7 @@ impl Graph {
         // it does only for a store over a file mapping (and those have no blocks).
         debug_assert_eq!(self.store.link_limit(), u32::MAX);
         let Scratch { visited, candidates, results, neighbors, found, pool: reached, code_query, code_dists, positions, .. } = scratch;
+        codes.prepare(query, code_query);
         let code_bytes = codes.words() * 4;
         // A block of small codes is loaded whole while the node waits to be expanded.
         let whole_block = self.params.m0 * code_bytes;
@@ -445,7 +445,6 @@ impl Graph {
             self.exact_knn(query, request.depth(), slots, scratch, filter);
             return;
         }
-        let codes = self.neighbor_codes().filter(|_| request.pool() == 0);
         let mut buf = std::mem::take(&mut scratch.neighbors);
         let cur = self.descend(query, entry, top as usize, 0, &mut buf);
         scratch.neighbors = buf;
@@ -453,8 +452,7 @@ impl Graph {
         entries.clear();
         entries.push(cur);
         let beam = Beam { level: 0, ef: request.ef(), pool: request.pool() };
-        if let Some(codes) = codes {
-            codes.prepare(query, &mut scratch.code_query);
+        if let (Some(codes), 0) = (self.neighbor_codes(), request.pool()) {
             let ef = request.ef();
             match (filter, self.has_deleted()) {
                 (None, false) => self.beam_search_codes(codes, query, &entries, ef, scratch, |_| true),

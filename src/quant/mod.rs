@@ -22,7 +22,6 @@ pub mod f16;
 pub mod int8;
 /// The code kernels (`crate::distance::codes`), under the name the codecs use.
 pub use crate::distance::codes as kernels;
-pub mod pca;
 pub mod pq;
 pub mod raw;
 

@@ -143,7 +143,7 @@ pub(crate) fn read_neighbor_codes(src: &(impl Source + ?Sized), layout: &Layout)
     }
     let values: Vec<f32> = le_f32s(&bytes).collect();
     let (lo, step) = values.split_at(values.len() / 2);
-    NeighborCodes::from_ranges(meta.dim, meta.options.metric, meta.options.neighbor_codes, lo.to_vec(), step.to_vec(), Vec::new())
+    NeighborCodes::from_ranges(meta.dim, meta.options.metric, meta.options.neighbor_codes, lo.to_vec(), step.to_vec())
         .map(Some)
         .ok_or_else(|| corrupt("NCOD: a range is not finite, or a step is negative"))
 }

@@ -326,9 +326,7 @@ fn encode_codec(codec: Option<&Codec>) -> Le {
 /// step, as little-endian f32 (empty before they are learned).
 fn encode_neighbor_codes(graph: Option<&Graph>) -> Le {
     let mut ncod = Le::default();
-    // Projected codes (the experimental `OMENDB_CODE_DIMS`) are not saved: a load learns them
-    // again from the records.
-    if let Some(codes) = graph.and_then(|g| g.learned_neighbor_codes()).filter(|c| c.projection().is_empty()) {
+    if let Some(codes) = graph.and_then(|g| g.learned_neighbor_codes()) {
         let (lo, step) = codes.ranges();
         for x in lo.iter().chain(step) {
             ncod.0.extend_from_slice(&x.to_le_bytes());
