@@ -181,6 +181,28 @@ impl Graph {
         scratch.found.sort_unstable();
     }
 
+    /// Starts loading the vectors of `ids`, whose distances come next: the first lines of
+    /// every one now; the rest of a long vector (past the first 8 lines, e.g. 784-d = 49
+    /// lines) a few ids ahead of the distance loop (`prefetch_ahead`), so those loads overlap
+    /// the distances before them.
+    #[inline]
+    fn prefetch_vectors(&self, ids: &[u32]) {
+        for &n in ids {
+            self.store.prefetch_lines(n, 0, PREFETCH_FIRST_LINES);
+        }
+        for &n in ids.iter().take(PREFETCH_AHEAD) {
+            self.store.prefetch_lines(n, PREFETCH_FIRST_LINES, usize::MAX);
+        }
+    }
+
+    /// Before the distance to `ids[i]`: the rest of the vector `PREFETCH_AHEAD` ids on.
+    #[inline]
+    fn prefetch_ahead(&self, ids: &[u32], i: usize) {
+        if let Some(&ahead) = ids.get(i + PREFETCH_AHEAD) {
+            self.store.prefetch_lines(ahead, PREFETCH_FIRST_LINES, usize::MAX);
+        }
+    }
+
     /// Moves greedily toward `query` on `level`, starting at `cur`, until no neighbour is closer.
     pub(crate) fn greedy_step(&self, query: &[f32], mut cur: Candidate, level: usize, buf: &mut Vec<u32>) -> Candidate {
         loop {
@@ -188,19 +210,11 @@ impl Graph {
             self.copy_links(cur.id, level, buf);
             #[cfg(feature = "search-stats")]
             stats::UPPER.fetch_add(buf.len() as u64, Ordering::Relaxed);
-            // As in the beam: every neighbour's first lines now, the rest of a long vector a
-            // few neighbours ahead (MNIST: the upper layers took a quarter of a search
-            // waiting on one vector after another).
-            for &n in buf.iter() {
-                self.store.prefetch_lines(n, 0, PREFETCH_FIRST_LINES);
-            }
-            for &n in buf.iter().take(PREFETCH_AHEAD) {
-                self.store.prefetch_lines(n, PREFETCH_FIRST_LINES, usize::MAX);
-            }
+            // As in the beam (MNIST: the upper layers took a quarter of a search waiting on
+            // one vector after another).
+            self.prefetch_vectors(buf);
             for (i, &n) in buf.iter().enumerate() {
-                if let Some(&ahead) = buf.get(i + PREFETCH_AHEAD) {
-                    self.store.prefetch_lines(ahead, PREFETCH_FIRST_LINES, usize::MAX);
-                }
+                self.prefetch_ahead(buf, i);
                 let d = self.space.distance(query, self.store.vector(n));
                 if d < cur.dist {
                     cur = Candidate { dist: d, id: n };
@@ -287,19 +301,9 @@ impl Graph {
                 expanded_count += 1;
                 scored_count += neighbors.len() as u64;
             }
-            // The first lines of every neighbour's vector now; the rest of a long vector (past
-            // the first 8 lines, e.g. 784-d = 49 lines) a few neighbours ahead of the distance
-            // loop, so those loads overlap the distances before them.
-            for &n in neighbors.iter() {
-                self.store.prefetch_lines(n, 0, PREFETCH_FIRST_LINES);
-            }
-            for &n in neighbors.iter().take(PREFETCH_AHEAD) {
-                self.store.prefetch_lines(n, PREFETCH_FIRST_LINES, usize::MAX);
-            }
+            self.prefetch_vectors(neighbors);
             for (i, &n) in neighbors.iter().enumerate() {
-                if let Some(&ahead) = neighbors.get(i + PREFETCH_AHEAD) {
-                    self.store.prefetch_lines(ahead, PREFETCH_FIRST_LINES, usize::MAX);
-                }
+                self.prefetch_ahead(neighbors, i);
                 let d = self.space.distance(query, self.store.vector(n));
                 if POOL && accept(n) {
                     evaluated.push(Candidate { dist: d, id: n });
