@@ -93,9 +93,9 @@ fn neighbor_block(c: &mut Criterion) {
         let positions: Vec<u32> = (0..m0 as u32).collect();
         let mut out = Vec::with_capacity(m0);
         group.throughput(Throughput::Elements(m0 as u64));
-        for (name, f) in blocks::available(bits) {
+        for (name, kernel) in blocks::available(bits) {
             group.bench_with_input(BenchmarkId::new(format!("{name}-{bits}bit"), dim), &dim, |bch, _| {
-                bch.iter(|| f(black_box(&block), stride, black_box(&positions), black_box(&w), &mut out))
+                bch.iter(|| blocks::dots_in_block(kernel, bits, black_box(&block), stride, black_box(&positions), black_box(&w), &mut out))
             });
         }
     }

@@ -1,7 +1,8 @@
 //! Kernels that score codes where they lie, inside the neighbour blocks of the graph (see
 //! `hnsw::codes`): `out[i] = sum_j w[j] * code_i[j]` over 7-bit codes (one byte a dimension)
 //! or 4-bit codes (two dimensions a byte, the even one in the low nibble) and i8 weights, for
-//! the codes at the given positions of one block.
+//! the codes at the given positions of one block (`dots_in_block`), or for codes that each
+//! lie in their own words (`dots_each`: each node's own code, in the layout for long codes).
 //!
 //! A block can be rewritten by an insert while a search scores it, so its bytes are never
 //! read through a Rust reference or a plain load (that would be a data race). The SIMD kernels
@@ -27,62 +28,123 @@ pub fn padded_len(dim: usize) -> usize {
     dim.div_ceil(LANE_BYTES) * LANE_BYTES
 }
 
-/// Scores the codes at `positions` of `block` (code i starts at byte `i * stride`) against
-/// `w` (i8 weights, `padded_len(dim)` long, zero past dim): `out[k]` for `positions[k]`.
-/// A code's full-width read is `w.len()` bytes (8-bit codes) or `w.len() / 2` (4-bit).
-///
-/// # Panics
-/// If `w` is not a whole number of 64-byte lanes or a code's full-width read would leave the
-/// block.
-pub type DotsFn = fn(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>);
+/// The instruction set a code-scoring call runs on: one of [`available`]'s, picked once by
+/// [`detect`] (a codec keeps it, so the choice is not made again per call). Only those two
+/// make one, so a kernel in hand is one this CPU runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kernel(Isa);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    /// AVX-512 F/BW/VNNI: 64 dimensions a step.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
+    /// AVX2: 32 dimensions a step.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Portable: Relaxed atomic loads, one word at a time (the oracle of the others).
+    Scalar,
+}
 
 /// The fastest kernel for codes of `bits` (8 or 4) a dimension this CPU supports.
-pub fn detect(bits: u8) -> DotsFn {
+pub fn detect(bits: u8) -> Kernel {
     available(bits)[0].1
 }
 
 /// Every kernel this CPU can run for codes of `bits` (8 or 4) a dimension, fastest first, the
 /// portable one last: for tests and benchmarks (`detect` picks the first).
-pub fn available(bits: u8) -> Vec<(&'static str, DotsFn)> {
+pub fn available(bits: u8) -> Vec<(&'static str, Kernel)> {
+    let _ = bits; // every kernel takes both widths
     #[cfg(target_arch = "x86_64")]
-    let mut kernels = x86::available(bits);
+    let mut kernels = x86::available();
     #[cfg(not(target_arch = "x86_64"))]
-    let mut kernels: Vec<(&'static str, DotsFn)> = Vec::new();
-    kernels.push(("scalar", if bits == 4 { dots_scalar::<true> } else { dots_scalar::<false> }));
+    let mut kernels: Vec<(&'static str, Kernel)> = Vec::new();
+    kernels.push(("scalar", Kernel(Isa::Scalar)));
     kernels
 }
 
-/// Checks what every kernel relies on: whole lanes of weights, and each code's full-width
-/// read inside the block.
-fn check<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8]) {
+/// Bytes of a code's full-width read against `w`: `w.len()` bytes (8-bit codes) or
+/// `w.len() / 2` (4-bit).
+fn read_len(bits: u8, w: &[i8]) -> usize {
     assert!(w.len().is_multiple_of(LANE_BYTES), "weights must be padded to 64-byte lanes");
-    let read = if NIBBLES { w.len() / 2 } else { w.len() };
+    if bits == 4 { w.len() / 2 } else { w.len() }
+}
+
+/// Scores the codes at `positions` of `block` (code i starts at byte `i * stride`) against
+/// `w` (i8 weights, `padded_len(dim)` long, zero past dim): `out[k]` for `positions[k]`, with
+/// `kernel` over codes of `bits` (8 or 4) a dimension. A code's full-width read is
+/// `w.len()` bytes (8-bit codes) or `w.len() / 2` (4-bit).
+///
+/// # Panics
+/// If `w` is not a whole number of 64-byte lanes or a code's full-width read would leave the
+/// block.
+pub fn dots_in_block(kernel: Kernel, bits: u8, block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
+    let read = read_len(bits, w);
     if let Some(&last) = positions.iter().max() {
         assert!(last as usize * stride + read <= block.len() * 4, "a code's read would leave its block");
     }
+    out.clear();
+    out.resize(positions.len(), 0);
+    match kernel.0 {
+        #[cfg(target_arch = "x86_64")]
+        isa @ (Isa::Avx512Vnni | Isa::Avx2) => {
+            let base = block.as_ptr() as *const u8;
+            // SAFETY: `positions[k] * stride` is inside the block (checked above).
+            let code = |k: usize| unsafe { base.add(positions[k] as usize * stride) };
+            // SAFETY: a `Kernel` of this ISA exists only where the CPU has it (`available`);
+            // every code's full-width read lies inside the block (checked above).
+            unsafe { x86::dots(isa, bits, positions.len(), code, w, out) }
+        }
+        Isa::Scalar => scalar(bits, positions.len(), |k| (block, positions[k] as usize * stride), w, out),
+    }
 }
 
-/// The portable kernel (and the oracle of the SIMD ones): Relaxed loads, one word at a time.
-pub fn dots_scalar<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-    check::<NIBBLES>(block, stride, positions, w);
+/// As [`dots_in_block`], for `n` codes that each lie in their own words: code `k` starts at
+/// `code(k)[0]`, which must hold its full-width read (`w.len()` or `w.len() / 2` bytes).
+///
+/// # Panics
+/// If `w` is not a whole number of 64-byte lanes or a code's slice is shorter than its read.
+pub fn dots_each<'a>(kernel: Kernel, bits: u8, n: usize, code: impl Fn(usize) -> &'a [AtomicU32], w: &[i8], out: &mut Vec<i32>) {
+    let read = read_len(bits, w);
+    let code = |k: usize| {
+        let c = code(k);
+        assert!(read <= c.len() * 4, "a code's read would leave its words");
+        c
+    };
     out.clear();
-    for &p in positions {
-        let start = p as usize * stride;
+    out.resize(n, 0);
+    match kernel.0 {
+        #[cfg(target_arch = "x86_64")]
+        isa @ (Isa::Avx512Vnni | Isa::Avx2) => {
+            // SAFETY: a `Kernel` of this ISA exists only where the CPU has it (`available`);
+            // each code's read lies inside its words (checked in `code`).
+            unsafe { x86::dots(isa, bits, n, |k| code(k).as_ptr() as *const u8, w, out) }
+        }
+        Isa::Scalar => scalar(bits, n, |k| (code(k), 0), w, out),
+    }
+}
+
+/// The portable kernel (and the oracle of the SIMD ones): code `k` starts at byte `at` of the
+/// words `code(k)` gives, read by Relaxed loads one word at a time.
+fn scalar<'a>(bits: u8, n: usize, code: impl Fn(usize) -> (&'a [AtomicU32], usize), w: &[i8], out: &mut [i32]) {
+    let nibbles = bits == 4;
+    for (k, o) in out.iter_mut().enumerate().take(n) {
+        let (words, start) = code(k);
         let mut sum = 0i32;
         for (j, &wj) in w.iter().enumerate() {
             if wj == 0 {
                 continue;
             }
-            let at = start + if NIBBLES { j / 2 } else { j };
-            let byte = (block[at / 4].load(Ordering::Relaxed) >> ((at % 4) * 8)) as u8;
-            let code = match (NIBBLES, j % 2) {
+            let at = start + if nibbles { j / 2 } else { j };
+            let byte = (words[at / 4].load(Ordering::Relaxed) >> ((at % 4) * 8)) as u8;
+            let code = match (nibbles, j % 2) {
                 (false, _) => byte,
                 (true, 0) => byte & 0x0F,
                 (true, _) => byte >> 4,
             };
             sum += wj as i32 * code as i32;
         }
-        out.push(sum);
+        *o = sum;
     }
 }
 
@@ -90,17 +152,25 @@ pub fn dots_scalar<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, posi
 mod x86 {
     use std::arch::asm;
     use std::arch::x86_64::*;
-    use std::sync::atomic::AtomicU32;
 
-    use super::check;
+    use super::Isa;
 
-    pub(super) fn dots_avx512vnni<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-        check::<NIBBLES>(block, stride, positions, w);
-        out.clear();
-        out.resize(positions.len(), 0);
-        // SAFETY: `available` lists this kernel only where the CPU has these features; `check`
-        // keeps every read inside the block.
-        unsafe { avx512vnni::<NIBBLES>(block.as_ptr() as *const u8, stride, positions, w, out) }
+    /// Scores `n` codes, code `k` at `code(k)`, with `isa`'s kernel (see `super::dots_in_block`).
+    ///
+    /// # Safety
+    /// The CPU has `isa`'s features; every code's full-width read lies inside one allocation
+    /// (see `super::read_len`); `w` is whole 64-byte lanes; `out` holds `n` sums.
+    pub(super) unsafe fn dots(isa: Isa, bits: u8, n: usize, code: impl Fn(usize) -> *const u8, w: &[i8], out: &mut [i32]) {
+        debug_assert!(out.len() >= n && w.len().is_multiple_of(64));
+        // SAFETY: the caller's contract.
+        unsafe {
+            match (isa, bits == 4) {
+                (Isa::Avx512Vnni, true) => avx512vnni::<true>(n, code, w, out),
+                (Isa::Avx512Vnni, false) => avx512vnni::<false>(n, code, w, out),
+                (_, true) => avx2::<true>(n, code, w, out),
+                (_, false) => avx2::<false>(n, code, w, out),
+            }
+        }
     }
 
     /// 64 weights a step against 64 code bytes, or against 32 bytes of nibbles widened to 32
@@ -111,16 +181,14 @@ mod x86 {
     /// of a code's instructions.
     ///
     /// # Safety
-    /// AVX-512F/BW/VNNI; every code's full-width read (see `check`) inside one allocation.
+    /// AVX-512F/BW/VNNI; every code's full-width read (see `super::read_len`) inside one
+    /// allocation; `out` holds `n` sums.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn avx512vnni<const NIBBLES: bool>(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
+    unsafe fn avx512vnni<const NIBBLES: bool>(n: usize, code: impl Fn(usize) -> *const u8, w: &[i8], out: &mut [i32]) {
         let lanes = w.len() / 64;
-        let mut groups = out.chunks_exact_mut(4);
-        let mut group_positions = positions.chunks_exact(4);
-        for (o, p) in (&mut groups).zip(&mut group_positions) {
-            // SAFETY: in bounds per the caller's contract.
-            let code = |k: usize| unsafe { base.add(p[k] as usize * stride) };
-            let (c0, c1, c2, c3) = (code(0), code(1), code(2), code(3));
+        let mut groups = out[..n].chunks_exact_mut(4);
+        for (g, o) in (&mut groups).enumerate() {
+            let (c0, c1, c2, c3) = (code(4 * g), code(4 * g + 1), code(4 * g + 2), code(4 * g + 3));
             let mut acc = [_mm512_setzero_si512(); 4];
             for l in 0..lanes {
                 // SAFETY: `l * 64 + 64 <= w.len()`; each code's step `l` lies inside the block.
@@ -136,9 +204,9 @@ mod x86 {
             // SAFETY: `o` is 4 i32 long.
             unsafe { _mm_storeu_si128(o.as_mut_ptr() as *mut __m128i, sums) };
         }
-        for (o, &p) in groups.into_remainder().iter_mut().zip(group_positions.remainder()) {
-            // SAFETY: in bounds per the caller's contract.
-            let code = unsafe { base.add(p as usize * stride) };
+        let done = n - n % 4;
+        for (k, o) in groups.into_remainder().iter_mut().enumerate() {
+            let code = code(done + k);
             let mut acc = _mm512_setzero_si512();
             for l in 0..lanes {
                 // SAFETY: as above.
@@ -199,31 +267,20 @@ mod x86 {
         _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256::<1>(half))
     }
 
-    pub(super) fn dots_avx2<const NIBBLES: bool>(block: &[AtomicU32], stride: usize, positions: &[u32], w: &[i8], out: &mut Vec<i32>) {
-        check::<NIBBLES>(block, stride, positions, w);
-        out.clear();
-        out.resize(positions.len(), 0);
-        // SAFETY: `available` lists this kernel only where the CPU has AVX2; `check` keeps every
-        // read inside the block.
-        unsafe { avx2::<NIBBLES>(block.as_ptr() as *const u8, stride, positions, w, out) }
-    }
-
     /// As `avx512vnni`, 32 dimensions a step: `pmaddubsw` multiplies u8 codes (at most 127)
     /// by i8 weights in pairs into i16 (at most 2 * 127 * 128, no saturation), `pmaddwd` by
     /// ones widens to i32. Four codes at a time, as there.
     ///
     /// # Safety
-    /// AVX2; every code's full-width read (see `check`) inside one allocation.
+    /// AVX2; every code's full-width read (see `super::read_len`) inside one allocation;
+    /// `out` holds `n` sums.
     #[target_feature(enable = "avx2")]
-    unsafe fn avx2<const NIBBLES: bool>(base: *const u8, stride: usize, positions: &[u32], w: &[i8], out: &mut [i32]) {
+    unsafe fn avx2<const NIBBLES: bool>(n: usize, code: impl Fn(usize) -> *const u8, w: &[i8], out: &mut [i32]) {
         let steps = w.len() / 32;
         let ones = _mm256_set1_epi16(1);
-        let mut groups = out.chunks_exact_mut(4);
-        let mut group_positions = positions.chunks_exact(4);
-        for (o, p) in (&mut groups).zip(&mut group_positions) {
-            // SAFETY: in bounds per the caller's contract.
-            let code = |k: usize| unsafe { base.add(p[k] as usize * stride) };
-            let (c0, c1, c2, c3) = (code(0), code(1), code(2), code(3));
+        let mut groups = out[..n].chunks_exact_mut(4);
+        for (g, o) in (&mut groups).enumerate() {
+            let (c0, c1, c2, c3) = (code(4 * g), code(4 * g + 1), code(4 * g + 2), code(4 * g + 3));
             let mut acc = [_mm256_setzero_si256(); 4];
             for s in 0..steps {
                 // SAFETY: `s * 32 + 32 <= w.len()`; each code's step `s` lies inside the block.
@@ -245,9 +302,9 @@ mod x86 {
             // SAFETY: `o` is 4 i32 long.
             unsafe { _mm_storeu_si128(o.as_mut_ptr() as *mut __m128i, sums) };
         }
-        for (o, &p) in groups.into_remainder().iter_mut().zip(group_positions.remainder()) {
-            // SAFETY: in bounds per the caller's contract.
-            let code = unsafe { base.add(p as usize * stride) };
+        let done = n - n % 4;
+        for (k, o) in groups.into_remainder().iter_mut().enumerate() {
+            let code = code(done + k);
             let mut acc = _mm256_setzero_si256();
             for s in 0..steps {
                 // SAFETY: as above.
@@ -294,18 +351,17 @@ mod x86 {
         }
     }
 
-    /// The SIMD kernels this CPU can run, for codes of `bits` a dimension.
-    pub(super) fn available(bits: u8) -> Vec<(&'static str, super::DotsFn)> {
-        let nibbles = bits == 4;
-        let mut v: Vec<(&'static str, super::DotsFn)> = Vec::new();
+    /// The SIMD kernels this CPU can run.
+    pub(super) fn available() -> Vec<(&'static str, super::Kernel)> {
+        let mut v = Vec::new();
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vnni")
         {
-            v.push(("avx512vnni", if nibbles { dots_avx512vnni::<true> } else { dots_avx512vnni::<false> }));
+            v.push(("avx512vnni", super::Kernel(Isa::Avx512Vnni)));
         }
         if std::arch::is_x86_feature_detected!("avx2") {
-            v.push(("avx2", if nibbles { dots_avx2::<true> } else { dots_avx2::<false> }));
+            v.push(("avx2", super::Kernel(Isa::Avx2)));
         }
         v
     }
@@ -360,7 +416,8 @@ mod tests {
                 // Kernels go four codes at a time: lists of every length from 0 to 9.
                 let positions: Vec<u32> = [4u32, 0, 2, 3, 1, 1, 3, 0, 2].into_iter().take(dim % 10).collect();
                 let mut want = Vec::new();
-                detect_scalar(bits)(&block, stride, &positions, &w, &mut want);
+                let scalar = *kernels.last().map(|(_, k)| k).unwrap();
+                dots_in_block(scalar, bits, &block, stride, &positions, &w, &mut want);
                 for (k, &p) in positions.iter().enumerate() {
                     let code = &bytes[p as usize * stride..];
                     let unpacked = |j: usize| match (nibbles, j % 2) {
@@ -371,20 +428,17 @@ mod tests {
                     let direct: i32 = (0..dim).map(|j| unpacked(j) as i32 * w[j] as i32).sum();
                     assert_eq!(want[k], direct, "scalar, {bits} bits, dim {dim}");
                 }
-                for (name, kernel) in &kernels {
+                // The same codes, each copied into words of its own, scored by `dots_each`.
+                let own: Vec<Vec<AtomicU32>> =
+                    positions.iter().map(|&p| block_of(&bytes[p as usize * stride..p as usize * stride + read])).collect();
+                for &(name, kernel) in &kernels {
                     let mut got = Vec::new();
-                    kernel(&block, stride, &positions, &w, &mut got);
+                    dots_in_block(kernel, bits, &block, stride, &positions, &w, &mut got);
                     assert_eq!(got, want, "{name}, {bits} bits, dim {dim}");
+                    dots_each(kernel, bits, own.len(), |k| &own[k], &w, &mut got);
+                    assert_eq!(got, want, "{name} over separate codes, {bits} bits, dim {dim}");
                 }
             }
-        }
-    }
-
-    fn detect_scalar(bits: u8) -> DotsFn {
-        if bits == 4 {
-            dots_scalar::<true>
-        } else {
-            dots_scalar::<false>
         }
     }
 }

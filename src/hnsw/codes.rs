@@ -19,7 +19,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::distance::blocks::{self, DotsFn};
+use crate::distance::blocks::{self, Kernel};
 use crate::metric::Metric;
 
 /// Fewest records the codes are learned from; a graph searches without them until then.
@@ -44,15 +44,61 @@ pub fn block_bytes(dim: usize, m0: usize, bits: u8) -> usize {
     ((m0 - 1) * code_bytes(dim, bits) + read_bytes(dim, bits).max(code_bytes(dim, bits))).div_ceil(64) * 64
 }
 
+/// Largest block of neighbours' codes that is kept beside the links; nodes whose block would
+/// be larger keep their own code instead (see [`Layout`]).
+pub const BESIDE_LINKS_MAX_BYTES: usize = 2048;
+
+/// Where the codes lie. Beside the links, a hop reads one block that a search can load whole
+/// before the node is expanded (the node's neighbours all scored from it), at the cost of a
+/// code per in-link; with one code per node, a hop reads each unvisited neighbour's own
+/// code, and the codes (one per vector) stay small enough to sit in the caches. Measured
+/// (BENCHMARKS.md, issue 26): beside the links wins for blocks up to 2 KiB (glove-50 at 8
+/// bits), a code per node for longer ones (MNIST and MiniLM at 4 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// A block per node holding its layer-0 neighbours' codes, in link order.
+    BesideLinks,
+    /// A block per node holding its own code.
+    PerNode,
+}
+
+impl Layout {
+    /// The layout for nodes of `dim` dimensions, `m0` layer-0 links and codes of `bits`:
+    /// beside the links while their block takes at most [`BESIDE_LINKS_MAX_BYTES`].
+    /// `OMENDB_CODES_LAYOUT=links` or `node` at the graph's creation overrides the choice
+    /// (experimental, for benchmarks).
+    pub fn choose(dim: usize, m0: usize, bits: u8) -> Layout {
+        match std::env::var("OMENDB_CODES_LAYOUT").as_deref() {
+            Ok("links") => return Layout::BesideLinks,
+            Ok("node") => return Layout::PerNode,
+            _ => {}
+        }
+        if block_bytes(dim, m0.max(1), bits) <= BESIDE_LINKS_MAX_BYTES {
+            Layout::BesideLinks
+        } else {
+            Layout::PerNode
+        }
+    }
+
+    /// Bytes of a node's block in this layout, a multiple of 64.
+    pub fn block_bytes(self, dim: usize, m0: usize, bits: u8) -> usize {
+        match self {
+            Layout::BesideLinks => block_bytes(dim, m0.max(1), bits),
+            Layout::PerNode => read_bytes(dim, bits).max(code_bytes(dim, bits)).div_ceil(64) * 64,
+        }
+    }
+}
+
 /// Largest block a node may have: 1 MiB (m 32 at 8,192 dimensions and 8 bits takes 512 KiB;
 /// m 64 would not fit). The arena maps 1,024 slots at a time, so a larger block would make
 /// one mapping of over a GiB for a handful of records.
 pub const MAX_BLOCK_BYTES: usize = 1 << 20;
 
 /// Checks that nodes of `dim` dimensions and `m0` layer-0 links can have blocks of `bits` a
-/// dimension; the error says why not.
+/// dimension in the layout they would get; the error says why not. (Only blocks beside the
+/// links can grow that large, and those are chosen only up to 2 KiB unless forced.)
 pub fn check_block_size(dim: usize, m0: usize, bits: u8) -> Result<(), String> {
-    let bytes = block_bytes(dim, m0.max(1), bits);
+    let bytes = Layout::choose(dim, m0, bits).block_bytes(dim, m0, bits);
     if bytes > MAX_BLOCK_BYTES {
         return Err(format!(
             "neighbor_codes: a node's block of {m0} codes of {dim} dimensions at {bits} bits would take {bytes} bytes, \
@@ -89,7 +135,7 @@ pub struct NeighborCodes {
     inv_step: Vec<f32>,
     /// Bytes per code: the bytes rounded up to a word, then the f32 norm.
     stride: usize,
-    dots: DotsFn,
+    kernel: Kernel,
     /// Distinct for every codec made in this process (the key of the encode cache in
     /// `update`, which must never serve one codec's code to another).
     serial: u64,
@@ -161,11 +207,11 @@ impl NeighborCodes {
         if !valid {
             return None;
         }
-        let dots = blocks::detect(bits);
+        let kernel = blocks::detect(bits);
         static SERIAL: AtomicU64 = AtomicU64::new(1);
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
         let inv_step = step.iter().map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 }).collect();
-        Some(NeighborCodes { dim, bits, levels, l2: metric == Metric::L2, lo, step, inv_step, stride: code_bytes(dim, bits), dots, serial })
+        Some(NeighborCodes { dim, bits, levels, l2: metric == Metric::L2, lo, step, inv_step, stride: code_bytes(dim, bits), kernel, serial })
     }
 
     /// Bits per dimension: 8 or 4.
@@ -220,20 +266,50 @@ impl NeighborCodes {
     }
 
     /// Approximate distances (squared L2, or 1 - dot) from a prepared query to the codes at
-    /// `positions` of `block`, into `out`.
+    /// `positions` of `block` (the layout beside the links), into `out`.
     #[inline]
     pub fn score(&self, block: &[AtomicU32], positions: &[u32], q: &mut CodeQuery, out: &mut Vec<f32>) {
-        (self.dots)(block, self.stride, positions, &q.weights, &mut q.dots);
+        blocks::dots_in_block(self.kernel, self.bits, block, self.stride, positions, &q.weights, &mut q.dots);
+        let w = self.stride / 4;
+        self.finish(|k| &block[positions[k] as usize * w..], q, out);
+    }
+
+    /// As [`NeighborCodes::score`], for `n` codes that each start its own words, code `k` at
+    /// `code(k)` (the layout with each node's own code), into `out`.
+    #[inline]
+    pub fn score_each<'a>(&self, n: usize, code: impl Fn(usize) -> &'a [AtomicU32], q: &mut CodeQuery, out: &mut Vec<f32>) {
+        blocks::dots_each(self.kernel, self.bits, n, &code, &q.weights, &mut q.dots);
+        self.finish(code, q, out);
+    }
+
+    /// Turns the integer dot products of the last scoring into distances; `code(k)` starts
+    /// code `k` (read for its norm under L2).
+    #[inline]
+    fn finish<'a>(&self, code: impl Fn(usize) -> &'a [AtomicU32], q: &CodeQuery, out: &mut Vec<f32>) {
         out.clear();
         if self.l2 {
             let norm_word = self.stride / 4 - 1;
-            out.extend(positions.iter().zip(&q.dots).map(|(&p, &d)| {
-                let x_norm = f32::from_bits(block[p as usize * (self.stride / 4) + norm_word].load(Ordering::Relaxed));
+            out.extend(q.dots.iter().enumerate().map(|(k, &d)| {
+                let x_norm = f32::from_bits(code(k)[norm_word].load(Ordering::Relaxed));
                 q.norm - 2.0 * (q.offset + q.scale * d as f32) + x_norm
             }));
         } else {
             out.extend(q.dots.iter().map(|&d| 1.0 - (q.offset + q.scale * d as f32)));
         }
+    }
+
+    /// Writes the code of `vector` into `words` (a node's own code, in the layout with one
+    /// code per node); the caller holds the node's lock.
+    pub fn write_own(&self, words: &[AtomicU32], vector: &[f32]) {
+        OWN.with(|cell| {
+            let mut code = cell.borrow_mut();
+            code.clear();
+            code.resize(self.words(), 0);
+            self.encode(vector, &mut code);
+            for (dst, &x) in words.iter().zip(code.iter()) {
+                dst.store(x, Ordering::Relaxed);
+            }
+        });
     }
 
     /// Rewrites `block` for a list changing from `old` (the links now in the list, up to its
@@ -303,6 +379,7 @@ struct Buffers {
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+    static OWN: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]

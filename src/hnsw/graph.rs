@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::space::Space;
-use crate::hnsw::codes::{self, NeighborCodes};
+use crate::hnsw::codes::{self, Layout, NeighborCodes};
 use crate::hnsw::arena::{NodeGuard, NodeStore, STATE_FREE, STATE_LIVE};
 
 /// Construction parameters, with the paper's names.
@@ -74,6 +74,8 @@ pub struct Graph {
     codes_ready: AtomicBool,
     /// Bits per dimension of the neighbour codes (0: no blocks).
     code_bits: u8,
+    /// Where the codes lie: the neighbours' codes beside each node's links, or each node's own.
+    pub(crate) code_layout: Layout,
     /// How many of the nodes a search on neighbour codes reached it re-scores exactly, in
     /// multiples of ef, at least 1 (experimental: `OMENDB_CODES_RERANK` when the graph is
     /// made; 1).
@@ -92,12 +94,18 @@ impl Graph {
     /// As [`Graph::new`], with a neighbour block per node for codes of `bits` a dimension
     /// (8 or 4, see `hnsw::codes`) when asked and the records are f32 vectors.
     pub(crate) fn with_neighbor_blocks(dim: usize, params: Params, space: Space, bits: Option<u8>) -> Graph {
+        let layout = bits.map(|b| Layout::choose(dim, params.m0, b));
+        Graph::with_code_layout(dim, params, space, bits.zip(layout))
+    }
+
+    /// As [`Graph::with_neighbor_blocks`], the codes in the layout given.
+    pub(crate) fn with_code_layout(dim: usize, params: Params, space: Space, codes: Option<(u8, Layout)>) -> Graph {
         let store = NodeStore::with_words(dim, space.stored_words(dim), params.m0, params.m);
-        match bits {
-            Some(bits) if space.codec().is_none() => {
+        match codes {
+            Some((bits, layout)) if space.codec().is_none() => {
                 assert!(bits == 4 || bits == 8, "neighbour codes take 4 or 8 bits a dimension");
-                let store = store.with_neighbor_blocks(codes::block_bytes(dim, params.m0, bits));
-                Graph { code_bits: bits, ..Graph::with_store(store, params, space) }
+                let store = store.with_neighbor_blocks(layout.block_bytes(dim, params.m0, bits));
+                Graph { code_bits: bits, code_layout: layout, ..Graph::with_store(store, params, space) }
             }
             _ => Graph::with_store(store, params, space),
         }
@@ -111,6 +119,15 @@ impl Graph {
         } else {
             None
         }
+    }
+
+    /// Where the codes lie, when the store has room for them: "beside_links" or "per_node"
+    /// (see [`Layout`]).
+    pub fn code_layout_name(&self) -> Option<&'static str> {
+        self.store.has_blocks().then_some(match self.code_layout {
+            Layout::BesideLinks => "beside_links",
+            Layout::PerNode => "per_node",
+        })
     }
 
     /// The neighbour codes once learned, even before every block holds them: what a save
@@ -165,18 +182,26 @@ impl Graph {
                 self.codes.get().expect("set above")
             }
         };
-        // Lists written before the codes existed have no codes yet. Those written from now on
-        // get them in `write_links`; each node's lock orders this pass with those writers.
+        // Lists (or nodes) written before the codes existed have no codes yet. Those written
+        // from now on get them in `write_links` (or `write_own_code`); each node's lock orders
+        // this pass with those writers.
         let mut links = Vec::new();
         for id in 0..self.store.high_water() {
             if !self.store.is_backed(id) {
-                // Being set up by another add, after the codes were set: its lists will get
-                // their codes in `write_links`.
+                // Being set up by another add, after the codes were set: its lists (and its
+                // own code) will get their codes from its insert.
                 continue;
             }
             let guard = self.store.lock(id);
-            self.copy_links(id, 0, &mut links);
-            codes.update(self.store.block(id), &[], &links, |l| self.store.vector(l));
+            match self.code_layout {
+                Layout::BesideLinks => {
+                    self.copy_links(id, 0, &mut links);
+                    codes.update(self.store.block(id), &[], &links, |l| self.store.vector(l));
+                }
+                // A slot not yet published may hold no vector yet: its insert writes its code.
+                Layout::PerNode if self.store.state(id) != STATE_FREE => codes.write_own(self.store.block(id), self.store.vector(id)),
+                Layout::PerNode => {}
+            }
             drop(guard);
         }
         self.codes_ready.store(true, Ordering::Release);
@@ -199,6 +224,7 @@ impl Graph {
             codes: OnceLock::new(),
             codes_ready: AtomicBool::new(false),
             code_bits: 0,
+            code_layout: Layout::BesideLinks,
             code_build: std::env::var("OMENDB_CODES_BUILD").map_or(true, |v| v != "0"),
             code_rerank: std::env::var("OMENDB_CODES_RERANK")
                 .ok()
@@ -295,7 +321,7 @@ impl Graph {
     pub(crate) fn write_links(&self, _guard: &NodeGuard<'_>, id: u32, level: usize, links: &[u32]) {
         debug_assert!(links.len() <= self.max_links(level));
         let list = self.list(id, level);
-        let codes = self.codes.get().filter(|_| self.store.has_blocks());
+        let codes = self.codes.get().filter(|_| self.store.has_blocks() && self.code_layout == Layout::BesideLinks);
         if let (0, Some(codes), Some((count, slots))) = (level, codes, list.split_first()) {
             // The caller holds the lock: the list is stable; Relaxed reads suffice.
             let n = (count.load(Ordering::Relaxed) as usize).min(slots.len());
@@ -307,6 +333,23 @@ impl Graph {
             }
             count.store(links.len().min(slots.len()) as u32, Ordering::Release);
         }
+    }
+
+    /// Writes the code of node `id`'s own vector into its block, in the layout with one code
+    /// per node, once the codes are learned: an insert calls it before it links the node, so
+    /// no search reaches a node without its code.
+    pub(crate) fn write_own_code(&self, id: u32) {
+        if self.code_layout != Layout::PerNode || !self.store.has_blocks() {
+            return;
+        }
+        let guard = self.store.lock(id);
+        // Read under the lock: either this sees the codes, or the pass that fills every block
+        // after setting them (`fill_neighbor_blocks`) takes this lock later and sees the node
+        // published.
+        if let Some(codes) = self.codes.get() {
+            codes.write_own(self.store.block(id), self.store.vector(id));
+        }
+        drop(guard);
     }
 
     /// Bytes used by the graph: records and upper-layer lists.

@@ -46,6 +46,8 @@ impl Graph {
     pub fn insert(&self, pin: &Pin<'_>, id: u32, scratch: &mut Scratch) {
         let level = self.store.level(id) as usize;
         let q = self.store.vector(id);
+        // Before any link to the node exists: a search that reaches it finds its code.
+        self.write_own_code(id);
 
         // The first node becomes the entry point; a node above the current top holds the
         // entry lock through its insert so the top only ever moves to a fully linked node.

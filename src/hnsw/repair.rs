@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
+use super::codes::Layout;
 use super::graph::{Graph, Pin};
 use super::scratch::{with_scratch, Candidate, Scratch};
 use super::search::Beam;
@@ -449,9 +450,14 @@ impl Graph {
                     if links[..i].contains(&n) {
                         return Err(format!("slot {id} links to {n} twice on layer {l}"));
                     }
-                    if let (0, Some(codes)) = (l, self.neighbor_codes()) {
+                    if let (0, Some(codes), Layout::BesideLinks) = (l, self.neighbor_codes(), self.code_layout) {
                         if !codes.matches(self.store.block(id), i, self.store.vector(n)) {
                             return Err(format!("slot {id}: neighbour code {i} is not the code of slot {n}"));
+                        }
+                    }
+                    if let (0, Some(codes), Layout::PerNode) = (l, self.neighbor_codes(), self.code_layout) {
+                        if !codes.matches(self.store.block(n), 0, self.store.vector(n)) {
+                            return Err(format!("slot {id} links to slot {n}, whose own code is not the code of its vector"));
                         }
                     }
                 }

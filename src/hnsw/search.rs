@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 
-use super::codes::NeighborCodes;
+use super::codes::{Layout, NeighborCodes};
 use super::graph::{Graph, Pin};
 use super::scratch::{Candidate, Scratch, VisitedSet};
 
@@ -355,9 +355,10 @@ impl Graph {
         let Scratch { visited, candidates, results, neighbors, found, pool: reached, code_query, code_dists, positions, .. } = scratch;
         codes.prepare(query, code_query);
         let code_bytes = codes.words() * 4;
+        let per_node = self.code_layout == Layout::PerNode;
         // A block of small codes is loaded whole while the node waits to be expanded.
         let whole_block = self.params.m0 * code_bytes;
-        let block_prefetch = if whole_block <= BLOCK_PREFETCH_BYTES { whole_block } else { 0 };
+        let block_prefetch = if !per_node && whole_block <= BLOCK_PREFETCH_BYTES { whole_block } else { 0 };
         let score_first = block_prefetch > 0;
         reached.clear();
         let capacity = self.capacity_hint.load(Ordering::Acquire) as usize;
@@ -377,6 +378,30 @@ impl Graph {
             }
             self.copy_links(c.id, 0, neighbors);
             positions.clear();
+            if per_node {
+                // Each unvisited neighbour's own code: requested together, then scored.
+                neighbors.retain(|&n| visited.insert(n));
+                for &n in neighbors.iter() {
+                    self.store.prefetch_block(n, 0, code_bytes.min(PREFETCH_FIRST_LINES * 64));
+                }
+                #[cfg(feature = "search-stats")]
+                {
+                    expanded_count += 1;
+                    scored_count += neighbors.len() as u64;
+                }
+                codes.score_each(neighbors.len(), |k| self.store.block(neighbors[k]), code_query, code_dists);
+                for (&n, &d) in neighbors.iter().zip(code_dists.iter()) {
+                    if results.len() < ef || d < bound {
+                        let cand = Candidate { dist: d, id: n };
+                        candidates.push(Reverse(cand));
+                        if accept(n) {
+                            reached.push(cand);
+                            bound = keep_in_beam(results, ef, cand);
+                        }
+                    }
+                }
+                continue;
+            }
             if score_first {
                 // Every neighbour is scored (the whole block is in cache) and only those that
                 // would enter the beam are checked against the visited marks. A node turned
@@ -491,6 +516,7 @@ mod tests {
     use crate::metric::Metric;
     use crate::space::Space;
     use crate::hnsw::arena::STATE_LIVE;
+    use crate::hnsw::codes::Layout;
 
     fn point(i: u32) -> [f32; 4] {
         let h = |k: u64| uniform(7, i as u64 * 4 + k) as f32;
@@ -517,12 +543,14 @@ mod tests {
     #[test]
     fn neighbor_codes_stay_in_step_and_search_well() {
         for bits in [8, 4] {
-            neighbor_codes_of(bits);
+            for layout in [Layout::BesideLinks, Layout::PerNode] {
+                neighbor_codes_of(bits, layout);
+            }
         }
     }
 
-    fn neighbor_codes_of(bits: u8) {
-        let g = Graph::with_neighbor_blocks(4, Params::new(8, 64), Space::new(Metric::L2), Some(bits));
+    fn neighbor_codes_of(bits: u8, layout: Layout) {
+        let g = Graph::with_code_layout(4, Params::new(8, 64), Space::new(Metric::L2), Some((bits, layout)));
         for i in 0..3000u32 {
             let level = level_for(uniform(3, i as u64), g.params.ml);
             let slot = g.store.take_fresh(&[level]).pop().unwrap();
@@ -535,7 +563,7 @@ mod tests {
             let pin = g.pin();
             with_scratch(|s| g.insert(&pin, slot.id(), s));
         }
-        g.check_invariants().unwrap();
+        g.check_invariants().unwrap_or_else(|e| panic!("{bits} bits, {layout:?}: {e}"));
         let pin = g.pin();
         let mut hits = 0;
         for i in (0..3000).step_by(11) {
@@ -551,7 +579,7 @@ mod tests {
             hits += got.iter().filter(|id| want.contains(id)).count();
         }
         let recall = hits as f64 / (273.0 * 10.0);
-        assert!(recall > 0.95, "recall@10 {recall}");
+        assert!(recall > 0.95, "{bits} bits, {layout:?}: recall@10 {recall}");
     }
 
     /// Every point finds itself first on easy data.

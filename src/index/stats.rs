@@ -61,6 +61,7 @@ impl Index {
             "key_kind": self.key_kind().map(crate::keys::kind_name),
             "neighbor_codes": self.options.neighbor_codes,
             "neighbor_codes_in_use": graph.is_some_and(|g| g.neighbor_codes().is_some()),
+            "neighbor_codes_layout": graph.and_then(|g| g.code_layout_name()),
             "text": {
                 "lowercase": self.options.text.lowercase,
                 "normalize_unicode": self.options.text.normalize_unicode,
