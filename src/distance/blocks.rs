@@ -6,7 +6,7 @@
 //!
 //! A block can be rewritten by an insert while a search scores it, so its bytes are never
 //! read through a Rust reference or a plain load (that would be a data race). The SIMD kernels
-//! load them with inline assembly. Blocks are 64-byte aligned, code strides are whole words
+//! load them with inline assembly. Blocks start at multiples of 16 bytes, code strides are whole words
 //! and every load starts at a multiple of 16 bytes from a code, so each asm load covers whole
 //! aligned 32-bit words and reads them as Relaxed atomic loads of those words would (x86
 //! gives no tearing within an aligned word), at most merged as Relaxed loads may be: a racing

@@ -108,7 +108,7 @@ pub struct NodeStore {
     /// of a mapped store, whose links a change to the file under the mapping can make
     /// anything; `u32::MAX` (nothing dropped) for records this process wrote.
     link_limit: u32,
-    /// Bytes per neighbour block (see `hnsw::codes`), a multiple of 64; 0 for none.
+    /// Bytes per neighbour block (see `hnsw::codes`), a multiple of 16; 0 for none.
     block_stride: usize,
     /// Block chunks, created with the record chunk of the same index (same slot ranges).
     blocks: [OnceLock<Chunk>; MAX_CHUNKS],
@@ -183,11 +183,11 @@ impl NodeStore {
         }
     }
 
-    /// This empty store with a neighbour block of `block_bytes` (a multiple of 64) per slot,
-    /// for the codes of its layer-0 neighbours (see `hnsw::codes`).
+    /// This empty store with a neighbour block of `block_bytes` (a multiple of 16) per slot,
+    /// for codes (see `hnsw::codes`).
     pub fn with_neighbor_blocks(mut self, block_bytes: usize) -> Self {
         assert!(self.high_water() == 0 && self.mapped.is_none(), "blocks are set up before the first slot");
-        assert!(block_bytes.is_multiple_of(64));
+        assert!(block_bytes.is_multiple_of(16));
         self.block_stride = block_bytes;
         self
     }
@@ -323,7 +323,7 @@ impl NodeStore {
         if self.block_stride == 0 {
             return &[];
         }
-        // SAFETY: the block starts 64-aligned and its `block_stride` bytes lie inside its
+        // SAFETY: the block starts 16-aligned and its `block_stride` bytes lie inside its
         // chunk; zeroed memory is a valid AtomicU32. Every access to these words is atomic or,
         // in `distance::blocks`, an inline-assembly load of whole aligned words (see there).
         unsafe { std::slice::from_raw_parts(self.block_base(id) as *const AtomicU32, self.block_stride / 4) }
