@@ -159,6 +159,8 @@ static void test_neighbor_codes(void) {
         char *json = NULL;
         CHECK_OK(omendb_index_stats(index, &json, NULL, &ERR));
         CHECK(strstr(json, "\"neighbor_codes_in_use\":true") != NULL);
+        /* Each node keeps its own code (the default layout). */
+        CHECK(strstr(json, "\"neighbor_codes_layout\":\"per_node\"") != NULL);
         omendb_string_free(json);
         uint64_t before_keys[200], after_keys[200];
         float before_dists[200], after_dists[200];

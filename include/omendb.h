@@ -667,7 +667,8 @@ omendb_status omendb_index_remove_where(const omendb_index *index, const omendb_
  * `records`, `pending_removes` (removed, the graph not yet repaired around them), `slots`,
  * `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind` ("u64",
  * "string" or null), `neighbor_codes` (bits, 0 for none), `neighbor_codes_in_use` (whether
- * searches score them now: not before they are learned, nor over a file mapping), `text`
+ * searches score them now: not before they are learned, nor over a file mapping),
+ * `neighbor_codes_layout` ("beside_links", "per_node", or null without codes), `text`
  * (the tokenizer options), `bm25` (`k1`, `b`), `levels` (records per top layer),
  * `mean_layer0_degree`, `memory`
  * (approximate bytes: `graph`, `keys`, `full_precision`, `codec`, `metadata`, `text`,
@@ -1198,20 +1199,22 @@ omendb_status omendb_options_set_dtype(omendb_options *options, uint32_t dtype, 
 omendb_status omendb_options_set_rerank(omendb_options *options, uint64_t rerank, omendb_error **err_out);
 
 /**
- * Sets the bits per dimension of the neighbour codes an f32 index keeps beside each node's
- * layer-0 links: 0 (none, the default), 8 or 4. A search (and an insert) then scores a whole
- * neighbour list from one contiguous block of codes, and re-scores the best nodes it reached
- * with the f32 vectors, so the distances returned stay exact. 8 bits suit low dimensions
- * (glove-50), 4 bits high ones (MNIST-784, MiniLM-384); BENCHMARKS.md has the measurements.
+ * Sets the bits per dimension of the neighbour codes of an f32 index: 0 (none, the default),
+ * 8 or 4. A search (and an insert) then steers its layer-0 beam by scoring neighbours' codes
+ * instead of their f32 vectors, and re-scores the best nodes it reached with the f32 vectors,
+ * so the distances returned stay exact. 8 bits suit low dimensions (glove-50), 4 bits high
+ * ones (MNIST-784, MiniLM-384); BENCHMARKS.md has the measurements.
  *
- * Memory: every node holds a code of each of its `2 * m` neighbours, so an index takes about
- * 4 to 9 times the memory of one without (`omendb_index_memory_bytes` counts the blocks).
+ * Each node keeps its own code beside its record (`omendb_index_stats` names the layout,
+ * `neighbor_codes_layout`: "per_node"): `dim` bytes at 8 bits, `dim / 2` at 4, about 1.1x the
+ * memory of the index without codes at 384 or 784 dimensions (MiniLM, MNIST) and 1.2x at 50
+ * (glove-50); `omendb_index_memory_bytes` counts them. (An earlier layout kept a block of
+ * every neighbour's code beside each node's links, at 4.6-9x the memory; it measured slower
+ * and remains only for benchmarks, BENCHMARKS.md.)
  * The codes are learned from the first 256 to 4096 records; until then searches score the
  * vectors. A saved index keeps what was learned (format version 8) and a load makes the same
  * codes; `omendb_index_open`, where it serves the records in place from the mapping, has no
- * room for them and searches the f32 vectors. A block holds at most 1 MiB (`2 * m` codes of
- * `dim` dimensions): `omendb_index_create` (or the first add, where the dimensions come from
- * it) fails with OMENDB_STATUS_INVALID_ARGUMENT beyond that.
+ * room for them and searches the f32 vectors.
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
  * any other number (the options are unchanged); `omendb_index_create` fails with

@@ -108,11 +108,11 @@ fn mnist_4_bit_recall_and_exact_distances() {
 
 #[test]
 fn a_load_answers_as_the_saved_index_did() {
-    // glove's short codes lie beside the links (at 8 and 4 bits), MNIST's long ones one per
-    // node.
+    // Each node keeps its own code (the default layout), at 50 and 784 dimensions. (The
+    // blocks beside the links are tested in hnsw::search.)
     let glove = glove(5_000);
-    load_answers_as_saved(&glove, 8, "beside_links");
-    load_answers_as_saved(&glove, 4, "beside_links");
+    load_answers_as_saved(&glove, 8, "per_node");
+    load_answers_as_saved(&glove, 4, "per_node");
     load_answers_as_saved(&mnist(3_000), 4, "per_node");
 }
 
@@ -287,7 +287,8 @@ fn damaged_neighbor_code_fields_are_rejected() {
 #[test]
 fn long_codes_are_kept_one_per_node() {
     // m 64 at 8,192 dimensions and 8 bits: beside the links a block would hold 128 codes of
-    // 8 KiB; each node keeps its own code instead, and searches stay exact.
+    // 8 KiB, over the 1 MiB a block may take; each node keeps its own code, and searches stay
+    // exact.
     let dim = 8192;
     let index = Index::new(IndexOptions { dim, m: 64, neighbor_codes: 8, ..Default::default() }).unwrap();
     let n = 300;

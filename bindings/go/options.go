@@ -85,12 +85,11 @@ type Options struct {
 	Dtype          Dtype  // F32, F16, Int8, Binary or PQ
 	Rerank         int    // quantized: re-score the best Rerank * k candidates, 1..=1024
 	PQM            int    // PQ sub-spaces, a divisor of Dim; 0 = Dim / 8
-	// NeighborCodes, F32 only: bits per dimension (8 or 4; 0 = none) of the codes of each
-	// node's neighbours kept beside its links (omendb_options_set_neighbor_codes). Searches
-	// and inserts score a whole neighbour list from them, then re-score the best nodes with
-	// the f32 vectors (distances stay exact): faster, for about 4 to 9 times the memory.
-	// Saved with the index; Open, where it serves the records in place from the mapping,
-	// searches without them.
+	// NeighborCodes, F32 only: bits per dimension (8 or 4; 0 = none) of the codes searches
+	// and inserts score neighbours with (omendb_options_set_neighbor_codes), before they
+	// re-score the best nodes with the f32 vectors (distances stay exact). Each node keeps
+	// its own code (Dim or Dim/2 bytes added to its record). Saved with the index; Open,
+	// where it serves the records in place from the mapping, searches without them.
 	NeighborCodes int
 	// FullPrecisionDir, when set, keeps a quantized index's full-precision vectors in an
 	// unlinked, memory-mapped temporary file in this directory (page cache) instead of

@@ -1,12 +1,12 @@
 //! Neighbour codes: compact codes that a layer-0 beam scores a node's neighbours with, in one
-//! of two layouts ([`Layout`]), chosen by the length of a block:
+//! of two layouts ([`Layout`]; one per node unless asked otherwise):
 //! - **beside the links**: each node's block holds a code of every neighbour, in link order
 //!   (code i is the code of the node at link position i). A hop scores a node's whole
 //!   neighbour list from one contiguous block instead of one random read of each neighbour's
 //!   full vector;
 //! - **one per node**: each node's block holds its own code, and a hop scores each unvisited
-//!   neighbour's. Long codes (high dimensions) cost a block beside the links many times the
-//!   vector; one per node they stay few enough to sit in the caches.
+//!   neighbour's. A block beside the links costs many times the vector; one per node the codes
+//!   stay few enough to sit in the caches, which measured faster on every data set tried.
 //!
 //! The beam keeps approximate distances; at the end the best nodes it reached are re-scored
 //! with their f32 vectors, so what a search returns is exact (`Graph::beam_search_codes`).
@@ -52,16 +52,12 @@ pub fn block_bytes(dim: usize, m0: usize, bits: u8) -> usize {
     ((m0 - 1) * code_bytes(dim, bits) + read_bytes(dim, bits).max(code_bytes(dim, bits))).div_ceil(64) * 64
 }
 
-/// Largest block of neighbours' codes that is kept beside the links; nodes whose block would
-/// be larger keep their own code instead (see [`Layout`]).
-pub const BESIDE_LINKS_MAX_BYTES: usize = 2048;
-
-/// Where the codes lie. Beside the links, a hop reads one block that a search can load whole
-/// before the node is expanded (the node's neighbours all scored from it), at the cost of a
-/// code per in-link; with one code per node, a hop reads each unvisited neighbour's own
-/// code, and the codes (one per vector) stay small enough to sit in the caches. Measured
-/// (BENCHMARKS.md, issue 26): beside the links wins for blocks up to 2 KiB (glove-50 at 8
-/// bits), a code per node for longer ones (MNIST and MiniLM at 4 bits).
+/// Where the codes lie. Beside the links, a hop reads one block with all its neighbours'
+/// codes, at the cost of a code per in-link (4.6-9x the memory of the index without codes);
+/// with one code per node, a hop reads each unvisited neighbour's own code, and the codes
+/// (one per vector) are few enough to sit in the caches. Measured (BENCHMARKS.md, issue 26),
+/// one per node won on all three data sets, glove-50 at 8 bits included, so it is the
+/// default; the blocks beside the links remain for comparisons on other machines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
     /// A block per node holding its layer-0 neighbours' codes, in link order.
@@ -71,20 +67,12 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// The layout for nodes of `dim` dimensions, `m0` layer-0 links and codes of `bits`:
-    /// beside the links while their block takes at most [`BESIDE_LINKS_MAX_BYTES`].
-    /// `OMENDB_CODES_LAYOUT=links` or `node` at the graph's creation overrides the choice
-    /// (experimental, for benchmarks).
-    pub fn choose(dim: usize, m0: usize, bits: u8) -> Layout {
+    /// The layout of a new graph: one code per node, unless `OMENDB_CODES_LAYOUT=links` at
+    /// the graph's creation (experimental, for benchmarks).
+    pub fn choose() -> Layout {
         match std::env::var("OMENDB_CODES_LAYOUT").as_deref() {
-            Ok("links") => return Layout::BesideLinks,
-            Ok("node") => return Layout::PerNode,
-            _ => {}
-        }
-        if block_bytes(dim, m0.max(1), bits) <= BESIDE_LINKS_MAX_BYTES {
-            Layout::BesideLinks
-        } else {
-            Layout::PerNode
+            Ok("links") => Layout::BesideLinks,
+            _ => Layout::PerNode,
         }
     }
 
@@ -106,9 +94,9 @@ pub const MAX_BLOCK_BYTES: usize = 1 << 20;
 
 /// Checks that nodes of `dim` dimensions and `m0` layer-0 links can have blocks of `bits` a
 /// dimension in the layout they would get; the error says why not. (Only blocks beside the
-/// links can grow that large, and those are chosen only up to 2 KiB unless forced.)
+/// links can grow that large.)
 pub fn check_block_size(dim: usize, m0: usize, bits: u8) -> Result<(), String> {
-    let bytes = Layout::choose(dim, m0, bits).block_bytes(dim, m0, bits);
+    let bytes = Layout::choose().block_bytes(dim, m0, bits);
     if bytes > MAX_BLOCK_BYTES {
         return Err(format!(
             "neighbor_codes: a node's block of {m0} codes of {dim} dimensions at {bits} bits would take {bytes} bytes, \

@@ -94,8 +94,7 @@ impl Graph {
     /// As [`Graph::new`], with a neighbour block per node for codes of `bits` a dimension
     /// (8 or 4, see `hnsw::codes`) when asked and the records are f32 vectors.
     pub(crate) fn with_neighbor_blocks(dim: usize, params: Params, space: Space, bits: Option<u8>) -> Graph {
-        let layout = bits.map(|b| Layout::choose(dim, params.m0, b));
-        Graph::with_code_layout(dim, params, space, bits.zip(layout))
+        Graph::with_code_layout(dim, params, space, bits.map(|b| (b, Layout::choose())))
     }
 
     /// As [`Graph::with_neighbor_blocks`], the codes in the layout given.

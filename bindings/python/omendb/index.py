@@ -86,13 +86,13 @@ class Index(Searches, Reads):
             unlinked, memory-mapped temporary file in this directory (page cache) instead of
             anonymous memory.
         neighbor_codes: f32 only: bits per dimension (8 or 4; 0 or None: none) of the codes
-            of each node's neighbours kept beside its links (``omendb_options_set_neighbor_codes``).
-            Searches and inserts score a whole neighbour list from them, then re-score the best
-            nodes with the f32 vectors (distances stay exact): faster, for about 4 to 9 times the
-            memory. 8 bits suit low dimensions, 4 bits high ones. Learned from the first 256 to
-            4,096 records; saved with the index; ``open(mmap=True)``, where it serves the
-            records in place from the mapping, searches without them.
-            ``stats()["neighbor_codes_in_use"]`` says whether searches use them now.
+            searches and inserts score neighbours with (``omendb_options_set_neighbor_codes``),
+            before re-scoring the best nodes with the f32 vectors (distances stay exact). 8 bits
+            suit low dimensions, 4 bits high ones. Each node keeps its own code (``dim`` or
+            ``dim / 2`` bytes added to its record). Learned from the first 256 to 4,096 records;
+            saved with the index; ``open(mmap=True)``, where it serves the records in place
+            from the mapping, searches without them. ``stats()["neighbor_codes_in_use"]`` says
+            whether searches use them now, ``stats()["neighbor_codes_layout"]`` where they lie.
         path: a directory that makes the index durable (``omendb_options_set_path``): created
             with the index if there is none there, else recovered (the newest snapshot loaded,
             the write-ahead log after it replayed). Every add, upsert and remove is in the log
