@@ -106,8 +106,9 @@ struct BuildArgs {
     /// the full vectors too and re-rank with them: distances stay exact).
     #[arg(long, default_value = "f32")]
     dtype: String,
-    /// f32 only: bits (8 or 4; 0 = none) of the neighbour codes kept beside each node's links:
-    /// faster searches and builds for several times the memory (see README, Quantization).
+    /// f32 only: bits (8 or 4; 0 = none) of the neighbour codes, a code of each vector that
+    /// searches and builds score neighbours with: faster, for 1.1-1.2x the memory (see README,
+    /// Quantization).
     #[arg(long, default_value_t = 0)]
     neighbor_codes: u8,
     /// Vectors: .fvecs, .bvecs or .npy (float32, 2-D, C order).
@@ -296,7 +297,7 @@ fn info(path: &Path) -> CliResult<()> {
     say!("dim             {}", meta.dim);
     say!("metric          {}", o.metric.name());
     if o.dtype == Dtype::F32 && o.neighbor_codes != 0 {
-        say!("dtype           f32 ({}-bit neighbour codes beside the links)", o.neighbor_codes);
+        say!("dtype           f32 ({}-bit neighbour codes)", o.neighbor_codes);
     } else if o.dtype == Dtype::F32 {
         say!("dtype           f32");
     } else {
