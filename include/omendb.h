@@ -668,7 +668,8 @@ omendb_status omendb_index_remove_where(const omendb_index *index, const omendb_
  * `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind` ("u64",
  * "string" or null), `neighbor_codes` (bits, 0 for none), `neighbor_codes_in_use` (whether
  * searches score them now: not before they are learned, nor over a file mapping),
- * `neighbor_codes_layout` ("beside_links", "per_node", or null without codes), `text`
+ * `neighbor_codes_layout` ("per_node", "beside_links", or null: no codes, no record yet,
+ * or a file mapping), `text`
  * (the tokenizer options), `bm25` (`k1`, `b`), `levels` (records per top layer),
  * `mean_layer0_degree`, `memory`
  * (approximate bytes: `graph`, `keys`, `full_precision`, `codec`, `metadata`, `text`,
@@ -1205,10 +1206,11 @@ omendb_status omendb_options_set_rerank(omendb_options *options, uint64_t rerank
  * so the distances returned stay exact. 8 bits suit low dimensions (glove-50), 4 bits high
  * ones (MNIST-784, MiniLM-384); BENCHMARKS.md has the measurements.
  *
- * Each node keeps its own code beside its record (`omendb_index_stats` names the layout,
- * `neighbor_codes_layout`: "per_node"): `dim` bytes at 8 bits, `dim / 2` at 4, about 1.1x the
- * memory of the index without codes at 384 or 784 dimensions (MiniLM, MNIST) and 1.2x at 50
- * (glove-50); `omendb_index_memory_bytes` counts them. (An earlier layout kept a block of
+ * Each node keeps its own code, in an array beside the records (`omendb_index_stats` names
+ * the layout, `neighbor_codes_layout`: "per_node"): about `dim` bytes at 8 bits or `dim / 2`
+ * at 4, rounded up to the kernels' 64- or 32-byte reads; 1.1x the memory of the index
+ * without codes at 384 or 784 dimensions (MiniLM, MNIST) and 1.2x at 50 (glove-50, 64
+ * bytes); `omendb_index_memory_bytes` counts them. (An earlier layout kept a block of
  * every neighbour's code beside each node's links, at 4.6-9x the memory; it measured slower
  * and remains only for benchmarks, BENCHMARKS.md.)
  * The codes are learned from the first 256 to 4096 records; until then searches score the

@@ -37,10 +37,10 @@ pub struct IndexOptions {
     pub pq_m: usize,
     /// Quantized dtypes: where the full-precision vectors used to re-rank live.
     pub raw_storage: RawStorage,
-    /// f32 only: bits per dimension (8 or 4; 0 = none, the default) of the neighbour codes
-    /// kept beside each node's layer-0 links, which searches and inserts score a whole
-    /// neighbour list at a time before re-scoring their best nodes exactly (see
-    /// `hnsw::codes`). Faster searches and builds for several times the memory.
+    /// f32 only: bits per dimension (8 or 4; 0 = none, the default) of the neighbour codes:
+    /// a code of each vector, which searches and inserts score neighbours with before
+    /// re-scoring their best nodes exactly (see `hnsw::codes`). Faster searches and builds for
+    /// 1.1-1.2x the memory.
     pub neighbor_codes: u8,
 }
 

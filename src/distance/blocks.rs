@@ -167,8 +167,9 @@ mod x86 {
             match (isa, bits == 4) {
                 (Isa::Avx512Vnni, true) => avx512vnni::<true>(n, code, w, out),
                 (Isa::Avx512Vnni, false) => avx512vnni::<false>(n, code, w, out),
-                (_, true) => avx2::<true>(n, code, w, out),
-                (_, false) => avx2::<false>(n, code, w, out),
+                (Isa::Avx2, true) => avx2::<true>(n, code, w, out),
+                (Isa::Avx2, false) => avx2::<false>(n, code, w, out),
+                (Isa::Scalar, _) => unreachable!("the portable kernel is not a SIMD one"),
             }
         }
     }

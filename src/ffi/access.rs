@@ -172,7 +172,8 @@ pub extern "C" fn omendb_index_remove_where(index: *const omendb_index, filter: 
 /// `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind` ("u64",
 /// "string" or null), `neighbor_codes` (bits, 0 for none), `neighbor_codes_in_use` (whether
 /// searches score them now: not before they are learned, nor over a file mapping),
-/// `neighbor_codes_layout` ("beside_links", "per_node", or null without codes), `text`
+/// `neighbor_codes_layout` ("per_node", "beside_links", or null: no codes, no record yet,
+/// or a file mapping), `text`
 /// (the tokenizer options), `bm25` (`k1`, `b`), `levels` (records per top layer),
 /// `mean_layer0_degree`, `memory`
 /// (approximate bytes: `graph`, `keys`, `full_precision`, `codec`, `metadata`, `text`,

@@ -339,13 +339,18 @@ impl NodeStore {
                 return;
             }
             let p = self.block_base(id) as *const i8;
-            let mut line = from & !63;
             let end = to.min(self.block_stride);
-            while line < end {
-                // SAFETY: prefetch is a hint that never faults; `line` lies inside the block.
+            // Whole cache lines of memory, not of the block: a block may start anywhere on a
+            // line (16-byte strides), so its bytes `from..end` can reach one line further
+            // than `end - from` bytes from its start would suggest.
+            let mut line = from as isize - ((p as usize + from) % 64) as isize;
+            while line < end as isize {
+                // SAFETY: prefetch is a hint that never faults, and `wrapping_offset` makes
+                // no claim that the address is inside the block (the first line may start
+                // before it).
                 unsafe {
                     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    _mm_prefetch(p.add(line), _MM_HINT_T0);
+                    _mm_prefetch(p.wrapping_offset(line), _MM_HINT_T0);
                 }
                 line += 64;
             }

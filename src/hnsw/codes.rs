@@ -13,7 +13,8 @@
 //!
 //! The codes are derived data. Beside the links, a block is rewritten in `Graph::write_links`,
 //! the one place every layer-0 list changes; one per node, a node's code is written by its
-//! insert before any link to it exists (`Graph::write_own_code`). Both under the node's lock,
+//! insert before any link to it exists (`Graph::write_own_code`), and for the nodes already
+//! there by the pass that fills the codes once learned or loaded. Both under the node's lock,
 //! with Relaxed atomic stores. Searches read codes in place without the lock
 //! (`distance::blocks`); a code rewritten while it is read gives at worst one wrong
 //! approximate distance, the same kind of benign race as reading a list that is being
@@ -261,14 +262,13 @@ impl NeighborCodes {
         }
         let biggest = maxima.into_iter().fold(0f32, f32::max);
         let scale = if biggest > 0.0 && biggest.is_finite() { biggest / 127.0 } else { 1.0 };
-        let inv_scale = 1.0 / scale;
         out.weights.clear();
         out.weights.resize(blocks::padded_len(self.dim), 0);
         // Rounded half away from zero by hand (`f32::round` is a libm call on baseline
         // x86-64), through i32 so that the loop vectorises.
         let round = |v: f32| (v + 0.5f32.copysign(v)).clamp(-127.0, 127.0) as i32 as i8;
         for (w, (&x, &s)) in out.weights.iter_mut().zip(q.iter().zip(&self.step)) {
-            *w = round(x * s * inv_scale);
+            *w = round(x * s / scale);
         }
         out.scale = scale;
         // The offset and the norm are the same for every code a query meets: their rounding

@@ -88,8 +88,8 @@ class Index(Searches, Reads):
         neighbor_codes: f32 only: bits per dimension (8 or 4; 0 or None: none) of the codes
             searches and inserts score neighbours with (``omendb_options_set_neighbor_codes``),
             before re-scoring the best nodes with the f32 vectors (distances stay exact). 8 bits
-            suit low dimensions, 4 bits high ones. Each node keeps its own code (``dim`` or
-            ``dim / 2`` bytes added to its record). Learned from the first 256 to 4,096 records;
+            suit low dimensions, 4 bits high ones. Each node keeps its own code (about ``dim``
+            or ``dim / 2`` bytes, rounded up to whole 64- or 32-byte reads). Learned from the first 256 to 4,096 records;
             saved with the index; ``open(mmap=True)``, where it serves the records in place
             from the mapping, searches without them. ``stats()["neighbor_codes_in_use"]`` says
             whether searches use them now, ``stats()["neighbor_codes_layout"]`` where they lie.
