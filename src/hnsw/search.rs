@@ -381,28 +381,11 @@ impl Graph {
             if per_node {
                 // Each unvisited neighbour's own code: requested together, then scored.
                 neighbors.retain(|&n| visited.insert(n));
+                positions.extend(0..neighbors.len() as u32);
                 for &n in neighbors.iter() {
                     self.store.prefetch_block(n, 0, code_bytes.min(PREFETCH_FIRST_LINES * 64));
                 }
-                #[cfg(feature = "search-stats")]
-                {
-                    expanded_count += 1;
-                    scored_count += neighbors.len() as u64;
-                }
-                codes.score_each(neighbors.len(), |k| self.store.block(neighbors[k]), code_query, code_dists);
-                for (&n, &d) in neighbors.iter().zip(code_dists.iter()) {
-                    if results.len() < ef || d < bound {
-                        let cand = Candidate { dist: d, id: n };
-                        candidates.push(Reverse(cand));
-                        if accept(n) {
-                            reached.push(cand);
-                            bound = keep_in_beam(results, ef, cand);
-                        }
-                    }
-                }
-                continue;
-            }
-            if score_first {
+            } else if score_first {
                 // Every neighbour is scored (the whole block is in cache) and only those that
                 // would enter the beam are checked against the visited marks. A node turned
                 // away is turned away from every block (its code is the same in each, and
@@ -420,7 +403,11 @@ impl Graph {
                 expanded_count += 1;
                 scored_count += positions.len() as u64;
             }
-            codes.score(self.store.block(c.id), positions, code_query, code_dists);
+            if per_node {
+                codes.score_each(neighbors.len(), |k| self.store.block(neighbors[k]), code_query, code_dists);
+            } else {
+                codes.score(self.store.block(c.id), positions, code_query, code_dists);
+            }
             for (&i, &d) in positions.iter().zip(code_dists.iter()) {
                 let n = neighbors[i as usize];
                 if (results.len() < ef || d < bound) && (!score_first || visited.insert(n)) {
