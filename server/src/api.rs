@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -133,8 +134,9 @@ pub fn router(state: Shared, limits: &Limits) -> Router {
         .route("/collections/{name}/hybrid_search", post(hybrid_search))
         .fallback(|| async { ApiError::not_found("no such route") })
         // Outermost last: counted, then the key checked (a caller without one takes no
-        // permit), then admitted and timed.
+        // permit), a body declared too large refused, then admitted and timed.
         .layer(middleware::from_fn_with_state(state.clone(), limit))
+        .layer(middleware::from_fn_with_state(limits.max_body_bytes, refuse_oversized))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
@@ -187,6 +189,32 @@ async fn authorize(AxumState(state): AxumState<Shared>, request: Request, next: 
     } else {
         ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong API key (Authorization: Bearer <key>)").into_response()
     }
+}
+
+/// Most bytes of a refused body read and dropped before its 413 goes out.
+const DRAIN_MAX_BYTES: u64 = 256 << 20;
+/// Longest a refused body is read for.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// A body whose Content-Length is over the limit is answered 413 at once, but only after
+/// reading and dropping it (up to `DRAIN_MAX_BYTES`, for `DRAIN_TIME`): a connection closed
+/// with unread bytes in its receive buffer is reset, and the reset can discard the 413 before
+/// the client reads it (the client then sees only a dropped connection). Read whole, the
+/// connection even stays open for the next request. A body sent in chunks, with no length,
+/// is cut off by the body limit in `Body` instead.
+async fn refuse_oversized(AxumState(max_body_bytes): AxumState<usize>, request: Request, next: Next) -> Response {
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let Some(declared) = declared.filter(|&n| n > max_body_bytes as u64) else {
+        return next.run(request).await;
+    };
+    if declared <= DRAIN_MAX_BYTES {
+        let mut body = request.into_body();
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+    }
+    ApiError::too_large(format!("request body too large: {declared} bytes, the limit is {max_body_bytes}")).into_response()
 }
 
 /// Equality whose time depends on the lengths only, not on where the bytes differ.

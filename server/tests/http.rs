@@ -67,6 +67,14 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A test that fails leaves no server behind (it would hold the test's output pipes open).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
     loop {
@@ -251,6 +259,62 @@ fn api_key_and_body_limit() {
     assert_eq!((code, error_status(&err)), (400, "INVALID_ARGUMENT"));
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A body declared over `--max-body-bytes` is read and dropped before its 413 goes out, so the
+/// client always gets the answer (unread bytes would make the close a reset, which can discard
+/// it) and the connection stays open: ten refused megabyte bodies and then a GET on one
+/// connection.
+#[test]
+fn oversized_bodies_are_answered_on_a_kept_connection() {
+    let data = temp_dir("drain");
+    std::fs::create_dir_all(&data).unwrap();
+    let s = Server::start(&data.join("db"), &["--max-body-bytes", "2000"]);
+    let stream = TcpStream::connect(&s.addr).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let body = format!("{{\"records\": [{}]}}", vec!["{\"id\": \"k\", \"vector\": [1.0, 2.0]}"; 30_000].join(","));
+    for round in 0..10 {
+        let head = format!(
+            "POST /collections/c/records HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            s.addr,
+            body.len()
+        );
+        writer.write_all(head.as_bytes()).unwrap();
+        writer.write_all(body.as_bytes()).unwrap();
+        let (code, reply) = read_response(&mut reader);
+        assert_eq!((code, error_status(&reply)), (413, "PAYLOAD_TOO_LARGE"), "round {round}: {reply}");
+        assert!(reply["error"]["message"].as_str().unwrap().contains("limit is 2000"), "{reply}");
+    }
+    writer.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr).as_bytes()).unwrap();
+    assert_eq!(read_response(&mut reader), (200, Value::String("ok\n".into())));
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// One response of a kept-alive connection (its length from Content-Length): (code, body as
+/// JSON, or as a string).
+fn read_response(reader: &mut BufReader<TcpStream>) -> (u16, Value) {
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let code: u16 = status.split_whitespace().nth(1).unwrap_or_else(|| panic!("no status line: {status:?}")).parse().unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+    }
+    let mut content = vec![0; length];
+    reader.read_exact(&mut content).unwrap();
+    let content = String::from_utf8(content).unwrap();
+    (code, serde_json::from_str(&content).unwrap_or(Value::String(content)))
 }
 
 /// One POST that may fail (the server may die under it): the HTTP code, or None.
