@@ -140,7 +140,7 @@ fn main() {
             let [beams, expanded, scored, upper] = omendb::hnsw::search::stats::take();
             let b = beams.max(1) as f64;
             println!(
-                "         per search: {:.1} expanded, {:.1} scored ({:.2} a node); {:.1} exact distances above layer 0",
+                "         per search: {:.1} expanded, {:.1} scored ({:.2} a node); {:.1} distances above layer 0 (from codes where the codes are one per node)",
                 expanded as f64 / b,
                 scored as f64 / b,
                 scored as f64 / expanded.max(1) as f64,

@@ -22,8 +22,9 @@ const PREFETCH_AHEAD: usize = 3;
 const BLOCK_PREFETCH_BYTES: usize = 2048;
 
 /// Counts of the work layer-0 beams do, for tuning (feature `search-stats`; off in builds
-/// that ship): beams run, nodes expanded, distances computed (exact or from codes), and exact
-/// distances computed by the greedy descents through the upper layers.
+/// that ship): beams run, nodes expanded, distances computed (exact or from codes), and
+/// distances computed by the greedy descents through the upper layers (from codes where the
+/// codes are one per node).
 #[cfg(feature = "search-stats")]
 pub mod stats {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -237,6 +238,34 @@ impl Graph {
         cur
     }
 
+    /// As [`Graph::descend`] to layer 0, steered by the nodes' own codes (one code per node,
+    /// `code_query` prepared): the start of a layer-0 beam on codes, whose distances are
+    /// approximate anyway. Each upper-layer hop then reads a few bytes a neighbour instead of
+    /// its vector (npl-ir, 384-d: some 54 exact distances a search before).
+    fn descend_on_codes(&self, codes: &NeighborCodes, entry: u32, top: usize, scratch: &mut Scratch) -> Candidate {
+        let Scratch { neighbors, code_query, code_dists, .. } = scratch;
+        codes.score_each(1, |_| self.store.block(entry), code_query, code_dists);
+        let mut cur = Candidate { dist: code_dists[0], id: entry };
+        let read = (codes.words() * 4).min(PREFETCH_FIRST_LINES * 64);
+        for level in (1..=top).rev() {
+            loop {
+                self.copy_links(cur.id, level, neighbors);
+                #[cfg(feature = "search-stats")]
+                stats::UPPER.fetch_add(neighbors.len() as u64, Ordering::Relaxed);
+                for &n in neighbors.iter() {
+                    self.store.prefetch_block(n, 0, read);
+                }
+                codes.score_each(neighbors.len(), |k| self.store.block(neighbors[k]), code_query, code_dists);
+                let best = neighbors.iter().zip(code_dists.iter()).map(|(&id, &dist)| Candidate { dist, id }).min();
+                match best {
+                    Some(b) if b.dist < cur.dist => cur = b,
+                    _ => break,
+                }
+            }
+        }
+        cur
+    }
+
     /// Beam search on one layer from `entries`. Every node reached is a stepping stone; only
     /// nodes for which `accept` holds enter the results. On return `scratch.found` holds up to
     /// `beam.ef` accepted nodes, nearest first.
@@ -252,6 +281,7 @@ impl Graph {
         if let (0, Some(codes), true) = (beam.level, self.neighbor_codes(), self.code_build) {
             // Inserts and repair steer their beam by the neighbour codes too; what they get
             // back is exact (see `beam_search_codes`).
+            codes.prepare(query, &mut scratch.code_query);
             return self.beam_search_codes(codes, query, entries, beam.ef, scratch, accept);
         }
         self.beam_search::<F, false>(pin, query, entries, beam, scratch, accept);
@@ -339,7 +369,8 @@ impl Graph {
     /// `hnsw::codes`): the beam is steered by approximate distances scored from the expanded
     /// node's block. At the end the best `ef` (times `code_rerank`) nodes it reached, by
     /// approximate distance, are re-scored with their f32 vectors and left in `scratch.found`,
-    /// nearest first: at default depth exactly the final beam.
+    /// nearest first: at default depth exactly the final beam. The caller has prepared the
+    /// query in `scratch.code_query`.
     fn beam_search_codes<F: Fn(u32) -> bool>(
         &self,
         codes: &NeighborCodes,
@@ -353,7 +384,6 @@ impl Graph {
         // it does only for a store over a file mapping (and those have no blocks).
         debug_assert_eq!(self.store.link_limit(), u32::MAX);
         let Scratch { visited, candidates, results, neighbors, found, pool: reached, code_query, code_dists, positions, .. } = scratch;
-        codes.prepare(query, code_query);
         let code_bytes = codes.words() * 4;
         let per_node = self.code_layout == Layout::PerNode;
         // A block of small codes is loaded whole while the node waits to be expanded.
@@ -461,14 +491,18 @@ impl Graph {
             self.exact_knn(query, request.depth(), slots, scratch, filter);
             return;
         }
-        let mut buf = std::mem::take(&mut scratch.neighbors);
-        let cur = self.descend(query, entry, top as usize, 0, &mut buf);
-        scratch.neighbors = buf;
         let mut entries = std::mem::take(&mut scratch.entries);
         entries.clear();
-        entries.push(cur);
         let beam = Beam { level: 0, ef: request.ef(), pool: request.pool() };
         if let (Some(codes), 0) = (self.neighbor_codes(), request.pool()) {
+            codes.prepare(query, &mut scratch.code_query);
+            if self.code_layout == Layout::PerNode {
+                entries.push(self.descend_on_codes(codes, entry, top as usize, scratch));
+            } else {
+                let mut buf = std::mem::take(&mut scratch.neighbors);
+                entries.push(self.descend(query, entry, top as usize, 0, &mut buf));
+                scratch.neighbors = buf;
+            }
             let ef = request.ef();
             match (filter, self.has_deleted()) {
                 (None, false) => self.beam_search_codes(codes, query, &entries, ef, scratch, |_| true),
@@ -478,6 +512,9 @@ impl Graph {
             scratch.entries = entries;
             return;
         }
+        let mut buf = std::mem::take(&mut scratch.neighbors);
+        entries.push(self.descend(query, entry, top as usize, 0, &mut buf));
+        scratch.neighbors = buf;
         // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
         match (filter, self.has_deleted(), request.pool() > request.ef()) {
             (None, false, false) => self.search_layer(pin, query, &entries, beam, scratch, |_| true),
