@@ -116,7 +116,15 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![10, 16, 24, 32, 48, 64, 96, 128, 256]);
-    for ef in efs {
+    // VARIANTS=2 alternates the two variants of a search step under study (feature
+    // search-stats, `hnsw::search::stats::VARIANT`), ROUNDS times each: one line per run.
+    let variants: u64 = std::env::var("VARIANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let runs: Vec<(usize, u64)> =
+        efs.iter().flat_map(|&ef| (0..rounds).flat_map(move |_| (0..variants).map(move |v| (ef, v)))).collect();
+    for (ef, variant) in runs {
+        #[cfg(feature = "search-stats")]
+        omendb::hnsw::search::stats::VARIANT.store(variant, std::sync::atomic::Ordering::Relaxed);
         let t = Instant::now();
         let mut hits = 0;
         for (q, tr) in queries.chunks_exact(dim).zip(&truth) {
@@ -134,7 +142,8 @@ fn main() {
         }
         let secs = t.elapsed().as_secs_f64();
         let nq = queries.len() / dim;
-        println!("ef={ef:4} recall@10={:.4} single-thread QPS={:.0}", hits as f64 / (10 * nq) as f64, nq as f64 / secs);
+        let tag = if variants > 1 { format!(" variant={variant}") } else { String::new() };
+        println!("ef={ef:4}{tag} recall@10={:.4} single-thread QPS={:.0}", hits as f64 / (10 * nq) as f64, nq as f64 / secs);
         #[cfg(feature = "search-stats")]
         {
             let [beams, expanded, scored, upper] = omendb::hnsw::search::stats::take();

@@ -33,6 +33,10 @@ pub mod stats {
     pub(crate) static EXPANDED: AtomicU64 = AtomicU64::new(0);
     pub(crate) static SCORED: AtomicU64 = AtomicU64::new(0);
     pub(crate) static UPPER: AtomicU64 = AtomicU64::new(0);
+    /// Which of two ways of a search step under study runs (0 or 1; see `variant`), so
+    /// `benches/ann.rs` can alternate them on one index in one process: on a shared machine
+    /// two processes' timings differ by more than the change being measured.
+    pub static VARIANT: AtomicU64 = AtomicU64::new(0);
 
     /// `[beams, expanded, scored, upper]` since the last call, and resets them.
     pub fn take() -> [u64; 4] {
@@ -44,6 +48,17 @@ pub mod stats {
         EXPANDED.fetch_add(expanded, Ordering::Relaxed);
         SCORED.fetch_add(scored, Ordering::Relaxed);
     }
+}
+
+/// The variant of a step under study that runs: `stats::VARIANT` with the feature
+/// `search-stats`, else always 0.
+#[inline(always)]
+#[allow(dead_code)] // read only while a change is under study
+pub(crate) fn variant() -> u64 {
+    #[cfg(feature = "search-stats")]
+    return stats::VARIANT.load(Ordering::Relaxed);
+    #[cfg(not(feature = "search-stats"))]
+    0
 }
 
 /// What one k-nearest search asks of the graph: `k` hits, a beam of width `ef` on layer 0,
