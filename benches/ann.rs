@@ -120,8 +120,18 @@ fn main() {
     // search-stats, `hnsw::search::stats::VARIANT`), ROUNDS times each: one line per run.
     let variants: u64 = std::env::var("VARIANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-    let runs: Vec<(usize, u64)> =
-        efs.iter().flat_map(|&ef| (0..rounds).flat_map(move |_| (0..variants).map(move |v| (ef, v)))).collect();
+    // VARIANT_LIST=0,20,30 instead names the variants to alternate.
+    let list: Vec<u64> = std::env::var("VARIANT_LIST")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| (0..variants).collect());
+    let variants = list.len() as u64;
+    let mut runs: Vec<(usize, u64)> = Vec::new();
+    for &ef in &efs {
+        for _ in 0..rounds {
+            runs.extend(list.iter().map(|&v| (ef, v)));
+        }
+    }
     for (ef, variant) in runs {
         #[cfg(feature = "search-stats")]
         omendb::hnsw::search::stats::VARIANT.store(variant, std::sync::atomic::Ordering::Relaxed);
