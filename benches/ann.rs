@@ -116,7 +116,7 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![10, 16, 24, 32, 48, 64, 96, 128, 256]);
-    // VARIANTS=2 alternates the two variants of a search step under study (feature
+    // VARIANTS=2 alternates variants 0 and 1 of a search step under study (feature
     // search-stats, `hnsw::search::stats::VARIANT`), ROUNDS times each: one line per run.
     let variants: u64 = std::env::var("VARIANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
@@ -126,6 +126,10 @@ fn main() {
         .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| (0..variants).collect());
     let variants = list.len() as u64;
+    if variants > 1 && !cfg!(feature = "search-stats") {
+        eprintln!("VARIANTS / VARIANT_LIST need --features search-stats: without it every variant runs the same code");
+        std::process::exit(2);
+    }
     let mut runs: Vec<(usize, u64)> = Vec::new();
     for &ef in &efs {
         for _ in 0..rounds {

@@ -200,14 +200,18 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 /// reading and dropping it (up to `DRAIN_MAX_BYTES`, for `DRAIN_TIME`): a connection closed
 /// with unread bytes in its receive buffer is reset, and the reset can discard the 413 before
 /// the client reads it (the client then sees only a dropped connection). Read whole, the
-/// connection even stays open for the next request. A body sent in chunks, with no length,
-/// is cut off by the body limit in `Body` instead.
+/// connection even stays open for the next request. A client that sent `Expect:
+/// 100-continue` waits for leave to send its body, so it is answered without reading (reading
+/// would grant that leave). A body sent in chunks, with no length, is cut off by the body
+/// limit in `Body` instead. The drain takes no permit of `--max-concurrent`: it only reads
+/// into a buffer it drops, for a bounded time.
 async fn refuse_oversized(AxumState(max_body_bytes): AxumState<usize>, request: Request, next: Next) -> Response {
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let Some(declared) = declared.filter(|&n| n > max_body_bytes as u64) else {
         return next.run(request).await;
     };
-    if declared <= DRAIN_MAX_BYTES {
+    let waits_for_leave = request.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if declared <= DRAIN_MAX_BYTES && !waits_for_leave {
         let mut body = request.into_body();
         let _ = tokio::time::timeout(DRAIN_TIME, async {
             while let Some(Ok(_)) = body.frame().await {}

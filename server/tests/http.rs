@@ -271,6 +271,9 @@ fn oversized_bodies_are_answered_on_a_kept_connection() {
     std::fs::create_dir_all(&data).unwrap();
     let s = Server::start(&data.join("db"), &["--max-body-bytes", "2000"]);
     let stream = TcpStream::connect(&s.addr).unwrap();
+    // A regression fails the test instead of hanging it.
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    stream.set_write_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     let body = format!("{{\"records\": [{}]}}", vec!["{\"id\": \"k\", \"vector\": [1.0, 2.0]}"; 30_000].join(","));
@@ -288,6 +291,16 @@ fn oversized_bodies_are_answered_on_a_kept_connection() {
     }
     writer.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr).as_bytes()).unwrap();
     assert_eq!(read_response(&mut reader), (200, Value::String("ok\n".into())));
+    // A client that waits for leave to send its body is refused at once, not invited to
+    // upload it (the answer is a 413, not "100 Continue").
+    let head = format!(
+        "POST /collections/c/records HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        s.addr,
+        body.len()
+    );
+    writer.write_all(head.as_bytes()).unwrap();
+    let (code, reply) = read_response(&mut reader);
+    assert_eq!((code, error_status(&reply)), (413, "PAYLOAD_TOO_LARGE"), "{reply}");
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -33,9 +33,10 @@ pub mod stats {
     pub(crate) static EXPANDED: AtomicU64 = AtomicU64::new(0);
     pub(crate) static SCORED: AtomicU64 = AtomicU64::new(0);
     pub(crate) static UPPER: AtomicU64 = AtomicU64::new(0);
-    /// Which of two ways of a search step under study runs (0 or 1; see `variant`), so
-    /// `benches/ann.rs` can alternate them on one index in one process: on a shared machine
-    /// two processes' timings differ by more than the change being measured.
+    /// Which variant of a search step under study runs (0: the search as it is; the code
+    /// under study gives other values their meaning, see `variant`), so `benches/ann.rs` can
+    /// alternate variants on one index in one process: on a shared machine two processes'
+    /// timings differ by more than the change being measured.
     pub static VARIANT: AtomicU64 = AtomicU64::new(0);
 
     /// `[beams, expanded, scored, upper]` since the last call, and resets them.
@@ -50,14 +51,19 @@ pub mod stats {
     }
 }
 
-/// The variant of a step under study that runs: `stats::VARIANT` with the feature
-/// `search-stats`, else always 0.
+/// The variant of a step under study that runs: `stats::VARIANT`.
+#[cfg(feature = "search-stats")]
 #[inline(always)]
 #[allow(dead_code)] // read only while a change is under study
 pub(crate) fn variant() -> u64 {
-    #[cfg(feature = "search-stats")]
-    return stats::VARIANT.load(Ordering::Relaxed);
-    #[cfg(not(feature = "search-stats"))]
+    stats::VARIANT.load(Ordering::Relaxed)
+}
+
+/// The variant of a step under study that runs: always 0 in builds without `search-stats`.
+#[cfg(not(feature = "search-stats"))]
+#[inline(always)]
+#[allow(dead_code)] // read only while a change is under study
+pub(crate) fn variant() -> u64 {
     0
 }
 
@@ -261,14 +267,14 @@ impl Graph {
         let Scratch { neighbors, code_query, code_dists, .. } = scratch;
         codes.score_each(1, |_| self.store.block(entry), code_query, code_dists);
         let mut cur = Candidate { dist: code_dists[0], id: entry };
-        let read = (codes.words() * 4).min(PREFETCH_FIRST_LINES * 64);
+        let prefetch_bytes = (codes.words() * 4).min(PREFETCH_FIRST_LINES * 64);
         for level in (1..=top).rev() {
             loop {
                 self.copy_links(cur.id, level, neighbors);
                 #[cfg(feature = "search-stats")]
                 stats::UPPER.fetch_add(neighbors.len() as u64, Ordering::Relaxed);
                 for &n in neighbors.iter() {
-                    self.store.prefetch_block(n, 0, read);
+                    self.store.prefetch_block(n, 0, prefetch_bytes);
                 }
                 codes.score_each(neighbors.len(), |k| self.store.block(neighbors[k]), code_query, code_dists);
                 let best = neighbors.iter().zip(code_dists.iter()).map(|(&id, &dist)| Candidate { dist, id }).min();
