@@ -4,10 +4,17 @@
 //!   cargo bench --bench ann -- ../shared/data/glove-50-angular [n_base] [n_query] [threads]
 //!
 //! Environment: `M` and `EFC` set the graph (default 16 and 200), `CODES` the neighbour codes'
-//! bits (8 or 4; default none), `EFS` the ef values swept.
+//! bits (8 or 4; default none), `EFS` the ef values swept. With `--features search-stats`,
+//! `VARIANT_LIST=0,1` alternates those variants of a search step under study
+//! (`hnsw::search::stats::VARIANT`) on one index, `ROUNDS` times each, one line per run.
 use std::time::Instant;
 
 use omendb::{Index, IndexOptions, Keys, Metric};
+
+/// A comma-separated list of numbers from the environment variable `name`, if set.
+fn env_list<T: std::str::FromStr>(name: &str) -> Option<Vec<T>> {
+    std::env::var(name).ok().map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+}
 
 fn read_vecs(path: &std::path::Path, limit: usize) -> (Vec<f32>, usize) {
     let raw = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -112,22 +119,12 @@ fn main() {
         n as f64 / build,
         index.memory_bytes() as f64 / n as f64
     );
-    let efs: Vec<usize> = std::env::var("EFS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| vec![10, 16, 24, 32, 48, 64, 96, 128, 256]);
-    // VARIANTS=2 alternates variants 0 and 1 of a search step under study (feature
-    // search-stats, `hnsw::search::stats::VARIANT`), ROUNDS times each: one line per run.
-    let variants: u64 = std::env::var("VARIANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let efs: Vec<usize> = env_list("EFS").unwrap_or_else(|| vec![10, 16, 24, 32, 48, 64, 96, 128, 256]);
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-    // VARIANT_LIST=0,20,30 instead names the variants to alternate.
-    let list: Vec<u64> = std::env::var("VARIANT_LIST")
-        .ok()
-        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| (0..variants).collect());
-    let variants = list.len() as u64;
+    let list: Vec<u64> = env_list("VARIANT_LIST").unwrap_or_else(|| vec![0]);
+    let variants = list.len();
     if variants > 1 && !cfg!(feature = "search-stats") {
-        eprintln!("VARIANTS / VARIANT_LIST need --features search-stats: without it every variant runs the same code");
+        eprintln!("VARIANT_LIST needs --features search-stats: without it every variant runs the same code");
         std::process::exit(2);
     }
     let mut runs: Vec<(usize, u64)> = Vec::new();
