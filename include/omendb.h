@@ -1215,8 +1215,9 @@ omendb_status omendb_options_set_rerank(omendb_options *options, uint64_t rerank
  * and remains only for benchmarks, BENCHMARKS.md.)
  * The codes are learned from the first 256 to 4096 records; until then searches score the
  * vectors. A saved index keeps what was learned (format version 8) and a load makes the same
- * codes; `omendb_index_open`, where it serves the records in place from the mapping, has no
- * room for them and searches the f32 vectors.
+ * codes. `omendb_index_open`, where it serves the records in place from the mapping, makes
+ * them at open from the mapped vectors, into memory beside the mapping (the codes' share of
+ * memory above; the vectors stay in the page cache), and answers as the loaded index does.
  *
  * Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
  * any other number (the options are unchanged); `omendb_index_create` fails with
@@ -1532,14 +1533,15 @@ omendb_status omendb_index_load(const char *path, size_t path_len, omendb_index 
  * damaged or foreign file is refused, as by `omendb_index_load`).
  *
  * The index answers every search (plain, batched, filtered, text, hybrid) exactly as an
- * index loaded with `omendb_index_load` does, except an index made with neighbour codes
- * (`omendb_options_set_neighbor_codes`) whose records are served in place: a mapping has no
- * room for the codes, so its searches score the f32 vectors, as an index without codes does
- * (the same graph; answers can differ slightly, distances are exact either way). Where the
- * file is loaded instead (below), the codes are in use. It is read-only: `omendb_index_add*`,
- * `_upsert*`, `_add_records`, `_upsert_records`, `_remove` and `_compact` on it return
- * OMENDB_STATUS_INVALID_ARGUMENT ("index opened read-only"). `omendb_index_save` works (to
- * another path, or to this one: the open index keeps reading the file it opened).
+ * index loaded with `omendb_index_load` does. An index made with neighbour codes
+ * (`omendb_options_set_neighbor_codes`) gets them in anonymous memory beside the mapping,
+ * one per node, made at open from the mapped vectors (an O(n dim) pass, like a load's): its
+ * searches walk the graph on the codes in memory and re-score from the mapping.
+ *
+ * It is read-only: `omendb_index_add*`, `_upsert*`, `_add_records`, `_upsert_records`,
+ * `_remove` and `_compact` on it return OMENDB_STATUS_INVALID_ARGUMENT ("index opened
+ * read-only"). `omendb_index_save` works (to another path, or to this one: the open index
+ * keeps reading the file it opened).
  *
  * A file written by an older format version, or one whose records are laid out differently
  * from this build's, cannot be used in place: it is loaded into memory instead (same answers,

@@ -257,8 +257,9 @@ pub extern "C" fn omendb_options_set_rerank(options: *mut omendb_options, rerank
 /// and remains only for benchmarks, BENCHMARKS.md.)
 /// The codes are learned from the first 256 to 4096 records; until then searches score the
 /// vectors. A saved index keeps what was learned (format version 8) and a load makes the same
-/// codes; `omendb_index_open`, where it serves the records in place from the mapping, has no
-/// room for them and searches the f32 vectors.
+/// codes. `omendb_index_open`, where it serves the records in place from the mapping, makes
+/// them at open from the mapped vectors, into memory beside the mapping (the codes' share of
+/// memory above; the vectors stay in the page cache), and answers as the loaded index does.
 ///
 /// Returns OMENDB_STATUS_OK, OMENDB_STATUS_NULL_POINTER, or OMENDB_STATUS_INVALID_ARGUMENT for
 /// any other number (the options are unchanged); `omendb_index_create` fails with

@@ -149,14 +149,15 @@ pub extern "C" fn omendb_index_load(path: *const c_char, path_len: usize, index_
 /// damaged or foreign file is refused, as by `omendb_index_load`).
 ///
 /// The index answers every search (plain, batched, filtered, text, hybrid) exactly as an
-/// index loaded with `omendb_index_load` does, except an index made with neighbour codes
-/// (`omendb_options_set_neighbor_codes`) whose records are served in place: a mapping has no
-/// room for the codes, so its searches score the f32 vectors, as an index without codes does
-/// (the same graph; answers can differ slightly, distances are exact either way). Where the
-/// file is loaded instead (below), the codes are in use. It is read-only: `omendb_index_add*`,
-/// `_upsert*`, `_add_records`, `_upsert_records`, `_remove` and `_compact` on it return
-/// OMENDB_STATUS_INVALID_ARGUMENT ("index opened read-only"). `omendb_index_save` works (to
-/// another path, or to this one: the open index keeps reading the file it opened).
+/// index loaded with `omendb_index_load` does. An index made with neighbour codes
+/// (`omendb_options_set_neighbor_codes`) gets them in anonymous memory beside the mapping,
+/// one per node, made at open from the mapped vectors (an O(n dim) pass, like a load's): its
+/// searches walk the graph on the codes in memory and re-score from the mapping.
+///
+/// It is read-only: `omendb_index_add*`, `_upsert*`, `_add_records`, `_upsert_records`,
+/// `_remove` and `_compact` on it return OMENDB_STATUS_INVALID_ARGUMENT ("index opened
+/// read-only"). `omendb_index_save` works (to another path, or to this one: the open index
+/// keeps reading the file it opened).
 ///
 /// A file written by an older format version, or one whose records are laid out differently
 /// from this build's, cannot be used in place: it is loaded into memory instead (same answers,

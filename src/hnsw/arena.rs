@@ -736,4 +736,24 @@ impl NodeStore {
         store.link_limit = slots;
         store
     }
+
+    /// This store over a file mapping with a block of `block_bytes` (a multiple of 16) per
+    /// slot in anonymous memory, for codes one per node (see `hnsw::codes`): the file has no
+    /// room for them, and they are derived from its vectors at open. Every slot's block is
+    /// mapped here, since a mapped store never grows.
+    pub(crate) fn with_mapped_blocks(mut self, block_bytes: usize) -> NodeStore {
+        assert!(self.mapped.is_some() && self.block_stride == 0, "blocks are added once, to a mapped store");
+        assert!(block_bytes.is_multiple_of(16));
+        self.block_stride = block_bytes;
+        let slots = self.high_water() as usize;
+        let mut first = 0usize;
+        for c in 0..MAX_CHUNKS {
+            if first >= slots {
+                break;
+            }
+            let _ = self.blocks[c].set(map_chunk((FIRST_CHUNK << c) * block_bytes, "neighbour blocks"));
+            first += FIRST_CHUNK << c;
+        }
+        self
+    }
 }

@@ -146,7 +146,8 @@ impl Graph {
     /// records, when there are enough) and writes every block with them, once: searches use
     /// the codes from then on.
     ///
-    /// A store without blocks (a file mapping) keeps `given` only to save it again.
+    /// A store without blocks (a file mapping of a quantized index) keeps `given` only to save
+    /// it again.
     fn fill_neighbor_blocks(&self, given: Option<NeighborCodes>) {
         if !self.store.has_blocks() {
             if let Some(given) = given {
@@ -191,7 +192,10 @@ impl Graph {
                 // own code) will get their codes from its insert.
                 continue;
             }
-            let guard = self.store.lock(id);
+            // A mapped store is never written after its open, which runs this before the
+            // graph is shared; and taking the lock would write its record, a private copy of
+            // the file's page.
+            let guard = (!self.store.is_mapped()).then(|| self.store.lock(id));
             match self.code_layout {
                 Layout::BesideLinks => {
                     self.copy_links(id, 0, &mut links);
@@ -231,6 +235,14 @@ impl Graph {
                 .filter(|f: &f32| f.is_finite() && *f >= 1.0)
                 .unwrap_or(1.0),
         }
+    }
+
+    /// A graph over a store served from a file mapping that has blocks for codes one per
+    /// node (`NodeStore::with_mapped_blocks`) of `bits` a dimension: its searches use the
+    /// codes once `restore_state` has filled the blocks.
+    pub(crate) fn over_mapping_with_codes(store: NodeStore, params: Params, space: Space, bits: u8) -> Graph {
+        debug_assert!(store.is_mapped() && store.has_blocks());
+        Graph { code_bits: bits, code_layout: Layout::PerNode, ..Graph::with_store(store, params, space) }
     }
 
     /// Takes a shared hold for the length of one operation. Do not take two on one thread.

@@ -410,9 +410,10 @@ impl Graph {
         accept: F,
     ) {
         let (k, ef) = (request.k(), request.ef());
-        // Code i of a block belongs to link position i: `copy_links` must drop no link, which
-        // it does only for a store over a file mapping (and those have no blocks).
-        debug_assert_eq!(self.store.link_limit(), u32::MAX);
+        // Beside the links, code i of a block belongs to link position i: `copy_links` must
+        // drop no link, which it does only for a store over a file mapping (whose codes are
+        // one per node).
+        debug_assert!(self.code_layout == Layout::PerNode || self.store.link_limit() == u32::MAX);
         let Scratch { visited, candidates, results, neighbors, found, pool: reached, code_query, code_dists, positions, .. } = scratch;
         let code_bytes = codes.words() * 4;
         let per_node = self.code_layout == Layout::PerNode;

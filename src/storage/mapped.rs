@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Params};
 use crate::quant::raw::RawStore;
 use crate::hnsw::arena::{NodeStore, STATE_FREE};
+use crate::hnsw::codes::Layout;
 use crate::encoding::corrupt;
 use crate::storage::format::{self, FileSource, Restored, Source};
 
@@ -141,9 +142,18 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
         uppr.len as usize,
         free,
     );
-    let graph = Graph::with_store(store, params, format::space_of(options.metric, codec));
-    // A mapped store has no neighbour blocks: its searches score the f32 vectors. The codes'
-    // ranges are kept only so that a save writes them again.
+    // Neighbour codes, one per node, go to anonymous memory beside the mapping (the file has
+    // no room for them): `restore_state` encodes every record's vector into its block, so
+    // searches walk the graph on the codes and re-score from the mapped vectors. A quantized
+    // index (codes in its records) has none; it keeps the codes' ranges only to save them.
+    let space = format::space_of(options.metric, codec);
+    let graph = match &neighbor_codes {
+        Some(codes) if space.codec().is_none() => {
+            let bytes = Layout::PerNode.block_bytes(dim, params.m0, codes.bits());
+            Graph::over_mapping_with_codes(store.with_mapped_blocks(bytes), params, space, codes.bits())
+        }
+        _ => Graph::with_store(store, params, space),
+    };
     graph.restore_state(entry, dels, neighbor_codes);
     Ok(Restored { options, graph: Some(graph), keys, inserted, next_auto_key, metadata, text, raw })
 }

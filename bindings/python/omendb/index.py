@@ -91,7 +91,8 @@ class Index(Searches, Reads):
             suit low dimensions, 4 bits high ones. Each node keeps its own code (about ``dim``
             or ``dim / 2`` bytes, rounded up to whole 64- or 32-byte reads). Learned from the first 256 to 4,096 records;
             saved with the index; ``open(mmap=True)``, where it serves the records in place
-            from the mapping, searches without them. ``stats()["neighbor_codes_in_use"]`` says
+            from the mapping, makes them at open into memory beside the mapping and searches
+            with them as a loaded index does. ``stats()["neighbor_codes_in_use"]`` says
             whether searches use them now, ``stats()["neighbor_codes_layout"]`` where they lie.
         path: a directory that makes the index durable (``omendb_options_set_path``): created
             with the index if there is none there, else recovered (the newest snapshot loaded,
@@ -535,8 +536,8 @@ class Index(Searches, Reads):
         """Opens an index file read-only with its vectors and graph served straight from a
         memory mapping of the file (``omendb_index_open``): nothing of them is copied, so a
         large index opens fast and pages load on demand. It answers every search exactly as
-        ``load`` would (but for an index made with ``neighbor_codes``: mapped, it searches the
-        f32 vectors without them); ``add``, ``upsert``, ``remove`` and ``compact`` raise
+        ``load`` would (an index made with ``neighbor_codes`` gets its codes made at open, into
+        memory beside the mapping); ``add``, ``upsert``, ``remove`` and ``compact`` raise
         InvalidArgumentError ("index opened read-only"). Do not rewrite the file in place while
         it is open (``save`` to the same path is safe: it renames a new file over it).
 
