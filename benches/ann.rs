@@ -6,7 +6,8 @@
 //! Environment: `M` and `EFC` set the graph (default 16 and 200), `CODES` the neighbour codes'
 //! bits (8 or 4; default none), `EFS` the ef values swept. With `--features search-stats`,
 //! `VARIANT_LIST=0,1` alternates those variants of a search step under study
-//! (`hnsw::search::stats::VARIANT`) on one index, `ROUNDS` times each, one line per run.
+//! (`hnsw::search::stats::VARIANT`) on one index, `ROUNDS` times each, one line per run, and
+//! `BUILD_VARIANT=N` sets the variant the build runs.
 use std::time::Instant;
 
 use omendb::{Index, IndexOptions, Keys, Metric};
@@ -108,6 +109,10 @@ fn main() {
     }
     let index = Index::new(options).unwrap();
     let keys: Vec<u64> = (0..n as u64).collect();
+    #[cfg(feature = "search-stats")]
+    if let Some(v) = env_usize("BUILD_VARIANT") {
+        omendb::hnsw::search::stats::VARIANT.store(v as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     let t = Instant::now();
     index.add(Keys::U64(&keys), &base).unwrap();
     let build = t.elapsed().as_secs_f64();

@@ -1,5 +1,6 @@
-//! Per-thread search scratch: a visited set with a generation counter and the two heaps of
-//! the beam search. Kept in a thread-local so a search allocates nothing after warm-up.
+//! Per-thread search scratch: a visited set with a generation counter, and the beam: two
+//! heaps, or one sorted array (`SortedBeam`) for searches on codes. Kept in a thread-local so
+//! a search allocates nothing after warm-up.
 
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
@@ -75,6 +76,73 @@ impl VisitedSet {
     }
 }
 
+/// A beam held as one array, nearest first and at most `ef` long, each entry marked once it
+/// is expanded: the frontier and the results in one place (`Graph::beam_search_codes` with no
+/// filter). A node that would not be among the `ef` best is never stored, and the best
+/// unexpanded one is found by a cursor that only moves back when an insert lands before it.
+#[derive(Default)]
+pub struct SortedBeam {
+    entries: Vec<(Candidate, bool)>,
+    /// No entry before this position is unexpanded.
+    cursor: usize,
+    ef: usize,
+}
+
+impl SortedBeam {
+    /// Starts an empty beam of width `ef` (at least 1).
+    pub fn reset(&mut self, ef: usize) {
+        self.entries.clear();
+        self.cursor = 0;
+        self.ef = ef.max(1);
+    }
+
+    /// The distance a node must beat to enter: the farthest entry's once full, else infinite.
+    #[inline]
+    pub fn bound(&self) -> f32 {
+        if self.entries.len() < self.ef {
+            f32::INFINITY
+        } else {
+            self.entries[self.entries.len() - 1].0.dist
+        }
+    }
+
+    /// Puts `c` in its place, dropping the farthest entry when full. The caller has checked
+    /// `c.dist < self.bound()`.
+    #[inline]
+    pub fn insert(&mut self, c: Candidate) {
+        if self.entries.len() >= self.ef {
+            self.entries.pop();
+        }
+        let at = self.entries.partition_point(|(e, _)| e.dist <= c.dist);
+        self.entries.insert(at, (c, false));
+        self.cursor = self.cursor.min(at);
+    }
+
+    /// The nearest entry not expanded yet, now marked expanded; None when all are.
+    #[inline]
+    pub fn expand_next(&mut self) -> Option<Candidate> {
+        while let Some((c, expanded)) = self.entries.get_mut(self.cursor) {
+            self.cursor += 1;
+            if !*expanded {
+                *expanded = true;
+                return Some(*c);
+            }
+        }
+        None
+    }
+
+    /// The entry after the one `expand_next` returned last, when it is unexpanded: likely the next.
+    #[inline]
+    pub fn peek_after(&self) -> Option<u32> {
+        self.entries.get(self.cursor).filter(|(_, expanded)| !expanded).map(|(c, _)| c.id)
+    }
+
+    /// Moves the entries, nearest first, to the end of `out`.
+    pub fn drain_into(&mut self, out: &mut Vec<Candidate>) {
+        out.extend(self.entries.drain(..).map(|(c, _)| c));
+    }
+}
+
 /// Everything one search needs besides the graph.
 #[derive(Default)]
 pub struct Scratch {
@@ -101,6 +169,8 @@ pub struct Scratch {
     pub code_dists: Vec<f32>,
     /// Link positions of the unvisited neighbours of the node being expanded.
     pub positions: Vec<u32>,
+    /// The beam of a search on codes without a filter.
+    pub beam: SortedBeam,
 }
 
 thread_local! {
@@ -129,6 +199,30 @@ mod tests {
             v.reset(10);
             assert!(v.insert(3));
         }
+    }
+
+    #[test]
+    fn sorted_beam_keeps_the_best_and_expands_nearest_first() {
+        let c = |dist: f32, id: u32| Candidate { dist, id };
+        let mut beam = SortedBeam::default();
+        beam.reset(3);
+        assert_eq!(beam.bound(), f32::INFINITY);
+        for e in [c(5.0, 5), c(1.0, 1), c(3.0, 3)] {
+            beam.insert(e);
+        }
+        assert_eq!(beam.bound(), 5.0, "full: the farthest is the bound");
+        assert_eq!(beam.expand_next(), Some(c(1.0, 1)));
+        assert_eq!(beam.peek_after(), Some(3));
+        beam.insert(c(2.0, 2)); // drops 5, lands after the expanded 1
+        assert_eq!(beam.bound(), 3.0);
+        assert_eq!(beam.expand_next(), Some(c(2.0, 2)));
+        beam.insert(c(0.5, 0)); // before everything expanded so far: next again
+        assert_eq!(beam.expand_next(), Some(c(0.5, 0)));
+        assert_eq!(beam.peek_after(), None, "1 and 2 are expanded");
+        assert_eq!(beam.expand_next(), None, "3 fell out when 0.5 came in");
+        let mut out = Vec::new();
+        beam.drain_into(&mut out);
+        assert_eq!(out, vec![c(0.5, 0), c(1.0, 1), c(2.0, 2)]);
     }
 
     #[test]
