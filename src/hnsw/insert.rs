@@ -81,7 +81,10 @@ impl Graph {
         let check_live = self.has_deleted();
         let accept = |n: u32| n != id && (!check_live || self.is_live(n));
         for l in (0..=level.min(top)).rev() {
-            self.search_layer(pin, q, &entries, Beam::new(l, self.params.ef_construction), scratch, accept);
+            // `accept` turns away only this node, which no link reaches yet (and deleted
+            // nodes, which the sorted beam is not used with).
+            let beam = Beam::new(l, self.params.ef_construction).accepting_nearly_all();
+            self.search_layer(pin, q, &entries, beam, scratch, accept);
             if scratch.found.is_empty() {
                 // Every node reached is deleted; keep descending from where we are.
                 continue;

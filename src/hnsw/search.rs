@@ -127,12 +127,21 @@ pub(crate) struct Beam {
     pub ef: usize,
     /// Nodes a pooled search returns.
     pub pool: usize,
+    /// The search's `accept` turns away next to nothing (no filter; an insert's own node), so
+    /// on layer 0, while nothing is deleted, the beam may be one sorted array that applies
+    /// `accept` to its final entries only (`Graph::beam_search_sorted`).
+    pub accepts_nearly_all: bool,
 }
 
 impl Beam {
     /// A beam of width `ef` on `level` that returns its own best (up to `ef`).
     pub(crate) fn new(level: usize, ef: usize) -> Beam {
-        Beam { level, ef, pool: 0 }
+        Beam { level, ef, pool: 0, accepts_nearly_all: false }
+    }
+
+    /// This beam, for an `accept` that turns away next to nothing.
+    pub(crate) fn accepting_nearly_all(self) -> Beam {
+        Beam { accepts_nearly_all: true, ..self }
     }
 }
 
@@ -311,14 +320,58 @@ impl Graph {
             // back is exact (see `beam_search_codes`).
             codes.prepare(query, &mut scratch.code_query);
             let request = KnnRequest::new(beam.ef, beam.ef);
-            // `accept` turns away only the node being placed (not reachable yet) while nothing
-            // is deleted, so applying it to the final beam leaves the same nodes.
-            if self.sorted_beam_fits() && !self.has_deleted() {
+            if beam.accepts_nearly_all && self.sorted_beam_fits() && !self.has_deleted() {
                 return self.beam_search_codes_sorted(codes, query, entries, request, scratch, accept);
             }
             return self.beam_search_codes(codes, query, entries, request, scratch, accept);
         }
+        if beam.accepts_nearly_all && beam.level == 0 && !self.has_deleted() {
+            return self.beam_search_sorted(query, entries, beam.ef, scratch, accept);
+        }
         self.beam_search::<F, false>(pin, query, entries, beam, scratch, accept);
+    }
+
+    /// The layer-0 beam of `beam_search` (without a pool) in one sorted array of `ef` entries
+    /// (`SortedBeam`) instead of two heaps, as `beam_search_codes_sorted` does on codes:
+    /// every node steers the beam and counts among its `ef`, and `accept` is applied to the
+    /// final beam only, so it suits a filter that turns away next to nothing.
+    fn beam_search_sorted(&self, query: &[f32], entries: &[Candidate], ef: usize, scratch: &mut Scratch, accept: impl Fn(u32) -> bool) {
+        let Scratch { visited, neighbors, found, beam, .. } = scratch;
+        let capacity = self.capacity_hint.load(Ordering::Acquire) as usize;
+        visited.reset(capacity);
+        beam.reset(ef);
+        for &e in entries {
+            if visited.insert(e.id) && e.dist < beam.bound() {
+                beam.insert(e);
+            }
+        }
+        #[cfg(feature = "search-stats")]
+        let (mut expanded_count, mut scored_count) = (0u64, 0u64);
+        while let Some(c) = beam.expand_next() {
+            if let Some(next) = beam.peek_after() {
+                self.store.prefetch_links(next);
+            }
+            self.copy_links(c.id, 0, neighbors);
+            neighbors.retain(|&n| visited.insert(n));
+            #[cfg(feature = "search-stats")]
+            {
+                expanded_count += 1;
+                scored_count += neighbors.len() as u64;
+            }
+            self.prefetch_vectors(neighbors);
+            for (i, &n) in neighbors.iter().enumerate() {
+                self.prefetch_ahead(neighbors, i);
+                let d = self.space.distance(query, self.store.vector(n));
+                if d < beam.bound() {
+                    beam.insert(Candidate { dist: d, id: n });
+                }
+            }
+        }
+        #[cfg(feature = "search-stats")]
+        stats::add(expanded_count, scored_count);
+        found.clear();
+        beam.drain_into(found);
+        found.retain(|c| accept(c.id));
     }
 
     /// The beam search of [`Graph::search_layer`]. With `POOL`, `scratch.found` gets up to
@@ -335,7 +388,7 @@ impl Graph {
         scratch: &mut Scratch,
         accept: F,
     ) {
-        let Beam { level, ef, pool } = beam;
+        let Beam { level, ef, pool, .. } = beam;
         let Scratch { visited, candidates, results, neighbors, found, pool: evaluated, .. } = scratch;
         if POOL {
             evaluated.clear();
@@ -659,7 +712,7 @@ impl Graph {
         }
         let mut entries = std::mem::take(&mut scratch.entries);
         entries.clear();
-        let beam = Beam { level: 0, ef: request.ef(), pool: request.pool() };
+        let beam = Beam { level: 0, ef: request.ef(), pool: request.pool(), accepts_nearly_all: false };
         if let (Some(codes), 0) = (self.neighbor_codes(), request.pool()) {
             codes.prepare(query, &mut scratch.code_query);
             if self.code_layout == Layout::PerNode {
@@ -685,7 +738,7 @@ impl Graph {
         scratch.neighbors = buf;
         // Checking liveness costs a look-up per result candidate: skip it while nothing is deleted.
         match (filter, self.has_deleted(), request.pool() > request.ef()) {
-            (None, false, false) => self.search_layer(pin, query, &entries, beam, scratch, |_| true),
+            (None, false, false) => self.search_layer(pin, query, &entries, beam.accepting_nearly_all(), scratch, |_| true),
             (None, true, false) => self.search_layer(pin, query, &entries, beam, scratch, |id| self.is_live(id)),
             (Some(f), _, false) => self.search_layer(pin, query, &entries, beam, scratch, |id| self.is_live(id) && f(id)),
             (None, false, true) => self.beam_search::<_, true>(pin, query, &entries, beam, scratch, |_| true),
