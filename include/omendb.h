@@ -667,9 +667,9 @@ omendb_status omendb_index_remove_where(const omendb_index *index, const omendb_
  * `records`, `pending_removes` (removed, the graph not yet repaired around them), `slots`,
  * `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind` ("u64",
  * "string" or null), `neighbor_codes` (bits, 0 for none), `neighbor_codes_in_use` (whether
- * searches score them now: not before they are learned, nor over a file mapping),
- * `neighbor_codes_layout` ("per_node", "beside_links", or null: no codes, no record yet,
- * or a file mapping), `text`
+ * searches score them now: not before they are learned), `neighbor_codes_layout`
+ * ("per_node", "beside_links", or null: no codes, or no record yet; a mapped open's are
+ * "per_node"), `text`
  * (the tokenizer options), `bm25` (`k1`, `b`), `levels` (records per top layer),
  * `mean_layer0_degree`, `memory`
  * (approximate bytes: `graph`, `keys`, `full_precision`, `codec`, `metadata`, `text`,

@@ -88,8 +88,9 @@ type Options struct {
 	// NeighborCodes, F32 only: bits per dimension (8 or 4; 0 = none) of the codes searches
 	// and inserts score neighbours with (omendb_options_set_neighbor_codes), before they
 	// re-score the best nodes with the f32 vectors (distances stay exact). Each node keeps
-	// its own code (about Dim or Dim/2 bytes, rounded up to whole 64- or 32-byte reads). Saved with the index; Open,
-	// where it serves the records in place from the mapping, searches without them.
+	// its own code (about Dim or Dim/2 bytes, rounded up to whole 64- or 32-byte reads).
+	// Saved with the index; Open, where it serves the records in place from the mapping,
+	// makes them at open into memory beside the mapping.
 	NeighborCodes int
 	// FullPrecisionDir, when set, keeps a quantized index's full-precision vectors in an
 	// unlinked, memory-mapped temporary file in this directory (page cache) instead of

@@ -122,9 +122,15 @@ struct Allocator {
     free: Vec<u32>,
 }
 
-/// A zeroed anonymous mapping of `bytes` for a chunk of `what`.
+/// A zeroed anonymous mapping of `bytes` for a chunk of `what`; panics where the system
+/// refuses it (see `try_map_chunk`).
 fn map_chunk(bytes: usize, what: &str) -> Chunk {
-    let mut map = MmapMut::map_anon(bytes).unwrap_or_else(|e| panic!("cannot map {bytes} bytes for {what}: {e}"));
+    try_map_chunk(bytes, what).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A zeroed anonymous mapping of `bytes` for a chunk of `what`, or why the system refused it.
+fn try_map_chunk(bytes: usize, what: &str) -> Result<Chunk, String> {
+    let mut map = MmapMut::map_anon(bytes).map_err(|e| format!("cannot map {bytes} bytes for {what}: {e}"))?;
     // Transparent huge pages (where the system grants them on request): a search visits
     // records scattered over the whole arena, and 2 MiB pages turn most of its TLB misses into
     // hits (MNIST 784-d: ~17% more QPS). Only written records are backed, so memory grows by at
@@ -136,7 +142,7 @@ fn map_chunk(bytes: usize, what: &str) -> Chunk {
         let _ = map.advise(memmap2::Advice::HugePage);
     }
     let base = map.as_mut_ptr();
-    Chunk { _map: Some(map), base }
+    Ok(Chunk { _map: Some(map), base })
 }
 
 #[inline]
@@ -740,8 +746,9 @@ impl NodeStore {
     /// This store over a file mapping with a block of `block_bytes` (a multiple of 16) per
     /// slot in anonymous memory, for codes one per node (see `hnsw::codes`): the file has no
     /// room for them, and they are derived from its vectors at open. Every slot's block is
-    /// mapped here, since a mapped store never grows.
-    pub(crate) fn with_mapped_blocks(mut self, block_bytes: usize) -> NodeStore {
+    /// mapped here, since a mapped store never grows. Fails where the system refuses the
+    /// memory.
+    pub(crate) fn with_mapped_blocks(mut self, block_bytes: usize) -> Result<NodeStore, String> {
         assert!(self.mapped.is_some() && self.block_stride == 0, "blocks are added once, to a mapped store");
         assert!(block_bytes.is_multiple_of(16));
         self.block_stride = block_bytes;
@@ -751,9 +758,9 @@ impl NodeStore {
             if first >= slots {
                 break;
             }
-            let _ = self.blocks[c].set(map_chunk((FIRST_CHUNK << c) * block_bytes, "neighbour blocks"));
+            let _ = self.blocks[c].set(try_map_chunk((FIRST_CHUNK << c) * block_bytes, "neighbour blocks")?);
             first += FIRST_CHUNK << c;
         }
-        self
+        Ok(self)
     }
 }

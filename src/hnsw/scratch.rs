@@ -1,6 +1,6 @@
 //! Per-thread search scratch: a visited set with a generation counter, and the beam: two
-//! heaps, or one sorted array (`SortedBeam`) for searches on codes. Kept in a thread-local so
-//! a search allocates nothing after warm-up.
+//! heaps, or one sorted array (`SortedBeam`) where nothing is turned away. Kept in a
+//! thread-local so a search allocates nothing after warm-up.
 
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
@@ -76,10 +76,17 @@ impl VisitedSet {
     }
 }
 
-/// A beam held as one array, nearest first and at most `ef` long, each entry marked once it
-/// is expanded: the frontier and the results in one place (`Graph::beam_search_codes` with no
-/// filter). A node that would not be among the `ef` best is never stored, and the best
-/// unexpanded one is found by a cursor that only moves back when an insert lands before it.
+/// Widest beam kept in a [`SortedBeam`]: each insert moves up to `ef` entries of 12 bytes,
+/// where a heap does log(ef) steps, so a far wider beam (`ef` may reach 2^20) keeps the heaps.
+pub const SORTED_BEAM_MAX_EF: usize = 512;
+
+/// A beam held as one array, nearest first (ties by id) and at most `ef` long, each entry
+/// marked once it is expanded: the frontier and the results in one place (layer-0 searches
+/// and inserts that turn nothing away: `Graph::beam_search_sorted`,
+/// `Graph::beam_search_codes_sorted`). A node that would not be among the `ef` best is never
+/// stored, and the best unexpanded one is found by a cursor that only moves back when an
+/// insert lands before it. An insert moves the entries after it, so wide beams
+/// (`SORTED_BEAM_MAX_EF`) keep the heaps.
 #[derive(Default)]
 pub struct SortedBeam {
     entries: Vec<(Candidate, bool)>,
@@ -113,7 +120,7 @@ impl SortedBeam {
         if self.entries.len() >= self.ef {
             self.entries.pop();
         }
-        let at = self.entries.partition_point(|(e, _)| e.dist <= c.dist);
+        let at = self.entries.partition_point(|(e, _)| *e < c);
         self.entries.insert(at, (c, false));
         self.cursor = self.cursor.min(at);
     }
@@ -169,7 +176,7 @@ pub struct Scratch {
     pub code_dists: Vec<f32>,
     /// Link positions of the unvisited neighbours of the node being expanded.
     pub positions: Vec<u32>,
-    /// The beam of a search on codes without a filter.
+    /// The beam where nothing is turned away (see `SortedBeam`).
     pub beam: SortedBeam,
 }
 

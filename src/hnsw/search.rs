@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::codes::{Layout, NeighborCodes};
 use super::graph::{Graph, Pin};
-use super::scratch::{Candidate, Scratch, VisitedSet};
+use super::scratch::{Candidate, Scratch, VisitedSet, SORTED_BEAM_MAX_EF};
 
 /// Up to this many slots (or twice ef), a search scans every record instead of the graph:
 /// as fast at that size, and exact.
@@ -320,12 +320,12 @@ impl Graph {
             // back is exact (see `beam_search_codes`).
             codes.prepare(query, &mut scratch.code_query);
             let request = KnnRequest::new(beam.ef, beam.ef);
-            if beam.accepts_nearly_all && self.sorted_beam_fits() && !self.has_deleted() {
+            if beam.accepts_nearly_all && self.sorted_beam_fits(beam.ef) && !self.has_deleted() {
                 return self.beam_search_codes_sorted(codes, query, entries, request, scratch, accept);
             }
             return self.beam_search_codes(codes, query, entries, request, scratch, accept);
         }
-        if beam.accepts_nearly_all && beam.level == 0 && !self.has_deleted() {
+        if beam.accepts_nearly_all && beam.level == 0 && beam.ef <= SORTED_BEAM_MAX_EF && !self.has_deleted() {
             return self.beam_search_sorted(query, entries, beam.ef, scratch, accept);
         }
         self.beam_search::<F, false>(pin, query, entries, beam, scratch, accept);
@@ -571,10 +571,11 @@ impl Graph {
         }
     }
 
-    /// Whether `beam_search_codes_sorted` can stand in for `beam_search_codes`: codes one per
-    /// node, and a re-score of the final beam only.
-    fn sorted_beam_fits(&self) -> bool {
-        self.code_layout == Layout::PerNode && self.code_rerank == 1.0
+    /// Whether `beam_search_codes_sorted` can stand in for `beam_search_codes` with a beam of
+    /// width `ef`: codes one per node, a re-score of the final beam only, and a beam narrow
+    /// enough for one array (`SORTED_BEAM_MAX_EF`).
+    fn sorted_beam_fits(&self, ef: usize) -> bool {
+        self.code_layout == Layout::PerNode && self.code_rerank == 1.0 && ef <= SORTED_BEAM_MAX_EF
     }
 
     /// `beam_search_codes` for codes one per node with the beam in one sorted array
@@ -723,7 +724,7 @@ impl Graph {
                 scratch.neighbors = buf;
             }
             match (filter, self.has_deleted()) {
-                (None, false) if self.sorted_beam_fits() => {
+                (None, false) if self.sorted_beam_fits(request.ef()) => {
                     self.beam_search_codes_sorted(codes, query, &entries, request, scratch, |_| true)
                 }
                 (None, false) => self.beam_search_codes(codes, query, &entries, request, scratch, |_| true),

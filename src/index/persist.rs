@@ -113,10 +113,9 @@ impl Index {
     /// Opens an index file read-only, serving vectors and graph straight from a memory mapping
     /// of the file (see `storage::mapped`): nothing is copied, so opening costs one checked
     /// pass over the file and the operating system pages records in and out as searches need
-    /// them. Searches of every kind answer exactly as [`Index::load`]'s index would (but for an
-    /// index made with neighbour codes: the records served in place have no blocks for them,
-    /// so its searches score the f32 vectors; distances stay exact); calls that
-    /// change the index (add, upsert, add_auto, remove, compact) fail with
+    /// them. Searches of every kind answer exactly as [`Index::load`]'s index would (an f32
+    /// index made with neighbour codes gets them at open, one per node, in anonymous memory
+    /// beside the mapping: the default layout); calls that change the index (add, upsert, add_auto, remove, compact) fail with
     /// `Error::InvalidArgument` ("index opened read-only"). Saving it elsewhere works.
     ///
     /// Replacing the file with `save`, which renames a new file over it, is safe: the open

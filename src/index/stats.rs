@@ -12,9 +12,9 @@ impl Index {
     ///   (one past the highest slot ever used);
     /// - `dim`, `metric`, `dtype`, `m`, `ef_construction`, `ef_search`, `key_kind`;
     /// - `neighbor_codes`: bits of the neighbour codes as created (0: none), and
-    ///   `neighbor_codes_in_use`: whether searches score them now (not before they are learned,
-    ///   nor over a file mapping), and `neighbor_codes_layout`: "per_node" or "beside_links"
-    ///   (null without codes, before the first add, or over a file mapping);
+    ///   `neighbor_codes_in_use`: whether searches score them now (not before they are
+    ///   learned), and `neighbor_codes_layout`: "per_node" or "beside_links" (null without
+    ///   codes or before the first add; a mapped open's are "per_node");
     /// - `text`: the tokenizer options (`lowercase`, `normalize_unicode`, `stemmer`,
     ///   `stop_words`: "none", "english" or the custom list, `min_token_chars`,
     ///   `max_token_chars`); `bm25`: `k1` and `b`;

@@ -146,11 +146,14 @@ pub(crate) fn open(path: &Path) -> Result<Restored> {
     // no room for them): `restore_state` encodes every record's vector into its block, so
     // searches walk the graph on the codes and re-score from the mapped vectors. A quantized
     // index (codes in its records) has none; it keeps the codes' ranges only to save them.
+    // Always one per node here: a load may honour the benchmarks' `OMENDB_CODES_LAYOUT=links`,
+    // whose blocks would need every list's codes in link order.
     let space = format::space_of(options.metric, codec);
     let graph = match &neighbor_codes {
         Some(codes) if space.codec().is_none() => {
             let bytes = Layout::PerNode.block_bytes(dim, params.m0, codes.bits());
-            Graph::over_mapping_with_codes(store.with_mapped_blocks(bytes), params, space, codes.bits())
+            let store = store.with_mapped_blocks(bytes).map_err(|e| Error::Io(format!("opening {}: {e}", path.display())))?;
+            Graph::over_mapping_with_codes(store, params, space, codes.bits())
         }
         _ => Graph::with_store(store, params, space),
     };
