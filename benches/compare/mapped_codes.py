@@ -29,17 +29,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (data readers, recall, machine info, result writer)
 
 
-def rss() -> Dict[str, int]:
-    """RssAnon and RssFile of this process, in bytes."""
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("RssAnon:", "RssFile:")):
-                key, kb = line.split()[:2]
-                out[key.rstrip(":")] = int(kb) * 1024
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset", nargs="?", default="mnist-784-euclidean")
@@ -73,15 +62,15 @@ def main() -> None:
             idx.save(files[name])
 
     memory: Dict[str, Any] = {}
-    before = rss()
+    before = run.rss_parts()
     t = time.perf_counter()
     indexes = {"mapped codes": Index.open(files["codes"], mmap=True)}
     memory["open_codes_s"] = time.perf_counter() - t
-    after = rss()
+    after = run.rss_parts()
     memory["open_codes_anon_bytes"] = after["RssAnon"] - before["RssAnon"]
     for q in Q:  # a warm-up pass, before any other index is open: what searching pages in
         indexes["mapped codes"].search(q, k=10, ef=max(int(e) for e in a.efs.split(",")))
-    warm = rss()
+    warm = run.rss_parts()
     memory["searched_codes_anon_bytes"] = warm["RssAnon"] - before["RssAnon"]
     memory["searched_codes_file_bytes"] = warm["RssFile"] - before["RssFile"]
     t = time.perf_counter()

@@ -42,17 +42,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (data readers, machine info, result writer)
 
 
-def rss_parts() -> Dict[str, int]:
-    """RssAnon and RssFile of this process, in bytes."""
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("RssAnon:", "RssFile:")):
-                key, kb = line.split()[:2]
-                out[key.rstrip(":")] = int(kb) * 1024
-    return out
-
-
 def timed(fn: Callable[[], Any]) -> tuple:
     """(wall seconds, thread CPU seconds, result)."""
     w, c = time.perf_counter(), time.thread_time()
@@ -136,11 +125,11 @@ def main() -> None:
         times["hnswlib_save_fsync"].append([wall + w2, cpu + c2])
 
         run.release_memory()
-        before = rss_parts()
+        before = run.rss_parts()
         wall, cpu, loaded = timed(lambda: Index.load(omen_path))
         times["omendb_load"].append([wall, cpu])
         run.release_memory()  # what the index holds, not what loading used on the way
-        after = rss_parts()
+        after = run.rss_parts()
         if r == 0:
             memory["omendb_load_rss_anon_growth"] = after["RssAnon"] - before["RssAnon"]
             memory["omendb_memory_bytes"] = loaded.memory_bytes()
@@ -151,7 +140,7 @@ def main() -> None:
         del loaded
         run.release_memory()
 
-        before = rss_parts()
+        before = run.rss_parts()
         def hload() -> Any:
             h = hnswlib.Index(space=space, dim=dim)
             h.load_index(str(hnsw_path), max_elements=n)
@@ -159,25 +148,25 @@ def main() -> None:
         wall, cpu, hl = timed(hload)
         times["hnswlib_load"].append([wall, cpu])
         run.release_memory()
-        after = rss_parts()
+        after = run.rss_parts()
         if r == 0:
             memory["hnswlib_load_rss_anon_growth"] = after["RssAnon"] - before["RssAnon"]
             checks["hnswlib_load_same_answers"] = bool(np.array_equal(hnsw.knn_query(Q, k=10)[0], hl.knn_query(Q, k=10)[0]))
         del hl
         run.release_memory()
 
-        before = rss_parts()
+        before = run.rss_parts()
         wall, cpu, opened = timed(lambda: Index.open(omen_path))
         times["omendb_open"].append([wall, cpu])
         run.release_memory()
-        after = rss_parts()
+        after = run.rss_parts()
         if r == 0:
             memory["omendb_open_rss_anon_growth"] = after["RssAnon"] - before["RssAnon"]
             memory["omendb_open_rss_file_growth"] = after["RssFile"] - before["RssFile"]
             w, _, got = timed(lambda: opened.search(Q, k=10))
             memory["omendb_open_then_1000_queries_s"] = w
             run.release_memory()
-            searched = rss_parts()
+            searched = run.rss_parts()
             memory["omendb_open_after_queries_rss_anon_growth"] = searched["RssAnon"] - before["RssAnon"]
             want = omen.search(Q, k=10)
             checks["open_same_answers"] = bool(np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1]))

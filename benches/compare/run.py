@@ -186,6 +186,17 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
+def rss_parts() -> Dict[str, int]:
+    """RssAnon and RssFile of this process, in bytes."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                key, kb = line.split()[:2]
+                out[key.rstrip(":")] = int(kb) * 1024
+    return out
+
+
 _libc = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
 
 

@@ -336,7 +336,26 @@ impl Graph {
     /// every node steers the beam and counts among its `ef`, and `accept` is applied to the
     /// final beam only, so it suits a filter that turns away next to nothing.
     fn beam_search_sorted(&self, query: &[f32], entries: &[Candidate], ef: usize, scratch: &mut Scratch, accept: impl Fn(u32) -> bool) {
-        let Scratch { visited, neighbors, found, beam, .. } = scratch;
+        self.walk_sorted_beam(entries, ef, scratch, |ids, dists| {
+            self.prefetch_vectors(ids);
+            dists.clear();
+            for (i, &n) in ids.iter().enumerate() {
+                self.prefetch_ahead(ids, i);
+                dists.push(self.space.distance(query, self.store.vector(n)));
+            }
+        });
+        let Scratch { found, beam, .. } = scratch;
+        found.clear();
+        beam.drain_into(found);
+        found.retain(|c| accept(c.id));
+    }
+
+    /// The layer-0 walk both sorted beams share: `scratch.beam` is seeded with the unvisited
+    /// `entries`, then the nearest unexpanded node is expanded until none is left, its
+    /// unvisited neighbours scored by `score` (ids in, their distances out, in order) and kept
+    /// while among the `ef` best.
+    fn walk_sorted_beam(&self, entries: &[Candidate], ef: usize, scratch: &mut Scratch, mut score: impl FnMut(&[u32], &mut Vec<f32>)) {
+        let Scratch { visited, neighbors, beam, code_dists: dists, .. } = scratch;
         let capacity = self.capacity_hint.load(Ordering::Acquire) as usize;
         visited.reset(capacity);
         beam.reset(ef);
@@ -358,10 +377,8 @@ impl Graph {
                 expanded_count += 1;
                 scored_count += neighbors.len() as u64;
             }
-            self.prefetch_vectors(neighbors);
-            for (i, &n) in neighbors.iter().enumerate() {
-                self.prefetch_ahead(neighbors, i);
-                let d = self.space.distance(query, self.store.vector(n));
+            score(neighbors, dists);
+            for (&n, &d) in neighbors.iter().zip(dists.iter()) {
                 if d < beam.bound() {
                     beam.insert(Candidate { dist: d, id: n });
                 }
@@ -369,9 +386,6 @@ impl Graph {
         }
         #[cfg(feature = "search-stats")]
         stats::add(expanded_count, scored_count);
-        found.clear();
-        beam.drain_into(found);
-        found.retain(|c| accept(c.id));
     }
 
     /// The beam search of [`Graph::search_layer`]. With `POOL`, `scratch.found` gets up to
@@ -594,41 +608,19 @@ impl Graph {
         accept: impl Fn(u32) -> bool,
     ) {
         let (k, ef) = (request.k(), request.ef());
-        let Scratch { visited, neighbors, pool: reached, code_query, code_dists, beam, .. } = scratch;
-        let code_bytes = codes.words() * 4;
-        let capacity = self.capacity_hint.load(Ordering::Acquire) as usize;
-        visited.reset(capacity);
-        beam.reset(ef);
-        for &e in entries {
-            if visited.insert(e.id) && e.dist < beam.bound() {
-                beam.insert(e);
+        let prefetch_bytes = (codes.words() * 4).min(PREFETCH_FIRST_LINES * 64);
+        // Moved out for the scoring closure, which `walk_sorted_beam` calls with the scratch
+        // lent to it.
+        let mut code_query = std::mem::take(&mut scratch.code_query);
+        self.walk_sorted_beam(entries, ef, scratch, |ids, dists| {
+            // Each unvisited neighbour's own code: requested together, then scored.
+            for &n in ids {
+                self.store.prefetch_block(n, 0, prefetch_bytes);
             }
-        }
-        #[cfg(feature = "search-stats")]
-        let (mut expanded_count, mut scored_count) = (0u64, 0u64);
-        while let Some(c) = beam.expand_next() {
-            if let Some(next) = beam.peek_after() {
-                self.store.prefetch_links(next);
-            }
-            self.copy_links(c.id, 0, neighbors);
-            neighbors.retain(|&n| visited.insert(n));
-            for &n in neighbors.iter() {
-                self.store.prefetch_block(n, 0, code_bytes.min(PREFETCH_FIRST_LINES * 64));
-            }
-            #[cfg(feature = "search-stats")]
-            {
-                expanded_count += 1;
-                scored_count += neighbors.len() as u64;
-            }
-            codes.score_each(neighbors.len(), |i| self.store.block(neighbors[i]), code_query, code_dists);
-            for (&n, &d) in neighbors.iter().zip(code_dists.iter()) {
-                if d < beam.bound() {
-                    beam.insert(Candidate { dist: d, id: n });
-                }
-            }
-        }
-        #[cfg(feature = "search-stats")]
-        stats::add(expanded_count, scored_count);
+            codes.score_each(ids.len(), |i| self.store.block(ids[i]), &mut code_query, dists);
+        });
+        scratch.code_query = code_query;
+        let Scratch { pool: reached, beam, .. } = scratch;
         reached.clear();
         beam.drain_into(reached);
         reached.retain(|c| accept(c.id));
