@@ -471,8 +471,8 @@ impl Graph {
     /// node's block. At the end the best `ef` (times `code_rerank`) nodes it reached, by
     /// approximate distance, are re-scored with their f32 vectors and left in `scratch.found`,
     /// nearest first: at default depth the final beam, less (past `2k` of them) those whose
-    /// approximate distance rules them out of the `k` nearest (`rescore_until_settled`). The caller has prepared the
-    /// query in `scratch.code_query`.
+    /// approximate distance rules them out of the `k` nearest (`rescore_until_settled`). The
+    /// caller has prepared the query in `scratch.code_query`.
     fn beam_search_codes<F: Fn(u32) -> bool>(
         &self,
         codes: &NeighborCodes,
